@@ -1,0 +1,134 @@
+"""pytest plugin for the trusted test process: per test its outcome and points into results.json.
+
+Loaded with `-p grader.plugin --results-json PATH` in the pytest process that runs the hidden
+suite. That process never imports the submission (the `student` fixture talks to a sandboxed
+worker), so everything recorded here comes from trusted code:
+
+* points come from the `points(n)` marker on each test: the markers are the rubric;
+* the message is the failure text the tests chose (`pytest.fail(msg, pytrace=False)`, or the
+  one-line `student_message` set by tests/conftest.py), else the exception's last line; never a
+  traceback, so no hidden test code reaches a feedback page;
+* the submission's output and the report's artifacts arrive through `record_property`.
+
+The file is written by this process to a path only it was given; nothing reads the stdout or the
+exit status of a process that ran submission code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+MESSAGE_LIMIT = 4000
+OUTPUT_LIMIT = 8000
+
+
+def pytest_addoption(parser):
+    parser.getgroup("exercise02").addoption(
+        "--results-json", default=None, help="write each test's outcome and points to this JSON file"
+    )
+
+
+def pytest_configure(config):
+    path = config.getoption("results_json")
+    if path:
+        config.pluginmanager.register(ResultsRecorder(Path(path), config), "exercise02-results")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n... [{len(text) - limit} more characters cut]"
+
+
+def plain(value):
+    """A JSON-safe copy: non-finite floats become None, unknown objects their text."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def failure_message(report) -> str:
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, str):
+        return longrepr
+    if isinstance(longrepr, tuple):  # skips: (path, line, reason)
+        return str(longrepr[-1])
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return "the test failed (no message)"
+
+
+class ResultsRecorder:
+    def __init__(self, path: Path, config):
+        self.path = path
+        self.config = config
+        self.tests: dict[str, dict] = {}
+        self.artifacts: dict[str, object] = {}
+        self.backend = None
+
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            marker = item.get_closest_marker("points")
+            doc = (getattr(item, "obj", None).__doc__ or "").strip().splitlines()
+            self.tests[item.nodeid] = {
+                "id": item.nodeid.split("::", 1)[-1],
+                "nodeid": item.nodeid,
+                "points": float(marker.args[0]) if marker and marker.args else 0.0,
+                "earned": 0.0,
+                "outcome": "not run",
+                "seconds": 0.0,
+                "doc": doc[0] if doc else "",
+                "message": "",
+                "output": "",
+            }
+
+    def pytest_runtest_logreport(self, report):
+        entry = self.tests.get(report.nodeid)
+        if entry is None:
+            return
+        entry["seconds"] = round(entry["seconds"] + report.duration, 4)
+        for name, value in report.user_properties:
+            if name == "output" and value:
+                entry["output"] = clip(entry["output"] + str(value), OUTPUT_LIMIT)
+            elif name == "backend":
+                self.backend = str(value)
+            elif name.startswith("artifact:"):
+                self.artifacts[name.split(":", 1)[1]] = plain(value)
+        if report.when == "call" and report.passed and entry["outcome"] == "not run":
+            entry["outcome"] = "passed"
+        elif report.failed:
+            if entry["outcome"] in ("not run", "passed"):
+                entry["outcome"] = "error" if report.when == "setup" else "failed"
+                entry["message"] = clip(failure_message(report), MESSAGE_LIMIT)
+            if report.when == "teardown" and entry["outcome"] != "error":
+                entry["outcome"] = "failed"
+        elif report.skipped and entry["outcome"] == "not run":
+            entry["outcome"] = "skipped"
+            entry["message"] = clip(failure_message(report), MESSAGE_LIMIT)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session):
+        for entry in self.tests.values():
+            entry["earned"] = entry["points"] if entry["outcome"] == "passed" else 0.0
+        payload = {
+            "version": 1,
+            "backend": self.backend,
+            "seed": self.config.getoption("seed", None),
+            "tests": list(self.tests.values()),
+            "artifacts": self.artifacts,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(plain(payload), indent=1, allow_nan=False))
+        os.replace(partial, self.path)
