@@ -348,9 +348,10 @@ def train(model, X, Y, epochs, lr, batch_size=32, X_val=None, Y_val=None, seed=0
                 order = rng.permutation(n)
                 for start in range(0, n, batch_size):
                     batch = order[start : start + batch_size]
-                    model.forward(X[batch])
-                    total += model.loss(Y[batch]) * len(batch)
-                    model.backward(Y[batch])
+                    X_batch, Y_batch = X[batch], Y[batch]  # (B, n_in), (B, n_out)
+                    model.forward(X_batch)
+                    total += model.loss(Y_batch) * len(batch)
+                    model.backward(Y_batch)
                     model.update(lr)
             history["train_loss"].append(float(total / n))
             if X_val is not None:

@@ -261,7 +261,12 @@ class MLP:
         """The loss of the latest forward output against Y (N, n_out), plus the regularisation term."""
         ### BEGIN SOLUTION
         data_loss, _ = LOSSES[self.loss_name]
-        penalty = sum(self.l1 * np.sum(np.abs(W)) + 0.5 * self.l2 * np.sum(W * W) for W in self.weights)
+        penalty = 0.0
+        for W in self.weights:
+            if self.l1:
+                penalty += self.l1 * np.sum(np.abs(W))
+            if self.l2:
+                penalty += 0.5 * self.l2 * np.sum(W * W)
         return float(data_loss(self.output, Y) + penalty)
         ### END SOLUTION
 
@@ -278,9 +283,12 @@ class MLP:
             W = self.weights[layer]  # (n_out, n_in)
             _, f_grad = self.activation_of(layer)
             dZ = dA * f_grad(self.pre_activations[layer])  # (N, n_out)
-            self.grad_weights[layer] = (
-                dZ.T @ self.inputs[layer] + self.l1 * np.sign(W) + self.l2 * W  # (n_out, n_in)
-            )
+            dW = dZ.T @ self.inputs[layer]  # (n_out, n_in)
+            if self.l1:
+                dW += self.l1 * np.sign(W)  # d(l1 * sum|W|) / dW
+            if self.l2:
+                dW += self.l2 * W  # d(l2/2 * sum W^2) / dW
+            self.grad_weights[layer] = dW
             self.grad_biases[layer] = dZ.sum(axis=0)  # (n_out,)
             dA = dZ @ W  # (N, n_in), dL/dX_{l-1}
         ### END SOLUTION
@@ -400,9 +408,10 @@ def train(model, X, Y, epochs, lr, batch_size=32, X_val=None, Y_val=None, seed=0
                 order = rng.permutation(n)
                 for start in range(0, n, batch_size):
                     batch = order[start : start + batch_size]
-                    model.forward(X[batch])
-                    total += model.loss(Y[batch]) * len(batch)
-                    model.backward(Y[batch])
+                    X_batch, Y_batch = X[batch], Y[batch]  # (B, n_in), (B, n_out)
+                    model.forward(X_batch)
+                    total += model.loss(Y_batch) * len(batch)
+                    model.backward(Y_batch)
                     model.update(lr)
             history["train_loss"].append(float(total / n))
             if X_val is not None:
