@@ -290,15 +290,16 @@ class MLP:
                 dW += self.l2 * W  # d(l2/2 * sum W^2) / dW
             self.grad_weights[layer] = dW
             self.grad_biases[layer] = dZ.sum(axis=0)  # (n_out,)
-            dA = dZ @ W  # (N, n_in), dL/dX_{l-1}
+            if layer > 0:  # dL/dX of the input itself is never needed
+                dA = dZ @ W  # (N, n_in), dL/dX_{l-1}
         ### END SOLUTION
 
     def update(self, lr):
         """One step of gradient descent: p <- p - lr * grad_p for every weight and bias."""
         ### BEGIN SOLUTION
         for layer in range(len(self.weights)):
-            self.weights[layer] = self.weights[layer] - lr * self.grad_weights[layer]
-            self.biases[layer] = self.biases[layer] - lr * self.grad_biases[layer]
+            self.weights[layer] -= lr * self.grad_weights[layer]  # (n_out, n_in)
+            self.biases[layer] -= lr * self.grad_biases[layer]  # (n_out,)
         ### END SOLUTION
 
     def predict(self, X):
