@@ -1,0 +1,85 @@
+"""Training with the given `train`: XOR end to end, and the learning-rate experiment.
+
+These tests pass only when forward, backward and update all work together; the tests in
+test_mlp.py check them one by one and give sharper hints.
+"""
+
+import numpy as np
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])  # (4, 2)
+XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])  # (4, 1)
+SEEDS = range(5)
+
+
+def test_train_learns_xor(student, check):
+    """Does a 2-8-1 network (tanh hidden, sigmoid output, mse) learn XOR for at least 4 of 5 seeds?"""
+    solved, lines = 0, []
+    for seed in SEEDS:
+        model = student.MLP([2, 8, 1], activation="tanh", output_activation="sigmoid", loss="mse", seed=seed)
+        student.train(model, XOR_X, XOR_Y, epochs=3000, lr=2.0, batch_size=4, seed=seed)
+        output = check.shaped(model.forward(XOR_X), (4, 1), call="forward(XOR inputs) after training")
+        mse = float(np.mean((output - XOR_Y) ** 2))
+        right = bool(np.all((output > 0.5) == (XOR_Y > 0.5)))
+        solved += right and mse < 0.01
+        lines.append(f"  seed {seed}: outputs {check.numbers(output)}, mean squared error {mse:.3g}")
+    if solved < 4:
+        check.fail(
+            f"XOR was learned for {solved} of 5 seeds; expected at least 4 (all four outputs on the right "
+            "side of 0.5 and mean squared error < 0.01 after 3000 epochs, lr 2.0, full batch).\n"
+            f"  expected outputs close to {check.numbers(XOR_Y)}\n" + "\n".join(lines) + "\n"
+            "Run the tests of test_mlp.py first. If they pass, look at MLP.backward (the bias gradients: "
+            "XOR cannot be learned without them) and at MLP.update (the step must go down the gradient)."
+        )
+
+
+def blobs(rng, n, k=3, d=4):
+    """n points in d dimensions around k well-separated centres, with one-hot labels (n, k)."""
+    centres = 3.0 * np.eye(k, d)  # (k, d)
+    labels = rng.integers(0, k, n)  # (n,)
+    X = centres[labels] + rng.normal(0, 0.5, (n, d))  # (n, d)
+    return X, np.eye(k)[labels]
+
+
+def test_learning_rate_experiment_result(student, check, rng):
+    """Does learning_rate_experiment return {lr: history} with one entry per epoch for each rate?"""
+    X, Y = blobs(rng, 60)
+    X_val, Y_val = blobs(rng, 30)
+    rates = [0.01, 0.1, 1.0]
+    result = student.learning_rate_experiment(rates, X, Y, X_val, Y_val, epochs=3, batch_size=16)
+    call = "learning_rate_experiment([0.01, 0.1, 1.0], ..., epochs=3)"
+    hint = ("Look at learning_rate_experiment: for each rate, build a fresh MLP, train it with "
+            "train(model, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, seed=seed) and store "
+            "the history it returns under the rate.")
+    if not isinstance(result, dict):
+        check.fail(f"{call} returned {type(result).__name__}; expected a dict {{lr: history}}.\n{hint}")
+    if sorted(result) != rates:
+        check.fail(f"{call} returned the keys {sorted(result)}; expected the learning rates {rates}.\n{hint}")
+    for lr in rates:
+        history = result[lr]
+        if not isinstance(history, dict) or any(key not in history for key in ("train_loss", "val_loss", "val_accuracy")):
+            check.fail(f"{call}[{lr}] is {history!r:.80}; expected the history dict of `train` with "
+                       f"train_loss, val_loss and val_accuracy.\n{hint}")
+        for key in ("train_loss", "val_loss", "val_accuracy"):
+            if len(history[key]) != 3:
+                check.fail(f"{call}[{lr}]['{key}'] has {len(history[key])} entries; expected 3 (one per "
+                           f"epoch). Did you pass the validation data and `epochs` on to train?\n{hint}")
+        losses = np.asarray(history["train_loss"], dtype=float)
+        if lr < 1.0 and not np.all(np.isfinite(losses)):
+            check.fail(f"{call}[{lr}]['train_loss'] = {check.numbers(losses)} is not finite; a small rate "
+                       f"should not diverge on this easy data set.\n{hint}")
+
+
+def test_learning_rate_experiment_fresh_models(student, check, rng):
+    """Does learning_rate_experiment train a fresh model for each rate (the result for a rate does not depend on the others)?"""
+    X, Y = blobs(rng, 40)
+    X_val, Y_val = blobs(rng, 20)
+    alone = student.learning_rate_experiment([0.5], X, Y, X_val, Y_val, epochs=2, batch_size=8)
+    together = student.learning_rate_experiment([0.1, 0.5], X, Y, X_val, Y_val, epochs=2, batch_size=8)
+    if not isinstance(alone, dict) or not isinstance(together, dict) or 0.5 not in alone or 0.5 not in together:
+        check.fail("learning_rate_experiment must return a dict {lr: history} with every rate it was given "
+                   "as a key.")
+    check.array(together[0.5]["train_loss"], alone[0.5]["train_loss"],
+                call="train_loss for lr 0.5 of learning_rate_experiment([0.1, 0.5], ...)", rtol=1e-9,
+                hint="The same rate gave other losses when another rate ran before it "
+                     "(expected: the losses of learning_rate_experiment([0.5], ...)). Look at "
+                     "learning_rate_experiment: build a new MLP(..., seed=seed) inside the loop, one per rate.")
