@@ -1,0 +1,229 @@
+"""The trusted bootstrap of the worker: it runs inside the sandbox, imports the submission and serves calls.
+
+Run as `python -I boot.py CONFIG_JSON` by grader.sandbox, never by hand. Why it exists: limits and
+the RPC channel must be in place before a single line of submission code runs, and the parent has
+threads, so it cannot use preexec_fn to do this after fork. Order:
+
+1. move the RPC pipes to high fds (close-on-exec) and close the originals, so `print` or a stray
+   os.write(3, ...) cannot land in the reply stream; fds 1 and 2 are the output pipe;
+2. set the rlimits (address space, CPU, processes, file size, open files, core);
+3. import numpy (BLAS threads were pinned to 1 in the environment before Python started), then
+   the submission, and reply "ready" or the import error;
+4. answer requests: call a module function or class, call a method of a kept object, get or set an
+   attribute, release objects, ping. Every call is wrapped in `except BaseException`, so sys.exit,
+   KeyboardInterrupt or pytest.exit in a submission become an error reply, not the end of the worker.
+
+Return values leave as copies: base ndarrays, Python scalars, lists/tuples/dicts of those; any other
+object stays here in a table and leaves as a handle. Nothing in here is a security boundary on its
+own (the submission runs in this process and can undo anything); the parent validates every reply.
+"""
+
+import fcntl
+import json
+import os
+import resource
+import sys
+import traceback
+
+RPC_FD_FLOOR = 900  # above RLIMIT_NOFILE, so the submission's own opens never get these numbers
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    rpc_in = fcntl.fcntl(config["rpc_in"], fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
+    rpc_out = fcntl.fcntl(config["rpc_out"], fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
+    os.close(config["rpc_in"])
+    os.close(config["rpc_out"])
+    limit_resources(config)
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    import numpy  # noqa: F401  (before the submission: its import cost is not the submission's)
+
+    import mnist
+    import protocol
+
+    sys.path.remove(here)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True, errors="backslashreplace")
+    Worker(protocol, mnist, rpc_in, rpc_out, config).run()
+
+
+def limit_resources(config: dict) -> None:
+    """rlimits before any submission code; the parent's wall-clock timers are the real per-call bound."""
+    mib = 1 << 20
+    limits = [
+        (resource.RLIMIT_AS, config["memory_mb"] * mib, config["memory_mb"] * mib),
+        (resource.RLIMIT_CPU, config["cpu_seconds"], config["cpu_seconds"] + 1),
+        (resource.RLIMIT_FSIZE, 8 * mib, 8 * mib),
+        (resource.RLIMIT_NOFILE, 64, 64),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+    if config.get("nproc"):
+        limits.append((resource.RLIMIT_NPROC, config["nproc"], config["nproc"]))
+    for kind, soft, hard in limits:
+        old_soft, old_hard = resource.getrlimit(kind)
+        if old_hard != resource.RLIM_INFINITY:
+            hard = min(hard, old_hard)
+        resource.setrlimit(kind, (min(soft, hard), hard))
+
+
+class Worker:
+    def __init__(self, protocol, mnist, rpc_in: int, rpc_out: int, config: dict):
+        self.protocol, self.mnist = protocol, mnist
+        self.rpc_in, self.rpc_out = rpc_in, rpc_out
+        self.path = config["submission"]
+        self.data_dir = config["data_dir"]
+        self.objects: dict = {}  # handle id -> object
+        self.ids: dict = {}  # id(object) -> handle id, so one object keeps one handle
+        self.next_id = 1
+        self.module = None
+        # Bound now: a submission that patches numpy or json must not change how replies are built.
+        self.encode, self.pack = protocol.encode, protocol.pack
+
+    def run(self) -> None:
+        self.send({"id": 0, **self.import_submission()})
+        while True:
+            try:
+                body = self.protocol.read_message(self.rpc_in, self.protocol.MAX_REQUEST_BYTES)
+            except EOFError:
+                os._exit(0)
+            header = {}
+            try:
+                header, arrays = self.protocol.unpack(body)
+                del body
+                reply = self.answer(header, arrays)
+            except BaseException as error:  # noqa: BLE001 - the submission may raise anything
+                reply = {"ok": False, "error": self.describe(error)}
+            self.flush_output()
+            self.send({"id": header.get("id") if isinstance(header, dict) else None, **reply})
+
+    def import_submission(self) -> dict:
+        import importlib.util
+
+        name = os.path.splitext(os.path.basename(self.path))[0]
+        try:
+            spec = importlib.util.spec_from_file_location(name, self.path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        except BaseException as error:  # noqa: BLE001
+            self.flush_output()
+            described = self.describe(error)
+            if isinstance(error, SyntaxError):
+                described["lineno"] = error.lineno
+                described["message"] = str(error.msg)
+            return {"ok": False, "error": {**described, "kind": "import"}}
+        self.module = module
+        self.flush_output()
+        return {"ok": True, "ready": True}
+
+    def answer(self, header: dict, arrays: list) -> dict:
+        for handle_id in header.get("release") or []:
+            obj = self.objects.pop(handle_id, None)
+            self.ids.pop(id(obj), None)
+        op = header.get("op")
+        if op == "ping":
+            return {"ok": True, "value": "pong"}
+        args = self.protocol.decode(header.get("args"), arrays, self.find, self.load_data)
+        if op == "call":
+            target, name = self.module, header["name"]
+            function = getattr(self.module, name, None)
+            if not callable(function):
+                return self.missing(f"{os.path.basename(self.path)} defines no function or class named {name!r}")
+            return self.result(function(*args[0], **args[1]))
+        if op == "method":
+            target = self.find(header["handle"], None)
+            function = getattr(target, header["name"], None)
+            if not callable(function):
+                return self.missing(f"{type(target).__name__} has no method {header['name']!r}")
+            return self.result(function(*args[0], **args[1]))
+        if op == "get":
+            target = self.find(header["handle"], None)
+            try:
+                value = getattr(target, header["name"])
+            except AttributeError:
+                return self.missing(f"{type(target).__name__} has no attribute {header['name']!r}")
+            return self.result(value)
+        if op == "set":
+            setattr(self.find(header["handle"], None), header["name"], args)
+            return {"ok": True, "value": None}
+        return self.missing(f"unknown request {op!r}")
+
+    def result(self, value) -> dict:
+        try:
+            tree, arrays = self.encode(value, handle_of=self.keep)
+        except (TypeError, ValueError) as error:
+            return {"ok": False, "error": {"kind": "unsupported", "message": f"returned {error}"}}
+        size = sum(a.nbytes for a in arrays)
+        if size > self.protocol.MAX_REPLY_BYTES - (1 << 20):
+            return {
+                "ok": False,
+                "error": {"kind": "unsupported", "message": f"returned {size >> 20} MiB of data; at most 63 MiB can cross"},
+            }
+        return {"ok": True, "value": tree, "_arrays": arrays}
+
+    def missing(self, message: str) -> dict:
+        return {"ok": False, "error": {"kind": "missing", "message": message}}
+
+    def keep(self, obj):
+        """The handle of an object that cannot be copied out; the object stays alive in the table."""
+        handle_id = self.ids.get(id(obj))
+        if handle_id is None:
+            handle_id, self.next_id = self.next_id, self.next_id + 1
+            self.objects[handle_id] = obj
+            self.ids[id(obj)] = handle_id
+        return self.protocol.Handle(handle_id, type(obj).__name__)
+
+    def find(self, handle_id: int, type_name):
+        if handle_id not in self.objects:
+            raise LookupError(f"object #{handle_id} is not kept by this worker")
+        return self.objects[handle_id]
+
+    def load_data(self, name: str, rows):
+        return self.mnist.dataset(name, data_dir=self.data_dir, rows=rows)
+
+    def describe(self, error: BaseException) -> dict:
+        """What the parent needs to explain an exception: type, message, builtin base, own frames."""
+        builtin = next(
+            (k.__name__ for k in type(error).__mro__ if k.__module__ == "builtins" and k.__name__ in self.protocol.BUILTIN_ERRORS),
+            None,
+        )
+        if isinstance(error, NotImplementedError):
+            message = str(error.args[0]) if error.args else ""
+        else:
+            try:
+                message = str(error)
+            except BaseException:  # noqa: BLE001 - a hostile __str__
+                message = "<message could not be shown>"
+        frames = [
+            [frame.lineno, frame.name, (frame.line or "").strip()[:200]]
+            for frame in traceback.extract_tb(error.__traceback__)
+            if frame.filename == self.path
+        ]
+        return {
+            "kind": "raised",
+            "type": type(error).__name__,
+            "builtin": builtin,
+            "message": message[:2000],
+            "frames": frames[-8:],
+        }
+
+    def send(self, reply: dict) -> None:
+        arrays = reply.pop("_arrays", [])
+        try:
+            message = self.pack(reply, arrays)
+        except BaseException as error:  # noqa: BLE001 - e.g. a str subclass that json cannot take
+            failure = {"kind": "unsupported", "message": f"returned a value that cannot be sent ({error!r:.200})"}
+            message = self.pack({"id": reply.get("id"), "ok": False, "error": failure}, [])
+        self.protocol.write_message(self.rpc_out, message)
+
+    def flush_output(self) -> None:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - the submission may have replaced or closed them
+                pass
+
+
+if __name__ == "__main__":
+    main()

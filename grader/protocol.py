@@ -1,0 +1,427 @@
+"""The wire format between the trusted test process and the sandboxed worker, and the errors it reports.
+
+Why a format of our own: the worker runs submission code, so everything it sends is hostile input.
+Pickle would run code in the trusted process, and `np.load` allocates whatever size a forged header
+claims. A message here is a JSON header plus raw `.npy` blobs, and the decoder checks every size
+against the bytes actually present before it allocates anything.
+
+A message on a pipe:
+
+    u64 length of the rest | u32 header length | header (UTF-8 JSON) | (u64 length | .npy bytes)*
+
+Values in the header are plain JSON (None, bool, int, float, str) or one-key objects:
+{"float": "nan"|"inf"|"-inf"}, {"list": [...]}, {"tuple": [...]}, {"dict": [[key, value], ...]},
+{"array": index of the blob}, {"handle": id, "type": name} (an object that stayed in the worker),
+{"data": name, "rows": [start, stop] | null} (a trusted data set the worker loads itself).
+
+Stdlib + numpy only: this module also runs inside the sandbox and ships in the student bundle.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import math
+import os
+import select
+import struct
+import time
+
+import numpy as np
+
+MAX_REPLY_BYTES = 64 << 20  # what the trusted side accepts from the worker
+MAX_REQUEST_BYTES = 1 << 30  # what the worker accepts from the trusted side (test inputs may be big)
+MAX_DEPTH = 32
+MAX_ITEMS = 1_000_000  # list/tuple/dict entries and arrays in one message, all together
+MAX_TEXT = 400  # characters of an untrusted message kept in an error
+NUMERIC_KINDS = "biuf"
+BUILTIN_ERRORS = {  # exception types the trusted side re-raises as themselves, for pytest.raises parity
+    name: getattr(builtins, name)
+    for name in (
+        "ArithmeticError AssertionError AttributeError FloatingPointError ImportError IndexError KeyError "
+        "LookupError MemoryError ModuleNotFoundError NameError NotImplementedError OSError OverflowError "
+        "RecursionError RuntimeError TypeError UnboundLocalError ValueError ZeroDivisionError"
+    ).split()
+}
+
+_LENGTH = struct.Struct("<Q")
+_HEADER = struct.Struct("<I")
+
+
+# --------------------------------------------------------------------------- errors (trusted side)
+
+
+def clean_text(text, limit: int = MAX_TEXT) -> str:
+    """One printable line from untrusted text: control characters escaped, length bounded."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit] + f"... [{len(text) - limit} more characters]"
+    out = []
+    for char in text:
+        if char == "\n":
+            out.append(" | ")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(repr(char)[1:-1])
+    return "".join(out)
+
+
+class StudentError(Exception):
+    """Something the submission did (or failed to do); `student_message` is the one line a student sees."""
+
+    def __init__(self, student_message: str, detail: str | None = None):
+        super().__init__(detail if detail is not None else student_message)
+        self.student_message = student_message
+
+
+class SubmissionRaised(StudentError):
+    """The submission raised an exception in a call. str() is its own message, as it would be in-process."""
+
+    def __init__(self, call: str, type_name: str, message: str, frames: list):
+        where = " <- ".join(f"line {line} in {func}" for line, func, _ in reversed(frames[-3:]))
+        text = clean_text(message)
+        summary = f"{call} raised {clean_text(type_name, 80)}" + (f": {text}" if text else "")
+        if frames:
+            source = clean_text(frames[-1][2], 120)
+            summary += f" (at {clean_text(where, 200)}" + (f": {source}" if source else "") + ")"
+        super().__init__(summary, detail=clean_text(message, 2000))
+        self.call, self.type_name, self.frames = call, type_name, frames
+
+
+class NotImplementedYet(StudentError, NotImplementedError):
+    """A stub that still raises NotImplementedError (an is-a NotImplementedError, as in-process)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"not implemented yet: {clean_text(name, 120)}", detail=clean_text(name, 120))
+
+
+class ImportFailed(StudentError):
+    """The submission could not be imported (syntax error, exception, exit or crash at import)."""
+
+
+class CallTimeout(StudentError):
+    """A call did not return in time; the worker was killed."""
+
+
+class WorkerDied(StudentError):
+    """The worker process ended during a call (crash, os._exit, a resource limit, an output flood)."""
+
+
+class BadReply(StudentError):
+    """The worker sent something that is not a valid reply; which check failed is in the message."""
+
+
+class HandleExpired(StudentError):
+    """A handle from a worker that has since been stopped (after a timeout or a crash)."""
+
+
+class Unavailable(StudentError):
+    """The submission has no such function, method or attribute, or returned a value that cannot cross."""
+
+
+class ProtocolError(ValueError):
+    """A message failed a check of the decoder (size, structure, dtype). Becomes BadReply on the trusted side."""
+
+
+def raised_error(call: str, error: dict) -> StudentError:
+    """The trusted-side exception for an error reply of the worker (kind "raised")."""
+    type_name = str(error.get("type", "Exception"))
+    message = str(error.get("message", ""))
+    frames = [
+        (int(line), clean_text(func, 60), clean_text(text, 120))
+        for line, func, text in list(error.get("frames") or [])[-8:]
+    ]
+    builtin = BUILTIN_ERRORS.get(str(error.get("builtin")))
+    if builtin is NotImplementedError:
+        return NotImplementedYet(message or call)
+    if builtin is None:
+        return SubmissionRaised(call, type_name, message, frames)
+    return _raised_class(builtin)(call, type_name, message, frames)
+
+
+_RAISED_CLASSES: dict = {}
+
+
+def _raised_class(builtin):
+    """SubmissionRaised that is also a `builtin` (e.g. ValueError), so pytest.raises(ValueError) works."""
+    if builtin not in _RAISED_CLASSES:
+        _RAISED_CLASSES[builtin] = type(f"Submission{builtin.__name__}", (SubmissionRaised, builtin), {})
+    return _RAISED_CLASSES[builtin]
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+class DataRef:
+    """A trusted data set by name: the worker loads it itself from the read-only data mount."""
+
+    def __init__(self, name: str, rows: tuple[int, int] | None = None, data_dir=None):
+        self.name = name
+        self.rows = None if rows is None else (int(rows[0]), int(rows[1]))
+        self.data_dir = data_dir
+
+    def array(self) -> np.ndarray:
+        """The same array, loaded in this (trusted) process, for tests that also need it here."""
+        from grader import mnist
+
+        return mnist.dataset(self.name, data_dir=self.data_dir, rows=self.rows)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.array()
+        return array if dtype is None else array.astype(dtype)
+
+    @property
+    def shape(self) -> tuple:
+        return self.array().shape
+
+    def __len__(self) -> int:
+        return len(self.array())
+
+    def __repr__(self) -> str:
+        return f"DataRef({self.name!r}, rows={self.rows})"
+
+
+class Handle:
+    """The wire form of an object that stayed in the worker."""
+
+    __slots__ = ("id", "type_name")
+
+    def __init__(self, id: int, type_name: str):
+        self.id, self.type_name = id, type_name
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def encode(value, handle_of=None, data_of=None) -> tuple[object, list]:
+    """A JSON-able tree and the list of arrays it refers to.
+
+    handle_of(obj) gives the wire Handle for any other object (the worker keeps it) or raises
+    TypeError; data_of(ref) the JSON of a DataRef. Both None means only plain values may cross.
+    """
+    arrays: list = []
+    budget = [MAX_ITEMS]
+
+    def walk(v, depth):
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ValueError(f"more than {MAX_ITEMS} values")
+        if v is None or type(v) in (bool, str):
+            return v
+        if isinstance(v, np.ndarray):
+            if v.dtype.kind not in NUMERIC_KINDS or v.dtype.fields is not None:
+                raise TypeError(f"an array of dtype {v.dtype}; expected numbers")
+            arrays.append(np.ascontiguousarray(np.asarray(v)))
+            return {"array": len(arrays) - 1}
+        if isinstance(v, np.generic):
+            if v.dtype.kind not in NUMERIC_KINDS:
+                raise TypeError(f"a NumPy scalar of dtype {v.dtype}; expected a number")
+            return walk(v.item(), depth)
+        if isinstance(v, bool):
+            return bool(v)
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, float):
+            v = float(v)
+            if math.isfinite(v):
+                return v
+            return {"float": "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")}
+        if isinstance(v, str):
+            return str(v)
+        if isinstance(v, list):
+            return {"list": [walk(x, depth + 1) for x in v]}
+        if isinstance(v, tuple):
+            return {"tuple": [walk(x, depth + 1) for x in v]}
+        if isinstance(v, dict):
+            pairs = []
+            for key, item in v.items():
+                if not (key is None or isinstance(key, (bool, int, float, str, np.generic))):
+                    raise TypeError(f"a dict with a key of type {type(key).__name__}")
+                pairs.append([walk(key, depth + 1), walk(item, depth + 1)])
+            return {"dict": pairs}
+        if isinstance(v, Handle):
+            return {"handle": v.id, "type": v.type_name}
+        if isinstance(v, DataRef):
+            return {"data": v.name, "rows": None if v.rows is None else list(v.rows)}
+        if handle_of is not None:
+            return walk(handle_of(v), depth)
+        raise TypeError(f"a value of type {type(v).__name__}")
+
+    return walk(value, 0), arrays
+
+
+def pack(header: dict, arrays: list) -> bytes:
+    """One message: the header (whose values were made by `encode`) and its arrays as .npy blobs."""
+    text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
+    parts = [_HEADER.pack(len(text)), text]
+    for array in arrays:
+        blob = io.BytesIO()
+        np.lib.format.write_array(blob, array, allow_pickle=False)
+        data = blob.getvalue()
+        parts += [_LENGTH.pack(len(data)), data]
+    body = b"".join(parts)
+    return _LENGTH.pack(len(body)) + body
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def unpack(body: bytes | bytearray | memoryview) -> tuple[dict, list]:
+    """The header and the arrays of one message body; every size is checked before allocating."""
+    view = memoryview(body)
+    if len(view) < _HEADER.size:
+        raise ProtocolError("message shorter than its header length field")
+    (size,) = _HEADER.unpack_from(view, 0)
+    if size > len(view) - _HEADER.size:
+        raise ProtocolError(f"header length {size} exceeds the {len(view)} bytes of the message")
+    try:
+        header = json.loads(bytes(view[_HEADER.size : _HEADER.size + size]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ProtocolError(f"header is not valid JSON ({clean_text(error, 120)})") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header is not a JSON object")
+    arrays = []
+    offset = _HEADER.size + size
+    while offset < len(view):
+        if len(arrays) >= MAX_ITEMS:
+            raise ProtocolError("too many arrays")
+        if len(view) - offset < _LENGTH.size:
+            raise ProtocolError("truncated array length field")
+        (length,) = _LENGTH.unpack_from(view, offset)
+        offset += _LENGTH.size
+        if length > len(view) - offset:
+            raise ProtocolError(f"array blob of {length} bytes exceeds the {len(view) - offset} bytes left")
+        arrays.append(load_npy(view[offset : offset + length]))
+        offset += length
+    return header, arrays
+
+
+def load_npy(blob: memoryview) -> np.ndarray:
+    """A fresh array from .npy bytes, refusing anything but plain numbers and exact sizes (never pickle)."""
+    stream = io.BytesIO(blob)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=2000)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=2000)
+        else:
+            raise ProtocolError(f".npy version {version} not accepted")
+    except ProtocolError:
+        raise
+    except Exception as error:  # numpy raises ValueError/TypeError/SyntaxError for forged headers
+        raise ProtocolError(f"bad .npy header ({clean_text(error, 160)})") from None
+    if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise ProtocolError(f"array dtype {clean_text(dtype, 60)} is not a plain number type")
+    if not isinstance(shape, tuple) or len(shape) > MAX_DEPTH:
+        raise ProtocolError("array shape is not a short tuple")
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise ProtocolError(f"array shape {clean_text(shape, 80)} is not made of sizes")
+    if fortran:
+        raise ProtocolError("Fortran-ordered arrays are not accepted")
+    count = math.prod(shape)
+    data = blob[stream.tell() :]
+    if count * dtype.itemsize != len(data):
+        raise ProtocolError(
+            f"array header claims shape {clean_text(shape, 80)} of {dtype.str} "
+            f"({count * dtype.itemsize} bytes) but {len(data)} bytes follow"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape)
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def decode(tree, arrays: list, handle=None, data=None):
+    """The value of an encoded tree. handle(id, type) and data(name, rows) build those tokens."""
+    budget = [MAX_ITEMS]
+
+    def walk(v, depth):
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"value nested deeper than {MAX_DEPTH} levels")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ProtocolError(f"more than {MAX_ITEMS} values")
+        if v is None or type(v) in (bool, str, float):
+            return v
+        if type(v) is int:
+            return v
+        if type(v) is not dict or len(v) not in (1, 2):
+            raise ProtocolError(f"unexpected value of type {type(v).__name__}")
+        if len(v) == 1:
+            (tag, item), = v.items()
+            if tag == "float" and item in ("nan", "inf", "-inf"):
+                return float(item)
+            if tag in ("list", "tuple") and type(item) is list:
+                items = [walk(x, depth + 1) for x in item]
+                return items if tag == "list" else tuple(items)
+            if tag == "dict" and type(item) is list:
+                out = {}
+                for pair in item:
+                    if type(pair) is not list or len(pair) != 2:
+                        raise ProtocolError("dict entry is not a pair")
+                    key = walk(pair[0], depth + 1)
+                    if not (key is None or type(key) in (bool, int, float, str)):
+                        raise ProtocolError("dict key is not a number, bool or string")
+                    out[key] = walk(pair[1], depth + 1)
+                return out
+            if tag == "array" and type(item) is int and 0 <= item < len(arrays):
+                return arrays[item]
+        if set(v) == {"handle", "type"} and type(v["handle"]) is int and type(v["type"]) is str:
+            if handle is None:
+                raise ProtocolError("a handle where none may be")
+            return handle(v["handle"], clean_text(v["type"], 80))
+        if set(v) == {"data", "rows"} and type(v["data"]) is str and data is not None:
+            rows = v["rows"]
+            if rows is not None and not (type(rows) is list and len(rows) == 2 and all(type(r) is int for r in rows)):
+                raise ProtocolError("data rows are not [start, stop]")
+            return data(v["data"], None if rows is None else tuple(rows))
+        raise ProtocolError(f"unknown value tag {clean_text(sorted(v), 60)}")
+
+    try:
+        return walk(tree, 0)
+    except RecursionError:
+        raise ProtocolError("value nested too deeply") from None
+
+
+# --------------------------------------------------------------------------- pipes
+
+
+def write_message(fd: int, message: bytes, deadline: float | None = None) -> None:
+    """Write all of a message; with a deadline (time.monotonic), give up with TimeoutError."""
+    view = memoryview(message)
+    while view:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError("pipe write timed out")
+        written = os.write(fd, view[: 1 << 20])
+        view = view[written:]
+
+
+def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearray:
+    """The body of the next message. EOFError if the pipe closes, TimeoutError past the deadline,
+    ProtocolError if the announced size is over `limit` (checked before allocating)."""
+    head = _read_exact(fd, _LENGTH.size, deadline)
+    (size,) = _LENGTH.unpack(head)
+    if size > limit:
+        raise ProtocolError(f"message of {size} bytes is over the limit of {limit} bytes")
+    return _read_exact(fd, size, deadline)
+
+
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytearray:
+    buffer = bytearray(size)
+    view = memoryview(buffer)
+    got = 0
+    while got < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError("pipe read timed out")
+        count = os.readv(fd, [view[got : got + (4 << 20)]])
+        if count == 0:
+            raise EOFError("pipe closed")
+        got += count
+    return buffer
