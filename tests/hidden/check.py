@@ -1,0 +1,183 @@
+"""Comparisons for the hidden suite that fail with a message a student can act on.
+
+Every failure goes through `fail` (pytest.fail with pytrace=False): the message says what was
+expected, what came back, where to look and, when the pattern is recognisable, a hint (off by the
+batch size, wrong sign, transposed, a factor 2, NaN after large inputs, ...). No test code is ever
+quoted.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+GRAD_TOL = 1e-6  # ‖a − n‖ / (‖a‖ + ‖n‖) for one parameter array, float64, h = 1e-5 (numerics.md §1.3)
+
+
+def fail(message: str):
+    pytest.fail(message, pytrace=False)
+
+
+def short(value, limit: int = 120) -> str:
+    """A compact text of a value for a message."""
+    if isinstance(value, np.ndarray):
+        with np.printoptions(precision=4, suppress=False, threshold=8, edgeitems=3, linewidth=10_000):
+            text = np.array2string(value, separator=", ")
+        text = " ".join(text.split())
+    else:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def array(value, what: str, shape=None, look: str = "") -> np.ndarray:
+    """`value` as a float64 array, failing with a clear message if it is not one of the right shape."""
+    where = f" Look at {look}." if look else ""
+    if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
+        fail(f"{what} returned a {type(value).__name__}; expected a NumPy array" +
+             (f" of shape {shape}" if shape else "") + f".{where}")
+    if not isinstance(value, (np.ndarray, float, int)) or isinstance(value, bool):
+        fail(f"{what} returned {type(value).__name__} {short(value)}; expected a NumPy array"
+             + (f" of shape {shape}" if shape else "") + f".{where}")
+    result = np.asarray(value, dtype=np.float64)
+    if shape is not None and result.shape != tuple(shape):
+        hint = ""
+        if result.shape == tuple(shape)[::-1] and len(shape) == 2:
+            hint = " It has the transposed shape: check the order of the matrix product (or a stray .T)."
+        elif result.size == int(np.prod(shape)):
+            hint = " It has the right number of entries but the wrong shape: check the axis of a sum or a reshape."
+        elif len(shape) == 2 and result.shape == (shape[0],):
+            hint = " A dimension was lost: check keepdims=True or an axis you summed over."
+        fail(f"{what} returned an array of shape {result.shape}; expected {tuple(shape)}.{hint}{where}")
+    return result
+
+
+def scalar(value, what: str, look: str = "") -> float:
+    where = f" Look at {look}." if look else ""
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            fail(f"{what} returned an array of shape {value.shape}; expected one number (a float).{where}")
+        value = value.reshape(()).item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(f"{what} returned {type(value).__name__} {short(value)}; expected a float.{where}")
+    return float(value)
+
+
+def scalar_close(what: str, got, expected: float, *, rtol=1e-7, atol=1e-12, context="", look="", n=None, hints=()):
+    """Compare a returned number with the expected one; hints for ratios (2, N, -1) and NaN."""
+    value = scalar(got, what, look)
+    if math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
+        return value
+    parts = [f"{what} returned {value:.10g}; expected {expected:.10g}{context}."]
+    if not math.isfinite(value):
+        parts.append("It is not finite: something overflowed (exp of a large number?) or 0 * inf / log(0) happened; "
+                     "shift by the row maximum (log-sum-exp) before exponentiating.")
+    else:
+        ratio_text = ratio_hint(np.array([value]), np.array([expected]), n)
+        if ratio_text:
+            parts.append(ratio_text)
+    parts.extend(h for h in hints if h)
+    if look:
+        parts.append(f"Look at {look}.")
+    fail(" ".join(parts))
+
+
+def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None) -> str:
+    """A hint when `got` is a constant multiple of `expected` (or its transpose)."""
+    g = np.asarray(got, dtype=np.float64).ravel()
+    e = np.asarray(expected, dtype=np.float64).ravel()
+    if g.shape != e.shape or not np.all(np.isfinite(g)):
+        return ""
+    ee = float(e @ e)
+    if ee == 0.0:
+        return "Expected all zeros." if np.any(g) else ""
+    if not np.any(g):
+        return "Everything came back as 0: is the value ever computed or stored?"
+    r = float(g @ e) / ee
+    if np.linalg.norm(g - r * e) > 1e-6 * max(np.linalg.norm(g), 1e-300):
+        return ""
+    candidates = [
+        (-1.0, "It has the wrong sign (ratio -1): check the order of a subtraction (y_hat - y, not y - y_hat) "
+               "or a minus sign that is missing or doubled."),
+        (2.0, "It is twice the expected value: check the 1/2 in the loss (mse = sum/(2N)) or a gradient counted twice."),
+        (0.5, "It is half the expected value: a factor 1/2 too many (the 1/2 of mse_loss cancels in its gradient)."),
+    ]
+    if n and n > 2:
+        candidates += [
+            (float(n), f"It is {n} times too large (N = {n}, the batch size): divide by N (average over the samples)."),
+            (1.0 / n, f"It is {n} times too small (N = {n}, the batch size): something is divided by N twice, "
+                      "or a sum over the batch became a mean."),
+            (float(n) ** 2, f"It is N^2 = {n * n} times too large: the average over the batch is missing twice."),
+            (1.0 / n ** 2, f"It is N^2 = {n * n} times too small: divided by N too often."),
+        ]
+    for value, text in candidates:
+        if abs(r - value) <= 1e-6 * abs(value):
+            return text
+    return f"It is the expected value times {r:.6g}: a constant factor is wrong."
+
+
+def arrays_close(what: str, got, expected, *, rtol=1e-7, atol=1e-10, context="", look="", n=None, hints=()):
+    """Compare a returned array with the expected one; shape, finiteness and values, with hints."""
+    expected = np.asarray(expected, dtype=np.float64)
+    value = array(got, what, expected.shape, look)
+    if np.allclose(value, expected, rtol=rtol, atol=atol):
+        return value
+    parts = []
+    bad = ~np.isclose(value, expected, rtol=rtol, atol=atol)
+    count = int(bad.sum())
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where_text = f"at index {first}" if value.ndim else ""
+    diff = np.abs(value - expected)
+    max_err = float(np.nanmax(diff)) if np.any(np.isfinite(diff)) else float("nan")
+    parts.append(
+        f"{what} differs from the expected values{context}: {count} of {value.size} entries wrong, "
+        f"first {where_text}: got {value[first]:.8g}, expected {expected[first]:.8g}"
+        + (f"; largest error {max_err:.3g}" if math.isfinite(max_err) else "") + "."
+    )
+    if not np.all(np.isfinite(value)):
+        k = int((~np.isfinite(value)).sum())
+        parts.append(f"{k} entries are NaN or inf although the expected values are finite: something overflowed "
+                     "for large inputs (exp of a large number, inf/inf, 0*log 0); use a form that cannot overflow.")
+    else:
+        text = ratio_hint(value, expected, n)
+        if text:
+            parts.append(text)
+        elif value.ndim == 2 and value.shape[0] == value.shape[1] and np.allclose(value, expected.T, rtol=rtol, atol=atol):
+            parts.append("It equals the transpose of the expected array: check the order of the matrix product.")
+    parts.extend(h for h in hints if h)
+    if look:
+        parts.append(f"Look at {look}.")
+    fail(" ".join(parts))
+
+
+def rel_error(a, n) -> float:
+    a = np.asarray(a, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    denom = np.linalg.norm(a) + np.linalg.norm(n)
+    if denom < 1e-14:
+        return 0.0
+    return float(np.linalg.norm(a - n) / denom)
+
+
+def no_warnings(student, call, what):
+    """Run `call`; in-process, fail on an overflow/invalid/divide warning (the sandbox shows only values)."""
+    if student.backend != "in-process":
+        return call()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                return call()
+        except (FloatingPointError, RuntimeWarning) as error:
+            fail(f"{what} raised a floating-point warning for large logits ({error}); the SPEC requires "
+                       "no overflow or warning for any finite input. Shift by the row maximum before exp.")
+
+
+BIG_LOGITS = np.array([
+    [1e4, 0.0, -1e4, 3.0],
+    [-1e4, -1e4, 5.0, -1e4 + 1],
+    [1e4, 1e4 - 1.0, 1e4 - 2.0, -1e4],
+    [800.0, 799.0, -800.0, 0.0],
+])

@@ -1,0 +1,175 @@
+"""The trusted answer key of the hidden suite: the SPEC's math in float64, written independently.
+
+This module never imports the solution or the submission. Every hidden test computes its expected
+values here, in the test process, and compares them with the plain arrays the submission returned.
+
+Conventions (SPEC.md): a batch has one sample per row; layer l computes
+    Z_l = X_{l-1} @ W_l.T + b_l,   X_l = f(Z_l)       W_l (n_out, n_in), b_l (n_out,)
+and the loss is  mean over samples of the data loss + l1 * sum|W| + (l2 / 2) * sum W^2  (weights only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# --------------------------------------------------------------------------- activations
+# expit/log1p forms: exact for every finite float64, no overflow.
+
+
+def sigmoid(z):
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def sigmoid_grad(z):
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def tanh(z):
+    return np.tanh(np.asarray(z, dtype=np.float64))
+
+
+def tanh_grad(z):
+    return 1.0 / np.cosh(np.clip(np.asarray(z, dtype=np.float64), -350, 350)) ** 2
+
+
+def relu(z):
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, z, 0.0)
+
+
+def relu_grad(z):
+    return np.where(np.asarray(z) > 0, 1.0, 0.0)
+
+
+def leaky_relu(z, alpha=0.01):
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, z, alpha * z)
+
+
+def leaky_relu_grad(z, alpha=0.01):
+    return np.where(np.asarray(z) > 0, 1.0, float(alpha))
+
+
+def elu(z, alpha=1.0):
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+
+
+def elu_grad(z, alpha=1.0):
+    z = np.asarray(z, dtype=np.float64)
+    return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))
+
+
+def identity(z):
+    return np.asarray(z, dtype=np.float64)
+
+
+def identity_grad(z):
+    return np.ones_like(np.asarray(z, dtype=np.float64))
+
+
+ACTIVATIONS = {
+    "sigmoid": (sigmoid, sigmoid_grad),
+    "tanh": (tanh, tanh_grad),
+    "relu": (relu, relu_grad),
+    "leaky_relu": (leaky_relu, leaky_relu_grad),
+    "elu": (elu, elu_grad),
+    "identity": (identity, identity_grad),
+}
+KINKED = {"relu", "leaky_relu", "elu"}  # derivative not smooth at z = 0 (ELU only for alpha != 1)
+
+# --------------------------------------------------------------------------- softmax and losses
+
+
+def log_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(z):
+    return np.exp(log_softmax(z))
+
+
+def mse_loss(y_hat, y):
+    return float(np.sum((y_hat - y) ** 2) / (2 * y_hat.shape[0]))
+
+
+def mse_loss_grad(y_hat, y):
+    return (y_hat - y) / y_hat.shape[0]
+
+
+def cross_entropy_loss(logits, y):
+    return float(-np.sum(y * log_softmax(logits)) / logits.shape[0])
+
+
+def cross_entropy_loss_grad(logits, y):
+    return (softmax(logits) - y) / logits.shape[0]
+
+
+LOSSES = {"mse": (mse_loss, mse_loss_grad), "cross_entropy": (cross_entropy_loss, cross_entropy_loss_grad)}
+
+# --------------------------------------------------------------------------- the network
+
+
+def forward(weights, biases, X, activation, output_activation, keep=False):
+    """The network output (N, n_out); with keep=True also the list of pre-activations Z_l."""
+    A = np.asarray(X, dtype=np.float64)
+    zs = []
+    for layer, (W, b) in enumerate(zip(weights, biases)):
+        name = output_activation if layer == len(weights) - 1 else activation
+        Z = A @ np.asarray(W, dtype=np.float64).T + b  # (N, n_out)
+        zs.append(Z)
+        A = ACTIVATIONS[name][0](Z)
+    return (A, zs) if keep else A
+
+
+def penalty(weights, l1=0.0, l2=0.0):
+    return float(sum(l1 * np.abs(W).sum() + 0.5 * l2 * (W * W).sum() for W in weights))
+
+
+def loss(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0):
+    output = forward(weights, biases, X, activation, output_activation)
+    return LOSSES[loss_name][0](output, Y) + penalty(weights, l1, l2)
+
+
+def numerical_gradients(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0, h=1e-5):
+    """Centred differences of `loss` for every element of every W and b: (dWs, dbs)."""
+    weights = [np.array(W, dtype=np.float64) for W in weights]
+    biases = [np.array(b, dtype=np.float64) for b in biases]
+
+    def f():
+        return loss(weights, biases, X, Y, activation, output_activation, loss_name, l1, l2)
+
+    grads = []
+    for params in (weights, biases):
+        group = []
+        for P in params:
+            g = np.zeros_like(P)
+            for ix in np.ndindex(P.shape):
+                old = P[ix]
+                P[ix] = old + h
+                fp = f()
+                P[ix] = old - h
+                fm = f()
+                P[ix] = old
+                g[ix] = (fp - fm) / (2 * h)
+            group.append(g)
+        grads.append(group)
+    return grads[0], grads[1]
+
+
+def min_abs_preactivation(weights, biases, X, activation, output_activation):
+    _, zs = forward(weights, biases, X, activation, output_activation, keep=True)
+    return min(float(np.abs(Z).min()) for Z in zs)
+
+
+def accuracy(output, labels):
+    return float(np.mean(np.argmax(output, axis=1) == labels))
