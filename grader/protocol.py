@@ -45,6 +45,8 @@ BUILTIN_ERRORS = {  # exception types the trusted side re-raises as themselves, 
     ).split()
 }
 
+# Bound at import: in the worker, a submission that patches json later cannot change the replies.
+_dumps, _loads = json.dumps, json.loads
 _LENGTH = struct.Struct("<Q")
 _HEADER = struct.Struct("<I")
 
@@ -256,7 +258,7 @@ def encode(value, handle_of=None, data_of=None) -> tuple[object, list]:
 
 def pack(header: dict, arrays: list) -> bytes:
     """One message: the header (whose values were made by `encode`) and its arrays as .npy blobs."""
-    text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
+    text = _dumps(header, allow_nan=False, separators=(",", ":")).encode()
     parts = [_HEADER.pack(len(text)), text]
     for array in arrays:
         blob = io.BytesIO()
@@ -279,7 +281,7 @@ def unpack(body: bytes | bytearray | memoryview) -> tuple[dict, list]:
     if size > len(view) - _HEADER.size:
         raise ProtocolError(f"header length {size} exceeds the {len(view)} bytes of the message")
     try:
-        header = json.loads(bytes(view[_HEADER.size : _HEADER.size + size]).decode("utf-8"))
+        header = _loads(bytes(view[_HEADER.size : _HEADER.size + size]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ProtocolError(f"header is not valid JSON ({clean_text(error, 120)})") from None
     if not isinstance(header, dict):

@@ -59,6 +59,7 @@ import fcntl
 import json
 import os
 import pwd
+import select
 import shutil
 import signal
 import stat
@@ -241,7 +242,7 @@ class Layout:
                     "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
             if self.nested:
                 cmd += [self.bwrap, "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-                        "--cap-drop", "ALL", "--bind", "/", "/", "--"]
+                        "--cap-drop", "ALL", "--dev-bind", "/", "/", "--"]
         return cmd + argv
 
 
@@ -476,6 +477,11 @@ class SandboxStudent:
 
     def _request(self, header: dict, args, call: str):
         worker = self._ensure_worker()
+        if select.select([worker.rpc_in], [], [], 0)[0]:
+            # Data or EOF while no request is outstanding: the submission killed or tampered with its
+            # worker after the last reply. Not this call's fault: start afresh (old handles expire).
+            self._stop_worker(dying=True)
+            worker = self._ensure_worker()
         seconds = self._budget if self._budget is not None else self._call_timeout
         self._request_id += 1
         header = {**header, "id": self._request_id}
@@ -490,8 +496,8 @@ class SandboxStudent:
         reply, arrays = self._exchange(worker, message, seconds, call)
         if reply.get("id") != self._request_id:
             self._stop_worker()
-            raise BadReply(f"{call}: the worker answered another request (a thread of the submission writing "
-                           "to the reply channel?); the worker was stopped")
+            raise BadReply(f"{call}: the worker's reply does not belong to this request (the submission "
+                           "tampered with the worker or its reply channel); the worker was stopped")
         if reply.get("ok") is True:
             try:
                 return protocol.decode(reply.get("value"), arrays, handle=self._remote)
@@ -684,8 +690,6 @@ class SandboxStudent:
         data = b""
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
-            import select
-
             if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
                 break
             chunk = os.read(fd, 4096)
