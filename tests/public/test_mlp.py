@@ -26,24 +26,20 @@ def random_parameters(rng, sizes):
 
 
 def test_forward_shapes(student, check, rng):
-    """Does MLP.forward turn X (N, n_in) into an output (N, n_out) through every layer?"""
+    """Does MLP.forward turn X (N, n_in) into an output (N, n_out), each row computed on its own?"""
     model = student.MLP([3, 5, 4, 2], activation="relu", seed=0)
     X = rng.normal(size=(7, 3))  # (N, n_in)
-    output = model.forward(X)
-    check.shaped(output, (7, 2), call="MLP([3, 5, 4, 2]).forward(X) for X of shape (7, 3)")
-    W, b = model.get("weights"), model.get("biases")
-    A = X
-    for layer in range(3):
-        Z = A @ W[layer].T + b[layer]  # (N, n_out)
-        A = np.maximum(Z, 0.0) if layer < 2 else Z
-    check.array(output, A, call="MLP([3, 5, 4, 2], activation='relu').forward(X)",
-                hint="Look at MLP.forward: every layer computes f(A @ W.T + b) with W = weights[l] "
-                     "(n_out, n_in); hidden layers use `activation`, the last `output_activation` "
-                     "(here identity).")
+    output = check.shaped(model.forward(X), (7, 2), call="MLP([3, 5, 4, 2]).forward(X) for X of shape (7, 3)")
+    rows = np.concatenate([check.shaped(model.forward(X[i : i + 1]), (1, 2), call=f"forward(X[{i}:{i + 1}])")
+                           for i in range(len(X))])  # (N, n_out), one row at a time
+    check.array(output, rows, call="MLP([3, 5, 4, 2]).forward(X) for a batch of 7 rows",
+                hint="A batch must give, row by row, what each row gives alone (expected: the rows "
+                     "computed one at a time). Look at MLP.forward: X @ W.T + b with W (n_out, n_in) and "
+                     "b (n_out,) works on all N rows at once; nothing should mix the rows.")
 
 
 def test_forward_known_value(student, check):
-    """Does MLP.forward compute the hand-worked 2-2-1 example (sigmoid hidden, identity output)?"""
+    """Does MLP.forward compute the hand-worked 2-2-1 example (sigmoid hidden; identity, then sigmoid output)?"""
     model = student.MLP([2, 2, 1], activation="sigmoid", output_activation="identity")
     model.set("weights", [np.array([[1.0, -1.0], [0.5, 2.0]]), np.array([[1.0, -2.0]])])
     model.set("biases", [np.array([0.0, -1.0]), np.array([0.5])])
@@ -58,6 +54,12 @@ def test_forward_known_value(student, check):
     check.array(model.forward(X), expected, call="forward of the 2-2-1 example",
                 hint="Look at MLP.forward: the hidden layer is sigmoid(X @ W1.T + b1), the output "
                      "H @ W2.T + b2 with no activation (identity). Row 2 (input 0, 0) is only the biases.")
+    model = student.MLP([2, 2, 1], activation="sigmoid", output_activation="sigmoid")
+    model.set("weights", [np.array([[1.0, -1.0], [0.5, 2.0]]), np.array([[1.0, -2.0]])])
+    model.set("biases", [np.array([0.0, -1.0]), np.array([0.5])])
+    check.array(model.forward(X), sigmoid(expected), call="forward of the 2-2-1 example, sigmoid output",
+                hint="Look at MLP.forward: the last layer applies `output_activation` (here sigmoid) and "
+                     "the hidden layers `activation`.")
 
 
 # --------------------------------------------------------------------------- loss
@@ -72,10 +74,9 @@ def test_loss_regularisation(student, check, rng, l1, l2):
     model.set("weights", weights)
     model.set("biases", biases)
     X, Y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))  # (N, n_in), (N, n_out)
-    output = np.tanh(X @ weights[0].T + biases[0]) @ weights[1].T + biases[1]  # (N, n_out)
+    output = check.shaped(model.forward(X), (5, 2), call="MLP([3, 4, 2]).forward(X)")
     data = np.sum((output - Y) ** 2) / (2 * len(X))
     penalty = sum(l1 * np.abs(W).sum() + 0.5 * l2 * (W**2).sum() for W in weights)
-    model.forward(X)
     check.number(model.loss(Y), data + penalty, call=f"MLP(..., loss='mse', l1={l1}, l2={l2}).loss(Y)",
                  hint=f"Look at MLP.loss: mse_loss of the latest forward output ({data:.6g} here) plus "
                       f"l1 * sum|W| + (l2 / 2) * sum W^2 summed over all weight matrices "
@@ -91,10 +92,9 @@ def test_loss_cross_entropy(student, check, rng):
     model.set("biases", biases)
     X = rng.normal(size=(6, 4))  # (N, n_in)
     Y = np.eye(3)[[0, 1, 2, 2, 1, 0]]  # (N, K) one-hot
-    logits = X @ weights[0].T + biases[0]  # (N, K)
+    logits = check.shaped(model.forward(X), (6, 3), call="MLP([4, 3], loss='cross_entropy').forward(X)")
     log_p = logits - logits.max(axis=1, keepdims=True)
     log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))  # (N, K) log softmax
-    model.forward(X)
     check.number(model.loss(Y), -np.sum(Y * log_p) / len(X), call="MLP([4, 3], loss='cross_entropy').loss(Y)",
                  hint="Look at MLP.loss: with loss='cross_entropy', forward returns logits and the loss "
                       "is cross_entropy_loss(logits, Y).")
