@@ -1,0 +1,477 @@
+"""The sandboxed backend: same behaviour as in-process, validated wire format, isolation verified inside.
+
+Each test builds its own tiny submission and its own SandboxStudent (not the session fixture).
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import io
+import json
+import math
+import os
+import shutil
+import socket
+import struct
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from grader import mnist, protocol, sandbox  # noqa: E402
+
+REDTEAM = Path(__file__).resolve().parent / "redteam"
+MODE, REASON = sandbox.probe()
+strong = pytest.mark.skipif(MODE != "bwrap", reason=f"needs the bwrap sandbox: {REASON}")
+
+SUBMISSION = '''
+import time
+import numpy as np
+
+COUNTER = [0]
+
+def relu(z):
+    return np.maximum(z, 0)
+
+def echo(*args, **kwargs):
+    return args, kwargs
+
+def scalars():
+    return np.float64(1.5), np.int32(7), np.bool_(True), np.arange(3.0).view(np.matrix)
+
+def boom(x):
+    return helper(x)
+
+def helper(x):
+    raise ValueError(f"x must be positive, got {x}")
+
+def stub(z):
+    raise NotImplementedError("stub")
+
+def bare_stub(z):
+    raise NotImplementedError
+
+def nap(seconds):
+    time.sleep(seconds)
+    return seconds
+
+def shout(text):
+    print(text)
+    return len(text)
+
+def count():
+    COUNTER[0] += 1
+    return COUNTER[0]
+
+def rows(X, Y):
+    return X.shape, Y.shape, float(X.sum()), Y.argmax(axis=1)[:5]
+
+class MLP:
+    def __init__(self, layer_sizes, activation="sigmoid"):
+        if activation not in ("sigmoid", "relu"):
+            raise ValueError(f"activation must be one of sigmoid, relu; got {activation!r}")
+        self.weights = [np.ones((b, a)) for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+
+    def forward(self, X):
+        for W in self.weights:
+            X = X @ W.T
+        return X
+
+def train(model, X):
+    return model.forward(X).sum()
+'''
+
+
+def load_conftest():
+    """tests/conftest.py as a module, for its InProcessStudent (the reference behaviour)."""
+    name = "exercise02_selftest_root_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def submission(tmp_path):
+    path = tmp_path / "exercise02_template.py"
+    path.write_text(SUBMISSION)
+    return path
+
+
+@pytest.fixture
+def student(submission):
+    handle = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=5)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(params=["sandbox", "in-process"])
+def both(request, submission):
+    """The same submission on each backend; tests using it must pass on both."""
+    if request.param == "sandbox":
+        handle = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=5)
+    else:
+        handle = load_conftest().InProcessStudent(submission, data_dir=ROOT / "data" / "mnist")
+    yield handle
+    handle.close()
+
+
+# --------------------------------------------------------------------------- same behaviour on both backends
+
+
+def test_values_cross_with_their_types(both):
+    values = (np.arange(6, dtype=np.int32).reshape(2, 3), 3, 2.5, math.inf, True, "text", None, [1, (2, 3)],
+              {1: "int", 1.5: "float", "k": [np.zeros(2, dtype=bool)], False: None})
+    args, kwargs = both.echo(*values, key=np.float32(0.5))
+    assert type(args) is tuple and type(args[7]) is list and type(args[7][1]) is tuple
+    assert args[0].dtype == np.int32 and args[0].tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert args[1:7] == (3, 2.5, math.inf, True, "text", None)
+    assert type(args[1]) is int and type(args[2]) is float
+    assert list(args[8]) == [1, 1.5, "k", False] and args[8][1] == "int" and args[8]["k"][0].dtype == bool
+    assert [type(key) for key in args[8]] == [int, float, str, bool]
+    assert kwargs == {"key": 0.5} and isinstance(kwargs["key"], float)
+    nan = both.echo(math.nan)[0][0]
+    assert math.isnan(nan)
+
+
+def test_numpy_scalars_and_subclasses_come_back_plain(both):
+    value, integer, flag, matrix = both.scalars()
+    assert (type(value), type(integer), type(flag)) == (float, int, bool)
+    assert type(matrix) is np.ndarray
+
+
+def test_arrays_are_copies_both_ways(both):
+    z = np.array([-1.0, 2.0])
+    out = both.relu(z)
+    out[0] = 99.0
+    assert z.tolist() == [-1.0, 2.0] and both.relu(z).tolist() == [0.0, 2.0]
+
+
+def test_objects_stay_behind_a_handle(both):
+    model = both.MLP([3, 4, 2])
+    assert model.type_name == "MLP" and repr(model) == "<MLP of the submission>"
+    assert model.forward(np.ones((2, 3))).tolist() == [[12.0, 12.0], [12.0, 12.0]]
+    assert [w.shape for w in model.get("weights")] == [(4, 3), (2, 4)]
+    model.set("weights", [np.zeros((4, 3)), np.full((2, 4), 2.0)])
+    assert model.forward(np.ones((1, 3))).tolist() == [[0.0, 0.0]]
+    assert both.train(model, np.ones((1, 3))) == 0.0  # a handle passed back in as an argument
+
+
+def test_exceptions_keep_their_builtin_type_and_message(both):
+    with pytest.raises(ValueError, match="x must be positive, got -1"):
+        both.boom(-1)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        both.MLP([2, 2], activation="tanh")
+    with pytest.raises(NotImplementedError):
+        both.stub(0)
+
+
+def test_missing_names_fail_with_a_message(both):
+    with pytest.raises(Exception) as missing:
+        both.no_such_function(1)
+    assert missing.value.student_message == "exercise02_template.py defines no function or class named 'no_such_function'"
+    model = both.MLP([2, 2])
+    with pytest.raises(Exception) as method:
+        model.backward(1)
+    assert method.value.student_message == "MLP has no method 'backward'"
+    with pytest.raises(Exception) as attribute:
+        model.get("grad_weights")
+    assert attribute.value.student_message == "MLP has no attribute 'grad_weights'"
+
+
+def test_data_sets_are_loaded_by_the_trusted_reader(both):
+    X = both.data("mnist/train/X", rows=(0, 100))
+    Y = both.data("mnist/train/Y", rows=(0, 100))
+    x_shape, y_shape, total, labels = both.rows(X, Y)
+    reference = mnist.dataset("mnist/train/X", rows=(0, 100))
+    assert (x_shape, y_shape) == ((100, 784), (100, 10))
+    assert total == pytest.approx(reference.sum())
+    assert labels.tolist() == mnist.dataset("mnist/train/y")[:5].tolist()
+    assert np.asarray(X).shape == (100, 784)
+    with pytest.raises(ValueError, match="unknown data set"):
+        both.data("mnist/validation/X")
+
+
+# --------------------------------------------------------------------------- sandbox-only behaviour
+
+
+def test_messages_for_raised_errors(student):
+    with pytest.raises(protocol.SubmissionRaised) as raised:
+        student.boom(-1)
+    assert raised.value.student_message == (
+        "boom raised ValueError: x must be positive, got -1 "
+        '(at line 20 in helper <- line 17 in boom: raise ValueError(f"x must be positive, got {x}"))'
+    )
+    with pytest.raises(protocol.NotImplementedYet) as stub:
+        student.stub(0)
+    assert stub.value.student_message == "not implemented yet: stub"
+    with pytest.raises(protocol.NotImplementedYet) as bare:
+        student.bare_stub(0)
+    assert bare.value.student_message == "not implemented yet: bare_stub"
+
+
+def test_timeout_stops_the_worker_and_expires_its_handles(student):
+    model = student.MLP([2, 2])
+    assert student.count() == 1
+    with pytest.raises(protocol.CallTimeout) as timeout:
+        student.nap(30)
+    assert timeout.value.student_message == "nap did not return within 5 s; the worker was stopped"
+    assert student.count() == 1  # a fresh worker: module state starts over
+    with pytest.raises(protocol.HandleExpired, match="create it again"):
+        model.forward(np.ones((1, 2)))
+
+
+def test_limits_raise_the_budget_for_one_block(submission):
+    student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=0.5)
+    try:
+        with student.limits(seconds=5):
+            assert student.nap(1.0) == 1.0
+        with pytest.raises(protocol.CallTimeout, match="within 0.5 s"):
+            student.nap(1.0)
+    finally:
+        student.close()
+
+
+def test_import_errors_name_the_line(tmp_path):
+    path = tmp_path / "exercise02_template.py"
+    path.write_text("import numpy as np\n\ndef relu(z)\n    return z\n")
+    student = sandbox.SandboxStudent(path, data_dir=None)
+    try:
+        with pytest.raises(protocol.ImportFailed) as failure:
+            student.relu(1)
+        assert failure.value.student_message.startswith("could not import exercise02_template.py: SyntaxError at line 3:")
+    finally:
+        student.close()
+
+
+def test_missing_submission_file(tmp_path):
+    student = sandbox.SandboxStudent(tmp_path / "nothing.py", data_dir=None)
+    try:
+        with pytest.raises(protocol.ImportFailed, match="submission file not found"):
+            student.relu(1)
+    finally:
+        student.close()
+
+
+def test_output_is_taken_per_call_and_escaped(student):
+    assert student.shout("hello \x1b[31mred\x1b[0m") == 18
+    assert student.take_output() == "hello \\x1b[31mred\\x1b[0m\n"
+    assert student.take_output() == ""
+
+
+def test_backend_names_the_mode(student):
+    assert student.backend == MODE and MODE in ("bwrap", "process")
+
+
+def test_parallel_students_get_distinct_slots(submission):
+    first = sandbox.SandboxStudent(submission, data_dir=None)
+    second = sandbox.SandboxStudent(submission, data_dir=None)
+    try:
+        if os.geteuid() == 0:
+            assert first.slot_uid != second.slot_uid and None not in (first.slot_uid, second.slot_uid)
+        assert first.count() == 1 and second.count() == 1  # separate workers
+    finally:
+        first.close()
+        second.close()
+
+
+def test_start_and_round_trip_are_fast(submission):
+    student = sandbox.SandboxStudent(submission, data_dir=None)
+    try:
+        started = time.monotonic()
+        student.ping()
+        ready = time.monotonic() - started
+        trips = sorted(student.ping() for _ in range(50))
+    finally:
+        student.close()
+    assert ready < 2.0  # target 0.3 s; generous for a loaded CI machine
+    assert trips[25] < 0.02  # target 2 ms
+
+
+# --------------------------------------------------------------------------- isolation, seen from inside
+
+
+@strong
+def test_isolation_inside_the_sandbox():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    student = sandbox.SandboxStudent(REDTEAM / "introspect.py", data_dir=ROOT / "data" / "mnist")
+    try:
+        facts = student.relu(server.getsockname()[1])
+    finally:
+        student.close()
+        server.close()
+    assert facts["uid"] != 0 and facts["euid"] == facts["uid"] and facts["gid"] != 0 and facts["groups"] == []
+    if os.geteuid() == 0:
+        assert facts["uid"] == student.slot_uid
+    for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(facts[key], 16) == 0, key
+    assert facts["NoNewPrivs"] == "1"
+    assert facts["unshare"] != 0
+    assert facts["loopback"] != "connected" and facts["interfaces"] == ["lo"]
+    assert set(facts["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root",
+                                  "sbin", "tmp", "usr"}
+    assert facts["opt"] == ["boot.py", "data", "mnist.py", "protocol.py", "sub"]
+    assert facts["cwd"] == "/tmp"
+    assert facts["nproc"][0] <= 32 + len(sandbox.tasks_of_uid(os.getuid())) + 8
+    assert facts["as"][0] == 2048 << 20 and facts["cpu"] == (600, 601) and facts["nofile"] == (64, 64)
+    assert "OPENBLAS_NUM_THREADS" in facts["env"] and not any(k.startswith(("SSH", "GIT", "PYTEST")) for k in facts["env"])
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+def test_process_fallback_runs_the_same_bootstrap(submission, monkeypatch):
+    monkeypatch.setattr(sandbox, "_probed", ("process", "forced by the test", False))
+    student = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=1)
+    try:
+        assert student.backend == "process" and student.reason == "forced by the test"
+        assert student.relu(np.array([-1.0, 1.0])).tolist() == [0.0, 1.0]
+        assert student.shout("hi") == 2 and student.take_output() == "hi\n"
+        with pytest.raises(protocol.CallTimeout):
+            student.nap(10)
+        assert student.count() == 1
+        assert student.rows(student.data("mnist/test/X", rows=(0, 3)), student.data("mnist/test/Y", rows=(0, 3)))[0] == (3, 784)
+    finally:
+        student.close()
+
+
+# --------------------------------------------------------------------------- the wire format
+
+
+def message(header: dict, blobs: list[bytes]) -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<I", len(text)) + text + b"".join(struct.pack("<Q", len(b)) + b for b in blobs)
+
+
+def npy(header: str, data: bytes = b"", magic: bytes = b"\x93NUMPY\x01\x00") -> bytes:
+    raw = header.encode()
+    raw += b" " * (63 - (10 + len(raw)) % 64) + b"\n"
+    return magic + struct.pack("<H", len(raw)) + raw + data
+
+
+def test_round_trip_of_every_value_kind():
+    value = [np.arange(4.0).reshape(2, 2), np.array([True]), np.uint8(3), -2, 1e300, -math.inf, "é", None,
+             (1, [2]), {2: 1, 2.5: 2, "s": 3, False: 4}, protocol.DataRef("mnist/test/y", (0, 2))]
+    tree, arrays = protocol.encode(value)
+    body = protocol.pack({"v": tree}, arrays)[8:]
+    header, arrays = protocol.unpack(body)
+    back = protocol.decode(header["v"], arrays, data=lambda name, rows: (name, rows))
+    assert back[0].tolist() == [[0.0, 1.0], [2.0, 3.0]] and back[1].dtype == bool
+    assert back[2:8] == [3, -2, 1e300, -math.inf, "é", None]
+    assert back[8] == (1, [2]) and back[9] == {2: 1, 2.5: 2, "s": 3, False: 4}
+    assert back[10] == ("mnist/test/y", (0, 2))
+
+
+@pytest.mark.parametrize(
+    "blob, fragment",
+    [
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (10**12,), }", b"\0" * 16), "bad .npy header"),
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }", b"\0" * 16), "claims shape"),
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", b"\0" * 16), "claims shape"),
+        (npy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", b"\0" * 8), "not a plain number type"),
+        (npy("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,), }", b"\0" * 8), "not a plain number"),
+        (npy("{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }", b"\0" * 16), "not a plain number type"),
+        (npy("{'descr': '<U3', 'fortran_order': False, 'shape': (1,), }", b"\0" * 12), "not a plain number type"),
+        (npy("{'descr': '<f8', 'fortran_order': True, 'shape': (1,), }", b"\0" * 8), "Fortran"),
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (-1,), }", b""), "not made of sizes"),
+        (npy("__import__('os').system('true')"), "bad .npy header"),
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", b"\0" * 8, b"\x93NUMPY\x09\x00"), "version"),
+        (b"PK\x03\x04 a zip, not an array", "bad .npy header"),
+    ],
+    ids=["huge-shape-expr", "huge-shape", "short-data", "object", "structured", "complex", "unicode", "fortran",
+         "negative", "code", "version", "not-npy"],
+)
+def test_forged_arrays_are_rejected_before_allocating(blob, fragment):
+    with pytest.raises(protocol.ProtocolError, match=fragment):
+        protocol.unpack(message({"value": {"array": 0}}, [blob]))
+
+
+@pytest.mark.parametrize(
+    "tree, fragment",
+    [
+        ({"array": 3}, "unknown value tag"),
+        ({"set": [1]}, "unknown value tag"),
+        ({"list": [1], "tuple": [2]}, "unknown value tag"),
+        ({"dict": [[{"list": []}, 1]]}, "dict key"),
+        ({"float": "1e999"}, "unknown value tag"),
+        ({"handle": 1, "type": "MLP"}, "a handle where none may be"),
+        ([1, 2], "unexpected value of type list"),
+    ],
+)
+def test_malformed_trees_are_rejected(tree, fragment):
+    with pytest.raises(protocol.ProtocolError, match=fragment):
+        protocol.decode(tree, [])
+
+
+def test_nesting_and_sizes_are_capped():
+    deep = 1
+    for _ in range(protocol.MAX_DEPTH + 2):
+        deep = {"list": [deep]}
+    with pytest.raises(protocol.ProtocolError, match="nested deeper"):
+        protocol.decode(deep, [])
+    with pytest.raises(protocol.ProtocolError, match="header length"):
+        protocol.unpack(struct.pack("<I", 1 << 30) + b"{}")
+    with pytest.raises(protocol.ProtocolError, match="not valid JSON"):
+        protocol.unpack(struct.pack("<I", 2) + b"{x")
+    with pytest.raises(protocol.ProtocolError, match="exceeds"):
+        protocol.unpack(message({}, []) + struct.pack("<Q", 1 << 40) + b"tiny")
+    read, write = os.pipe()
+    try:
+        os.write(write, struct.pack("<Q", protocol.MAX_REPLY_BYTES + 1))
+        with pytest.raises(protocol.ProtocolError, match="over the limit"):
+            protocol.read_message(read, protocol.MAX_REPLY_BYTES, time.monotonic() + 1)
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_clean_text_bounds_and_escapes():
+    text = protocol.clean_text("a\nb\x1b[2J" + "x" * 1000, limit=50)
+    assert "\n" not in text and "\x1b" not in text and "\\x1b" in text and "more characters" in text
+    assert len(text) < 120
+
+
+# --------------------------------------------------------------------------- the MNIST reader
+
+
+def test_mnist_load_shapes_and_values():
+    X, y, X_test, y_test = mnist.load()
+    assert X.shape == (60000, 784) and X.dtype == np.float64 and y.dtype == np.int64
+    assert X_test.shape == (10000, 784) and y_test.shape == (10000,)
+    assert 0.0 <= X.min() and X.max() == 1.0
+    assert np.bincount(y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    Y = mnist.dataset("mnist/test/Y")
+    assert Y.shape == (10000, 10) and (Y.argmax(axis=1) == y_test).all()
+    Y[0, 0] = 7.0  # fresh arrays: changing one does not change the next
+    assert mnist.dataset("mnist/test/Y")[0, 0] == 0.0
+
+
+def test_mnist_names_damaged_and_missing_files(tmp_path):
+    source = ROOT / "data" / "mnist"
+    for name in ("t10k-labels-idx1-ubyte.gz",):
+        shutil.copy(source / name, tmp_path / name)
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "rb") as f:
+        raw = bytearray(f.read())
+    raw[100] ^= 1
+    (tmp_path / "damaged").mkdir()
+    with gzip.open(tmp_path / "damaged" / "t10k-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(bytes(raw))
+    with pytest.raises(mnist.DataError, match=r"t10k-labels-idx1-ubyte.gz in .*damaged is damaged: its SHA-256"):
+        mnist.dataset("mnist/test/y", data_dir=tmp_path / "damaged")
+    (tmp_path / "truncated").mkdir()
+    (tmp_path / "truncated" / "t10k-labels-idx1-ubyte.gz").write_bytes((source / "t10k-labels-idx1-ubyte.gz").read_bytes()[:500])
+    with pytest.raises(mnist.DataError, match="is damaged"):
+        mnist.dataset("mnist/test/y", data_dir=tmp_path / "truncated")
+    with pytest.raises(mnist.DataError, match=f"t10k-images-idx3-ubyte.gz is missing from {tmp_path}"):
+        mnist.dataset("mnist/test/X", data_dir=tmp_path)
+    assert mnist.dataset("mnist/test/y", data_dir=tmp_path)[:3].tolist() == [7, 2, 1]
