@@ -1,0 +1,58 @@
+"""The grades in an nbgrader gradebook, written through nbgrader's own Gradebook API (the only nbgrader import).
+
+The .py assignment is recorded as one pseudo-notebook "exercise02" holding one grade cell per test
+of the answer key (max_score = its points) and one manual grade cell per manual part (plots,
+REPORT.md). Every student gets a submission with auto_score per test cell and manual_score per
+manual cell (needs_manual_grade while blank). `nbgrader export` works on the result. Do not run
+`nbgrader autograde` on it: it looks for notebooks that do not exist and would zero the grades.
+
+The database is rebuilt from scratch each time into a temporary file and moved into place.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+ASSIGNMENT = "exercise02"
+NOTEBOOK = "exercise02"
+
+
+def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> None:
+    """tests: [(id, max points)]; rows: [(student, first, last, {test id: earned}, {part: points or None})]."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.unlink(missing_ok=True)
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader shells out to `alembic` when it creates a DB
+    old_path = os.environ.get("PATH", "")
+    if bin_dir not in old_path.split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + old_path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SQLAlchemy 2.x SAWarnings from nbgrader's add_submission
+            from nbgrader.api import Gradebook
+
+            with Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
+                gb.add_assignment(ASSIGNMENT)
+                gb.add_notebook(NOTEBOOK, ASSIGNMENT)
+                for test_id, points in tests:
+                    gb.add_grade_cell(test_id, NOTEBOOK, ASSIGNMENT, max_score=float(points), cell_type="code")
+                for part, maximum in manual_parts.items():
+                    gb.add_grade_cell(part, NOTEBOOK, ASSIGNMENT, max_score=float(maximum), cell_type="markdown")
+                for student, first, last, earned, manual in rows:
+                    gb.add_student(student, first_name=first or None, last_name=last or None)
+                    gb.add_submission(ASSIGNMENT, student)
+                    for test_id, _ in tests:
+                        grade = gb.find_grade(test_id, NOTEBOOK, ASSIGNMENT, student)
+                        grade.auto_score = float(earned.get(test_id, 0.0))
+                        grade.needs_manual_grade = False
+                    for part in manual_parts:
+                        grade = gb.find_grade(part, NOTEBOOK, ASSIGNMENT, student)
+                        grade.manual_score = manual.get(part)
+                        grade.needs_manual_grade = manual.get(part) is None
+                    gb.db.commit()
+    finally:
+        os.environ["PATH"] = old_path
+    os.replace(partial, path)

@@ -1,0 +1,304 @@
+"""The outputs of `grader grade`: the class report, feedback pages, CSV files and the gradebook.
+
+    report.html              one self-contained page for the tutor (inline images, no script, strict CSP)
+    feedback/<id>.html       one page per submission to hand back: every lost point explained
+    grades.csv               one row per student (groups expanded): student,submission,points,max_points,...
+    results.csv              long format: submission,student,test,points,max_points,status,seconds,message
+    gradebook.db             the same grades through nbgrader's Gradebook API (see grader.gradebook)
+    manual-template.csv      the sheet for manual points (see grader.manual)
+
+Everything a submission supplies (names, text, images, messages) is untrusted: HTML is escaped by
+Jinja2's autoescape, images are re-encoded by grader.plots, CSV cells are neutralised for
+spreadsheets. Pages carry a Content-Security-Policy that forbids every script.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import os
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import manual as manual_points
+from grader import plots
+from grader.intake import PLOT_NAMES, Submission
+from grader.results import GRADED, Result
+
+TEMPLATE = "report.html.j2"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+RESULTS_COLUMNS = ["submission", "student", "test", "points", "max_points", "status", "seconds", "message"]
+GRADES_COLUMNS = ["student", "submission", "points", "max_points", "auto_points", "auto_max",
+                  *(f"{p}_points" for p in manual_points.PARTS), "manual_max", "status", "note"]  # fmt: skip
+UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")
+MESSAGE_CHARS = 1500  # of a test's message on a page
+ORDERS = [  # the class table's pre-rendered sort orders (switched by CSS :target, no script)
+    ("by-name", "submission A–Z"),
+    ("by-points-desc", "points, highest first"),
+    ("by-points-asc", "points, lowest first"),
+    ("by-status", "status"),
+]
+
+
+@dataclass
+class GradeRow:
+    student: str
+    submission: str
+    points: float
+    max_points: float
+    auto_points: float
+    auto_max: float
+    manual: dict
+    status: str
+    earned: dict  # test id -> points earned (for the gradebook)
+    note: str = ""
+
+
+def safe_cell(value) -> str:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab CR LF gets a leading '."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return "'" + text if text.startswith(UNSAFE_LEAD) else text
+
+
+def grade_rows(submissions: list[Submission], results: dict[str, Result], manual) -> list[GradeRow]:
+    """One row per student. A student listed in two submissions keeps the better one (and a note)."""
+    best: dict[str, GradeRow] = {}
+    for sub in submissions:
+        result = results[sub.id]
+        for student in sub.members:
+            row = GradeRow(
+                student=student,
+                submission=sub.id,
+                points=round(result.points + manual.total(sub.id), 4),
+                max_points=round(result.max_points + manual_points.max_points(), 4),
+                auto_points=result.points,
+                auto_max=result.max_points,
+                manual=manual.of(sub.id),
+                status=result.status if manual.complete(sub.id) else f"{result.status}; manual points pending",
+                earned={t.id: t.earned for t in result.tests},
+            )
+            if student in best:
+                other = best[student]
+                keep, drop = (row, other) if row.points > other.points else (other, row)
+                keep.note = f"also in {drop.submission} ({drop.points:g} points); the better one counts"
+                best[student] = keep
+            else:
+                best[student] = row
+    return sorted(best.values(), key=lambda r: r.student)
+
+
+def write_grades_csv(path: Path, rows: list[GradeRow]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(GRADES_COLUMNS)
+        for r in rows:
+            manual = ["" if r.manual[p] is None else r.manual[p] for p in manual_points.PARTS]
+            cells = [r.student, r.submission, r.points, r.max_points, r.auto_points, r.auto_max, *manual,
+                     manual_points.max_points(), r.status, r.note]  # fmt: skip
+            writer.writerow([safe_cell(c) for c in cells])
+
+
+def write_results_csv(path: Path, submissions: list[Submission], results: dict[str, Result], manual) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(RESULTS_COLUMNS)
+        for sub in submissions:
+            result = results[sub.id]
+            for student in sub.members:
+                for t in result.tests:
+                    cells = [sub.id, student, t.id, t.earned, t.points, t.outcome, round(t.seconds, 3), t.message]
+                    writer.writerow([safe_cell(c) for c in cells])
+                for part, maximum in manual_points.PARTS.items():
+                    got = manual.of(sub.id)[part]
+                    cells = [sub.id, student, f"manual:{part}", "" if got is None else got, maximum,
+                             "pending" if got is None else "graded", 0.0, manual.comments.get(sub.id, "")]  # fmt: skip
+                    writer.writerow([safe_cell(c) for c in cells])
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def data_uri(png: bytes | None) -> str | None:
+    return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def submission_view(sub: Submission, result: Result, manual, key) -> dict:
+    """Everything the pages show about one submission (untrusted strings stay strings: escaped later)."""
+    histories, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
+    redrawn = plots.redraw(histories)
+    figures = []
+    for plot in PLOT_NAMES:
+        name = plot.split("/")[-1]
+        image = plots.check_png(sub.plots.get(plot))
+        figures.append({
+            "name": name,
+            "submitted": data_uri(image.png),
+            "submitted_problem": image.problem,
+            "redrawn": data_uri(redrawn.get(name)),
+        })  # fmt: skip
+    report = plots.read_report(sub.report)
+    auto_max = sum(t.points for t in key)
+    manual_got = manual.of(sub.id)
+    tests = [dict(t.__dict__, message=_clip(t.message), lost=round(t.points - t.earned, 4)) for t in result.tests]
+    return {
+        "id": sub.id,
+        "label": sub.label,
+        "members": sub.members,
+        "status": result.status,
+        "reason": result.reason,
+        "backend": result.backend,
+        "seconds": result.seconds,
+        "points": round(result.points + manual.total(sub.id), 4),
+        "max_points": round(auto_max + manual_points.max_points(), 4),
+        "auto_points": result.points,
+        "auto_max": auto_max,
+        "manual": [(p, manual_got[p], m) for p, m in manual_points.PARTS.items()],
+        "manual_comment": manual.comments.get(sub.id, ""),
+        "tests": tests,
+        "lost": [t for t in tests if t["lost"] > 0],
+        "problems": sub.problems,
+        "ignored": sub.ignored,
+        "figures": figures,
+        "history_problem": history_problem if result.status == GRADED else "",
+        "report": report,
+        "log": result.log[-6000:],
+    }
+
+
+def class_view(views: list[dict], key) -> dict:
+    totals = [v["points"] for v in views]
+    maximum = views[0]["max_points"] if views else 0
+    bins = [0] * 10
+    for total in totals:
+        bins[min(9, int(10 * total / maximum)) if maximum else 0] += 1
+    top = max(bins) or 1
+    histogram = [{"label": f"{10 * i}–{10 * (i + 1)} %", "count": c, "height": round(100 * c / top)} for i, c in enumerate(bins)]
+    rates = []
+    for i, test in enumerate(key):
+        passed = sum(1 for v in views if v["tests"][i]["outcome"] == "passed")
+        rates.append({"id": test.id, "doc": test.doc, "points": test.points, "passed": passed,
+                      "rate": round(100 * passed / len(views)) if views else 0})  # fmt: skip
+    by = {
+        "by-name": sorted(views, key=lambda v: v["id"]),
+        "by-points-desc": sorted(views, key=lambda v: (-v["points"], v["id"])),
+        "by-points-asc": sorted(views, key=lambda v: (v["points"], v["id"])),
+        "by-status": sorted(views, key=lambda v: (v["status"], v["id"])),
+    }
+    return {
+        "count": len(views),
+        "mean": round(statistics.mean(totals), 2) if totals else 0,
+        "median": round(statistics.median(totals), 2) if totals else 0,
+        "max_points": maximum,
+        "histogram": histogram,
+        "rates": rates,
+        "orders": [(name, label, by[name]) for name, label in ORDERS],
+    }
+
+
+def environment():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent),
+        autoescape=True,  # every value is escaped unless marked safe; nothing here is marked safe
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
+                manual_source: str | None) -> None:  # fmt: skip
+    template = environment().get_template(TEMPLATE)
+    common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS}
+    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes,
+                           manual_problems=manual_problems, manual_source=manual_source, **common)  # fmt: skip
+    _write_text(out / "report.html", html)
+    feedback = out / "feedback"
+    feedback.mkdir(exist_ok=True)
+    keep = set()
+    for view in views:
+        keep.add(f"{view['id']}.html")
+        _write_text(feedback / f"{view['id']}.html", template.render(page="feedback", view=view, **common))
+    for stale in feedback.glob("*.html"):
+        if stale.name not in keep:
+            stale.unlink()
+
+
+def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
+              notes: list[str], banner: str | None, course_id: str = "exercise02") -> dict[str, Path]:  # fmt: skip
+    """Every output of `grader grade` into `out`; returns what was written (the gradebook may be skipped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
+    written["manual-template.csv"] = out / manual_points.TEMPLATE_NAME
+    rows = grade_rows(submissions, results, manual)
+    write_grades_csv(out / "grades.csv", rows)
+    write_results_csv(out / "results.csv", submissions, results, manual)
+    written["grades.csv"], written["results.csv"] = out / "grades.csv", out / "results.csv"
+    views = [submission_view(s, results[s.id], manual, key) for s in submissions]
+    source = str(manual.source.name) if manual.source and manual.source.is_file() else None
+    write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems, manual_source=source)
+    written["report.html"], written["feedback"] = out / "report.html", out / "feedback"
+    written["gradebook.db"] = write_gradebook_cached(out, rows, key, submissions, course_id)
+    return written
+
+
+def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str) -> Path:
+    """gradebook.db, rebuilt only when its content would change (creating one costs seconds)."""
+    from grader import gradebook
+
+    labels = {s.id: s.label for s in submissions}
+    tests = [(t.id, t.points) for t in key]
+    book = [(r.student, *_names(labels.get(r.submission, "")), r.earned, r.manual) for r in rows]
+    digest = hashlib.sha256(json.dumps([course_id, tests, book, manual_points.PARTS], sort_keys=True).encode()).hexdigest()
+    path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
+    if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
+        return path
+    gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(stamp, digest)
+    return path
+
+
+def _names(label: str) -> tuple[str, str]:
+    """First and last name from a Moodle folder label ("Anna Maria Muster_123_..."), else blanks."""
+    from grader.intake import MOODLE
+
+    match = MOODLE.match(label)
+    if not match or len(match["name"].split()) == 0:
+        return "", ""
+    words = match["name"].split()
+    return " ".join(words[:-1])[:100], words[-1][:100]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + " …"
+
+
+def _write_text(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def sandbox_banner(backends: set[str]) -> str | None:
+    """A warning for the report and stderr when submission code did not run in the bwrap sandbox."""
+    if backends and backends <= {"bwrap"}:
+        return None
+    if "in-process" in backends:
+        return ("NOT SANDBOXED: submission code ran inside the grading process (--in-process); "
+                "a hostile submission could have changed its own grade. Do not publish these grades.")  # fmt: skip
+    try:
+        from grader.sandbox import probe
+
+        mode, reason = probe()
+    except Exception:  # no sandbox module, or it failed: say so rather than guess
+        return "sandbox status unknown: grader.sandbox.probe() is not available"
+    if "process" in backends or mode != "bwrap":
+        return (f"NOT FULLY SANDBOXED: submissions ran in a separate worker process without the bwrap sandbox "
+                f"({reason}). Results are trustworthy only if no submission attacked the grader.")  # fmt: skip
+    return None

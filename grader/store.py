@@ -1,0 +1,78 @@
+"""The store: each submission's Result kept under <out>/results/, keyed by what could change it.
+
+A result is valid for exactly one key: the content of the submission's files (code, plots,
+REPORT.md, members.txt) and the suite's version (the hidden tests, tests/conftest.py, the trusted
+grader modules that run them, and the solution). Files are written atomically (tmp + os.replace),
+one per submission, so a run that is interrupted anywhere (Ctrl-C, SIGKILL) leaves either the old
+file or the new one: running again continues where it stopped and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from grader.results import Result
+
+SUITE_MODULES = ("plugin.py", "sandbox.py", "boot.py", "protocol.py", "mnist.py")
+REFERENCE = "_reference"  # the answer key's file name; submission ids never start with "_"
+
+
+def suite_version(kit: Path, suite: Path, solution: Path) -> str:
+    """A hash of everything that decides a grade besides the submission itself."""
+    paths = sorted(p for p in Path(suite).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    paths += [Path(kit) / "tests" / "conftest.py", Path(solution)]
+    paths += [Path(kit) / "grader" / name for name in SUITE_MODULES]
+    digest = hashlib.sha256(b"exercise02-suite-v1\0")
+    for path in paths:
+        digest.update(str(path.relative_to(kit) if path.is_relative_to(kit) else path.name).encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<absent>")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def submission_key(files: list[Path], folder: Path, version: str) -> str:
+    """The key of one submission's result: its files' names and contents, and the suite's version."""
+    digest = hashlib.sha256(version.encode() + b"\0")
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+class Store:
+    """<out>/results/<submission id>.json, each holding the Result and the key it was computed for."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, submission: str) -> Path:
+        return self.folder / f"{submission}.json"
+
+    def get(self, submission: str, key: str) -> Result | None:
+        """The kept result when it was computed for this key, else None (also for a damaged file)."""
+        try:
+            data = json.loads(self.path(submission).read_text())
+            result = Result.from_json(data)
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return result if result.key == key else None
+
+    def put(self, result: Result) -> None:
+        target = self.path(result.submission)
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        with open(partial, "w") as handle:
+            json.dump(result.to_json(), handle, indent=1, allow_nan=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, target)
+
+    def prune(self, keep: set[str]) -> None:
+        """Forget results of submissions no longer in the class, and leftovers of interrupted writes."""
+        for path in self.folder.iterdir():
+            stale = path.name.endswith(".partial") or (path.suffix == ".json" and path.stem not in keep)
+            if stale and path.stem != REFERENCE:
+                path.unlink(missing_ok=True)
