@@ -133,7 +133,10 @@ def choose_backend(config, default: str) -> str:
 
 def open_student(config, backend: str):
     """A student object for the submission: in this process, or in the sandboxed worker."""
-    path = find_submission(config)
+    try:
+        path = find_submission(config)
+    except pytest.UsageError as error:
+        raise SubmissionError(str(error)) from None
     if backend == "in-process":
         return InProcessStudent(path, data_dir=config.rootpath / "data" / "mnist")
     try:
