@@ -453,6 +453,9 @@ class SandboxStudent:
     def take_output(self) -> str:
         """What the submission printed since the last take: at most 64 KiB, control characters escaped."""
         with self._output_lock:
+            worker = self._worker
+            if worker is not None and worker.reader is not None and worker.reader.is_alive():
+                self._absorb(worker)
             raw, dropped = bytes(self._output), self._dropped
             self._output.clear()
             self._dropped = 0
@@ -710,24 +713,38 @@ class SandboxStudent:
         return pid if isinstance(pid, int) and pid > 1 else None
 
     def _drain(self, worker: Worker) -> None:
-        """Read the submission's output into a bounded buffer; stop the worker on a flood."""
+        """Read the submission's output into a bounded buffer; stop the worker on a flood.
+
+        Reads happen under the output lock on a non-blocking fd, so take_output() can empty the pipe
+        itself: the worker flushes before it replies, so a call's output is complete at that point."""
         fd = worker.output_fd
+        os.set_blocking(fd, False)
+        while True:
+            select.select([fd], [], [])
+            with self._output_lock:
+                if not self._absorb(worker):
+                    break
+        os.close(fd)
+
+    def _absorb(self, worker: Worker) -> bool:
+        """Move what is in the output pipe into the buffer (lock held). False at end of file."""
         while True:
             try:
-                chunk = os.read(fd, 1 << 16)
+                chunk = os.read(worker.output_fd, 1 << 16)
+            except BlockingIOError:
+                return True
             except OSError:
-                break
+                return False
             if not chunk:
-                break
+                return False
             worker.total_output += len(chunk)
-            with self._output_lock:
-                room = max(0, KEEP_OUTPUT - len(self._output))
-                self._output += chunk[:room]
-                self._dropped += len(chunk) - min(room, len(chunk))
+            room = max(0, KEEP_OUTPUT - len(self._output))
+            self._output += chunk[:room]
+            self._dropped += len(chunk) - min(room, len(chunk))
             if worker.total_output > FLOOD_OUTPUT and not worker.flooded:
                 worker.flooded = True
                 worker.kill()
-        os.close(fd)
+                return True
 
     def _stop_worker(self, dying: bool = False):
         """Kill the current worker and everything it started; reap it. Returns its exit status (or None).
