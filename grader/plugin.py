@@ -64,8 +64,8 @@ def failure_message(report) -> str:
     if isinstance(longrepr, tuple):  # skips: (path, line, reason)
         return str(longrepr[-1])
     crash = getattr(longrepr, "reprcrash", None)
-    if crash is not None:
-        return crash.message
+    if crash is not None:  # pytest.fail(msg, pytrace=False) reads "Failed: msg"
+        return crash.message.removeprefix("Failed: ")
     return "the test failed (no message)"
 
 
