@@ -1,0 +1,231 @@
+"""Realistic single-bug mutants of the reference solution, and the hidden tests that must catch them.
+
+Each mutant is GENERATED from solutions/exercise02.py by named textual edits (old snippet -> new
+snippet). Every old snippet must occur exactly once in the solution, so when the solution changes
+the catalogue breaks loudly (`apply` raises) instead of silently testing nothing.
+
+`caught_by` lists hidden tests by function name (all its parametrized cases) or by exact id
+("test_x[case]"); the meta-test (test_hidden_suite.py) runs only those tests against the mutant and
+requires each entry to lose points. BENIGN lists rewrites that are still correct: the whole hidden
+suite must give them full marks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SOLUTION = Path(__file__).resolve().parents[2] / "solutions" / "exercise02.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    description: str
+    edits: tuple  # ((old, new), ...)
+    caught_by: tuple = ()
+
+    def apply(self, source: str) -> str:
+        for old, new in self.edits:
+            count = source.count(old)
+            if count != 1:
+                raise ValueError(f"mutant {self.name}: snippet occurs {count} times in the solution (expected once): "
+                                 f"{old!r}")
+            source = source.replace(old, new)
+        return source
+
+
+def m(name, description, edits, *caught_by):
+    if isinstance(edits[0], str):
+        edits = (edits,)
+    return Mutant(name, description, tuple(edits), tuple(caught_by))
+
+
+MUTANTS = [
+    # ---------------------------------------------------------------- activations
+    m("sigmoid_overflow", "sigmoid as e^z / (1 + e^z): NaN (inf/inf) for large z",
+      ("e = np.exp(-np.abs(z))  # in (0, 1], never overflows\n    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+       "return np.exp(z) / (1.0 + np.exp(z))"),
+      "test_activation_values[sigmoid]"),
+    m("sigmoid_grad_of_preactivation", "sigmoid_grad as z * (1 - z) (the output formula applied to z)",
+      ("s = sigmoid(z)\n    return s * (1.0 - s)", "return z * (1.0 - z)"),
+      "test_activation_grad_matches_finite_differences[sigmoid]", "test_mlp_backward_gradient_check[sigmoid-ce]"),
+    m("tanh_grad_missing_tanh", "tanh_grad as 1 - z^2",
+      ("return 1.0 - np.tanh(z) ** 2", "return 1.0 - z ** 2"),
+      "test_activation_grad_matches_finite_differences[tanh]", "test_mlp_backward_gradient_check[tanh-mse]"),
+    m("tanh_in_place", "tanh writes into its argument, overwriting the cached pre-activation",
+      ("return np.tanh(z)\n", "return np.tanh(z, out=z)\n"),
+      "test_mlp_backward_gradient_check[tanh-ce]", "test_mlp_backward_gradient_check[tanh-mse]"),
+    m("relu_grad_wrong_side", "relu_grad is 1 where z < 0",
+      ("return (z > 0).astype(np.float64)", "return (z < 0).astype(np.float64)"),
+      "test_activation_grad_matches_finite_differences[relu]", "test_mlp_backward_gradient_check[relu-ce]"),
+    m("leaky_alpha_ignored", "leaky_relu uses 0.01 whatever alpha is",
+      ("return np.where(z > 0, z, alpha * z)", "return np.where(z > 0, z, 0.01 * z)"),
+      "test_activation_alpha_is_used"),
+    m("leaky_grad_zero", "leaky_relu_grad copied from relu_grad: 0 for z < 0",
+      ("return np.where(z > 0, 1.0, alpha)", "return np.where(z > 0, 1.0, 0.0)"),
+      "test_activation_grad_matches_finite_differences[leaky_relu]",
+      "test_mlp_backward_gradient_check[leaky_relu-ce]"),
+    m("elu_missing_minus_one", "elu as alpha * e^z for z < 0 (the -1 is missing)",
+      ("alpha * np.expm1(np.minimum(z, 0.0))", "alpha * np.exp(np.minimum(z, 0.0))"),
+      "test_activation_values[elu]", "test_mlp_forward_hidden_activation[elu]"),
+    m("elu_grad_missing_alpha", "elu_grad returns e^z for z < 0, without alpha",
+      ("np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))", "np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))"),
+      "test_activation_alpha_is_used"),
+    # ---------------------------------------------------------------- softmax
+    m("softmax_no_shift", "softmax without subtracting the row maximum",
+      ("shifted = z - np.max(z, axis=-1, keepdims=True)  # (..., K), max of each row is 0", "shifted = z"),
+      "test_softmax_large_logits"),
+    m("softmax_global_shift", "softmax shifted by the maximum of the whole array, not of each row",
+      ("shifted = z - np.max(z, axis=-1, keepdims=True)  # (..., K), max of each row is 0",
+       "shifted = z - np.max(z)"),
+      "test_softmax_large_logits"),
+    m("softmax_wrong_axis", "softmax normalised over axis 0 (columns)",
+      ("return e / np.sum(e, axis=-1, keepdims=True)  # (..., K)", "return e / np.sum(e, axis=0, keepdims=True)  # (..., K)"),
+      "test_softmax_along_last_axis", "test_softmax_lecture_table"),
+    # ---------------------------------------------------------------- losses
+    m("mse_missing_half", "mse_loss = sum / N (the 1/2 is missing)",
+      ("return float(np.sum((y_hat - y) ** 2) / (2 * n))", "return float(np.sum((y_hat - y) ** 2) / n)"),
+      "test_mse_loss_value", "test_mlp_loss_with_regularisation"),
+    m("mse_missing_n", "mse_loss = sum / 2 (not averaged over the batch)",
+      ("return float(np.sum((y_hat - y) ** 2) / (2 * n))", "return float(np.sum((y_hat - y) ** 2) / 2)"),
+      "test_mse_loss_value"),
+    m("mse_grad_missing_n", "mse_loss_grad = y_hat - y (no 1/N)",
+      ("return (y_hat - y) / n  # (N, K)", "return y_hat - y  # (N, K)"),
+      "test_mse_loss_grad_matches_finite_differences", "test_mlp_backward_gradient_check[tanh-mse]"),
+    m("mse_grad_sign", "mse_loss_grad = (y - y_hat) / N",
+      ("return (y_hat - y) / n  # (N, K)", "return (y - y_hat) / n  # (N, K)"),
+      "test_mse_loss_grad_matches_finite_differences", "test_mlp_backward_gradient_check[sigmoid-mse]",
+      "test_xor_learns"),
+    m("mse_grad_in_place", "mse_loss_grad subtracts y from y_hat in place (the cached output changes)",
+      ("return (y_hat - y) / n  # (N, K)", "y_hat -= y\n    return y_hat / n  # (N, K)"),
+      "test_mlp_backward_twice_same_gradients", "test_mlp_backward_gradient_check[relu-mse]"),
+    m("ce_no_mean", "cross_entropy_loss summed over the batch, not averaged",
+      ("return float(-np.sum(y * log_p) / n)", "return float(-np.sum(y * log_p))"),
+      "test_cross_entropy_loss_value", "test_mlp_loss_with_regularisation"),
+    m("ce_log_of_softmax", "cross_entropy_loss as log(softmax(z)): -inf when a probability underflows",
+      ("log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))  # (N, K), log softmax",
+       "log_p = np.log(softmax(logits))"),
+      "test_cross_entropy_large_logits"),
+    m("ce_grad_sign", "cross_entropy_loss_grad = (y - softmax) / N",
+      ("return (softmax(logits) - y) / n  # (N, K)", "return (y - softmax(logits)) / n  # (N, K)"),
+      "test_cross_entropy_loss_grad_matches_finite_differences", "test_mlp_backward_gradient_check[relu-ce]",
+      "test_mnist_accuracy"),
+    m("ce_grad_no_mean", "cross_entropy_loss_grad = softmax - y (no 1/N)",
+      ("return (softmax(logits) - y) / n  # (N, K)", "return softmax(logits) - y  # (N, K)"),
+      "test_cross_entropy_loss_grad_matches_finite_differences", "test_mlp_backward_gradient_check[elu-ce]"),
+    # ---------------------------------------------------------------- forward
+    m("forward_no_bias", "forward computes X @ W.T without + b",
+      ("Z = A @ W.T + b  # (N, n_out)", "Z = A @ W.T  # (N, n_out)"),
+      "test_mlp_forward_hidden_activation", "test_mlp_backward_gradient_check[sigmoid-mse]", "test_xor_learns"),
+    m("forward_hidden_activation_at_output", "the last layer uses the hidden activation",
+      ("return ACTIVATIONS[self.output_activation if last else self.activation]", "return ACTIVATIONS[self.activation]"),
+      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu-ce]"),
+    m("forward_caches_outputs", "forward keeps each layer's output instead of its input",
+      ("            self.inputs.append(A)\n            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n",
+       "            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n            self.inputs.append(A)\n"),
+      "test_mlp_backward_gradient_check", "test_mlp_backward_depths"),
+    # ---------------------------------------------------------------- loss with regularisation
+    m("loss_without_penalty", "MLP.loss ignores the regularisation term",
+      ("return float(data_loss(self.output, Y) + penalty)", "return float(data_loss(self.output, Y))"),
+      "test_mlp_loss_with_regularisation"),
+    m("loss_l2_without_half", "MLP.loss uses l2 * sum W^2 (the 1/2 is missing)",
+      ("penalty += 0.5 * self.l2 * np.sum(W * W)", "penalty += self.l2 * np.sum(W * W)"),
+      "test_mlp_loss_with_regularisation"),
+    m("loss_l1_without_abs", "MLP.loss uses l1 * sum W instead of sum |W|",
+      ("penalty += self.l1 * np.sum(np.abs(W))", "penalty += self.l1 * np.sum(W)"),
+      "test_mlp_loss_with_regularisation"),
+    # ---------------------------------------------------------------- backward
+    m("backward_no_activation_grad", "backward skips the activation derivative",
+      ("dZ = dA * f_grad(self.pre_activations[layer])  # (N, n_out)", "dZ = dA  # (N, n_out)"),
+      "test_mlp_backward_gradient_check", "test_mlp_backward_depths"),
+    m("backward_output_derivative_everywhere", "backward uses the output activation's derivative in every layer",
+      ("_, f_grad = self.activation_of(layer)\n            dZ", "_, f_grad = self.activation_of(len(self.weights) - 1)\n            dZ"),
+      "test_mlp_backward_gradient_check[relu-ce]", "test_mlp_backward_gradient_check[tanh-mse]"),
+    m("backward_dW_transposed", "dW = X_prev.T @ dZ, shape (n_in, n_out)",
+      ("dW = dZ.T @ self.inputs[layer]  # (n_out, n_in)", "dW = self.inputs[layer].T @ dZ  # (n_out, n_in)"),
+      "test_mlp_backward_gradient_check", "test_mlp_backward_regularised"),
+    m("backward_db_mean", "db is the mean of dZ over the batch instead of the sum",
+      ("self.grad_biases[layer] = dZ.sum(axis=0)  # (n_out,)", "self.grad_biases[layer] = dZ.mean(axis=0)  # (n_out,)"),
+      "test_mlp_backward_gradient_check"),
+    m("backward_db_wrong_axis", "db summed over the outputs (axis 1) instead of the batch",
+      ("self.grad_biases[layer] = dZ.sum(axis=0)  # (n_out,)", "self.grad_biases[layer] = dZ.sum(axis=1)  # (n_out,)"),
+      "test_mlp_backward_gradient_check"),
+    m("backward_divides_by_n_twice", "dW divided by N again (the loss gradient already has 1/N)",
+      ("dW = dZ.T @ self.inputs[layer]  # (n_out, n_in)", "dW = dZ.T @ self.inputs[layer] / len(Y)  # (n_out, n_in)"),
+      "test_mlp_backward_gradient_check"),
+    m("backward_accumulates", "backward adds to the old gradients instead of overwriting them",
+      ("self.grad_weights[layer] = dW", "self.grad_weights[layer] += dW"),
+      "test_mlp_backward_twice_same_gradients", "test_mlp_backward_gradient_check"),
+    m("backward_l2_missing", "backward leaves out the l2 term",
+      ("dW += self.l2 * W  # d(l2/2 * sum W^2) / dW", "pass"),
+      "test_mlp_backward_regularised"),
+    m("backward_l2_doubled", "backward adds 2 * l2 * W (derivative of l2 * sum W^2, not (l2/2) * sum W^2)",
+      ("dW += self.l2 * W  # d(l2/2 * sum W^2) / dW", "dW += 2 * self.l2 * W"),
+      "test_mlp_backward_regularised"),
+    m("backward_l2_on_biases", "backward adds l2 * b to the bias gradients",
+      ("self.grad_biases[layer] = dZ.sum(axis=0)  # (n_out,)",
+       "self.grad_biases[layer] = dZ.sum(axis=0) + self.l2 * self.biases[layer]  # (n_out,)"),
+      "test_mlp_backward_regularised[l2-relu-ce]"),
+    m("backward_l1_sign", "backward subtracts l1 * sign(W)",
+      ("dW += self.l1 * np.sign(W)  # d(l1 * sum|W|) / dW", "dW -= self.l1 * np.sign(W)"),
+      "test_mlp_backward_regularised[l1-l2-tanh-mse]"),
+    # ---------------------------------------------------------------- update
+    m("update_adds_gradient", "update moves along +grad",
+      ("self.weights[layer] -= lr * self.grad_weights[layer]", "self.weights[layer] += lr * self.grad_weights[layer]"),
+      "test_mlp_update_step", "test_xor_learns", "test_mnist_accuracy"),
+    m("update_only_weights", "update never changes the biases",
+      ("self.biases[layer] -= lr * self.grad_biases[layer]  # (n_out,)", "pass"),
+      "test_mlp_update_step", "test_xor_learns"),
+    m("update_ignores_lr", "update subtracts the whole gradient",
+      ("self.weights[layer] -= lr * self.grad_weights[layer]", "self.weights[layer] -= self.grad_weights[layer]"),
+      "test_mlp_update_step"),
+    # ---------------------------------------------------------------- initialisation, training, experiment
+    m("init_ignores_seed", "MLP draws its weights from an unseeded generator",
+      ("gain = 2.0 if activation in (\"relu\", \"leaky_relu\", \"elu\") else 1.0\n        rng = np.random.default_rng(seed)",
+       "gain = 2.0 if activation in (\"relu\", \"leaky_relu\", \"elu\") else 1.0\n        rng = np.random.default_rng()"),
+      "test_mlp_seed_determinism", "test_learning_rate_experiment_histories"),
+    m("init_zero_weights", "all weights start at 0 (no symmetry breaking)",
+      ("rng.standard_normal((n_out, n_in)) * np.sqrt(gain / n_in)  # (n_out, n_in)", "np.zeros((n_out, n_in))"),
+      "test_xor_learns", "test_mnist_accuracy"),
+    m("train_ignores_seed", "train shuffles with an unseeded generator",
+      ("rng = np.random.default_rng(seed)\n    history = {", "rng = np.random.default_rng()\n    history = {"),
+      "test_mlp_seed_determinism", "test_learning_rate_experiment_histories"),
+    m("train_unpaired_batches", "train shuffles X but takes Y in the original order",
+      ("X_batch, Y_batch = X[batch], Y[batch]", "X_batch, Y_batch = X[batch], Y[start : start + batch_size]"),
+      "test_xor_learns", "test_mnist_accuracy"),
+    m("lr_experiment_reuses_model", "learning_rate_experiment trains one model for all rates",
+      ("    for lr in learning_rates:\n        model = MLP(layer_sizes, activation, output_activation=\"identity\", loss=\"cross_entropy\", seed=seed)\n",
+       "    model = MLP(layer_sizes, activation, output_activation=\"identity\", loss=\"cross_entropy\", seed=seed)\n    for lr in learning_rates:\n"),
+      "test_learning_rate_experiment_histories"),
+    m("lr_experiment_without_validation", "learning_rate_experiment does not pass the validation data to train",
+      ("train(model, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, seed=seed)",
+       "train(model, X_train, Y_train, epochs, lr, batch_size, seed=seed)"),
+      "test_learning_rate_experiment_histories"),
+]
+
+BENIGN = [
+    m("relu_grad_at_zero_is_one", "relu_grad uses z >= 0 (differs only at the kink, never tested)",
+      ("return (z > 0).astype(np.float64)", "return (z >= 0).astype(np.float64)")),
+    m("sigmoid_via_tanh", "sigmoid as 0.5 * (1 + tanh(z / 2)); update out of place; db via ones @ dZ",
+      (("e = np.exp(-np.abs(z))  # in (0, 1], never overflows\n    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))",
+        "return 0.5 * (1.0 + np.tanh(0.5 * z))"),
+       ("self.weights[layer] -= lr * self.grad_weights[layer]",
+        "self.weights[layer] = self.weights[layer] - lr * self.grad_weights[layer]"),
+       ("self.grad_biases[layer] = dZ.sum(axis=0)  # (n_out,)", "self.grad_biases[layer] = np.ones(len(dZ)) @ dZ"))),
+]
+
+
+def by_name(name: str) -> Mutant:
+    for mutant in MUTANTS + BENIGN:
+        if mutant.name == name:
+            return mutant
+    raise KeyError(name)
+
+
+def write(mutant: Mutant, folder: Path) -> Path:
+    """The mutated solution as exercise02.py in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "exercise02.py"
+    path.write_text(mutant.apply(SOLUTION.read_text()))
+    return path

@@ -1,0 +1,242 @@
+"""The hidden suite, tested: strict on real bugs, fair to every correct implementation.
+
+* the reference solution gets 100/100 (in-process, and sandboxed when the sandbox can run here);
+* the generated template gets 0;
+* every mutant of mutants.py loses points on each hidden test listed for it (only those run);
+* every benign rewrite (mutants.BENIGN) and every alternative implementation in alternatives/
+  gets 100/100;
+* the rubric (the points markers) sums to 100 and every test asks a question.
+
+The hidden suite runs in subprocesses exactly as the harness runs it (`python -m pytest tests/hidden
+--submission FILE -p grader.plugin --results-json OUT`), two at a time; each check reads OUT.
+
+    python tests/selftest/test_hidden_suite.py      # prints the mutation summary (mutant -> test -> message)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+KIT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+import mutants  # noqa: E402
+
+SOLUTION = KIT / "solutions" / "exercise02.py"
+TEMPLATE = KIT / "exercise02_template.py"
+ALTERNATIVES = sorted((HERE / "alternatives").glob("*.py"))
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+       "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_hidden(submission: Path, out: Path, nodeids=None, *, sandbox=False, seed=20261124) -> dict:
+    """Run the hidden suite (or some of its tests) on `submission`; the results.json it wrote."""
+    command = [sys.executable, "-m", "pytest", *(nodeids or ["tests/hidden"]), "--submission", str(submission),
+               "-p", "grader.plugin", "--results-json", str(out), "-q", "-p", "no:cacheprovider",
+               "--seed", str(seed)]
+    if not sandbox:
+        command.append("--in-process")
+    done = subprocess.run(command, cwd=KIT, env=ENV, capture_output=True, text=True, timeout=600)
+    if not out.is_file():
+        raise AssertionError(f"the hidden suite wrote no results (exit {done.returncode}):\n"
+                             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def score(results: dict) -> tuple[float, float]:
+    tests = results["tests"]
+    return sum(t["earned"] for t in tests), sum(t["points"] for t in tests)
+
+
+def failing(results: dict) -> list[str]:
+    return [f"{t['id']}: {t['outcome']}: {t['message'][:300]}" for t in results["tests"] if t["outcome"] != "passed"]
+
+
+@lru_cache(maxsize=1)
+def hidden_ids() -> dict:
+    """test id ('test_x[case]') -> nodeid, by collecting the hidden suite once."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "tests/hidden", "--collect-only", "-q", "--in-process",
+                           "-p", "no:cacheprovider"], cwd=KIT, env=ENV, capture_output=True, text=True, timeout=120)
+    ids = {}
+    for line in done.stdout.splitlines():
+        if "::" in line and line.startswith("tests/hidden/"):
+            ids[line.split("::", 1)[1]] = line.strip()
+    assert ids, f"could not collect the hidden suite:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    return ids
+
+
+def selected(selector: str, ids: dict) -> list[str]:
+    """Test ids matched by a selector: a function name (every case) or an exact id."""
+    return [i for i in ids if i == selector or i.split("[", 1)[0] == selector]
+
+
+def seed_of(name: str) -> int:
+    return zlib.crc32(name.encode()) % (2 ** 31)
+
+
+# --------------------------------------------------------------------------- runs (two at a time)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """Every subprocess run of the meta-test, started together on WORKERS workers: name -> results."""
+    base = tmp_path_factory.mktemp("hidden-suite")
+    ids = hidden_ids()
+    jobs = {
+        "solution": lambda: run_hidden(SOLUTION, base / "solution.json"),
+        "template": lambda: run_hidden(TEMPLATE, base / "template.json"),
+    }
+    for mutant in mutants.MUTANTS:
+        unknown = [s for s in mutant.caught_by if not selected(s, ids)]
+        assert not unknown, f"mutant {mutant.name} lists tests that do not exist: {unknown}"
+        nodeids = sorted({ids[i] for s in mutant.caught_by for i in selected(s, ids)})
+
+        def job(mutant=mutant, nodeids=nodeids):
+            folder = base / "mutants" / mutant.name
+            return run_hidden(mutants.write(mutant, folder), folder / "results.json", nodeids, seed=seed_of(mutant.name))
+
+        jobs[f"mutant:{mutant.name}"] = job
+    for mutant in mutants.BENIGN:
+        jobs[f"benign:{mutant.name}"] = lambda mutant=mutant: run_hidden(
+            mutants.write(mutant, base / "benign" / mutant.name), base / "benign" / mutant.name / "results.json",
+            seed=seed_of(mutant.name))
+    for path in ALTERNATIVES:
+        jobs[f"alternative:{path.stem}"] = lambda path=path: run_hidden(
+            path, base / f"alt-{path.stem}.json", seed=seed_of(path.stem))
+    # the slow full-suite runs first, so the two workers stay busy to the end
+    order = sorted(jobs, key=lambda k: 0 if k.split(":")[0] in ("solution", "template", "benign", "alternative") else 1)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        futures = {name: pool.submit(jobs[name]) for name in order}
+    results = {}
+    for name, future in futures.items():
+        try:
+            results[name] = future.result()
+        except Exception as error:  # reported by the test that needs it
+            results[name] = error
+    summary = mutation_summary(results, ids)
+    (base / "mutation_summary.md").write_text(summary)
+    print("\n" + summary)
+    return results
+
+
+def result_of(runs, name):
+    value = runs[name]
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+def mutation_summary(results: dict, ids: dict) -> str:
+    lines = ["| mutant | bug | caught by | message (excerpt) |", "|---|---|---|---|"]
+    caught = 0
+    for mutant in mutants.MUTANTS:
+        value = results.get(f"mutant:{mutant.name}")
+        if isinstance(value, Exception) or value is None:
+            lines.append(f"| {mutant.name} | {mutant.description} | run failed | {str(value)[:80]} |")
+            continue
+        failed = [t for t in value["tests"] if t["outcome"] != "passed"]
+        ok = all(any(t["id"] in selected(s, ids) for t in failed) for s in mutant.caught_by)
+        caught += ok
+        first = failed[0] if failed else None
+        excerpt = (first["message"][:160].replace("|", "/").replace("\n", " ") if first else "")
+        names = ", ".join(sorted({t["id"] for t in failed})) or "NOT CAUGHT"
+        lines.append(f"| {mutant.name} | {mutant.description} | {names} | {excerpt} |")
+    lines.insert(0, f"Mutation score: {caught}/{len(mutants.MUTANTS)} mutants caught by every listed test.\n")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def test_solution_gets_full_marks(runs):
+    """Does the reference solution get 100/100 in-process?"""
+    results = result_of(runs, "solution")
+    assert score(results) == (100.0, 100.0), failing(results)
+
+
+def test_rubric_sums_to_100_and_tests_ask_questions(runs):
+    """Do the points markers add up to 100, and is every hidden test a named question?"""
+    tests = result_of(runs, "solution")["tests"]
+    assert sum(t["points"] for t in tests) == 100.0
+    for t in tests:
+        name = t["id"].split("[", 1)[0]
+        assert name.startswith("test_") and name.count("_") >= 2, t["id"]
+        assert t["doc"].endswith("?"), f"{t['id']}: docstring should be a one-line question, got {t['doc']!r}"
+
+
+def test_template_gets_zero(runs):
+    """Does the unfilled template score 0 points?"""
+    results = result_of(runs, "template")
+    assert score(results)[0] == 0.0, [t["id"] for t in results["tests"] if t["earned"]]
+
+
+@pytest.mark.parametrize("name", [m.name for m in mutants.MUTANTS])
+def test_mutant_loses_points_on_listed_tests(runs, name):
+    """Does each listed hidden test fail for this mutant, with a message?"""
+    mutant = mutants.by_name(name)
+    results = result_of(runs, f"mutant:{name}")
+    ids = hidden_ids()
+    failed = {t["id"]: t for t in results["tests"] if t["outcome"] != "passed"}
+    for selector in mutant.caught_by:
+        hits = [i for i in selected(selector, ids) if i in failed]
+        assert hits, f"{name} ({mutant.description}) passed {selector}"
+        for i in hits:
+            assert failed[i]["message"].strip(), f"{name}: {i} failed without a message"
+            assert "Traceback" not in failed[i]["message"] and "def test_" not in failed[i]["message"]
+
+
+@pytest.mark.parametrize("name", [m.name for m in mutants.BENIGN])
+def test_benign_rewrite_gets_full_marks(runs, name):
+    """Does a correct rewrite of the solution (differing only where the SPEC is silent) keep 100/100?"""
+    results = result_of(runs, f"benign:{name}")
+    assert score(results) == (100.0, 100.0), failing(results)
+
+
+@pytest.mark.parametrize("path", ALTERNATIVES, ids=[p.stem for p in ALTERNATIVES])
+def test_alternative_gets_full_marks(runs, path):
+    """Does an independently written correct implementation get 100/100?"""
+    results = result_of(runs, f"alternative:{path.stem}")
+    assert score(results) == (100.0, 100.0), failing(results)
+
+
+def test_alternatives_exist():
+    """Are there at least three alternative implementations?"""
+    assert len(ALTERNATIVES) >= 3
+
+
+def sandbox_available() -> str | None:
+    """None when the sandbox can run here, else the reason it cannot."""
+    try:
+        from grader import sandbox
+    except ImportError as error:
+        return f"grader.sandbox is not available ({error})"
+    try:
+        mode, reason = sandbox.probe()
+    except Exception as error:  # a probe that cannot even run
+        return f"the sandbox probe failed ({type(error).__name__}: {error})"
+    return None if mode in ("bwrap", "process") else f"no sandbox on this machine ({reason})"
+
+
+def test_solution_gets_full_marks_sandboxed(tmp_path):
+    """Does the reference solution get 100/100 through the sandbox, as in grading?"""
+    reason = sandbox_available()
+    if reason:
+        pytest.skip(reason)
+    results = run_hidden(SOLUTION, tmp_path / "sandboxed.json", sandbox=True)
+    assert results["backend"] != "in-process"
+    assert score(results) == (100.0, 100.0), failing(results)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q", "-s", "-p", "no:cacheprovider"]))
