@@ -235,7 +235,7 @@ def answer_key(runner: Runner, solution: Path, store: Store, version: str) -> Re
                    float(t.get("seconds", 0.0)), str(t.get("doc", "")), str(t.get("message", "")))
         for t in data["tests"]
     ]  # fmt: skip
-    reference = Result(REFERENCE, status, tests, reason, data.get("backend"), round(seconds, 2), log, data.get("artifacts") or {}, key)
+    reference = Result(REFERENCE, status, tests, reason, data.get("backend") or runner.backend, round(seconds, 2), log, data.get("artifacts") or {}, key)
     store.put(reference)
     return reference
 
@@ -288,7 +288,9 @@ def grade_class(
         outcome = runner.run(sub.code, seed_of(key))
         if runner.stopping.is_set():
             return None  # killed by stop(): not a result
-        return _store(store, to_result(sub.id, key, key_tests, *outcome))
+        result = to_result(sub.id, key, key_tests, *outcome)
+        result.backend = result.backend or (runner.backend if outcome[0] is not None else None)
+        return _store(store, result)
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1), thread_name_prefix="grade")
     try:

@@ -1,0 +1,38 @@
+"""Helpers of the grading self-tests: run `grader grade` on the stand-in suite, build a hostile class."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+KIT = Path(__file__).resolve().parents[2]
+STANDIN = KIT / "tests" / "selftest" / "fixtures" / "suite"
+HOSTILE_NAME = "<img src=x onerror=document.title='pwned-name'> Ève_4242_assignsubmission_file_"
+HOSTILE_REPORT = """# Report <script>document.title='pwned-script'</script>
+## Loss curves <img src=x onerror="document.title='pwned-onerror'">
+Expected: =HYPERLINK("http://evil") Observed: nothing. Explanation: <b>none</b>.
+"""
+
+
+def grade(source: Path, out: Path, *extra: str, check: bool = True, jobs: int = 2) -> subprocess.CompletedProcess:
+    """`grader grade` in a subprocess with the stand-in suite, in-process (self-tests only)."""
+    command = [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
+               "--backend", "in-process", "-j", str(jobs), *extra]  # fmt: skip
+    done = subprocess.run(command, cwd=KIT, capture_output=True, text=True, timeout=300)
+    if check:
+        assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def make_class(root: Path) -> Path:
+    """The committed sample class plus a submission with a hostile folder name and REPORT.md."""
+    source = root / "class"
+    shutil.copytree(KIT / "submissions", source)
+    hostile = source / HOSTILE_NAME
+    hostile.mkdir()
+    shutil.copyfile(KIT / "solutions" / "exercise02.py", hostile / "exercise02_template.py")
+    (hostile / "REPORT.md").write_text(HOSTILE_REPORT)
+    (hostile / "members.txt").write_text("=cmd|' /C calc'!A0\nx12345\n")
+    return source

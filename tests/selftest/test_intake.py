@@ -1,0 +1,161 @@
+"""Intake: folders and LMS zips into one safe folder per submission; every oddity a message, never a crash."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader import intake
+
+CODE = b"def sigmoid(z):\n    return z\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+
+def write(root: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def zip_of(path: Path, members: dict[str, bytes], links: dict[str, str] = ()) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        for name, target in dict(links).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            archive.writestr(info, target)
+    return path
+
+
+def by_id(subs):
+    return {s.id: s for s in subs}
+
+
+def test_intake_folder_of_folders(tmp_path):
+    """Does a folder of submission folders give one submission each, with exactly the expected files?"""
+    write(tmp_path / "in", {
+        "alice/exercise02_template.py": CODE, "alice/plots/lr_loss_curves.png": PNG,
+        "alice/plots/lr_accuracy.png": PNG, "alice/REPORT.md": b"# r", "alice/notes.txt": b"x",
+        "bob/exercise02.py": CODE,
+    })  # fmt: skip
+    subs, notes = intake.collect(tmp_path / "in", tmp_path / "work")
+    subs = by_id(subs)
+    assert sorted(subs) == ["alice", "bob"] and notes == []
+    alice = subs["alice"]
+    assert alice.code.name == "exercise02_template.py" and alice.report is not None
+    assert all(alice.plots.values()) and alice.ignored == ["notes.txt"] and alice.members == ["alice"]
+    assert sorted(p.name for p in (tmp_path / "work" / "alice").rglob("*") if p.is_file()) == [
+        "REPORT.md", "exercise02_template.py", "lr_accuracy.png", "lr_loss_curves.png"]
+    assert subs["bob"].code.name == "exercise02.py"
+    assert any("lr_loss_curves.png is missing" in p for p in subs["bob"].problems)
+
+
+def test_intake_moodle_zip_nested_and_flat(tmp_path):
+    """Does a Moodle zip give one submission per participant folder, also one folder deeper and flat?"""
+    source = zip_of(tmp_path / "class.zip", {
+        "Anna Müller_12345_assignsubmission_file_/exercise02_template.py": CODE,
+        "Anna Müller_12345_assignsubmission_file_/REPORT.md": b"r",
+        "Jo Li_777_assignsubmission_file_/ex02/exercise02_template.py": CODE,
+        "Jo Li_777_assignsubmission_file_/ex02/plots/lr_accuracy.png": PNG,
+        "Kim Ng_9_assignsubmission_file_exercise02_template.py": CODE,
+    })  # fmt: skip
+    subs, notes = intake.collect(source, tmp_path / "work")
+    subs = by_id(subs)
+    assert sorted(subs) == ["anna-muller-12345", "jo-li-777", "kim-ng-9"], notes
+    assert subs["anna-muller-12345"].members == ["12345"]
+    assert subs["jo-li-777"].code is not None and subs["jo-li-777"].plots["plots/lr_accuracy.png"] is not None
+    assert subs["kim-ng-9"].code is not None
+
+
+def test_intake_zip_attacks_are_skipped(tmp_path):
+    """Are zip-slip, absolute, backslash, symlink, oversize and bomb members skipped with a message?"""
+    bomb = b"\x00" * (20 << 20)  # compresses to ~20 KB, declared size honest: over the code cap
+    source = zip_of(tmp_path / "evil.zip", {
+        "a_1_assignsubmission_file_/../../escape.py": CODE,
+        "/abs_2_assignsubmission_file_/exercise02_template.py": CODE,
+        "a_1_assignsubmission_file_/..\\..\\win.py": CODE,
+        "a_1_assignsubmission_file_/REPORT.md": bomb,
+        "a_1_assignsubmission_file_/exercise02_template.py": CODE,
+    }, links={"a_1_assignsubmission_file_/plots/lr_accuracy.png": "/etc/passwd"})  # fmt: skip
+    work = tmp_path / "work"
+    subs, notes = intake.collect(source, work)
+    assert [s.id for s in subs] == ["a-1", "abs-2"]
+    assert subs[1].code is None and "absolute path" in " ".join(subs[1].problems)
+    text = " | ".join(subs[0].problems + subs[1].problems + notes)
+    assert "'..'" in text and "absolute path" in text and "symbolic link" in text and "more than" in text
+    assert not (tmp_path / "escape.py").exists() and not (tmp_path / "win.py").exists()
+    files = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
+    assert files == ["a-1/exercise02_template.py"]
+
+
+def test_intake_lying_zip_size_is_capped(tmp_path):
+    """Does a member whose declared size lies still stop at the cap (a decompression bomb)?"""
+    path = zip_of(tmp_path / "lie.zip", {"x_5_assignsubmission_file_/REPORT.md": b"A" * (1 << 20)})
+    data = bytearray(path.read_bytes())
+    # patch the declared uncompressed size (local header and central directory) down to 10 bytes
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        at = data.find(signature)
+        data[at + offset : at + offset + 4] = (10).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    subs, notes = intake.collect(path, tmp_path / "work")
+    assert subs[0].report is None
+    assert any("REPORT.md" in p for p in subs[0].problems)
+
+
+def test_intake_not_a_zip_and_missing_source(tmp_path):
+    """Is a zip that is not a zip a note, and a missing SUBMISSIONS the only error?"""
+    (tmp_path / "fake.zip").write_bytes(b"hello")
+    subs, notes = intake.collect(tmp_path / "fake.zip", tmp_path / "work")
+    assert subs == [] and "not a readable zip" in notes[0]
+    with pytest.raises(intake.IntakeError):
+        intake.collect(tmp_path / "nope", tmp_path / "work")
+
+
+def test_intake_links_are_not_followed(tmp_path):
+    """Are symbolic links (to a folder or a file) never followed?"""
+    secret = tmp_path / "secret.py"
+    secret.write_bytes(b"SECRET = 1\n")
+    (tmp_path / "in" / "eve").mkdir(parents=True)
+    os.symlink(secret, tmp_path / "in" / "eve" / "exercise02_template.py")
+    os.symlink(tmp_path, tmp_path / "in" / "linked")
+    subs, notes = intake.collect(tmp_path / "in", tmp_path / "work")
+    assert [s.id for s in subs] == ["eve"] and subs[0].code is None
+    assert any("symbolic link" in n for n in notes) and any("symbolic link" in p for p in subs[0].problems)
+
+
+def test_intake_odd_names_and_empty_folder(tmp_path):
+    """Do unicode, spaces, dots and markup in names give safe, distinct ids, and an empty folder a message?"""
+    names = ["Zoë Ünal", "zoe unal", "..", "a b <c>", "日本語"]
+    for name in names:
+        if name == "..":
+            continue
+        write(tmp_path / "in", {f"{name}/exercise02.py": CODE})
+    (tmp_path / "in" / "empty").mkdir()
+    subs, notes = intake.collect(tmp_path / "in", tmp_path / "work")
+    ids = [s.id for s in subs]
+    assert len(set(ids)) == len(ids) == 5
+    assert all(intake.re.fullmatch(r"[a-z0-9-]+", i) for i in ids)
+    empty = by_id(subs)["empty"]
+    assert empty.code is None and "empty folder" in empty.problems[0]
+
+
+def test_intake_groups(tmp_path):
+    """Are members.txt ids validated, more than three flagged, and a student in two groups noted?"""
+    write(tmp_path / "in", {
+        "g1/exercise02.py": CODE, "g1/members.txt": b"s1\ns2\n=evil()\ns3\ns4\n",
+        "g2/exercise02.py": CODE, "g2/members.txt": b"\xef\xbb\xbfs1 # me\n\n",
+        "g3/exercise02.py": CODE, "g3/members.txt": b"!!!\n",
+    })  # fmt: skip
+    subs = by_id(intake.collect(tmp_path / "in", tmp_path / "work")[0])
+    assert subs["g1"].members == ["s1", "s2", "s3"]
+    assert any("more than 3" in p for p in subs["g1"].problems)
+    assert any("not valid student ids" in p for p in subs["g1"].problems)
+    assert subs["g2"].members == ["s1"] and any("also listed in g1" in p for p in subs["g2"].problems)
+    assert subs["g3"].members == ["g3"] and any("no valid student id" in p for p in subs["g3"].problems)
