@@ -577,9 +577,10 @@ def main(argv=None):
     print(f"  test accuracy {100 * test_accuracy:.2f} %")
 
     print(f"Learning rates {args.rates}, {args.lr_epochs} epochs each, 784-64-10 ReLU")
-    histories = learning_rate_experiment(
-        args.rates, X_train, Y_train, X_val, Y_val, epochs=args.lr_epochs, seed=0
-    )
+    histories = {}
+    for lr in args.rates:  # one rate at a time, to show progress
+        histories.update(learning_rate_experiment([lr], X_train, Y_train, X_val, Y_val, epochs=args.lr_epochs, seed=0))
+        print(f"  lr {lr:g}: final train loss {histories[lr]['train_loss'][-1]:.4f}")
     for lr, history in histories.items():
         run = RunLog(f"lr-{lr:g}", {"lr": lr, "epochs": args.lr_epochs}, args.runs, args.wandb)
         for epoch, loss in enumerate(history["train_loss"]):

@@ -1,0 +1,36 @@
+"""The sample class in submissions/: generated from the solution, and graded end to end by the real suite."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import samples
+
+KIT = Path(__file__).resolve().parents[2]
+
+
+def test_samples_are_not_stale():
+    """Are the committed sample code files exactly the solution with their named edits?"""
+    assert samples.stale() == [], "run `python tests/selftest/samples.py` to regenerate submissions/"
+
+
+def test_grade_sample_class_with_hidden_suite(tmp_path):
+    """Does `grader grade` on the sample class, with the hidden suite and the sandbox, give the expected grades?"""
+    out = tmp_path / "report"
+    done = subprocess.run([sys.executable, "-m", "grader", "grade", "--out", str(out), "-j", "2"],
+                          cwd=KIT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "graded 5, from cache 0, failed to run 1 (of 6)" in done.stdout
+    kept = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    points = {name: sum(t["earned"] for t in r["tests"]) for name, r in kept.items()}
+    assert points["_reference"] == points["ada-lovelace"] == points["group-eve-frank"] == 100
+    assert 0 < points["bob-partly-wrong"] < 100 and 0 < points["dave-no-plots"] < 100
+    assert points["carol-crash"] == 0 and "could not import" in kept["carol-crash"]["reason"]
+    assert kept["mallory-syntax"]["status"] == "syntax-error"
+    with open(out / "grades.csv", newline="") as handle:
+        students = {r["student"] for r in csv.DictReader(handle)}
+    assert {"s1234567", "s7654321"} <= students and len(students) == 7
