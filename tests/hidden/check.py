@@ -130,7 +130,7 @@ def arrays_close(what: str, got, expected, *, rtol=1e-7, atol=1e-10, context="",
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     where_text = f"at index {first}" if value.ndim else ""
     diff = np.abs(value - expected)
-    max_err = float(np.nanmax(diff)) if np.any(np.isfinite(diff)) else float("nan")
+    max_err = float(diff.max()) if np.all(np.isfinite(diff)) else float("nan")
     parts.append(
         f"{what} differs from the expected values{context}: {count} of {value.size} entries wrong, "
         f"first {where_text}: got {value[first]:.8g}, expected {expected[first]:.8g}"
@@ -159,6 +159,13 @@ def rel_error(a, n) -> float:
     if denom < 1e-14:
         return 0.0
     return float(np.linalg.norm(a - n) / denom)
+
+
+def same_history(a, b) -> bool:
+    """Two histories equal up to rounding (the same computation, repeated)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)) or set(a) != set(b):
+        return a == b
+    return all(len(a[k]) == len(b[k]) and np.allclose(a[k], b[k], rtol=1e-9, atol=1e-12, equal_nan=True) for k in a)
 
 
 def no_warnings(student, call, what):

@@ -1,4 +1,4 @@
-"""Activations, their derivatives and the softmax (20 points)."""
+"""Activations, their derivatives and the softmax (19 points)."""
 
 from __future__ import annotations
 
