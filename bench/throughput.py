@@ -1,0 +1,280 @@
+"""Grading throughput against the compute floor (a script, not a test).
+
+    python bench/throughput.py [--n 40] [--jobs CORES] [--no-serial] [--quick]
+
+Generates a class of N submissions (bench/classgen.py: mostly correct, ~30 % mutants, a slow one,
+two crashing ones) in a temp folder, then, in this order:
+
+1. floor: the same suite's work without the grader and without the sandbox, one run after the
+   other: for the solution (the answer key) and every submission
+   `python -m pytest tests/hidden --in-process --submission FILE -p grader.plugin --results-json X`
+   with the harness's options (same --seed per submission, --rootdir, --assert=plain, one BLAS
+   thread). floor(jobs) = the summed wall time / jobs.
+2. `grader grade CLASS --out FRESH -j CORES` (the CLI's main() in a subprocess, wrapped only to
+   time its phases and read its own peak memory), then the same command again on the same --out
+   (the unchanged class, served from the store), then `-j 1` into another fresh --out.
+
+Prints wall and CPU seconds of each phase, grading / floor ratios (targets: <= 1.25 at
+jobs = cores, re-grade <= 5 % of the first run), the grader's phases (intake, answer key, pool,
+report), per-submission overhead against the in-process run, and where the seconds of one
+submission go (pytest start-up and collection vs each test file, in-process vs sandboxed).
+The machine may be shared: CPU seconds (children's rusage) and the load average are printed next
+to wall times; read ratios, not seconds. Default N = 40 takes ~12-15 min on 2 cores; --quick
+(N = 10, no -j 1 run) ~3 min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+KIT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(KIT))
+sys.path.insert(0, str(KIT / "bench"))
+import classgen  # noqa: E402
+from grader import harness, intake, store  # noqa: E402
+
+SUITE = KIT / "tests" / "hidden"
+SOLUTION = KIT / "solutions" / "exercise02.py"
+
+# Runs grader.cli.main(argv) in this child exactly as `python -m grader` does, timing its phases
+# (module attributes are wrapped; nothing else changes) and writing its own peak memory at exit.
+GRADE_CHILD = r"""
+import json, resource, sys, time
+stats_path, argv = sys.argv[1], sys.argv[2:]
+from grader import cli, harness, intake, report, manual
+phases, hwm = {}, {}
+def vm(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+def timed(module, name, label):
+    original = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            phases[label] = phases.get(label, 0.0) + time.perf_counter() - started
+            hwm[label] = vm("VmHWM")
+    setattr(module, name, wrapper)
+timed(intake, "collect", "intake")
+timed(harness, "answer_key", "answer key")
+timed(harness, "grade_class", "grade_class")
+timed(report, "write_all", "report")
+timed(manual, "read_manual", "manual")
+started = time.perf_counter()
+code = cli.main(argv)
+phases["total"] = time.perf_counter() - started
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith("Vm"))
+memory = {k: int(v.split()[0]) for k, v in status.items() if k in ("VmHWM", "VmRSS", "VmPeak")}
+memory["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+json.dump({"phases": phases, "memory_kb": memory, "hwm_after_kb": hwm, "code": code}, open(stats_path, "w"))
+sys.exit(code)
+"""
+
+
+def child_env() -> dict:
+    """The environment the harness gives its pytest processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
+    env.update({name: "1" for name in harness.THREAD_ENV})
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    return env
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall s, CPU s of the process tree, result) of one child process."""
+    cpu, started = children_cpu(), time.perf_counter()
+    done = subprocess.run(command, **kwargs)
+    return time.perf_counter() - started, children_cpu() - cpu, done
+
+
+def floor_targets(class_dir: Path, work: Path) -> list[tuple[str, Path, int]]:
+    """(id, code file, seed) of the answer key and of every submission the grader would run."""
+    version = store.suite_version(KIT, SUITE, SOLUTION)
+    submissions, _ = intake.collect(class_dir, work / "intake")
+    targets = [("_reference", SOLUTION, store.submission_key([SOLUTION], SOLUTION.parent, version))]
+    for sub in submissions:
+        if sub.code is not None and harness.syntax_error(sub.code) is None:
+            targets.append((sub.id, sub.code, store.submission_key(sub.files(), sub.folder, version)))
+    return [(sid, code, harness.seed_of(key)) for sid, code, key in targets]
+
+
+def floor_run(sid: str, code: Path, seed: int, out: Path) -> dict:
+    """The suite in-process on one file, with the harness's options: wall, CPU and results.json's tests."""
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "grader.plugin", "--results-json", str(out),
+               "--submission", str(code), "--seed", str(seed), "--rootdir", str(KIT),
+               "--assert=plain", "-p", "no:cacheprovider", "-q", "--in-process"]  # fmt: skip
+    wall, cpu, _ = run(command, cwd=KIT, env=child_env(), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    tests = json.loads(out.read_text())["tests"] if out.is_file() else []
+    return {"id": sid, "wall": wall, "cpu": cpu, "tests": tests}
+
+
+def floor_runs(targets, work: Path, jobs: int = 1) -> tuple[list[dict], float, float]:
+    """Every target in-process, `jobs` at a time: (runs, wall of the whole pass, mean load average)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = work / f"floor-j{jobs}"
+    load, started = os.getloadavg()[0], time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        runs = list(pool.map(lambda t: floor_run(*t, folder / f"{t[0]}.json"), targets))
+    wall = time.perf_counter() - started
+    print(f"  in-process pass, {jobs} at a time: {wall:.1f} s", file=sys.stderr)
+    return runs, wall, (load + os.getloadavg()[0]) / 2
+
+
+def grade(class_dir: Path, out: Path, jobs: int, stats: Path, suite: Path = SUITE, extra=()) -> dict:
+    """`grader grade` in a child process; its phases, peak memory, wall and CPU seconds, and counts."""
+    command = [sys.executable, "-c", GRADE_CHILD, str(stats), "grade", str(class_dir), "--out", str(out),
+               "-j", str(jobs), "--suite", str(suite), *extra]  # fmt: skip
+    load = os.getloadavg()[0]
+    wall, cpu, done = run(command, cwd=KIT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"grader grade failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    data = json.loads(stats.read_text())
+    data.update(wall=wall, cpu=cpu, load=(load + os.getloadavg()[0]) / 2, summary=done.stdout.strip().splitlines()[-1])
+    return data
+
+
+def kept_results(out: Path) -> dict:
+    """The store's results of a grading run: {submission id: Result json}."""
+    return {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+
+
+MODULE_OF: dict[str, str] = {}  # test id -> test file, learnt from the floor's results.json (they carry nodeids)
+
+
+def per_file(tests: list[dict]) -> dict:
+    seconds = defaultdict(float)
+    for t in tests:
+        if "nodeid" in t:
+            MODULE_OF[t["id"]] = Path(t["nodeid"].split("::", 1)[0]).stem
+        seconds[MODULE_OF.get(t["id"], "?")] += float(t.get("seconds", 0.0))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=40, help="submissions in the class (default 40)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: cores)")
+    parser.add_argument("--no-serial", action="store_true", help="skip the -j 1 grading run")
+    parser.add_argument("--quick", action="store_true", help="--n 10 --no-serial")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs in this folder")
+    options = parser.parse_args()
+    if options.quick:
+        options.n, options.no_serial = 10, True
+
+    work = options.keep or Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+    class_dir = work / "class"
+    kinds = classgen.write_class(class_dir, options.n)
+    print(f"class: {options.n} submissions ({classgen.describe(kinds)}); cores {os.cpu_count()}; "
+          f"load average at start {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+    targets = floor_targets(class_dir, work)
+    serial = not options.no_serial and options.jobs != 1
+    # Serial pair first, then the parallel pair, each floor next to the grading run it is compared with.
+    print("in-process floor, serial ...", file=sys.stderr)
+    floor, floor_wall, floor_load = floor_runs(targets, work, 1)
+    floor_cpu = sum(r["cpu"] for r in floor)
+    ser = None
+    if serial:
+        print("grading -j 1 ...", file=sys.stderr)
+        ser = grade(class_dir, work / "out-ser", 1, work / "stats-ser.json")
+    print(f"in-process, {options.jobs} at a time ...", file=sys.stderr)
+    _, pool_wall, pool_load = floor_runs(targets, work, options.jobs)
+    print(f"grading -j {options.jobs} ...", file=sys.stderr)
+    par = grade(class_dir, work / "out-par", options.jobs, work / "stats-par.json")
+    print("re-grading the unchanged class ...", file=sys.stderr)
+    again = grade(class_dir, work / "out-par", options.jobs, work / "stats-again.json")
+
+    # ------------------------------------------------------------------ headline table
+    j = options.jobs
+    print(f"\n{'phase':44}{'wall s':>8}{'load':>6}{'ratio':>9}  target")
+    print(f"{'floor: in-process, serial, summed':44}{floor_wall:8.1f}{floor_load:6.1f}"
+          f"   (CPU/wall {floor_cpu / floor_wall:.2f}: share of a core it got)")  # fmt: skip
+    print(f"{f'in-process, {j} at a time (same pool)':44}{pool_wall:8.1f}{pool_load:6.1f}"
+          f"   (speed-up {floor_wall / pool_wall:.2f}x of ideal {j}x)")  # fmt: skip
+    rows = []
+    if ser:
+        rows.append(("grade -j 1 / floor(1)", ser, floor_wall, None))
+    rows.append((f"grade -j {j} / floor({j}) = serial sum / {j}", par, floor_wall / j, 1.25))
+    rows.append((f"grade -j {j} / in-process {j} at a time", par, pool_wall, None))
+    for name, data, base, target in rows:
+        ratio = data["wall"] / base
+        verdict = "" if target is None else f"<= {target}: {'ok' if ratio <= target else 'MISSED'}"
+        print(f"{name:44}{data['wall']:8.1f}{data['load']:6.1f}{ratio:8.2f}x  {verdict}")
+    frac = again["wall"] / par["wall"]
+    print(f"{'re-grade unchanged / first run':44}{again['wall']:8.1f}{again['load']:6.1f}"
+          f"{100 * frac:8.1f}%  <= 5 %: {'ok' if frac <= 0.05 else 'MISSED'}")  # fmt: skip
+    for name, data in [(f"-j {j}", par), ("re-grade", again)] + ([("-j 1", ser)] if ser else []):
+        print(f"  {name}: {data['summary']}")
+    broken = [r["id"] for r in floor if not r["tests"]]
+    if broken:
+        print(f"  in-process runs that wrote no results.json (a crash kills pytest itself there): {', '.join(broken)}")
+
+    # ------------------------------------------------------------------ the grader's phases
+    print(f"\ngrader phases (s){'':17}" + "".join(f"{k:>12}" for k in ("intake", "answer key", "pool", "report", "total")))
+    for name, data in [(f"-j {options.jobs}", par), ("re-grade", again)] + ([("-j 1", ser)] if ser else []):
+        p = data["phases"]
+        pool = p.get("grade_class", 0.0) - p.get("answer key", 0.0)
+        cells = (p.get("intake", 0), p.get("answer key", 0), pool, p.get("report", 0), p.get("total", 0))
+        print(f"  {name:32}" + "".join(f"{c:12.2f}" for c in cells))
+    for name, data in [(f"-j {options.jobs}", par)] + ([("-j 1", ser)] if ser else []):
+        m = data["memory_kb"]
+        print(f"  grader process peak memory, {name}: VmHWM {m.get('VmHWM', 0) / 1024:.0f} MB, "
+              f"ru_maxrss {m['ru_maxrss'] / 1024:.0f} MB")  # fmt: skip
+
+    # ------------------------------------------------------------------ per submission
+    graded = kept_results(work / ("out-ser" if ser else "out-par"))
+    pairs = [(r, graded[r["id"]]) for r in floor if r["id"] in graded]
+    for r in floor:
+        per_file(r["tests"])  # learn test id -> file
+    overhead = [g["seconds"] - r["wall"] for r, g in pairs]
+    ratio = [g["seconds"] / r["wall"] for r, g in pairs if r["wall"] > 0]
+    label = "-j 1" if ser else f"-j {options.jobs}"
+    print(f"\nper submission ({label} run vs its floor run, {len(pairs)} paired): harness run - in-process run "
+          f"median {statistics.median(overhead):+.2f} s (min {min(overhead):+.2f}, max {max(overhead):+.2f}); "
+          f"ratio median {statistics.median(ratio):.2f}x")  # fmt: skip
+    correct = [(r, g) for r, g in pairs if g["status"] == "graded" and all(t["outcome"] == "passed" for t in g["tests"])]
+    if correct:
+        files = sorted({f for r, g in correct for f in per_file(r["tests"])} | {f for r, g in correct for f in per_file(g["tests"])})
+        print(f"where one correct submission's seconds go (median over {len(correct)}):")
+        print(f"  {'':30}{'in-process':>12}{'harness+sandbox':>17}{'diff':>8}")
+        local_total = [r["wall"] for r, g in correct]
+        boxed_total = [g["seconds"] for r, g in correct]
+        local_tests = [sum(t["seconds"] for t in r["tests"]) for r, g in correct]
+        boxed_tests = [sum(t["seconds"] for t in g["tests"]) for r, g in correct]
+        startup_l = statistics.median([a - b for a, b in zip(local_total, local_tests)])
+        startup_b = statistics.median([a - b for a, b in zip(boxed_total, boxed_tests)])
+        print(f"  {'pytest start-up + collection':30}{startup_l:12.2f}{startup_b:17.2f}{startup_b - startup_l:+8.2f}")
+        for f in files:
+            a = statistics.median([per_file(r["tests"]).get(f, 0.0) for r, g in correct])
+            b = statistics.median([per_file(g["tests"]).get(f, 0.0) for r, g in correct])
+            print(f"  {f:30}{a:12.2f}{b:17.2f}{b - a:+8.2f}")
+        a, b = statistics.median(local_total), statistics.median(boxed_total)
+        print(f"  {'total':30}{a:12.2f}{b:17.2f}{b - a:+8.2f}")
+        print("  (test seconds include fixture set-up: the worker spawn is in the first test, the worker's MNIST load "
+              "in test_training)")  # fmt: skip
+    if not options.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
