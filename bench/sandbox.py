@@ -1,11 +1,15 @@
 """Benchmark of the sandboxed worker against the in-process backend (a script, not a test).
 
-    python bench/sandbox.py [--starts 10] [--calls 300]
+    python bench/sandbox.py [--starts 10] [--calls 300] [--suite-reps 3] [--quick]
 
 Prints spawn-to-ready (median of N fresh workers: bwrap + setpriv + nested bwrap + python + numpy +
 submission import) and the round trip of a small-array call (median and p95), with the in-process
-backend measured in the same run as the baseline, and the ratios. Targets: ready within 0.3 s,
-round trip within 2 ms.
+backend measured in the same run as the baseline, and the ratios. Then the whole hidden suite on
+the solution, `pytest tests/hidden -p grader.plugin` with the harness's options and environment,
+`--sandbox` and `--in-process` alternating (order swapped every repetition), wall seconds per
+repetition and the ratio of the medians, plus per test file (from results.json) where the
+difference goes. Targets: ready within 0.3 s, round trip within 2 ms, whole suite within 1.15x.
+--quick: 5 starts, 100 calls, 2 suite repetitions (about 1.5 min); --suite-reps 0 skips the suite.
 """
 
 from __future__ import annotations
@@ -67,15 +71,61 @@ def time_calls(student, calls: int) -> list[float]:
 
 def time_suite(pytest_args: list[str]) -> tuple[float, float]:
     """Hook for the whole-suite comparison: wall seconds of `pytest <args> --sandbox` and `--in-process`."""
+    return suite_run(pytest_args, "--sandbox")[0], suite_run(pytest_args, "--in-process")[0]
+
+
+def suite_run(pytest_args: list[str], flag: str) -> tuple[float, dict]:
+    """(wall seconds, {test file: summed test seconds}) of one pytest run, with the harness's environment."""
+    import json
+    import os
     import subprocess
 
-    seconds = []
-    for flag in ("--sandbox", "--in-process"):
+    from grader import harness
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
+    env.update({name: "1" for name in harness.THREAD_ENV})
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    with tempfile.TemporaryDirectory() as folder:
+        results = Path(folder) / "results.json"
+        command = [sys.executable, "-m", "pytest", *pytest_args, "-p", "grader.plugin", "--results-json", str(results),
+                   "--rootdir", str(ROOT), "--assert=plain", "-p", "no:cacheprovider", "-q", flag]  # fmt: skip
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, flag],
-                       cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
-        seconds.append(time.perf_counter() - started)
-    return seconds[0], seconds[1]
+        subprocess.run(command, cwd=ROOT, env=env, check=False, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        seconds = time.perf_counter() - started
+        files = {}
+        if results.is_file():
+            for test in json.loads(results.read_text())["tests"]:
+                name = Path(test["nodeid"].split("::", 1)[0]).stem
+                files[name] = files.get(name, 0.0) + test["seconds"]
+        files["(start-up, collection, exit)"] = seconds - sum(files.values())
+    return seconds, files
+
+
+def compare_suite(reps: int) -> None:
+    """The hidden suite on the solution, sandboxed vs in-process, interleaved; prints the ratio of medians."""
+    args = ["tests/hidden", "--submission", "solutions/exercise02.py", "--seed", "20261124"]
+    walls = {"--sandbox": [], "--in-process": []}
+    files = {"--sandbox": [], "--in-process": []}
+    for rep in range(reps):
+        for flag in (("--sandbox", "--in-process") if rep % 2 == 0 else ("--in-process", "--sandbox")):
+            seconds, per_file = suite_run(args, flag)
+            walls[flag].append(seconds)
+            files[flag].append(per_file)
+            print(f"  suite {flag:13} rep {rep + 1}: {seconds:.1f} s", file=sys.stderr)
+    boxed, local = statistics.median(walls["--sandbox"]), statistics.median(walls["--in-process"])
+    print(f"\nwhole hidden suite on the solution, {reps} interleaved repetitions (wall s per repetition)")
+    print(f"  sandbox:    {' '.join(f'{s:6.1f}' for s in walls['--sandbox'])}")
+    print(f"  in-process: {' '.join(f'{s:6.1f}' for s in walls['--in-process'])}")
+    pairs = [a / b for a, b in zip(walls["--sandbox"], walls["--in-process"])]
+    print(f"  ratio of medians {boxed / local:.2f}x (per repetition: {' '.join(f'{r:.2f}' for r in pairs)}); "
+          f"target <= 1.15x: {'ok' if boxed / local <= 1.15 else 'MISSED'}")  # fmt: skip
+    names = sorted({n for d in files["--sandbox"] + files["--in-process"] for n in d})
+    print(f"  {'median seconds per test file':32}{'sandbox':>9}{'in-proc':>9}{'diff':>8}")
+    for name in names:
+        a = statistics.median(d.get(name, 0.0) for d in files["--sandbox"])
+        b = statistics.median(d.get(name, 0.0) for d in files["--in-process"])
+        print(f"  {name:32}{a:9.2f}{b:9.2f}{a - b:+8.2f}")
 
 
 def p95(values: list[float]) -> float:
@@ -86,7 +136,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=10)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--suite-reps", type=int, default=3, help="whole-suite repetitions per backend (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="--starts 5 --calls 100 --suite-reps 2")
     options = parser.parse_args()
+    if options.quick:
+        options.starts, options.calls, options.suite_reps = 5, 100, 2
     mode, reason = sandbox.probe()
     print(f"sandbox backend: {mode} ({reason})")
     InProcessStudent = in_process_backend()
@@ -113,6 +167,8 @@ def main() -> None:
     ready, trip = statistics.median(ready_sandbox), statistics.median(calls_sandbox)
     print(f"targets: ready {ready * ms:.0f} ms <= 300 ms: {'ok' if ready <= 0.3 else 'MISSED'}; "
           f"round trip {trip * ms:.2f} ms <= 2 ms: {'ok' if trip <= 0.002 else 'MISSED'}")
+    if options.suite_reps > 0:
+        compare_suite(options.suite_reps)
 
 
 if __name__ == "__main__":
