@@ -34,6 +34,7 @@ from pathlib import Path
 from grader.intake import Submission
 from grader.results import (
     CRASHED,
+    DID_NOT_RUN,
     GRADED,
     NO_CODE,
     SYNTAX_ERROR,
@@ -211,6 +212,10 @@ def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds
         return Result(name, status, tests, reason, None, round(seconds, 2), log, {}, key)
     raw = data.get("tests") if isinstance(data, dict) else None
     tests = against_key(name, raw if isinstance(raw, list) else [], key_tests)
+    if reason:  # a run stopped half way: say why the rest did not run
+        for test in tests:
+            if test.outcome == DID_NOT_RUN:
+                test.message = f"{DID_NOT_RUN}: {reason}"
     artifacts = data.get("artifacts") if isinstance(data.get("artifacts"), dict) else {}
     if len(json.dumps(artifacts)) > ARTIFACT_LIMIT:
         artifacts, reason = {}, (reason + "; " if reason else "") + "artifacts too large; not kept"

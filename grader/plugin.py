@@ -117,8 +117,14 @@ class ResultsRecorder:
             entry["outcome"] = "skipped"
             entry["message"] = clip(failure_message(report), MESSAGE_LIMIT)
 
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.write()  # after every test, so a run stopped half way still earns what it passed
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
+        self.write()
+
+    def write(self):
         for entry in self.tests.values():
             entry["earned"] = entry["points"] if entry["outcome"] == "passed" else 0.0
         payload = {
