@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from grader import protocol, sandbox  # noqa: E402
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
+KIT = Path(__file__).resolve().parents[2]
+KIT_IN_ATTACKS = "/work/main"  # the attack files aim at this kit path; each run aims them at the real one
 CANARY = Path("/tmp/exercise02-canary")
 MODE, REASON = sandbox.probe()
 strong = pytest.mark.skipif(MODE != "bwrap", reason=f"needs the bwrap sandbox: {REASON}")
@@ -73,16 +75,20 @@ def canary():
 
 
 @pytest.fixture
-def attack(canary):
+def attack(canary, tmp_path):
     """Run one hostile submission; afterwards check containment, cleanup and bounds."""
     opened = []
-    redteam_before = tree_digest(REDTEAM)
+    folder = tmp_path / "attacks"  # the attacks as run: aimed at this checkout of the kit
+    folder.mkdir()
+    for source in REDTEAM.glob("*.py"):
+        (folder / source.name).write_text(source.read_text().replace(KIT_IN_ATTACKS, str(KIT)))
+    redteam_before = tree_digest(folder)
     rss_before = rss_mib()
 
     def start(name: str, **options) -> sandbox.SandboxStudent:
         options.setdefault("call_timeout", 10.0)
         options.setdefault("import_timeout", 10.0)
-        student = sandbox.SandboxStudent(REDTEAM / f"{name}.py", data_dir=options.pop("data_dir", None), **options)
+        student = sandbox.SandboxStudent(folder / f"{name}.py", data_dir=options.pop("data_dir", None), **options)
         opened.append(student)
         return student
 
@@ -94,8 +100,8 @@ def attack(canary):
         student.close()
         if uid is not None:
             assert sandbox.tasks_of_uid(uid) == [], f"processes of slot uid {uid} outlived close()"
-    assert tree_digest(REDTEAM) == redteam_before, "the attack folder changed"
-    assert not Path("/work/main/results.json").exists()
+    assert tree_digest(folder) == redteam_before, "the attack folder changed"
+    assert not (KIT / "results.json").exists()
     assert rss_mib() - rss_before < 150, "the trusted process grew by more than 150 MiB"
     # The batch goes on: a fresh worker for an honest submission still works.
     honest = sandbox.SandboxStudent(REDTEAM / "keyboard_interrupt.py", data_dir=None)
@@ -179,12 +185,12 @@ def test_A05_fake_pytest_and_summary_lines_are_only_output(attack):
 
 
 @strong
-def test_A06_fake_results_stay_inside(attack):
+def test_A06_fake_results_stay_inside(attack, tmp_path):
     student = attack("fake_results")
     written = student.relu(0)
     assert set(written) <= {"results.json", "/tmp/results.json"}  # the private tmpfs only
-    assert not (REDTEAM / "results.json").exists() and not (REDTEAM / "conftest.py").exists()
-    assert not Path("/work/main/tests/conftest.py").read_text().startswith('{"score"')
+    assert not (tmp_path / "attacks" / "results.json").exists() and not (tmp_path / "attacks" / "conftest.py").exists()
+    assert not (KIT / "tests" / "conftest.py").read_text().startswith('{"score"')
     next_call_works(student)
 
 
