@@ -10,17 +10,19 @@ two crashing ones) in a temp folder, then, in this order:
    `python -m pytest tests/hidden --in-process --submission FILE -p grader.plugin --results-json X`
    with the harness's options (same --seed per submission, --rootdir, --assert=plain, one BLAS
    thread). floor(jobs) = the summed wall time / jobs.
-2. `grader grade CLASS --out FRESH -j CORES` (the CLI's main() in a subprocess, wrapped only to
-   time its phases and read its own peak memory), then the same command again on the same --out
-   (the unchanged class, served from the store), then `-j 1` into another fresh --out.
+2. `grader grade CLASS --out FRESH -j 1` (the CLI's main() in a subprocess, wrapped only to time its
+   phases and read its own peak memory);
+3. the in-process runs again, JOBS at a time (the floor under the same parallel conditions);
+4. `grader grade CLASS --out FRESH -j JOBS`, then the same command again on the same --out (the
+   unchanged class, served from the store).
 
-Prints wall and CPU seconds of each phase, grading / floor ratios (targets: <= 1.25 at
-jobs = cores, re-grade <= 5 % of the first run), the grader's phases (intake, answer key, pool,
-report), per-submission overhead against the in-process run, and where the seconds of one
-submission go (pytest start-up and collection vs each test file, in-process vs sandboxed).
-The machine may be shared: CPU seconds (children's rusage) and the load average are printed next
-to wall times; read ratios, not seconds. Default N = 40 takes ~12-15 min on 2 cores; --quick
-(N = 10, no -j 1 run) ~3 min.
+Prints wall seconds and the load average of each phase, the ratios grade / floor (target <= 1.25
+at jobs = cores) and re-grade / first run (target <= 5 %), the grader's own phases (intake,
+answer key, pool, report incl. gradebook) and its peak memory, the per-submission difference
+harness run - in-process run, and where the seconds of one correct submission go (pytest start-up
+and collection, then each test file; in-process vs sandboxed). The machine may be shared: the
+floor's CPU/wall share and the load averages are printed; read ratios, not seconds. Default
+(N = 40) takes ~12-15 min on 2 cores; --quick (N = 10, no -j 1 run) ~3 min.
 """
 
 from __future__ import annotations
