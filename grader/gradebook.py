@@ -44,15 +44,16 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
                 for student, first, last, earned, manual in rows:
                     gb.add_student(student, first_name=first or None, last_name=last or None)
                     gb.add_submission(ASSIGNMENT, student)
-                    for test_id, _ in tests:
-                        grade = gb.find_grade(test_id, NOTEBOOK, ASSIGNMENT, student)
-                        grade.auto_score = float(earned.get(test_id, 0.0))
-                        grade.needs_manual_grade = False
-                    for part in manual_parts:
-                        grade = gb.find_grade(part, NOTEBOOK, ASSIGNMENT, student)
-                        grade.manual_score = manual.get(part)
-                        grade.needs_manual_grade = manual.get(part) is None
-                    gb.db.commit()
+                    # One lookup of the submission's grade rows (find_grade would query once per cell).
+                    notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+                    for grade in notebook.grades:
+                        if grade.name in manual_parts:
+                            grade.manual_score = manual.get(grade.name)
+                            grade.needs_manual_grade = manual.get(grade.name) is None
+                        else:
+                            grade.auto_score = float(earned.get(grade.name, 0.0))
+                            grade.needs_manual_grade = False
+                gb.db.commit()
     finally:
         os.environ["PATH"] = old_path
     os.replace(partial, path)

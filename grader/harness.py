@@ -261,31 +261,12 @@ def grade_class(
     """
     started = time.monotonic()
     version = suite_version(runner.kit, runner.suite, solution)
-    reference = answer_key(runner, solution, store, version)
-    key_tests = reference.tests
-    if reference.max_points <= 0:
-        raise HarnessError("the reference run found no tests with points (check the suite's points markers)")
-    batch = Batch({}, key_tests, reference)
-    store.prune({s.id for s in submissions})
-    todo, kept_ids = [], set()
-    for sub in submissions:
-        key = submission_key(sub.files(), sub.folder, version)
-        kept = store.get(sub.id, key)
-        if kept is not None:
-            kept.tests = against_key(sub.id, [t.__dict__ for t in kept.tests], key_tests) if kept.status == GRADED else kept.tests
-            batch.results[sub.id] = kept
-            batch.cached += 1
-            kept_ids.add(sub.id)
-        elif sub.code is None:
-            batch.results[sub.id] = _store(store, Result(sub.id, NO_CODE, unrun(key_tests, "did not run: no code file"), "no code file in the submission", key=key))
-        elif (error := syntax_error(sub.code)) is not None:
-            batch.results[sub.id] = _store(store, Result(sub.id, SYNTAX_ERROR, unrun(key_tests, f"did not run: {error}"), error, key=key))
-        else:
-            todo.append((sub, key))
-    total, done = len(submissions), len(batch.results)
-    if progress:
-        for result in list(batch.results.values()):
-            progress(done, total, result, result.submission in kept_ids)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1), thread_name_prefix="grade")
+    # The answer key is the pool's first task, so the other slots start on submissions at once.
+    reference_future = pool.submit(answer_key, runner, solution, store, version)
+
+    def key_tests() -> list[TestResult]:
+        return reference_future.result().tests
 
     def grade(sub: Submission, key: str) -> Result | None:
         if runner.stopping.is_set():
@@ -293,13 +274,42 @@ def grade_class(
         outcome = runner.run(sub.code, seed_of(key))
         if runner.stopping.is_set():
             return None  # killed by stop(): not a result
-        result = to_result(sub.id, key, key_tests, *outcome)
+        result = to_result(sub.id, key, key_tests(), *outcome)
         result.backend = result.backend or (runner.backend if outcome[0] is not None else None)
         return _store(store, result)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1), thread_name_prefix="grade")
+    batch = None
     try:
+        store.prune({s.id for s in submissions})
+        todo, kept, early = [], [], []
+        for sub in submissions:
+            key = submission_key(sub.files(), sub.folder, version)
+            if (result := store.get(sub.id, key)) is not None:
+                kept.append(result)
+            elif sub.code is None:
+                early.append((sub, key, NO_CODE, "no code file in the submission", "no code file"))
+            elif (error := syntax_error(sub.code)) is not None:
+                early.append((sub, key, SYNTAX_ERROR, error, error))
+            else:
+                todo.append((sub, key))
         futures = [pool.submit(grade, sub, key) for sub, key in todo]
+        reference = reference_future.result()
+        if reference.max_points <= 0:
+            raise HarnessError("the reference run found no tests with points (check the suite's points markers)")
+        batch = Batch({}, reference.tests, reference)
+        for result in kept:
+            if result.status == GRADED:
+                result.tests = against_key(result.submission, [t.__dict__ for t in result.tests], reference.tests)
+            batch.results[result.submission] = result
+            batch.cached += 1
+        for sub, key, status, reason, why in early:
+            result = Result(sub.id, status, unrun(reference.tests, f"did not run: {why}"), reason, key=key)
+            batch.results[sub.id] = _store(store, result)
+        total, done = len(submissions), len(batch.results)
+        cached_ids = {result.submission for result in kept}
+        if progress:
+            for result in list(batch.results.values()):
+                progress(done, total, result, result.submission in cached_ids)
         for future in as_completed(futures):
             result = future.result()
             if result is None:
@@ -312,7 +322,11 @@ def grade_class(
     except KeyboardInterrupt:
         runner.stop()
         pool.shutdown(wait=True, cancel_futures=True)
-        raise Interrupted(len(batch.results), total) from None
+        raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions)) from None
+    except BaseException:
+        runner.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     pool.shutdown(wait=True)
     batch.failed = sum(1 for r in batch.results.values() if r.status != GRADED)
     batch.backends = {r.backend for r in batch.results.values() if r.backend} | ({reference.backend} - {None})
