@@ -36,7 +36,7 @@ When the grader is not root, bwrap runs as the grader's own uid with `--unshare-
 --disable-userns --cap-drop ALL` (the interpreter is then readable by that uid by definition);
 RLIMIT_NPROC is then set to the uid's current task count + 32, since it is counted per uid.
 
-Everything else follows /work/shared/notes/sandbox.md section 4: the interpreter is bound at its
+Everything else follows the course's sandbox design notes (section 4): the interpreter is bound at its
 own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the kit
 files boot.py/protocol.py/mnist.py and ONE submission file (copied into a fresh private dir) and
 the MNIST folder read-only under /opt/exercise02, a size-capped private /tmp, --clearenv with
