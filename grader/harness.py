@@ -319,13 +319,11 @@ def grade_class(
             done += 1
             if progress:
                 progress(done, total, result, False)
-    except KeyboardInterrupt:
+    except BaseException as error:  # Ctrl-C, or the answer key failed: stop every run before leaving
         runner.stop()
         pool.shutdown(wait=True, cancel_futures=True)
-        raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions)) from None
-    except BaseException:
-        runner.stop()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions)) from None
         raise
     pool.shutdown(wait=True)
     batch.failed = sum(1 for r in batch.results.values() if r.status != GRADED)

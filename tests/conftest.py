@@ -322,5 +322,5 @@ class InProcessStudent:
         return value
 
 
-# The public tests run with a fixed seed unless --seed is given.
+# A submission's __main__-style plotting code must never try to open a window during tests.
 os.environ.setdefault("MPLBACKEND", "Agg")

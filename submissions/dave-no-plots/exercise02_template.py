@@ -555,7 +555,7 @@ def main(argv=None):
     y_train, y_val = y_train[:50000], y_train[50000:]
     if args.quick:
         X_train, y_train, X_val, y_val = X_train[:5000], y_train[:5000], X_val[:1000], y_val[:1000]
-    Y_train, Y_val, Y_test = one_hot(y_train), one_hot(y_val), one_hot(y_test)
+    Y_train, Y_val = one_hot(y_train), one_hot(y_val)
     print(f"MNIST {len(X_train)} training, {len(X_val)} validation, {len(X_test)} test images")
 
     config = {"layers": [784, 128, 10], "activation": "relu", "lr": 0.1, "batch_size": 32, "epochs": args.epochs}

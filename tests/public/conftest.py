@@ -89,6 +89,26 @@ class Check:
         return value
 
 
+def centred_slopes(f, P, h):
+    """d f() / d P by centred differences, entry by entry: P is changed in place and restored."""
+    slopes = np.zeros_like(P)
+    for ix in np.ndindex(P.shape):
+        old = P[ix]
+        P[ix] = old + h
+        up = f()
+        P[ix] = old - h
+        down = f()
+        P[ix] = old
+        slopes[ix] = (up - down) / (2 * h)
+    return slopes
+
+
+@pytest.fixture(scope="session")
+def slopes():
+    """centred_slopes(f, P, h): the numerical gradient the gradient tests compare with."""
+    return centred_slopes
+
+
 @pytest.fixture(scope="session")
 def check():
     """Comparisons with student-friendly failure messages."""

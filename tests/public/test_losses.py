@@ -21,20 +21,6 @@ def true_cross_entropy(logits, y):
     return -np.sum(y * log_p) / len(logits)
 
 
-def slopes(loss, A, y):
-    """d loss(A, y) / dA by centred differences, entry by entry."""
-    dA = np.zeros_like(A)
-    for ix in np.ndindex(A.shape):
-        old = A[ix]
-        A[ix] = old + H
-        up = loss(A, y)
-        A[ix] = old - H
-        down = loss(A, y)
-        A[ix] = old
-        dA[ix] = (up - down) / (2 * H)
-    return dA
-
-
 # --------------------------------------------------------------------------- mse
 
 
@@ -48,10 +34,11 @@ def test_mse_loss_value(student, check):
                       "with N the number of rows (y_hat.shape[0]), not the number of entries.")
 
 
-def test_mse_loss_grad(student, check, rng):
+def test_mse_loss_grad(student, check, rng, slopes):
     """Does mse_loss_grad return (y_hat - y) / N, the slope of mse_loss?"""
     y_hat, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))  # (N, K)
-    expected = slopes(lambda a, t: np.sum((a - t) ** 2) / (2 * len(a)), y_hat.copy(), y)
+    A = y_hat.copy()  # (N, K), perturbed entry by entry
+    expected = slopes(lambda: np.sum((A - y) ** 2) / (2 * len(A)), A, H)
     check.array(student.mse_loss_grad(y_hat, y), expected, call="mse_loss_grad(y_hat, y) for N = 5 rows",
                 rtol=1e-6, atol=1e-8,
                 hint="Look at mse_loss_grad: (y_hat - y) / N, same shape as y_hat; the 2 of the square "
@@ -93,11 +80,12 @@ def test_cross_entropy_loss_large_logits(student, check):
                       "unlikely class. Compute log softmax directly: (z - max) - log(sum(e^(z - max))).")
 
 
-def test_cross_entropy_loss_grad(student, check, rng):
+def test_cross_entropy_loss_grad(student, check, rng, slopes):
     """Does cross_entropy_loss_grad return (softmax(logits) - y) / N, the slope of the loss?"""
     logits = rng.normal(0, 2, (5, 4))  # (N, K)
     y = one_hot_rows(rng, 5, 4)  # (N, K)
-    expected = slopes(true_cross_entropy, logits.copy(), y)
+    A = logits.copy()  # (N, K), perturbed entry by entry
+    expected = slopes(lambda: true_cross_entropy(A, y), A, H)
     check.array(student.cross_entropy_loss_grad(logits, y), expected,
                 call="cross_entropy_loss_grad(logits, y) for N = 5, K = 4", rtol=1e-6, atol=1e-8,
                 hint="Look at cross_entropy_loss_grad: (softmax(logits) - y) / N, same shape as the logits.")

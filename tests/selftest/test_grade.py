@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from classroom import HOSTILE_NAME, KIT, STANDIN, grade, make_class
+from classroom import KIT, STANDIN, grade
 
 from grader import manual, report
 

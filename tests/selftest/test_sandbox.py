@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import io
 import json
 import math
 import os
@@ -15,7 +14,6 @@ import shutil
 import socket
 import struct
 import sys
-import textwrap
 import time
 from pathlib import Path
 
