@@ -5,7 +5,7 @@
 Prints spawn-to-ready (median of N fresh workers: bwrap + setpriv + nested bwrap + python + numpy +
 submission import) and the round trip of a small-array call (median and p95), with the in-process
 backend measured in the same run as the baseline, and the ratios. Then the whole hidden suite on
-the solution, `pytest tests/hidden -p grader.plugin` with the harness's options and environment,
+the solution, `pytest tests/hidden -p grader.grading.plugin` with the harness's options and environment,
 `--sandbox` and `--in-process` alternating (order swapped every repetition), wall seconds per
 repetition and the ratio of the medians, plus per test file (from results.json) where the
 difference goes. Targets: ready within 0.3 s, round trip within 2 ms, whole suite within 1.15x.
@@ -80,14 +80,14 @@ def suite_run(pytest_args: list[str], flag: str) -> tuple[float, dict]:
     import os
     import subprocess
 
-    from grader import harness
+    from grader.grading import harness
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
     env.update({name: "1" for name in harness.THREAD_ENV})
     env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results.json"
-        command = [sys.executable, "-m", "pytest", *pytest_args, "-p", "grader.plugin", "--results-json", str(results),
+        command = [sys.executable, "-m", "pytest", *pytest_args, "-p", "grader.grading.plugin", "--results-json", str(results),
                    "--rootdir", str(ROOT), "--assert=plain", "-p", "no:cacheprovider", "-q", flag]  # fmt: skip
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, env=env, check=False, stdin=subprocess.DEVNULL,

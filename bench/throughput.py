@@ -7,7 +7,7 @@ two crashing ones) in a temp folder, then, in this order:
 
 1. floor: the same suite's work without the grader and without the sandbox, one run after the
    other: for the solution (the answer key) and every submission
-   `python -m pytest tests/hidden --in-process --submission FILE -p grader.plugin --results-json X`
+   `python -m pytest tests/hidden --in-process --submission FILE -p grader.grading.plugin --results-json X`
    with the harness's options (same --seed per submission, --rootdir, --assert=plain, one BLAS
    thread). floor(jobs) = the summed wall time / jobs.
 2. `grader grade CLASS --out FRESH -j 1` (the CLI's main() in a subprocess, wrapped only to time its
@@ -43,7 +43,7 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 sys.path.insert(0, str(KIT / "bench"))
 import classgen  # noqa: E402
-from grader import harness, intake, store  # noqa: E402
+from grader.grading import harness, intake, store  # noqa: E402
 
 SUITE = KIT / "tests" / "hidden"
 SOLUTION = KIT / "solutions" / "exercise02.py"
@@ -53,7 +53,9 @@ SOLUTION = KIT / "solutions" / "exercise02.py"
 GRADE_CHILD = r"""
 import json, resource, sys, time
 stats_path, argv = sys.argv[1], sys.argv[2:]
-from grader import cli, harness, intake, report, manual
+from grader import cli
+from grader.grading import harness, intake
+from grader.outputs import report, manual
 phases, hwm = {}, {}
 def vm(field):
     for line in open("/proc/self/status"):
@@ -118,7 +120,7 @@ def floor_targets(class_dir: Path, work: Path) -> list[tuple[str, Path, int]]:
 
 def floor_run(sid: str, code: Path, seed: int, out: Path) -> dict:
     """The suite in-process on one file, with the harness's options: wall, CPU and results.json's tests."""
-    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "grader.plugin", "--results-json", str(out),
+    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "grader.grading.plugin", "--results-json", str(out),
                "--submission", str(code), "--seed", str(seed), "--rootdir", str(KIT),
                "--assert=plain", "-p", "no:cacheprovider", "-q", "--in-process"]  # fmt: skip
     wall, cpu, _ = run(command, cwd=KIT, env=child_env(), stdin=subprocess.DEVNULL,

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args) -> int:
-    from grader import harness, intake, manual, report, store
+    from grader.grading import harness, intake, store
+    from grader.outputs import manual, report
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -133,7 +134,7 @@ class Progress:
 
 
 def run_template(args) -> int:
-    from grader import template
+    from grader.authoring import template
 
     solution = KIT / "solutions" / "exercise02.py"
     target = KIT / "exercise02_template.py"
@@ -150,7 +151,7 @@ def run_template(args) -> int:
 
 
 def run_release(args) -> int:
-    from grader import release
+    from grader.authoring import release
 
     path = release.build_bundle(KIT, args.out)
     print(f"wrote {path}")

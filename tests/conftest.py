@@ -247,7 +247,7 @@ class InProcessStudent:
         setattr(target, attr, self._import(value))
 
     def data(self, name: str, rows: tuple[int, int] | None = None):
-        from grader import mnist  # hidden tests only: the kit's trusted loader
+        from grader.sandbox import mnist  # hidden tests only: the kit's trusted loader
 
         array = mnist.dataset(name, data_dir=self.data_dir)
         return array if rows is None else array[rows[0] : rows[1]]

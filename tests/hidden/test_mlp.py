@@ -405,7 +405,7 @@ def test_mlp_rejects_bad_names(student):
             student.MLP([3, 4, 2], **kwargs)
         except Exception as error:
             # in the sandbox a submission's ValueError arrives as a StudentError that is also a ValueError,
-            # with str() = the submission's own message (grader.protocol.SubmissionRaised)
+            # with str() = the submission's own message (grader.sandbox.protocol.SubmissionRaised)
             text = str(error)
             if not isinstance(error, ValueError):
                 check.fail(f"MLP([3, 4, 2], {kwargs}) raised {error_kind(error)}; expected ValueError. "

@@ -1,7 +1,7 @@
 """Training end to end: XOR, MNIST and the learning-rate experiment (17 points).
 
 The submission trains with its own `train`; this process copies the trained weights out and judges
-them with the reference forward on data it loaded itself (grader.mnist), so a submission cannot
+them with the reference forward on data it loaded itself (grader.sandbox.mnist), so a submission cannot
 report its own accuracy.
 """
 
@@ -66,7 +66,7 @@ def test_xor_learns(student):
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, record_property):
     """Does a 784-128-10 ReLU net trained by train() for 2 epochs reach at least 95 % test accuracy?"""
-    from grader import mnist  # the trusted reader (hidden tests only)
+    from grader.sandbox import mnist  # the trusted reader (hidden tests only)
 
     data_dir = request.config.rootpath / "data" / "mnist"
     model = student.MLP([784, 128, 10], activation="relu", output_activation="identity", loss="cross_entropy", seed=0)

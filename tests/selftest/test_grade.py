@@ -13,7 +13,7 @@ from pathlib import Path
 
 from classroom import KIT, STANDIN, grade
 
-from grader import manual, report
+from grader.outputs import manual, report
 
 
 def rows(path: Path) -> list[dict]:

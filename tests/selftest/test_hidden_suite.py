@@ -8,7 +8,7 @@
 * the rubric (the points markers) sums to 100 and every test asks a question.
 
 The hidden suite runs in subprocesses exactly as the harness runs it (`python -m pytest tests/hidden
---submission FILE -p grader.plugin --results-json OUT`), two at a time; each check reads OUT.
+--submission FILE -p grader.grading.plugin --results-json OUT`), two at a time; each check reads OUT.
 
     python tests/selftest/test_hidden_suite.py      # prints the mutation summary (mutant -> test -> message)
 """
@@ -43,7 +43,7 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 def run_hidden(submission: Path, out: Path, nodeids=None, *, sandbox=False, seed=20261124) -> dict:
     """Run the hidden suite (or some of its tests) on `submission`; the results.json it wrote."""
     command = [sys.executable, "-m", "pytest", *(nodeids or ["tests/hidden"]), "--submission", str(submission),
-               "-p", "grader.plugin", "--results-json", str(out), "-q", "-p", "no:cacheprovider",
+               "-p", "grader.grading.plugin", "--results-json", str(out), "-q", "-p", "no:cacheprovider",
                "--seed", str(seed)]
     if not sandbox:
         command.append("--in-process")

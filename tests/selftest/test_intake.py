@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import intake
+from grader.grading import intake
 
 CODE = b"def sigmoid(z):\n    return z\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40

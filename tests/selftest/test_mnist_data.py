@@ -1,7 +1,7 @@
 """Self-tests of the MNIST data and of the solution's load_mnist (the one students get as given code).
 
 The expected figures come from data/mnist/README.md, so the README, the files and both loaders
-(the solution's and the grader's trusted grader/mnist.py) are checked against each other.
+(the solution's and the grader's trusted grader/sandbox/mnist.py) are checked against each other.
 """
 
 from __future__ import annotations
@@ -151,8 +151,8 @@ def test_damaged_file_is_explained(solution, data_copy, damage, file_name):
 
 
 def test_grader_reader_agrees_with_solution(arrays, solution):
-    """Do grader/mnist.py and the solution's load_mnist give identical arrays and carry the same checksums?"""
-    mnist = pytest.importorskip("grader.mnist", reason="grader/mnist.py is not in this checkout")
+    """Do grader/sandbox/mnist.py and the solution's load_mnist give identical arrays and carry the same checksums?"""
+    mnist = pytest.importorskip("grader.sandbox.mnist", reason="grader/sandbox/mnist.py is not in this checkout")
     checksums = {spec[0]: spec[1] for spec in mnist.FILES.values()}
     assert checksums == solution.MNIST_FILES == readme_sha256()
     for ours, theirs in zip(arrays, mnist.load(DATA)):

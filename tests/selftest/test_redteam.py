@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from grader import protocol, sandbox  # noqa: E402
+from grader.sandbox import protocol
+from grader import sandbox  # noqa: E402
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 KIT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import release, template
+from grader.authoring import release, template
 
 KIT = Path(__file__).resolve().parents[2]
 SOLUTION = KIT / "solutions" / "exercise02.py"

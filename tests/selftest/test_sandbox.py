@@ -22,7 +22,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from grader import mnist, protocol, sandbox  # noqa: E402
+from grader.sandbox import mnist, protocol
+from grader import sandbox  # noqa: E402
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 MODE, REASON = sandbox.probe()
@@ -329,7 +330,9 @@ def test_isolation_inside_the_sandbox():
 
 
 def test_process_fallback_runs_the_same_bootstrap(submission, monkeypatch):
-    monkeypatch.setattr(sandbox, "_probed", ("process", "forced by the test", False))
+    from grader.sandbox import client
+
+    monkeypatch.setattr(client, "_probed", ("process", "forced by the test", False))
     student = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=1)
     try:
         assert student.backend == "process" and student.reason == "forced by the test"

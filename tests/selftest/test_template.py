@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import cli, template
+from grader import cli
+from grader.authoring import template
 
 KIT = Path(__file__).resolve().parents[2]
 SOLUTION = KIT / "solutions" / "exercise02.py"

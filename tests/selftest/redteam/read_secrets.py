@@ -8,7 +8,7 @@ PATHS = [
     "/work/main/tests/hidden",
     "/work/main/solutions",
     "/work/main/solutions/exercise02.py",
-    "/work/main/grader/sandbox.py",
+    "/work/main/grader/sandbox/client.py",
     "/work/main/tests/conftest.py",
     "/root/.ssh",
     "/root/.npmrc",

@@ -166,7 +166,7 @@ class DataRef:
 
     def array(self) -> np.ndarray:
         """The same array, loaded in this (trusted) process, for tests that also need it here."""
-        from grader import mnist
+        from grader.sandbox import mnist
 
         return mnist.dataset(self.name, data_dir=self.data_dir, rows=self.rows)
 

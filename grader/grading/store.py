@@ -14,9 +14,10 @@ import json
 import os
 from pathlib import Path
 
-from grader.results import Result
+from grader.grading.results import Result
 
-SUITE_MODULES = ("plugin.py", "sandbox.py", "boot.py", "protocol.py", "mnist.py", "harness.py", "results.py")
+# Kit modules whose code can change a verdict: the whole sandbox runtime plus the trusted pytest side.
+SUITE_MODULES = ("grading/plugin.py", "grading/harness.py", "grading/results.py")
 REFERENCE = "_reference"  # the answer key's file name; submission ids never start with "_"
 
 
@@ -25,6 +26,7 @@ def suite_version(kit: Path, suite: Path, solution: Path) -> str:
     paths = sorted(p for p in Path(suite).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     paths += [Path(kit) / "tests" / "conftest.py", Path(solution)]
     paths += [Path(kit) / "grader" / name for name in SUITE_MODULES]
+    paths += sorted((Path(kit) / "grader" / "sandbox").glob("*.py"))
     digest = hashlib.sha256(b"exercise02-suite-v1\0")
     for path in paths:
         digest.update(str(path.relative_to(kit) if path.is_relative_to(kit) else path.name).encode() + b"\0")

@@ -6,7 +6,7 @@ A `Result` always exists, whatever happened to the submission (failures are data
     tests       one TestResult per test of the answer key (the reference run), in its order
     reason      for the tutor: why the submission was not graded normally ("" when graded)
 
-Manual points (plots, REPORT.md) are not part of a Result; see grader.manual.
+Manual points (plots, REPORT.md) are not part of a Result; see grader.outputs.manual.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class TestResult:
 
 @dataclass
 class Result:
-    submission: str  # the submission's id (see grader.intake)
+    submission: str  # the submission's id (see grader.grading.intake)
     status: str
     tests: list[TestResult] = field(default_factory=list)
     reason: str = ""

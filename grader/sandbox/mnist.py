@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "data" / "mnist"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
 FILES = {  # name: (file, SHA-256 of the uncompressed bytes, IDX magic, count)
     ("train", "images"): (
         "train-images-idx3-ubyte.gz",

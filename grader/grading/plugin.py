@@ -1,6 +1,6 @@
 """pytest plugin for the trusted test process: per test its outcome and points into results.json.
 
-Loaded with `-p grader.plugin --results-json PATH` in the pytest process that runs the hidden
+Loaded with `-p grader.grading.plugin --results-json PATH` in the pytest process that runs the hidden
 suite. That process never imports the submission (the `student` fixture talks to a sandboxed
 worker), so everything recorded here comes from trusted code:
 

@@ -1,7 +1,7 @@
 """The sandboxed backend of the `student` fixture: untrusted code computes, trusted code judges.
 
 `SandboxStudent` has the interface of `InProcessStudent` in tests/conftest.py, but the submission
-runs in a worker process (grader/boot.py) behind a narrow RPC (grader/protocol.py). Tests compare
+runs in a worker process (grader/sandbox/boot.py) behind a narrow RPC (grader/sandbox/protocol.py). Tests compare
 in this process; the worker never sees tests, references or solutions.
 
 Isolation decision (the root / mode-0700 interpreter problem)
@@ -73,8 +73,8 @@ import threading
 import time
 from pathlib import Path
 
-from . import mnist, protocol
-from .protocol import (
+from grader.sandbox import mnist, protocol
+from grader.sandbox.protocol import (
     BadReply,
     CallTimeout,
     DataRef,
@@ -122,7 +122,7 @@ def interpreter_trees() -> list[str]:
         path = os.path.realpath(path)
         if not any(path == t or path.startswith(t + os.sep) for t in trees + ["/usr"]):
             trees.append(path)
-    kit = str(GRADER_DIR.parent)
+    kit = str(GRADER_DIR.parents[1])
     for tree in trees:
         if kit == tree or kit.startswith(tree + os.sep):
             raise RuntimeError(f"the kit ({kit}) lies inside the interpreter folder {tree}; it would be visible")

@@ -4,11 +4,11 @@
     feedback/<id>.html       one page per submission to hand back: every lost point explained
     grades.csv               one row per student (groups expanded): student,submission,points,max_points,...
     results.csv              long format: submission,student,test,points,max_points,status,seconds,message
-    gradebook.db             the same grades through nbgrader's Gradebook API (see grader.gradebook)
-    manual-template.csv      the sheet for manual points (see grader.manual)
+    gradebook.db             the same grades through nbgrader's Gradebook API (see grader.outputs.gradebook)
+    manual-template.csv      the sheet for manual points (see grader.outputs.manual)
 
 Everything a submission supplies (names, text, images, messages) is untrusted: HTML is escaped by
-Jinja2's autoescape, images are re-encoded by grader.plots, CSV cells are neutralised for
+Jinja2's autoescape, images are re-encoded by grader.outputs.plots, CSV cells are neutralised for
 spreadsheets. Pages carry a Content-Security-Policy that forbids every script.
 """
 
@@ -23,10 +23,10 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import manual as manual_points
-from grader import plots
-from grader.intake import PLOT_NAMES, Submission
-from grader.results import GRADED, Result
+from grader.outputs import manual as manual_points
+from grader.outputs import plots
+from grader.grading.intake import PLOT_NAMES, Submission
+from grader.grading.results import GRADED, Result
 
 TEMPLATE = "report.html.j2"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -304,7 +304,7 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
 
 def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str) -> Path:
     """gradebook.db, rebuilt only when its content would change (creating one costs seconds)."""
-    from grader import gradebook
+    from grader.outputs import gradebook
 
     labels = {s.id: s.label for s in submissions}
     tests = [(t.id, t.points) for t in key]
@@ -321,7 +321,7 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
 
 def _names(label: str) -> tuple[str, str]:
     """First and last name from a Moodle folder label ("Anna Maria Muster_123_..."), else blanks."""
-    from grader.intake import MOODLE
+    from grader.grading.intake import MOODLE
 
     match = MOODLE.match(label)
     if not match or len(match["name"].split()) == 0:

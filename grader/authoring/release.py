@@ -2,8 +2,8 @@
 
     exercise02/
       exercise02_template.py        generated from the solution (`grader template`)
-      README.md                     grader/student_readme.md, with the REPORT.md skeleton filled in
-      REPORT.md                     grader/student_report.md: the report skeleton
+      README.md                     grader/authoring/student_readme.md, with the REPORT.md skeleton filled in
+      REPORT.md                     grader/authoring/student_report.md: the report skeleton
       requirements.txt              pyproject's [project].dependencies, one per line
       pytest.ini                    testpaths = tests, the options the public tests need, a timeout
       tests/conftest.py, tests/public/*.py
@@ -22,7 +22,7 @@ from pathlib import Path
 
 BUNDLE_NAME = "exercise02-student.zip"
 TOP = "exercise02"
-SANDBOX_RUNTIME = ("__init__.py", "sandbox.py", "boot.py", "protocol.py", "mnist.py")
+SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py")
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -30,7 +30,7 @@ MNIST_FILES = (
     "t10k-labels-idx1-ubyte.gz",
     "README.md",
 )
-REPORT_SLOT = "<!-- REPORT SKELETON: grader release puts grader/student_report.md here -->"
+REPORT_SLOT = "<!-- REPORT SKELETON: grader release puts grader/authoring/student_report.md here -->"
 TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
 
 PYTEST_INI = """\
@@ -57,10 +57,10 @@ def requirements(kit: Path) -> str:
 
 def student_readme(kit: Path) -> str:
     """The student README with the REPORT.md skeleton in place of its slot."""
-    readme = (kit / "grader" / "student_readme.md").read_text()
-    report = (kit / "grader" / "student_report.md").read_text()
+    readme = (kit / "grader" / "authoring" / "student_readme.md").read_text()
+    report = (kit / "grader" / "authoring" / "student_report.md").read_text()
     if REPORT_SLOT not in readme:
-        raise ReleaseError(f"grader/student_readme.md lost its slot line {REPORT_SLOT!r}")
+        raise ReleaseError(f"grader/authoring/student_readme.md lost its slot line {REPORT_SLOT!r}")
     return readme.replace(REPORT_SLOT, f"```markdown\n{report.rstrip()}\n```")
 
 
@@ -75,7 +75,7 @@ def bundle_files(kit: Path) -> dict[str, bytes]:
     files = {
         "exercise02_template.py": read("exercise02_template.py"),
         "README.md": student_readme(kit).encode(),
-        "REPORT.md": read("grader/student_report.md"),
+        "REPORT.md": read("grader/authoring/student_report.md"),
         "requirements.txt": requirements(kit).encode(),
         "pytest.ini": PYTEST_INI.encode(),
         "tests/conftest.py": read("tests/conftest.py"),

@@ -2,7 +2,7 @@
 
 For one submission it stages the code file alone into a private work folder and runs
 
-    python -m pytest <suite> -p grader.plugin --results-json <private>/results.json
+    python -m pytest <suite> -p grader.grading.plugin --results-json <private>/results.json
         --submission <private>/sub/<code file> --seed <from the submission's key>
         --assert=plain -p no:cacheprovider -q
 
@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.intake import Submission
-from grader.results import (
+from grader.grading.intake import Submission
+from grader.grading.results import (
     CRASHED,
     DID_NOT_RUN,
     GRADED,
@@ -44,7 +44,7 @@ from grader.results import (
     against_key,
     unrun,
 )
-from grader.store import REFERENCE, Store, submission_key, suite_version
+from grader.grading.store import REFERENCE, Store, submission_key, suite_version
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
@@ -112,7 +112,7 @@ class Runner:
             results_json.parent.mkdir(mode=0o700)
             command = [
                 sys.executable, "-c", LAUNCHER, str(os.getpid()),
-                "-m", "pytest", str(self.suite), "-p", "grader.plugin",
+                "-m", "pytest", str(self.suite), "-p", "grader.grading.plugin",
                 "--results-json", str(results_json), "--submission", str(staged), "--seed", str(seed),
                 "--rootdir", str(self.kit), "--assert=plain", "-p", "no:cacheprovider", "-q",
                 *BACKEND_FLAGS[self.backend],

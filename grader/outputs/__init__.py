@@ -1,0 +1,1 @@
+"""What grading produces for tutors and students: report, feedback, CSVs, gradebook, plots, manual points."""

@@ -1,0 +1,12 @@
+"""The sandbox runtime: untrusted code computes in a worker, trusted code judges.
+
+Rooms: `client` (`SandboxStudent`, the worker's life, `probe`), `protocol` (the wire format),
+`boot` (the trusted bootstrap inside the sandbox) and `mnist` (the trusted data reader).
+
+This package ships in the student bundle for `pytest --sandbox`: it imports only the standard
+library and NumPy, and nothing else of the kit.
+"""
+
+from grader.sandbox.client import NPROC, SandboxStudent, probe, tasks_of_uid
+
+__all__ = ["NPROC", "SandboxStudent", "probe", "tasks_of_uid"]
