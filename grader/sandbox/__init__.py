@@ -1,6 +1,8 @@
 """The sandbox runtime: untrusted code computes in a worker, trusted code judges.
 
-Rooms: `client` (`SandboxStudent`, the worker's life, `probe`), `protocol` (the wire format),
+Rooms: `layout` (where the interpreter lives, the bubblewrap command, `probe`), `slot` (a uid per
+parallel worker, and killing every process of it), `worker` (one worker process: start, output,
+stop), `client` (`SandboxStudent`: the RPC client the tests call), `protocol` (the wire format),
 `boot` (the trusted bootstrap inside the sandbox) and `mnist` (the trusted data reader).
 
 This package ships in the student bundle for `pytest --sandbox`: it imports only the standard

@@ -330,9 +330,9 @@ def test_isolation_inside_the_sandbox():
 
 
 def test_process_fallback_runs_the_same_bootstrap(submission, monkeypatch):
-    from grader.sandbox import client
+    from grader.sandbox import layout
 
-    monkeypatch.setattr(client, "_probed", ("process", "forced by the test", False))
+    monkeypatch.setattr(layout, "_probed", ("process", "forced by the test", False))
     student = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=1)
     try:
         assert student.backend == "process" and student.reason == "forced by the test"

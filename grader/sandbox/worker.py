@@ -1,0 +1,258 @@
+"""One worker process: how it is started (sandboxed or in the fallback), its output, how it is stopped.
+
+Killing: SIGKILL the PID-namespace init (`child-pid` from --info-fd) through a pidfd, wait for
+bwrap, killpg as a fallback, then SIGKILL every task of the slot uid until none is left.
+
+Fallback ("process" mode, when `probe()` says bwrap is unusable): the same bootstrap and rlimits
+in a plain subprocess with start_new_session; as root it runs as the slot uid (Popen user/group,
+extra_groups=[]) when the interpreter, numpy and the kit are reachable by other users, else as the
+grader's own uid. No filesystem, network or PID isolation: the caller must report it as NOT SANDBOXED.
+
+Processes are started without preexec_fn (the parent has threads): pass_fds, stdin=DEVNULL,
+start_new_session=True and a minimal env. Stdlib + numpy only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+from grader.sandbox.layout import (
+    INSIDE,
+    RUNTIME_DIR,
+    Layout,
+    bwrap_path,
+    host_env,
+    interpreter,
+    interpreter_trees,
+    reachable_by_others,
+    sandbox_env,
+)
+from grader.sandbox.slot import kill_uid, tasks_of_uid
+
+NPROC = 32
+KEEP_OUTPUT = 64 << 10  # per take_output()
+FLOOD_OUTPUT = 4 << 20  # total per worker before it is stopped
+
+
+@dataclass
+class Spec:
+    """What a worker is started with: the same for every worker of one SandboxStudent."""
+
+    mode: str  # "bwrap" or "process" (see layout.probe)
+    nested: bool  # the nested unprivileged bwrap layer works here
+    slot_uid: int | None  # the slot's uid as root, else None
+    sub_dir: str  # private folder holding the ONE submission file
+    file_name: str  # the submission's file name
+    data_dir: str  # the MNIST folder (mounted read-only)
+    private: str  # the SandboxStudent's private folder (fallback scratch space)
+    memory_mb: int
+    cpu_seconds: int
+
+
+class Output:
+    """The submission's output, bounded: at most KEEP_OUTPUT bytes kept between two takes."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def absorb(self, worker: "Worker") -> bool:
+        """Move what is in the worker's output pipe into the buffer (lock held). False at end of file."""
+        while True:
+            try:
+                chunk = os.read(worker.output_fd, 1 << 16)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                return False
+            worker.total_output += len(chunk)
+            room = max(0, KEEP_OUTPUT - len(self.kept))
+            self.kept += chunk[:room]
+            self.dropped += len(chunk) - min(room, len(chunk))
+            if worker.total_output > FLOOD_OUTPUT and not worker.flooded:
+                worker.flooded = True
+                worker.kill()
+                return True
+
+    def take(self, worker: "Worker | None") -> str:
+        """What was printed since the last take, control characters escaped."""
+        with self.lock:
+            if worker is not None and worker.reader is not None and worker.reader.is_alive():
+                self.absorb(worker)
+            raw, dropped = bytes(self.kept), self.dropped
+            self.kept.clear()
+            self.dropped = 0
+        text = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in raw.decode("utf-8", "replace"))
+        if dropped:
+            text += f"\n[... {dropped} more bytes of output were dropped]"
+        return text
+
+
+class Worker:
+    """One running worker: its processes, pipes and output."""
+
+    def __init__(self, generation: int, output: Output):
+        self.generation = generation
+        self.output = output
+        self.process = None
+        self.pidfd = None  # of the PID-namespace init (bwrap mode)
+        self.rpc_out = self.rpc_in = None  # our ends: requests out, replies in
+        self.output_fd = None
+        self.reader = None
+        self.total_output = 0
+        self.flooded = False
+        self.killed = False
+        self.lock = threading.Lock()
+
+    def kill(self) -> None:
+        """Stop everything the worker started; safe from any thread, more than once."""
+        with self.lock:
+            self.killed = True
+            if self.pidfd is not None:
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            if self.process is not None and self.process.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+
+    def start(self, spec: Spec) -> str:
+        """Start the worker process; returns a note for the backend's reason ("" when none)."""
+        note = ""
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        out_r, out_w = os.pipe()
+        info_r, info_w = os.pipe() if spec.mode == "bwrap" else (None, None)
+        ours = [req_w, rep_r, out_r] + ([info_r] if info_r is not None else [])
+        theirs = [req_r, rep_w, out_w] + ([info_w] if info_w is not None else [])
+        self.rpc_out, self.rpc_in, self.output_fd = req_w, rep_r, out_r
+        try:
+            config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
+                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC}
+            if spec.mode == "bwrap":
+                config.update(submission=f"{INSIDE}/sub/{spec.file_name}", data_dir=f"{INSIDE}/data")
+                if spec.slot_uid is None:
+                    config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
+                argv = [interpreter(), "-I", "-B", f"{INSIDE}/boot.py", json.dumps(config)]
+                layout = Layout(bwrap_path(), interpreter_trees(), nested=spec.nested, uid=spec.slot_uid)
+                command = layout.command(spec.sub_dir, spec.data_dir, argv, info_fd=info_w)
+                extra = {"env": host_env()}
+            else:
+                config.update(submission=os.path.join(spec.sub_dir, spec.file_name), data_dir=spec.data_dir)
+                extra, note = process_options(spec, config)
+                command = [interpreter(), "-I", "-B", str(RUNTIME_DIR / "boot.py"), json.dumps(config)]
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=tuple(theirs),
+                close_fds=True, start_new_session=True, **extra,
+            )
+        except BaseException:
+            for fd in ours:
+                os.close(fd)
+            self.rpc_out = self.rpc_in = self.output_fd = None
+            raise
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self.reader = threading.Thread(target=self._drain, daemon=True, name="sandbox-output")
+        self.reader.start()
+        if info_r is not None:
+            try:
+                pid = read_child_pid(info_r)
+                self.pidfd = os.pidfd_open(pid) if pid else None
+            except OSError:
+                self.pidfd = None
+            finally:
+                os.close(info_r)
+        return note
+
+    def stop(self, slot_uid: int | None, dying: bool = False):
+        """Kill the worker and everything it started; reap it. Returns its exit status (or None).
+
+        dying: the worker closed its pipes by itself, so give it a moment to report its own exit status."""
+        if dying and self.process is not None and not self.killed:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(0.5)
+        status = self.process.returncode if self.process is not None else None
+        self.kill()
+        if self.process is not None:
+            try:
+                self.process.wait(2)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if slot_uid is not None:
+            kill_uid(slot_uid)
+        for fd in (self.rpc_out, self.rpc_in):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        if self.reader is not None:
+            self.reader.join(0.5)
+        return status
+
+    def _drain(self) -> None:
+        """Read the submission's output into the bounded buffer; stop the worker on a flood.
+
+        Reads happen under the output lock on a non-blocking fd, so take_output() can empty the pipe
+        itself: the worker flushes before it replies, so a call's output is complete at that point."""
+        fd = self.output_fd
+        os.set_blocking(fd, False)
+        while True:
+            select.select([fd], [], [])
+            with self.output.lock:
+                if not self.output.absorb(self):
+                    break
+        os.close(fd)
+
+
+def process_options(spec: Spec, config: dict) -> tuple[dict, str]:
+    """Popen options of the fallback: the slot uid when it can reach everything, else our own uid."""
+    scratch = os.path.join(spec.private, "scratch")
+    os.makedirs(scratch, mode=0o700, exist_ok=True)
+    options = {"cwd": scratch, "env": sandbox_env(scratch)}
+    note = ""
+    uid = spec.slot_uid
+    if uid is not None:
+        needed = [interpreter(), RUNTIME_DIR / "boot.py", spec.sub_dir] + interpreter_trees()
+        if all(reachable_by_others(str(p)) for p in needed):
+            os.chown(scratch, uid, uid)
+            options.update(user=uid, group=uid, extra_groups=[], umask=0o077)
+        else:
+            config["nproc"] = 0  # as root RLIMIT_NPROC means nothing
+            note = "; the worker runs as root because the interpreter, numpy or the kit is not readable by other users"
+    else:
+        config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
+    return options, note
+
+
+def read_child_pid(fd: int) -> int | None:
+    """The PID-namespace init's pid, from bwrap's --info-fd JSON."""
+    data = b""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            break
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > 4096:
+            break
+    try:
+        pid = json.loads(data.decode()).get("child-pid")
+    except ValueError:
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
