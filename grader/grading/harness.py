@@ -49,7 +49,9 @@ from grader.grading.store import REFERENCE, Store, submission_key, suite_version
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-BACKEND_FLAGS = {None: [], "sandbox": ["--sandbox"], "in-process": ["--in-process"]}  # tests only choose
+BACKEND_FLAGS = {None: [], "sandbox": ["--sandbox"], "in-process": ["--in-process"],  # tests only choose
+                 "unsandboxed": []}  # grader grade --no-sandbox: the worker process without bwrap
+UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # grader.sandbox.client's opt-out; set only for "unsandboxed"
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
 LAUNCHER = (
@@ -91,7 +93,7 @@ class Runner:
     kit: Path
     suite: Path
     budget: float = 600.0
-    backend: str | None = None  # None: the suite's default (the sandbox); tests pass "in-process"
+    backend: str | None = None  # None: the suite's default (the sandbox); "unsandboxed" (--no-sandbox); tests pass "in-process"
 
     def __post_init__(self):
         self._live: dict[int, subprocess.Popen] = {}
@@ -100,9 +102,9 @@ class Runner:
 
     def run(self, code: Path, seed: int) -> tuple[dict | None, str, str, float]:
         """Run the suite on one code file: (results.json content or None, status, reason, log)."""
-        work = Path(tempfile.mkdtemp(prefix="grader-"))
+        work = Path(tempfile.mkdtemp(prefix="grader-"))  # 0700: no other local user reaches the staged copy
         try:
-            os.chmod(work, 0o711)
+            (work / "tmp").mkdir(mode=0o700)  # the run's TMPDIR: the sandbox's private folders die with `work`
             sub = work / "sub"
             sub.mkdir(mode=0o755)
             staged = sub / code.name
@@ -118,7 +120,7 @@ class Runner:
                 *BACKEND_FLAGS[self.backend],
             ]  # fmt: skip
             started = time.monotonic()
-            status, reason, log = self._supervise(command)
+            status, reason, log = self._supervise(command, {"TMPDIR": str(work / "tmp")})
             seconds = time.monotonic() - started
             data = None
             if results_json.is_file():
@@ -132,8 +134,11 @@ class Runner:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _supervise(self, command: list[str]) -> tuple[str, str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
+    def _supervise(self, command: list[str], extra_env: dict) -> tuple[str, str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON")) and k != UNSANDBOXED_ENV}
+        env.update(extra_env)
+        if self.backend == "unsandboxed":
+            env[UNSANDBOXED_ENV] = "1"
         env.update({name: "1" for name in THREAD_ENV})
         env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
         process = subprocess.Popen(
@@ -220,10 +225,12 @@ def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds
     if len(json.dumps(artifacts)) > ARTIFACT_LIMIT:
         artifacts, reason = {}, (reason + "; " if reason else "") + "artifacts too large; not kept"
     backend = data.get("backend") if isinstance(data.get("backend"), str) else None
+    stops = [str(s) for s in data.get("stops", [])][:8] if isinstance(data.get("stops"), list) else []
+    usage = {k: v for k, v in data.get("usage", {}).items() if isinstance(v, (int, float))} if isinstance(data.get("usage"), dict) else {}
     messages = [t.message for t in tests if not t.passed]
     if not reason and tests and len(messages) == len(tests) and messages[0].startswith("could not import"):
         reason = messages[0].splitlines()[0][:300]  # the one cause of every failure: say it once, up front
-    return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key)
+    return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key, stops, usage)
 
 
 def answer_key(runner: Runner, solution: Path, store: Store, version: str) -> Result:
@@ -260,7 +267,8 @@ def grade_class(
     KeyboardInterrupt after killing the running processes; every finished result is already stored.
     """
     started = time.monotonic()
-    version = suite_version(runner.kit, runner.suite, solution)
+    require_sandbox(runner)
+    version = suite_version(runner.kit, runner.suite, solution) + isolation_tag(runner)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1), thread_name_prefix="grade")
     # The answer key is the pool's first task, so the other slots start on submissions at once.
     reference_future = pool.submit(answer_key, runner, solution, store, version)
@@ -284,7 +292,7 @@ def grade_class(
         todo, kept, early = [], [], []
         for sub in submissions:
             key = submission_key(sub.files(), sub.folder, version)
-            if (result := store.get(sub.id, key)) is not None:
+            if (result := store.get(sub.id, key)) is not None and reusable(result):
                 kept.append(result)
             elif sub.code is None:
                 early.append((sub, key, NO_CODE, "no code file in the submission", "no code file"))
@@ -330,6 +338,34 @@ def grade_class(
     batch.backends = {r.backend for r in batch.results.values() if r.backend} | ({reference.backend} - {None})
     batch.seconds = time.monotonic() - started
     return batch
+
+
+def require_sandbox(runner: Runner) -> None:
+    """Fail closed: HarnessError before anything is graded when the sandbox cannot run and the
+    runner was not told to grade without it (--no-sandbox)."""
+    if runner.backend not in (None, "sandbox"):
+        return
+    from grader.sandbox.layout import probe
+
+    mode, reason = probe()
+    if mode != "bwrap":
+        raise HarnessError(
+            f"the sandbox cannot run on this machine, so nothing was graded: {reason}.\n"
+            "Fix it: install bubblewrap and util-linux (Debian/Ubuntu: apt-get install bubblewrap util-linux); when "
+            "not root, allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+            "user.max_user_namespaces > 0). Or grade without isolation, for trusted submissions only: "
+            "grader grade --no-sandbox (see docs/security.md)."
+        )
+
+
+def isolation_tag(runner: Runner) -> str:
+    """Part of every store key: results graded without the sandbox are never served to a sandboxed run."""
+    return "" if runner.backend in (None, "sandbox") else f":{runner.backend}"
+
+
+def reusable(result: Result) -> bool:
+    """A kept result is served again unless a limit or a kill stopped part of its run (then it is graded again)."""
+    return result.status not in (TIMEOUT, CRASHED) and not result.stopped
 
 
 def _store(store: Store, result: Result) -> Result:

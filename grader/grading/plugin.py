@@ -76,6 +76,8 @@ class ResultsRecorder:
         self.tests: dict[str, dict] = {}
         self.artifacts: dict[str, object] = {}
         self.backend = None
+        self.stops: set[str] = set()  # limits that stopped a worker during the run
+        self.usage: dict = {}
 
     def pytest_collection_finish(self, session):
         for item in session.items:  # after -k/-m deselection: only what runs
@@ -103,6 +105,10 @@ class ResultsRecorder:
                 entry["output"] = clip(entry["output"] + str(value), OUTPUT_LIMIT)
             elif name == "backend":
                 self.backend = str(value)
+            elif name == "stops" and isinstance(value, list):
+                self.stops |= {str(v) for v in value}
+            elif name == "usage" and isinstance(value, dict):
+                self.usage = value
             elif name.startswith("artifact:"):
                 self.artifacts[name.split(":", 1)[1]] = plain(value)
         if report.when == "call" and report.passed and entry["outcome"] == "not run":
@@ -133,6 +139,8 @@ class ResultsRecorder:
             "seed": self.config.getoption("seed", None),
             "tests": list(self.tests.values()),
             "artifacts": self.artifacts,
+            "stops": sorted(self.stops),
+            "usage": self.usage,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".partial")

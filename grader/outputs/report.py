@@ -77,7 +77,8 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
                 auto_points=result.points,
                 auto_max=result.max_points,
                 manual=manual.of(sub.id),
-                status=result.status if manual.complete(sub.id) else f"{result.status}; manual points pending",
+                status=(result.status if manual.complete(sub.id) else f"{result.status}; manual points pending")
+                + unsandboxed_mark(result),
                 earned={t.id: t.earned for t in result.tests},
             )
             if student in best:
@@ -109,7 +110,8 @@ def write_results_csv(path: Path, submissions: list[Submission], results: dict[s
             result = results[sub.id]
             for student in sub.members:
                 for t in result.tests:
-                    cells = [sub.id, student, t.id, t.earned, t.points, t.outcome, round(t.seconds, 3), t.message]
+                    cells = [sub.id, student, t.id, t.earned, t.points, t.outcome, round(t.seconds, 3),
+                             t.message + unsandboxed_mark(result)]
                     writer.writerow([safe_cell(c) for c in cells])
                 for part, maximum in manual_points.PARTS.items():
                     got = manual.of(sub.id)[part]
@@ -340,6 +342,11 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+def unsandboxed_mark(result: Result) -> str:
+    """"; NOT SANDBOXED" for a result whose submission code ran without the bwrap sandbox, else ""."""
+    return "; NOT SANDBOXED" if result.backend in ("process", "in-process") else ""
+
+
 def sandbox_banner(backends: set[str]) -> str | None:
     """A warning for the report and stderr when submission code did not run in the bwrap sandbox."""
     if backends and backends <= {"bwrap"}:
@@ -354,6 +361,6 @@ def sandbox_banner(backends: set[str]) -> str | None:
     except Exception:  # no sandbox module, or it failed: say so rather than guess
         return "sandbox status unknown: grader.sandbox.probe() is not available"
     if "process" in backends or mode != "bwrap":
-        return (f"NOT FULLY SANDBOXED: submissions ran in a separate worker process without the bwrap sandbox "
-                f"({reason}). Results are trustworthy only if no submission attacked the grader.")  # fmt: skip
+        return (f"NOT SANDBOXED (--no-sandbox): submissions ran in a separate worker process without the bwrap "
+                f"sandbox ({reason}). Results are trustworthy only if no submission attacked the grader.")  # fmt: skip
     return None

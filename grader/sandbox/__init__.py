@@ -9,6 +9,6 @@ This package ships in the student bundle for `pytest --sandbox`: it imports only
 library and NumPy, and nothing else of the kit.
 """
 
-from grader.sandbox.client import NPROC, SandboxStudent, probe, tasks_of_uid
+from grader.sandbox.client import NPROC, SandboxStudent, SandboxUnavailable, probe, sandbox_refusal, tasks_of_uid
 
-__all__ = ["NPROC", "SandboxStudent", "probe", "tasks_of_uid"]
+__all__ = ["NPROC", "SandboxStudent", "SandboxUnavailable", "probe", "sandbox_refusal", "tasks_of_uid"]

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.sandbox import mnist, protocol
+from grader.sandbox import cgroup, mnist, protocol
 from grader.sandbox.layout import nested_userns, probe
 from grader.sandbox.protocol import (
     BadReply,
@@ -34,6 +34,37 @@ from grader.sandbox.protocol import (
 )
 from grader.sandbox.slot import Slot, tasks_of_uid  # noqa: F401  (tasks_of_uid: re-exported for callers)
 from grader.sandbox.worker import FLOOD_OUTPUT, NPROC, Output, Spec, Worker  # noqa: F401  (NPROC: re-exported)
+
+UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # "1": run the worker without bwrap (trusted submissions only)
+WALL_FACTOR, WALL_EXTRA = 3.0, 10.0  # wall-clock backstop of a CPU-time limit: 3 x limit + 10 s
+POLL = 0.05  # seconds between two looks at the submission's CPU time while a call runs
+REPLY_KEYS = {"id", "ok", "value", "error"}
+READY_KEYS = {"id", "ok", "ready", "error"}
+MAIN_HINT = ("; code that runs experiments or training when the file is imported belongs under "
+             "if __name__ == \"__main__\": at the end of the file")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot run on this machine and running without it was not asked for."""
+
+
+def sandbox_refusal() -> str | None:
+    """Why submissions must not be run here (the sandbox cannot start and EXERCISE02_UNSANDBOXED is not
+    set), with what to do; None when they may."""
+    mode, reason = probe()
+    if mode == "bwrap" or os.environ.get(UNSANDBOXED_ENV) == "1":
+        return None
+    return (f"the sandbox cannot run on this machine: {reason}. Fix it: install bubblewrap and util-linux "
+            "(Debian/Ubuntu: apt-get install bubblewrap util-linux), allow unprivileged user namespaces when "
+            "not root (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), and use an "
+            "interpreter the grader's user can read. Or, for trusted submissions only, run without it: "
+            f"`grader grade --no-sandbox`, `pytest --in-process`, or {UNSANDBOXED_ENV}=1 for a worker "
+            "process without isolation")
+
+
+class _Overrun(Exception):
+    """A limit of the current call was reached: "cpu" (its CPU time) or "wall" (the backstop)."""
+
 
 class Remote:
     """An object of the submission (an MLP, say) that stayed in the worker, seen through copies."""
@@ -67,13 +98,17 @@ class SandboxStudent:
     """The submission in a sandboxed worker, with the interface of conftest.InProcessStudent."""
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
-                 call_timeout: float = 60.0, import_timeout: float = 20.0):
+                 call_timeout: float = 60.0, import_timeout: float = 20.0, wall_timeout: float | None = None):
         self._path = Path(path)
         self._data_dir = str(Path(data_dir).resolve()) if data_dir is not None else str(mnist.DEFAULT_DIR)
         self._memory_mb, self._cpu_seconds = int(memory_mb), int(cpu_seconds)
         self._call_timeout, self._import_timeout = float(call_timeout), float(import_timeout)
         self._budget = None
+        self._wall_timeout = wall_timeout  # None: WALL_FACTOR x the CPU limit + WALL_EXTRA
         self._mode, self._reason = probe()
+        if (refusal := sandbox_refusal()) is not None:
+            raise SandboxUnavailable(refusal)
+        self.stops: list[str] = []  # limits that stopped a worker (CPU, wall, kill): the result must not be kept
         self._nested = nested_userns()
         self._worker = None
         self._generation = 0
@@ -82,7 +117,10 @@ class SandboxStudent:
         self._request_id = 0
         self._output = Output()
         self._slot = Slot()
-        self._private = tempfile.mkdtemp(prefix="exercise02-sandbox-")
+        self._group = open_group(self._slot, self._memory_mb)
+        if self._group is None:
+            self._reason += f"; no cgroup ({cgroup.find()[1]}), so the worker may not start processes or threads"
+        self._private = tempfile.mkdtemp(prefix="exercise02-sandbox-")  # mode 0700
         self._copy_submission()
 
     backend = property(lambda self: self._mode)
@@ -134,8 +172,17 @@ class SandboxStudent:
 
     def close(self) -> None:
         self._stop_worker()
+        if self._group is not None:  # once: a later close() (from __del__) must not touch a reused slot's group
+            self._group.remove()
+            self._group = None
         self._slot.release()
         shutil.rmtree(self._private, ignore_errors=True)
+
+    def usage(self) -> dict:
+        """The submission's CPU seconds and peak memory (MiB) as its cgroup counted them ({} without one)."""
+        if self._group is None:
+            return {}
+        return {"cpu_seconds": round(self._group.cpu_seconds(), 2), "peak_mib": self._group.peak_bytes() >> 20}
 
     def ping(self) -> float:
         """Seconds for an empty round trip (starts the worker if needed)."""
@@ -173,22 +220,53 @@ class SandboxStudent:
             raise BadReply(f"{call}: the worker's reply does not belong to this request (the submission "
                            "tampered with the worker or its reply channel); the worker was stopped")
         if reply.get("ok") is True:
-            try:
-                return protocol.decode(reply.get("value"), arrays, handle=self._remote)
-            except ProtocolError as error:
-                self._stop_worker()
-                raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
+            return reply["value"]
         raise self._error(call, reply.get("error"))
 
+    def _wall(self, seconds: float) -> float:
+        return self._wall_timeout if self._wall_timeout is not None else WALL_FACTOR * seconds + WALL_EXTRA
+
+    def _await(self, worker: Worker, seconds: float, deadline: float) -> bytearray:
+        """The next message once it starts to arrive; _Overrun when the submission has used `seconds`
+        of CPU time since now (all its processes), or at the wall-clock `deadline` (a backstop)."""
+        start = worker.cpu_seconds()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Overrun("wall")
+            if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
+                try:
+                    return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
+                except TimeoutError:
+                    raise _Overrun("wall") from None
+            if worker.cpu_seconds() - start > seconds:
+                raise _Overrun("cpu")
+
+    def _overrun(self, kind: str, what: str, seconds: float) -> str:
+        self._stop_worker()
+        self.stops.append(kind)
+        if kind == "cpu":
+            return f"{what} used more than {seconds:g} s of CPU time; the worker was stopped"
+        return (f"{what} did not finish within {self._wall(seconds):g} s of wall-clock time (the backstop of "
+                f"its {seconds:g} s CPU limit; it was waiting, not computing); the worker was stopped")
+
     def _exchange(self, worker: Worker, message: bytes, seconds: float, call: str):
-        deadline = time.monotonic() + seconds
+        """Send a request, await the reply, check its shape and decode it; the limits cover decoding too."""
+        deadline = time.monotonic() + self._wall(seconds)
         try:
             protocol.write_message(worker.rpc_out, message, deadline)
-            body = protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
-            return protocol.unpack(body)
+            body = self._await(worker, seconds, deadline)
+            reply, arrays = protocol.unpack_reply(body, REPLY_KEYS)
+            del body
+            if reply.get("ok") is True:
+                reply["value"] = protocol.decode(reply.get("value"), arrays, handle=self._remote)
+            if time.monotonic() > deadline:
+                raise _Overrun("wall")
+            return reply, arrays
         except TimeoutError:
-            self._stop_worker()
-            raise CallTimeout(f"{call} did not return within {seconds:g} s; the worker was stopped") from None
+            raise CallTimeout(self._overrun("wall", call, seconds)) from None
+        except _Overrun as overrun:
+            raise CallTimeout(self._overrun(str(overrun), call, seconds)) from None
         except (EOFError, OSError):
             status = self._stop_worker(dying=True)
             raise WorkerDied(self._death(worker, status, call)) from None
@@ -241,13 +319,13 @@ class SandboxStudent:
             note = worker.start(self._spec())
             if note and note not in self._reason:
                 self._reason += note
-            deadline = time.monotonic() + self._import_timeout
-            body = protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
-            ready, _ = protocol.unpack(body)
-        except TimeoutError:
-            self._stop_worker()
-            self._import_error = (ImportFailed, f"importing {self._path.name} did not finish within "
-                                  f"{self._import_timeout:g} s; the worker was stopped")
+            deadline = time.monotonic() + self._wall(self._import_timeout)
+            body = self._await(worker, self._import_timeout, deadline)
+            ready, _ = protocol.unpack_reply(body, READY_KEYS)
+        except (_Overrun, TimeoutError) as overrun:
+            kind = str(overrun) if isinstance(overrun, _Overrun) else "wall"
+            self._import_error = (ImportFailed, self._overrun(kind, f"importing {self._path.name}", self._import_timeout)
+                                  + MAIN_HINT)
         except (EOFError, OSError):
             status = self._stop_worker(dying=True)
             self._import_error = (ImportFailed, self._death(worker, status, f"importing {self._path.name}"))
@@ -279,6 +357,8 @@ class SandboxStudent:
         return text
 
     def _death(self, worker: Worker, status, call: str) -> str:
+        if status is None or status < 0 or (self._mode == "bwrap" and status > 128):
+            self.stops.append("killed")
         if worker.flooded:
             return (f"{call}: the submission printed more than {FLOOD_OUTPUT >> 20} MiB of output; "
                     "the worker was stopped")
@@ -308,13 +388,12 @@ class SandboxStudent:
     def _spec(self) -> Spec:
         return Spec(mode=self._mode, nested=self._nested, slot_uid=self._slot.uid, sub_dir=self._sub_dir,
                     file_name=self._path.name, data_dir=self._data_dir, private=self._private,
-                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds)
+                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds, group=self._group)
 
     def _copy_submission(self) -> None:
         """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible."""
         self._sub_dir = os.path.join(self._private, "sub")
-        os.mkdir(self._sub_dir, 0o755)
-        os.chmod(self._private, 0o755)  # the slot uid of the fallback must reach sub/
+        os.mkdir(self._sub_dir, 0o755)  # inside the private 0700 folder: other local users cannot reach it
         if not self._path.is_file():
             self._import_error = (ImportFailed, f"submission file not found: {self._path}")
             return
@@ -322,3 +401,19 @@ class SandboxStudent:
         with open(self._path, "rb") as source, open(target, "wb") as copy:
             shutil.copyfileobj(source, copy)
         os.chmod(target, 0o644)
+
+
+_groups = 0
+
+
+def open_group(slot: Slot, memory_mb: int):
+    """The cgroup that caps every process of this submission together, or None where none can be made."""
+    global _groups
+    if cgroup.find()[0] is None:
+        return None
+    _groups += 1
+    name = f"slot-{slot.uid}" if slot.uid is not None else f"pid-{os.getpid()}-{_groups}"
+    try:
+        return cgroup.Group(name, memory_mb << 20)
+    except OSError:
+        return None

@@ -182,6 +182,9 @@ class Layout:
                 cmd += ["--ro-bind", path, path]
         if os.path.exists("/etc/ld.so.cache"):
             cmd += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+        # The private /tmp first: bwrap mounts in order, so a later --tmpfs /tmp would hide an
+        # interpreter that lives under /tmp (a tutor's venv); the interpreter's folders go on top.
+        cmd += ["--perms", "01777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp"]
         made = {"/", "/usr", "/tmp", "/proc", "/dev"}
         for tree in self.trees:
             for parent in reversed(Path(tree).parents):
@@ -196,8 +199,7 @@ class Layout:
             cmd += ["--ro-bind", sub_dir, f"{INSIDE}/sub"]
         if data_dir is not None and os.path.isdir(data_dir):
             cmd += ["--ro-bind", data_dir, f"{INSIDE}/data"]
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-                "--chdir", "/tmp", "--clearenv"]
+        cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
         for key, value in sandbox_env("/tmp").items():
             cmd += ["--setenv", key, value]
         cmd.append("--")

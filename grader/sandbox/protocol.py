@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 MAX_REPLY_BYTES = 64 << 20  # what the trusted side accepts from the worker
+MAX_REPLY_HEADER = 4 << 20  # the JSON part of a reply: lists of numbers, messages; arrays travel as blobs
 MAX_REQUEST_BYTES = 1 << 30  # what the worker accepts from the trusted side (test inputs may be big)
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000  # list/tuple/dict entries and arrays in one message, all together
@@ -274,22 +275,30 @@ def pack(header: dict, arrays: list) -> bytes:
 
 def unpack(body: bytes | bytearray | memoryview) -> tuple[dict, list]:
     """The header and the arrays of one message body; every size is checked before allocating."""
+    header, blobs = split(body)
+    return header, [load_npy(blob) for blob in blobs]
+
+
+def split(body: bytes | bytearray | memoryview, max_header: int | None = None) -> tuple[dict, list]:
+    """The header and the array blobs (views, not yet parsed) of one message body."""
     view = memoryview(body)
     if len(view) < _HEADER.size:
         raise ProtocolError("message shorter than its header length field")
     (size,) = _HEADER.unpack_from(view, 0)
     if size > len(view) - _HEADER.size:
         raise ProtocolError(f"header length {size} exceeds the {len(view)} bytes of the message")
+    if max_header is not None and size > max_header:
+        raise ProtocolError(f"header of {size} bytes is over the limit of {max_header} bytes")
     try:
         header = _loads(bytes(view[_HEADER.size : _HEADER.size + size]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ProtocolError(f"header is not valid JSON ({clean_text(error, 120)})") from None
     if not isinstance(header, dict):
         raise ProtocolError("header is not a JSON object")
-    arrays = []
+    blobs = []
     offset = _HEADER.size + size
     while offset < len(view):
-        if len(arrays) >= MAX_ITEMS:
+        if len(blobs) >= MAX_ITEMS:
             raise ProtocolError("too many arrays")
         if len(view) - offset < _LENGTH.size:
             raise ProtocolError("truncated array length field")
@@ -297,9 +306,42 @@ def unpack(body: bytes | bytearray | memoryview) -> tuple[dict, list]:
         offset += _LENGTH.size
         if length > len(view) - offset:
             raise ProtocolError(f"array blob of {length} bytes exceeds the {len(view) - offset} bytes left")
-        arrays.append(load_npy(view[offset : offset + length]))
+        blobs.append(view[offset : offset + length])
         offset += length
-    return header, arrays
+    return header, blobs
+
+
+def unpack_reply(body, keys: set) -> tuple[dict, list]:
+    """A reply of the worker, checked for shape before its arrays are parsed: a header of at most
+    MAX_REPLY_HEADER bytes holding only `keys`, and exactly one reference in its value to each array."""
+    header, blobs = split(body, MAX_REPLY_HEADER)
+    unknown = set(header) - keys
+    if unknown:
+        raise ProtocolError(f"unknown reply field {clean_text(sorted(unknown)[0], 40)}")
+    refs = array_refs(header.get("value"))
+    if sorted(refs) != list(range(len(blobs))):
+        raise ProtocolError(f"the reply carries {len(blobs)} arrays but its value refers to {len(refs)} "
+                            "(each array must be referred to exactly once)")
+    return header, [load_npy(blob) for blob in blobs]
+
+
+def array_refs(tree) -> list[int]:
+    """The array indices a value tree refers to, in order (bounded like decode; no allocation of arrays)."""
+    found, todo, seen = [], [(tree, 0)], 0
+    while todo:
+        value, depth = todo.pop()
+        seen += 1
+        if seen > MAX_ITEMS or depth > MAX_DEPTH:
+            raise ProtocolError("value too large or nested too deeply")
+        if type(value) is dict and len(value) == 1:
+            (tag, item), = value.items()
+            if tag == "array" and type(item) is int:
+                found.append(item)
+            elif tag in ("list", "tuple", "dict") and type(item) is list:
+                todo += [(x, depth + 1) for x in item]
+        elif type(value) is list:  # a dict entry [key, value]
+            todo += [(x, depth + 1) for x in value]
+    return found
 
 
 def load_npy(blob: memoryview) -> np.ndarray:

@@ -55,6 +55,7 @@ class Spec:
     private: str  # the SandboxStudent's private folder (fallback scratch space)
     memory_mb: int
     cpu_seconds: int
+    group: object = None  # the slot's cgroup.Group, or None: then the worker refuses forks
 
 
 class Output:
@@ -129,6 +130,7 @@ class Worker:
     def start(self, spec: Spec) -> str:
         """Start the worker process; returns a note for the backend's reason ("" when none)."""
         note = ""
+        self.spec = spec
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -138,10 +140,10 @@ class Worker:
         self.rpc_out, self.rpc_in, self.output_fd = req_w, rep_r, out_r
         try:
             config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
-                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC}
+                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork"}
             if spec.mode == "bwrap":
                 config.update(submission=f"{INSIDE}/sub/{spec.file_name}", data_dir=f"{INSIDE}/data")
-                if spec.slot_uid is None:
+                if spec.slot_uid is None and spec.group is not None:
                     config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
                 argv = [interpreter(), "-I", "-B", f"{INSIDE}/boot.py", json.dumps(config)]
                 layout = Layout(bwrap_path(), interpreter_trees(), nested=spec.nested, uid=spec.slot_uid)
@@ -149,8 +151,10 @@ class Worker:
                 extra = {"env": host_env()}
             else:
                 config.update(submission=os.path.join(spec.sub_dir, spec.file_name), data_dir=spec.data_dir)
-                extra, note = process_options(spec, config)
-                command = [interpreter(), "-I", "-B", str(RUNTIME_DIR / "boot.py"), json.dumps(config)]
+                extra, note, prefix = process_options(spec, config)
+                command = prefix + [interpreter(), "-I", "-B", str(RUNTIME_DIR / "boot.py"), json.dumps(config)]
+            if spec.group is not None:
+                command = spec.group.enter_command() + command
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=tuple(theirs),
                 close_fds=True, start_new_session=True, **extra,
@@ -193,6 +197,8 @@ class Worker:
                 self.process.wait()
         if slot_uid is not None:
             kill_uid(slot_uid)
+        if getattr(self, "spec", None) is not None and self.spec.group is not None:
+            self.spec.group.kill()
         for fd in (self.rpc_out, self.rpc_in):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -202,6 +208,17 @@ class Worker:
         if self.reader is not None:
             self.reader.join(0.5)
         return status
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of every process of the submission so far: the cgroup's counter,
+        else the slot uid's processes, else the worker's process tree (what /proc shows now)."""
+        spec = getattr(self, "spec", None)
+        if spec is None or self.process is None:
+            return 0.0
+        if spec.group is not None:
+            return spec.group.cpu_seconds()
+        pids = tasks_of_uid(spec.slot_uid) if spec.slot_uid is not None else tree_of(self.process.pid)
+        return sum(cpu_of(pid) for pid in pids)
 
     def _drain(self) -> None:
         """Read the submission's output into the bounded buffer; stop the worker on a flood.
@@ -218,24 +235,50 @@ class Worker:
         os.close(fd)
 
 
-def process_options(spec: Spec, config: dict) -> tuple[dict, str]:
-    """Popen options of the fallback: the slot uid when it can reach everything, else our own uid."""
+def process_options(spec: Spec, config: dict) -> tuple[dict, str, list[str]]:
+    """Popen options and argv prefix of the fallback: the slot uid when it can reach everything, else our own uid."""
     scratch = os.path.join(spec.private, "scratch")
     os.makedirs(scratch, mode=0o700, exist_ok=True)
-    options = {"cwd": scratch, "env": sandbox_env(scratch)}
-    note = ""
+    options = {"cwd": scratch, "env": sandbox_env(scratch), "umask": 0o077}
+    note, prefix = "", []
     uid = spec.slot_uid
     if uid is not None:
-        needed = [interpreter(), RUNTIME_DIR / "boot.py", spec.sub_dir] + interpreter_trees()
+        needed = [interpreter(), RUNTIME_DIR / "boot.py", os.path.dirname(spec.private)] + interpreter_trees()
         if all(reachable_by_others(str(p)) for p in needed):
-            os.chown(scratch, uid, uid)
-            options.update(user=uid, group=uid, extra_groups=[], umask=0o077)
+            for path in (spec.private, scratch):  # mode 0700: the slot uid and root only
+                os.chown(path, uid, uid)
+            # setpriv in the command (not Popen's user=): the cgroup prefix must still run as root.
+            prefix = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
         else:
             config["nproc"] = 0  # as root RLIMIT_NPROC means nothing
-            note = "; the worker runs as root because the interpreter, numpy or the kit is not readable by other users"
-    else:
+            note = "; the worker runs as root because the interpreter, numpy, the kit or the private folder " \
+                   "is not reachable by other users"
+    elif spec.group is not None:
         config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
-    return options, note
+    return options, note, prefix
+
+
+def cpu_of(pid: int) -> float:
+    """utime + stime + the reaped children's, of one process, in seconds (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_of(pid: int) -> list[int]:
+    """`pid` and its descendants (through /proc/<pid>/task/*/children)."""
+    found, todo = [], [pid]
+    while todo and len(found) < 4096:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo += [int(c) for c in children.read().split()]
+    return found
 
 
 def read_child_pid(fd: int) -> int | None:

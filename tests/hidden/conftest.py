@@ -67,3 +67,25 @@ def record_output(student, record_property):
         output = f"[output unavailable: {type(error).__name__}]"
     record_property("output", output)
     record_property("backend", student.backend)
+    record_sandbox_limits(student, record_property)
+
+
+def record_sandbox_limits(student, record_property):
+    """Which limits stopped a worker so far (the grader then does not keep the result) and the cgroup's counters."""
+    record_property("stops", list(getattr(student, "stops", [])))
+    usage = getattr(student, "usage", None)
+    record_property("usage", usage() if callable(usage) else {})
+
+
+def pytest_configure(config):
+    """Fail closed: with the sandbox as backend, refuse to start when it cannot run (docs/security.md)."""
+    root = root_conftest(config)
+    if root.choose_backend(config, "sandbox") != "sandbox":
+        return
+    if str(HERE.parent.parent) not in sys.path:
+        sys.path.append(str(HERE.parent.parent))
+    from grader.sandbox.client import sandbox_refusal
+
+    refusal = sandbox_refusal()
+    if refusal is not None:
+        raise pytest.UsageError(f"refusing to run the hidden suite: {refusal}")

@@ -14,8 +14,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests import classroom.py (importlib mode)
 
 from classroom import grade, make_class  # noqa: E402
+from isolation import require_sandbox  # noqa: E402
 
 collect_ignore = ["fixtures"]
+
+
+@pytest.fixture
+def bwrap_sandbox():
+    """Fails the test when the bwrap sandbox cannot run here (skips it with EXERCISE02_SKIP_SANDBOX_TESTS=1)."""
+    require_sandbox()
 
 
 @pytest.fixture(scope="session")

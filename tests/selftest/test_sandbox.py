@@ -27,7 +27,7 @@ from grader import sandbox  # noqa: E402
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 MODE, REASON = sandbox.probe()
-strong = pytest.mark.skipif(MODE != "bwrap", reason=f"needs the bwrap sandbox: {REASON}")
+strong = pytest.mark.usefixtures("bwrap_sandbox")  # fails without bwrap unless EXERCISE02_SKIP_SANDBOX_TESTS=1
 
 SUBMISSION = '''
 import time
@@ -58,6 +58,12 @@ def bare_stub(z):
 
 def nap(seconds):
     time.sleep(seconds)
+    return seconds
+
+def spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
     return seconds
 
 def shout(text):
@@ -106,7 +112,7 @@ def submission(tmp_path):
 
 
 @pytest.fixture
-def student(submission):
+def student(submission, bwrap_sandbox):
     handle = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=5)
     yield handle
     handle.close()
@@ -116,6 +122,7 @@ def student(submission):
 def both(request, submission):
     """The same submission on each backend; tests using it must pass on both."""
     if request.param == "sandbox":
+        request.getfixturevalue("bwrap_sandbox")
         handle = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=5)
     else:
         handle = load_conftest().InProcessStudent(submission, data_dir=ROOT / "data" / "mnist")
@@ -217,28 +224,37 @@ def test_messages_for_raised_errors(student):
     assert bare.value.student_message == "not implemented yet: bare_stub"
 
 
-def test_timeout_stops_the_worker_and_expires_its_handles(student):
-    model = student.MLP([2, 2])
-    assert student.count() == 1
-    with pytest.raises(protocol.CallTimeout) as timeout:
-        student.nap(30)
-    assert timeout.value.student_message == "nap did not return within 5 s; the worker was stopped"
-    assert student.count() == 1  # a fresh worker: module state starts over
-    with pytest.raises(protocol.HandleExpired, match="create it again"):
-        model.forward(np.ones((1, 2)))
-
-
-def test_limits_raise_the_budget_for_one_block(submission):
-    student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=0.5)
+def test_timeout_stops_the_worker_and_expires_its_handles(submission, bwrap_sandbox):
+    student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=1, wall_timeout=3)
     try:
-        with student.limits(seconds=5):
-            assert student.nap(1.0) == 1.0
-        with pytest.raises(protocol.CallTimeout, match="within 0.5 s"):
-            student.nap(1.0)
+        model = student.MLP([2, 2])
+        assert student.count() == 1
+        with pytest.raises(protocol.CallTimeout) as timeout:
+            student.spin(30)
+        assert timeout.value.student_message == "spin used more than 1 s of CPU time; the worker was stopped"
+        assert student.count() == 1  # a fresh worker: module state starts over
+        with pytest.raises(protocol.HandleExpired, match="create it again"):
+            model.forward(np.ones((1, 2)))
+        with pytest.raises(protocol.CallTimeout, match="nap did not finish within 3 s of wall-clock time"):
+            student.nap(30)  # waiting uses no CPU: the wall-clock backstop stops it
+        assert student.stops == ["cpu", "wall"]
     finally:
         student.close()
 
 
+@strong
+def test_limits_raise_the_budget_for_one_block(submission):
+    student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=0.5)
+    try:
+        with student.limits(seconds=5):
+            assert student.spin(1.0) == 1.0
+        with pytest.raises(protocol.CallTimeout, match="more than 0.5 s of CPU time"):
+            student.spin(1.0)
+    finally:
+        student.close()
+
+
+@strong
 def test_import_errors_name_the_line(tmp_path):
     path = tmp_path / "exercise02_template.py"
     path.write_text("import numpy as np\n\ndef relu(z)\n    return z\n")
@@ -251,6 +267,7 @@ def test_import_errors_name_the_line(tmp_path):
         student.close()
 
 
+@strong
 def test_missing_submission_file(tmp_path):
     student = sandbox.SandboxStudent(tmp_path / "nothing.py", data_dir=None)
     try:
@@ -270,6 +287,7 @@ def test_backend_names_the_mode(student):
     assert student.backend == MODE and MODE in ("bwrap", "process")
 
 
+@strong
 def test_parallel_students_get_distinct_slots(submission):
     first = sandbox.SandboxStudent(submission, data_dir=None)
     second = sandbox.SandboxStudent(submission, data_dir=None)
@@ -282,6 +300,7 @@ def test_parallel_students_get_distinct_slots(submission):
         second.close()
 
 
+@strong
 def test_start_and_round_trip_are_fast(submission):
     student = sandbox.SandboxStudent(submission, data_dir=None)
     try:
@@ -303,9 +322,12 @@ def test_isolation_inside_the_sandbox():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
+    from grader.sandbox.layout import interpreter_trees
+
     student = sandbox.SandboxStudent(REDTEAM / "introspect.py", data_dir=ROOT / "data" / "mnist")
+    paths = sorted({p for tree in interpreter_trees() for p in (tree, str(Path(tree).parent))})
     try:
-        facts = student.relu(server.getsockname()[1])
+        facts = student.relu(server.getsockname()[1], paths)
     finally:
         student.close()
         server.close()
@@ -317,8 +339,16 @@ def test_isolation_inside_the_sandbox():
     assert facts["NoNewPrivs"] == "1"
     assert facts["unshare"] != 0
     assert facts["loopback"] != "connected" and facts["interfaces"] == ["lo"]
-    assert set(facts["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "root",
-                                  "sbin", "tmp", "usr"}
+    # The view is derived from where this interpreter lives (a venv under /tmp, pyenv under /root, conda...).
+    expected = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc", "sbin", "tmp", "usr"}
+    expected |= {Path(tree).parts[1] for tree in interpreter_trees()}
+    assert set(facts["root"]) <= expected
+    for tree in interpreter_trees():  # each folder is there, but nothing else beside it
+        assert facts["trees"][tree] == sorted(os.listdir(tree)), tree
+        parent = str(Path(tree).parent)
+        if parent not in ("/", "/tmp"):
+            assert facts["trees"][parent] == sorted(Path(t).name for t in interpreter_trees()
+                                                    if str(Path(t).parent) == parent), parent
     assert facts["opt"] == ["boot.py", "data", "mnist.py", "protocol.py", "sub"]
     assert facts["cwd"] == "/tmp"
     assert facts["nproc"][0] <= 32 + len(sandbox.tasks_of_uid(os.getuid())) + 8
@@ -333,17 +363,31 @@ def test_process_fallback_runs_the_same_bootstrap(submission, monkeypatch):
     from grader.sandbox import layout
 
     monkeypatch.setattr(layout, "_probed", ("process", "forced by the test", False))
+    monkeypatch.setenv("EXERCISE02_UNSANDBOXED", "1")  # the explicit opt-out (grader grade --no-sandbox sets it)
     student = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=1)
     try:
-        assert student.backend == "process" and student.reason == "forced by the test"
+        assert student.backend == "process" and student.reason.startswith("forced by the test")
         assert student.relu(np.array([-1.0, 1.0])).tolist() == [0.0, 1.0]
         assert student.shout("hi") == 2 and student.take_output() == "hi\n"
         with pytest.raises(protocol.CallTimeout):
-            student.nap(10)
+            student.spin(10)
         assert student.count() == 1
         assert student.rows(student.data("mnist/test/X", rows=(0, 3)), student.data("mnist/test/Y", rows=(0, 3)))[0] == (3, 784)
     finally:
         student.close()
+
+
+def test_without_the_sandbox_nothing_runs_unless_asked(submission, monkeypatch):
+    """Fail closed: when the probe finds no usable bwrap, SandboxStudent refuses and says what to do."""
+    from grader.sandbox import layout
+
+    monkeypatch.setattr(layout, "_probed", ("process", "bubblewrap (bwrap) is not installed", False))
+    monkeypatch.delenv("EXERCISE02_UNSANDBOXED", raising=False)
+    with pytest.raises(sandbox.SandboxUnavailable) as refused:
+        sandbox.SandboxStudent(submission, data_dir=None)
+    text = str(refused.value)
+    assert "bubblewrap (bwrap) is not installed" in text and "apt-get install bubblewrap" in text
+    assert "--no-sandbox" in text and "EXERCISE02_UNSANDBOXED=1" in text
 
 
 # --------------------------------------------------------------------------- the wire format

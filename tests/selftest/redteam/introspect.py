@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 
 
-def relu(port):
+def relu(port, paths=()):
     facts = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups()}
     with open("/proc/self/status") as status:
         for line in status:
@@ -16,6 +16,7 @@ def relu(port):
                 facts[key] = value.strip()
     facts["root"] = sorted(os.listdir("/"))
     facts["opt"] = sorted(os.listdir("/opt/exercise02"))
+    facts["trees"] = {path: sorted(os.listdir(path)) if os.path.isdir(path) else None for path in paths}
     facts["cwd"] = os.getcwd()
     facts["env"] = sorted(os.environ)
     facts["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)
