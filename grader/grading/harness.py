@@ -50,7 +50,7 @@ LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for 
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 BACKEND_FLAGS = {None: [], "sandbox": ["--sandbox"], "in-process": ["--in-process"],  # tests only choose
-                 "unsandboxed": []}  # grader grade --no-sandbox: the worker process without bwrap
+                 "unsandboxed": ["--sandbox"]}  # --no-sandbox: the worker, in bwrap where it runs, else without it
 UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # grader.sandbox.client's opt-out; set only for "unsandboxed"
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.

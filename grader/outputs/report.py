@@ -205,6 +205,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         "status": result.status,
         "reason": result.reason,
         "backend": result.backend,
+        "unsandboxed": result.backend in UNSANDBOXED,
         "seconds": result.seconds,
         "points": round(result.points + manual.total(sub.id), 4),
         "max_points": round(auto_max + manual_points.max_points(), 4),
@@ -342,9 +343,12 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+UNSANDBOXED = ("process", "in-process", "unsandboxed")  # Result.backend values of code run without bwrap
+
+
 def unsandboxed_mark(result: Result) -> str:
     """"; NOT SANDBOXED" for a result whose submission code ran without the bwrap sandbox, else ""."""
-    return "; NOT SANDBOXED" if result.backend in ("process", "in-process") else ""
+    return "; NOT SANDBOXED" if result.backend in UNSANDBOXED else ""
 
 
 def sandbox_banner(backends: set[str]) -> str | None:

@@ -36,7 +36,7 @@ from grader.sandbox.slot import Slot, tasks_of_uid  # noqa: F401  (tasks_of_uid:
 from grader.sandbox.worker import FLOOD_OUTPUT, NPROC, Output, Spec, Worker  # noqa: F401  (NPROC: re-exported)
 
 UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # "1": run the worker without bwrap (trusted submissions only)
-WALL_FACTOR, WALL_EXTRA = 3.0, 10.0  # wall-clock backstop of a CPU-time limit: 3 x limit + 10 s
+WALL_FACTOR, WALL_EXTRA = 5.0, 30.0  # wall-clock backstop of a CPU-time limit: 5 x limit + 30 s
 POLL = 0.05  # seconds between two looks at the submission's CPU time while a call runs
 REPLY_KEYS = {"id", "ok", "value", "error"}
 READY_KEYS = {"id", "ok", "ready", "error"}
@@ -233,22 +233,24 @@ class SandboxStudent:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise _Overrun("wall")
+                raise _Overrun("wall", worker.cpu_seconds() - start)
             if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
                 try:
                     return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
                 except TimeoutError:
-                    raise _Overrun("wall") from None
-            if worker.cpu_seconds() - start > seconds:
-                raise _Overrun("cpu")
+                    raise _Overrun("wall", worker.cpu_seconds() - start) from None
+            if (used := worker.cpu_seconds() - start) > seconds:
+                raise _Overrun("cpu", used)
 
-    def _overrun(self, kind: str, what: str, seconds: float) -> str:
+    def _overrun(self, overrun: "_Overrun", what: str, seconds: float) -> str:
         self._stop_worker()
+        kind, used = overrun.args if len(overrun.args) == 2 else ("wall", None)
         self.stops.append(kind)
         if kind == "cpu":
             return f"{what} used more than {seconds:g} s of CPU time; the worker was stopped"
+        spent = f"; it used {used:.1f} s of CPU meanwhile" if used is not None else ""
         return (f"{what} did not finish within {self._wall(seconds):g} s of wall-clock time (the backstop of "
-                f"its {seconds:g} s CPU limit; it was waiting, not computing); the worker was stopped")
+                f"its {seconds:g} s CPU-time limit{spent}); the worker was stopped")
 
     def _exchange(self, worker: Worker, message: bytes, seconds: float, call: str):
         """Send a request, await the reply, check its shape and decode it; the limits cover decoding too."""
@@ -261,12 +263,12 @@ class SandboxStudent:
             if reply.get("ok") is True:
                 reply["value"] = protocol.decode(reply.get("value"), arrays, handle=self._remote)
             if time.monotonic() > deadline:
-                raise _Overrun("wall")
+                raise _Overrun("wall", None)
             return reply, arrays
         except TimeoutError:
-            raise CallTimeout(self._overrun("wall", call, seconds)) from None
+            raise CallTimeout(self._overrun(_Overrun("wall", None), call, seconds)) from None
         except _Overrun as overrun:
-            raise CallTimeout(self._overrun(str(overrun), call, seconds)) from None
+            raise CallTimeout(self._overrun(overrun, call, seconds)) from None
         except (EOFError, OSError):
             status = self._stop_worker(dying=True)
             raise WorkerDied(self._death(worker, status, call)) from None
@@ -323,8 +325,8 @@ class SandboxStudent:
             body = self._await(worker, self._import_timeout, deadline)
             ready, _ = protocol.unpack_reply(body, READY_KEYS)
         except (_Overrun, TimeoutError) as overrun:
-            kind = str(overrun) if isinstance(overrun, _Overrun) else "wall"
-            self._import_error = (ImportFailed, self._overrun(kind, f"importing {self._path.name}", self._import_timeout)
+            overrun = overrun if isinstance(overrun, _Overrun) else _Overrun("wall", None)
+            self._import_error = (ImportFailed, self._overrun(overrun, f"importing {self._path.name}", self._import_timeout)
                                   + MAIN_HINT)
         except (EOFError, OSError):
             status = self._stop_worker(dying=True)

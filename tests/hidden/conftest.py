@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import importlib.util
+import resource
 import sys
 from pathlib import Path
 
@@ -74,7 +75,9 @@ def record_sandbox_limits(student, record_property):
     """Which limits stopped a worker so far (the grader then does not keep the result) and the cgroup's counters."""
     record_property("stops", list(getattr(student, "stops", [])))
     usage = getattr(student, "usage", None)
-    record_property("usage", usage() if callable(usage) else {})
+    usage = usage() if callable(usage) else {}
+    usage["trusted_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10  # this pytest process
+    record_property("usage", usage)
 
 
 def pytest_configure(config):

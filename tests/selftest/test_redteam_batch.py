@@ -6,16 +6,31 @@ the attack runs at import and leaves the functions intact. The grade of a hostil
 equal its twin's: an attack earns nothing and costs nothing beyond the honest work it displaces.
 The batch must finish, write nothing outside the sandbox, and leave no process behind.
 
-Sandbox (bwrap) only: without it these attacks would run with the grader's rights.
+Issue 14's items each have a hostile file or scenario here (files in redteam/batch/, appended to the
+solution; each file's docstring states the expected outcome):
+  1 fail closed      no bwrap -> `grader grade` and `pytest tests/hidden` refuse; --no-sandbox grades,
+                     marks every output, and a later sandboxed run grades again (stand-in suite)
+  2 interpreter      a venv under /tmp grades sandboxed; a stub reading the solution gains nothing
+  3 per submission   redteam/batch/hog.py next to its honest twin: one memory cap, one CPU
+  4 trusted cost     redteam/batch/padded_reply.py: rejected by shape, the trusted process stays small
+  5 load            redteam/batch/heavy_import.py (honest, 8 s CPU at import): 100 idle and busy
+  9 nothing left    redteam/batch/budget_overrun.py: the budget kill leaves nothing; graded again next run
+
+Sandbox (bwrap) only: without it these attacks would run with the grader's rights. These tests FAIL
+when bwrap cannot run here, unless EXERCISE02_SKIP_SANDBOX_TESTS=1 (see tests/selftest/isolation.py).
 """
 
 from __future__ import annotations
 
 import csv
+import glob
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +38,12 @@ import pytest
 KIT = Path(__file__).resolve().parents[2]
 SOLUTION = (KIT / "solutions" / "exercise02.py").read_text()
 CANARY = Path("/tmp/exercise02-redteam-batch-canary")
+BATCH = Path(__file__).resolve().parent / "redteam" / "batch"
+STANDIN = KIT / "tests" / "selftest" / "fixtures" / "suite"
+pytestmark = pytest.mark.usefixtures("bwrap_sandbox")  # fails without bwrap unless EXERCISE02_SKIP_SANDBOX_TESTS=1
+
+# Issue 14: files appended to the solution; the twin is the plain solution. Items 3, 4 and 5.
+APPENDED = {"hog": "hog.py", "padded-reply": "padded_reply.py", "heavy-import": "heavy_import.py"}
 
 # Attacks that run at import; the twin is the plain solution.
 AT_IMPORT = {
@@ -92,6 +113,9 @@ def make_class(root: Path) -> dict[str, str]:
     for name, attack in AT_IMPORT.items():
         write(name, SOLUTION + "\n" + attack)
         pairs[name] = "twin-plain"
+    for name, file_name in APPENDED.items():
+        write(name, SOLUTION + "\n" + (BATCH / file_name).read_text())
+        pairs[name] = "twin-plain"
     # A conftest.py and pytest.ini next to a wrong file must not turn failures into passes.
     conftest = "import pytest\n@pytest.hookimpl(wrapper=True)\ndef pytest_runtest_makereport(item, call):\n    r = yield\n    r.outcome = 'passed'\n    return r\n"
     template = (KIT / "exercise02_template.py").read_text()
@@ -120,25 +144,46 @@ def slot_processes() -> list[str]:
     return alive
 
 
+def tmp_leftovers() -> set[str]:
+    """The grader's work folders and the sandbox's private folders in /tmp."""
+    return set(glob.glob("/tmp/grader-*")) | set(glob.glob("/tmp/exercise02-sandbox-*"))
+
+
+def cgroup_processes() -> list[int]:
+    """Processes still in any of the grader's per-submission cgroups."""
+    found = []
+    for procs in glob.glob("/sys/fs/cgroup/**/exercise02-grader/*/cgroup.procs", recursive=True):
+        try:
+            found += [int(p) for p in Path(procs).read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def kept(out: Path, submission: str) -> dict:
+    return json.loads((out / "results" / f"{submission}.json").read_text())
+
+
+def grade(source: Path, out: Path, *extra: str, python: str = sys.executable, wrap: list[str] = (), **options):
+    """`grader grade` in a subprocess from the kit's folder."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("EXERCISE02_UNSANDBOXED", None)
+    return subprocess.run([*wrap, python, "-m", "grader", "grade", str(source), "--out", str(out), *extra],
+                          cwd=KIT, env=env, capture_output=True, text=True, timeout=1500, **options)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def hostile_batch(tmp_path_factory):
-    from grader.sandbox import probe
-
-    mode, reason = probe()
-    if mode != "bwrap":
-        pytest.skip(f"needs the bwrap sandbox: {reason}")
     CANARY.mkdir(exist_ok=True)
     for stale in CANARY.iterdir():
         stale.unlink()
     root = tmp_path_factory.mktemp("hostile")
     pairs = make_class(root / "class")
     before = set(slot_processes())  # e.g. the hidden suite's session worker in this same pytest run
+    tmp_before = tmp_leftovers()
     out = root / "out"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    run = subprocess.run(
-        [sys.executable, "-m", "grader", "grade", str(root / "class"), "--out", str(out), "--jobs", "2", "--budget", "240"],
-        cwd=KIT, env=env, capture_output=True, text=True, timeout=1500,
-    )  # fmt: skip
+    run = grade(root / "class", out, "--jobs", "2", "--budget", "240")
+    assert tmp_leftovers() <= tmp_before, f"left in /tmp: {sorted(tmp_leftovers() - tmp_before)}"
     assert run.returncode == 0, f"grader grade failed (exit {run.returncode}):\n{run.stderr[-3000:]}"
     with (out / "grades.csv").open(newline="") as file:
         grades = {row["submission"]: row for row in csv.DictReader(file)}
@@ -152,7 +197,7 @@ def test_batch_grades_every_hostile_submission(hostile_batch):
     assert expected <= set(grades), f"missing from grades.csv: {sorted(expected - set(grades))}"
 
 
-@pytest.mark.parametrize("attack", [*AT_IMPORT, "conftest-next-to-template", *IN_FUNCTION])
+@pytest.mark.parametrize("attack", [*AT_IMPORT, "conftest-next-to-template", *IN_FUNCTION, "heavy-import"])
 def test_attack_scores_like_its_honest_twin(hostile_batch, attack):
     """Does a hostile submission score exactly what its honest twin scores?"""
     pairs, grades, _, _ = hostile_batch
@@ -190,3 +235,179 @@ def test_output_stays_bounded(hostile_batch):
     assert (out / "report.html").stat().st_size < 20 << 20
     assert (out / "results.csv").stat().st_size < 2 << 20
     assert (out / "feedback" / "output-flood-sigmoid.html").stat().st_size < 2 << 20
+
+
+def test_no_cgroup_keeps_a_process(hostile_batch):
+    """Is every per-submission cgroup empty when the batch ends?"""
+    assert cgroup_processes() == []
+
+
+# --------------------------------------------------------------------------- issue 14, items 3 and 4
+
+
+def test_item3_hog_stays_within_one_memory_cap_and_one_cpu(hostile_batch):
+    """Do a hog's forked children share ONE memory cap and ONE CPU, while its neighbour keeps full marks?"""
+    pairs, grades, out, _ = hostile_batch
+    assert float(grades["twin-plain"]["auto_points"]) == 100  # the honest neighbour
+    assert float(grades["hog"]["auto_points"]) <= float(grades["twin-plain"]["auto_points"])  # gains nothing
+    hog = kept(out, "hog")
+    usage = hog["usage"]
+    assert usage["peak_mib"] <= 2048, usage  # 4 children x 700 MB + the worker: capped together
+    # One CPU's worth: the submission's CPU time never exceeds its wall time (plus the counter's slack).
+    assert usage["cpu_seconds"] <= hog["seconds"] * 1.02 + 2, (usage, hog["seconds"])
+
+
+def test_item4_padded_replies_are_rejected_and_cost_the_trusted_side_little(hostile_batch):
+    """Are padded replies rejected by shape (no points), with the trusted process's memory bounded?"""
+    pairs, grades, out, _ = hostile_batch
+    assert float(grades["padded-reply"]["auto_points"]) <= float(grades["twin-plain"]["auto_points"])
+    padded = kept(out, "padded-reply")
+    assert any("reply was rejected" in t["message"] and "unknown reply field" in t["message"] for t in padded["tests"])
+    assert padded["usage"]["trusted_peak_mib"] < 400, padded["usage"]
+    twin = kept(out, "twin-plain")
+    assert padded["seconds"] < max(60.0, 2 * twin["seconds"]), (padded["seconds"], twin["seconds"])
+
+
+# --------------------------------------------------------------------------- item 5: load
+
+
+def test_item5_heavy_import_scores_the_same_with_every_core_busy(hostile_batch, tmp_path):
+    """Does an honest file whose import needs 8 s of CPU keep 100 points with every core busy?"""
+    _, grades, out, _ = hostile_batch
+    assert float(grades["heavy-import"]["auto_points"]) == 100  # in the batch
+    source = tmp_path / "class" / "heavy-import-busy"
+    source.mkdir(parents=True)
+    (source / "exercise02_template.py").write_text(SOLUTION + "\n" + (BATCH / "heavy_import.py").read_text())
+    busy_out = tmp_path / "out"
+    (busy_out / "results").mkdir(parents=True)
+    shutil.copy(out / "results" / "_reference.json", busy_out / "results")  # the answer key, kept
+    spin = "import time\nend = time.monotonic() + 900\nwhile time.monotonic() < end:\n    pass\n"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        run = grade(source.parent, busy_out, "--jobs", "1")
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = kept(busy_out, "heavy-import-busy")
+    assert result["stopped"] == [] and result["status"] == "graded"
+    assert sum(t["earned"] for t in result["tests"]) == 100, [t["message"] for t in result["tests"] if t["earned"] == 0]
+
+
+# --------------------------------------------------------------------------- item 9: budget kill
+
+
+def readable_by_nobody(path: str) -> bool:
+    """Whether uid 65534 (any other local user) can read `path`."""
+    done = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/cat", path],
+                          capture_output=True)  # fmt: skip
+    return done.returncode == 0
+
+
+def test_item9_budget_kill_leaves_nothing_and_is_graded_again(hostile_batch, tmp_path):
+    """After a wall-budget kill: no process, staged copy or private folder; while running, nothing readable
+    by other users; the stopped result is not served from the store next time."""
+    _, _, out, _ = hostile_batch
+    source = tmp_path / "class" / "budget-overrun"
+    source.mkdir(parents=True)
+    (source / "exercise02_template.py").write_text(SOLUTION + "\n" + (BATCH / "budget_overrun.py").read_text())
+    kill_out = tmp_path / "out"
+    (kill_out / "results").mkdir(parents=True)
+    shutil.copy(out / "results" / "_reference.json", kill_out / "results")
+    before, slots_before, tmp_before = set(slot_processes()), cgroup_processes(), tmp_leftovers()
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    command = [sys.executable, "-m", "grader", "grade", str(source.parent), "--out", str(kill_out), "--budget", "20"]
+    running = subprocess.Popen(command, cwd=KIT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staged = []
+    deadline = time.monotonic() + 18
+    while time.monotonic() < deadline and len(staged) < 2:  # the harness's copy and the sandbox's copy
+        time.sleep(0.5)
+        staged = [p for p in glob.glob("/tmp/grader-*/**/exercise02_template.py", recursive=True)
+                  if not any(p.startswith(t) for t in tmp_before)]  # fmt: skip
+    assert staged, "no staged copy seen while grading ran"
+    assert not [p for p in staged if readable_by_nobody(p)], "a staged copy is readable by other local users"
+    stdout, stderr = running.communicate(timeout=300)
+    assert running.returncode == 0, stderr[-2000:]
+    result = kept(kill_out, "budget-overrun")
+    assert result["status"] == "timeout"
+    assert sorted(set(slot_processes()) - before) == [] and cgroup_processes() == slots_before
+    assert tmp_leftovers() <= tmp_before, f"left in /tmp: {sorted(tmp_leftovers() - tmp_before)}"
+    again = grade(source.parent, kill_out, "--budget", "5")
+    assert "graded 1, from cache 0" in again.stdout, again.stdout + again.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- items 1 and 2: fail closed, any interpreter
+
+
+def no_bwrap() -> list[str]:
+    """A command prefix that runs the rest on this machine as if bubblewrap were not installed."""
+    return ["/usr/bin/bwrap", "--dev-bind", "/", "/", "--ro-bind", "/dev/null", "/usr/bin/bwrap", "--"]
+
+
+@pytest.fixture
+def tiny_class(tmp_path) -> Path:
+    """The solution, the template, and a stub that tries to load the reference solution from the kit."""
+    root = tmp_path / "class"
+    for name, text in {
+        "solution": SOLUTION,
+        "template": (KIT / "exercise02_template.py").read_text(),
+        "stub-reads-solution": (KIT / "exercise02_template.py").read_text()
+        + f"\ntry:\n    exec(open({str(KIT / 'solutions' / 'exercise02.py')!r}).read())\nexcept OSError:\n    pass\n",
+    }.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "exercise02_template.py").write_text(text)
+    return root
+
+
+def test_item1_without_bwrap_nothing_is_graded_unless_asked(tiny_class, tmp_path):
+    """No bwrap: `grader grade` and `pytest tests/hidden` refuse; --no-sandbox grades and marks every
+    output; a later sandboxed run grades everything again instead of serving the unsandboxed results."""
+    out = tmp_path / "out"
+    refused = grade(tiny_class, out, "--suite", str(STANDIN), "--backend", "sandbox", wrap=no_bwrap())
+    assert refused.returncode != 0
+    assert "the sandbox cannot run on this machine, so nothing was graded" in refused.stderr
+    assert "bubblewrap (bwrap) is not installed" in refused.stderr and "--no-sandbox" in refused.stderr
+    assert not (out / "grades.csv").exists() and not list((out / "results").glob("[!_]*.json"))
+    env = {k: v for k, v in os.environ.items() if k != "EXERCISE02_UNSANDBOXED"}
+    hidden = subprocess.run([*no_bwrap(), sys.executable, "-m", "pytest", "tests/hidden", "-q", "-p", "no:cacheprovider",
+                             "--submission", str(tiny_class / "solution")],
+                            cwd=KIT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert hidden.returncode not in (0, 1), hidden.stdout[-2000:]
+    assert "refusing to run the hidden suite" in hidden.stdout + hidden.stderr
+    assert " passed" not in hidden.stdout
+
+    trusted = grade(tiny_class, out, "--suite", str(STANDIN), "--no-sandbox", wrap=no_bwrap())
+    assert trusted.returncode == 0, trusted.stderr[-2000:]
+    assert "NOT SANDBOXED" in trusted.stderr and "NOT SANDBOXED" in (out / "report.html").read_text()
+    assert "NOT SANDBOXED" in (out / "feedback" / "solution.html").read_text()
+    with (out / "grades.csv").open(newline="") as file:
+        assert all("NOT SANDBOXED" in row["status"] for row in csv.DictReader(file))
+    assert "NOT SANDBOXED" in (out / "results.csv").read_text()
+    assert kept(out, "solution")["backend"] in ("process", "unsandboxed")  # the stand-in suite does not record it
+
+    sandboxed = grade(tiny_class, out, "--suite", str(STANDIN), "--backend", "sandbox")
+    assert sandboxed.returncode == 0, sandboxed.stderr[-2000:]
+    assert "from cache 0" in sandboxed.stdout, sandboxed.stdout
+    assert kept(out, "solution")["backend"] in ("bwrap", "sandbox") and "NOT SANDBOXED" not in (out / "report.html").read_text()
+
+
+def test_item2_a_venv_under_tmp_grades_sandboxed(tiny_class, tmp_path):
+    """A tutor's venv under /tmp: the sandbox runs from it, and a stub cannot reach the solution."""
+    venv = Path("/tmp") / f"exercise02-venv-{os.getpid()}"
+    shutil.rmtree(venv, ignore_errors=True)
+    try:
+        # --system-site-packages: numpy and pytest come from the base interpreter (seconds, no network);
+        # what is under test is where the interpreter lives, not how the kit is installed.
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+        out = tmp_path / "out"
+        run = grade(tiny_class, out, "--suite", str(STANDIN), "--backend", "sandbox", python=str(venv / "bin" / "python"))
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "NOT SANDBOXED" not in run.stderr
+        with (out / "grades.csv").open(newline="") as file:
+            grades = {row["submission"]: float(row["auto_points"]) for row in csv.DictReader(file)}
+        assert all(kept(out, name)["backend"] in ("bwrap", "sandbox") for name in grades), run.stderr[-2000:]
+        assert grades["solution"] == sum(t["points"] for t in kept(out, "solution")["tests"])
+        assert grades["stub-reads-solution"] == grades["template"] < grades["solution"]
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)

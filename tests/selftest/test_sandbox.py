@@ -235,7 +235,7 @@ def test_timeout_stops_the_worker_and_expires_its_handles(submission, bwrap_sand
         assert student.count() == 1  # a fresh worker: module state starts over
         with pytest.raises(protocol.HandleExpired, match="create it again"):
             model.forward(np.ones((1, 2)))
-        with pytest.raises(protocol.CallTimeout, match="nap did not finish within 3 s of wall-clock time"):
+        with pytest.raises(protocol.CallTimeout, match="nap did not finish within 3 s of wall-clock time .the backstop of its 1 s CPU-time limit"):
             student.nap(30)  # waiting uses no CPU: the wall-clock backstop stops it
         assert student.stops == ["cpu", "wall"]
     finally:
