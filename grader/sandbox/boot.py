@@ -58,7 +58,9 @@ def limit_resources(config: dict) -> None:
         (resource.RLIMIT_NOFILE, 64, 64),
         (resource.RLIMIT_CORE, 0, 0),
     ]
-    nproc = own_tasks() if config.get("nproc") == "no-fork" else config.get("nproc")
+    # "no-fork": no cgroup caps the submission as a whole, so it may start no process or thread at
+    # all (a limit below the current count only refuses new tasks; BLAS threads are pinned to 1).
+    nproc = 1 if config.get("nproc") == "no-fork" else config.get("nproc")
     if nproc:
         limits.append((resource.RLIMIT_NPROC, nproc, nproc))
     for kind, soft, hard in limits:
@@ -66,22 +68,6 @@ def limit_resources(config: dict) -> None:
         if old_hard != resource.RLIM_INFINITY:
             hard = min(hard, old_hard)
         resource.setrlimit(kind, (min(soft, hard), hard))
-
-
-def own_tasks() -> int:
-    """Tasks (threads included) of this real uid that this process can see: with no cgroup to cap the
-    submission as a whole, RLIMIT_NPROC at this count refuses every further fork and thread."""
-    uid, count = os.getuid(), 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/status") as status:
-                    fields = dict(line.split(":", 1) for line in status if ":" in line)
-                if int(fields["Uid"].split()[0]) == uid:
-                    count += int(fields["Threads"])
-            except (OSError, KeyError, ValueError):
-                pass
-    return max(count, 1)
 
 
 class Worker:

@@ -3,10 +3,15 @@
 Killing: SIGKILL the PID-namespace init (`child-pid` from --info-fd) through a pidfd, wait for
 bwrap, killpg as a fallback, then SIGKILL every task of the slot uid until none is left.
 
-Fallback ("process" mode, when `probe()` says bwrap is unusable): the same bootstrap and rlimits
-in a plain subprocess with start_new_session; as root it runs as the slot uid (Popen user/group,
-extra_groups=[]) when the interpreter, numpy and the kit are reachable by other users, else as the
-grader's own uid. No filesystem, network or PID isolation: the caller must report it as NOT SANDBOXED.
+Fallback ("process" mode, when `probe()` says bwrap is unusable), only behind the explicit opt-out
+(EXERCISE02_UNSANDBOXED=1, set by `grader grade --no-sandbox`; client.py refuses otherwise): the
+same bootstrap, rlimits and cgroup in a plain subprocess with start_new_session; as root it runs as
+the slot uid (setpriv) when the interpreter, numpy, the kit and the private folder are reachable by
+other users, else as the grader's own uid. No filesystem, network or PID isolation: every output
+says NOT SANDBOXED.
+
+Caps for the whole submission: when the slot has a cgroup (cgroup.py) the command starts with a
+/bin/sh that joins it and execs bwrap; else the worker refuses forks (boot.py, nproc "no-fork").
 
 Processes are started without preexec_fn (the parent has threads): pass_fds, stdin=DEVNULL,
 start_new_session=True and a minimal env. Stdlib + numpy only.

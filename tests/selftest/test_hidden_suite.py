@@ -215,26 +215,10 @@ def test_alternatives_exist():
     assert len(ALTERNATIVES) >= 3
 
 
-def sandbox_available() -> str | None:
-    """None when the sandbox can run here, else the reason it cannot."""
-    try:
-        from grader import sandbox
-    except ImportError as error:
-        return f"grader.sandbox is not available ({error})"
-    try:
-        mode, reason = sandbox.probe()
-    except Exception as error:  # a probe that cannot even run
-        return f"the sandbox probe failed ({type(error).__name__}: {error})"
-    return None if mode in ("bwrap", "process") else f"no sandbox on this machine ({reason})"
-
-
-def test_solution_gets_full_marks_sandboxed(tmp_path):
+def test_solution_gets_full_marks_sandboxed(tmp_path, bwrap_sandbox):
     """Does the reference solution get 100/100 through the sandbox, as in grading?"""
-    reason = sandbox_available()
-    if reason:
-        pytest.skip(reason)
     results = run_hidden(SOLUTION, tmp_path / "sandboxed.json", sandbox=True)
-    assert results["backend"] != "in-process"
+    assert results["backend"] == "bwrap"
     assert score(results) == (100.0, 100.0), failing(results)
 
 

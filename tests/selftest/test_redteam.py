@@ -247,6 +247,19 @@ def test_hangs_time_out_and_the_next_call_gets_a_new_worker(attack, name):
     next_call_works(student)
 
 
+def test_without_a_cgroup_the_worker_may_not_fork(attack, monkeypatch):
+    """No cgroup to cap the submission as a whole: then no fork or thread succeeds at all."""
+    from grader.sandbox import cgroup
+
+    monkeypatch.setenv("EXERCISE02_NO_CGROUP", "1")
+    monkeypatch.setattr(cgroup, "_found", None)
+    student = attack("fork_bomb")
+    assert "no cgroup (EXERCISE02_NO_CGROUP=1 is set), so the worker may not start processes" in student.reason
+    assert student.usage() == {}
+    assert student.relu(0) == 0
+    next_call_works(student)
+
+
 def test_A21_memory_bomb_hits_the_memory_limit(attack):
     student = attack("memory_bomb", memory_mb=512)
     with pytest.raises(MemoryError) as failure:
