@@ -230,7 +230,7 @@ def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds
     messages = [t.message for t in tests if not t.passed]
     if not reason and tests and len(messages) == len(tests) and messages[0].startswith("could not import"):
         reason = messages[0].splitlines()[0][:300]  # the one cause of every failure: say it once, up front
-    return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key, stops, usage)
+    return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key, stopped=stops, usage=usage)
 
 
 def answer_key(runner: Runner, solution: Path, store: Store, version: str) -> Result:

@@ -171,3 +171,19 @@ def _write(path: Path, value, optional: bool = False) -> None:
     except OSError:
         if not optional:
             raise
+
+
+_groups = 0
+
+
+def open_group(slot_uid: int | None, memory_mb: int) -> Group | None:
+    """The cgroup that caps every process of one submission together, or None where none can be made."""
+    global _groups
+    if find()[0] is None:
+        return None
+    _groups += 1
+    name = f"slot-{slot_uid}" if slot_uid is not None else f"pid-{os.getpid()}-{_groups}"
+    try:
+        return Group(name, memory_mb << 20)
+    except OSError:
+        return None

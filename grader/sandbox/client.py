@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from grader.sandbox import cgroup, mnist, protocol
-from grader.sandbox.layout import nested_userns, probe
+from grader.sandbox.layout import SandboxUnavailable, nested_userns, probe, sandbox_refusal  # noqa: F401
 from grader.sandbox.protocol import (
     BadReply,
     CallTimeout,
@@ -35,31 +35,12 @@ from grader.sandbox.protocol import (
 from grader.sandbox.slot import Slot, tasks_of_uid  # noqa: F401  (tasks_of_uid: re-exported for callers)
 from grader.sandbox.worker import FLOOD_OUTPUT, NPROC, Output, Spec, Worker  # noqa: F401  (NPROC: re-exported)
 
-UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # "1": run the worker without bwrap (trusted submissions only)
 WALL_FACTOR, WALL_EXTRA = 5.0, 30.0  # wall-clock backstop of a CPU-time limit: 5 x limit + 30 s
 POLL = 0.05  # seconds between two looks at the submission's CPU time while a call runs
 REPLY_KEYS = {"id", "ok", "value", "error"}
 READY_KEYS = {"id", "ok", "ready", "error"}
 MAIN_HINT = ("; code that runs experiments or training when the file is imported belongs under "
              "if __name__ == \"__main__\": at the end of the file")
-
-
-class SandboxUnavailable(RuntimeError):
-    """The sandbox cannot run on this machine and running without it was not asked for."""
-
-
-def sandbox_refusal() -> str | None:
-    """Why submissions must not be run here (the sandbox cannot start and EXERCISE02_UNSANDBOXED is not
-    set), with what to do; None when they may."""
-    mode, reason = probe()
-    if mode == "bwrap" or os.environ.get(UNSANDBOXED_ENV) == "1":
-        return None
-    return (f"the sandbox cannot run on this machine: {reason}. Fix it: install bubblewrap and util-linux "
-            "(Debian/Ubuntu: apt-get install bubblewrap util-linux), allow unprivileged user namespaces when "
-            "not root (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), and use an "
-            "interpreter the grader's user can read. Or, for trusted submissions only, run without it: "
-            f"`grader grade --no-sandbox`, `pytest --in-process`, or {UNSANDBOXED_ENV}=1 for a worker "
-            "process without isolation")
 
 
 class _Overrun(Exception):
@@ -117,7 +98,7 @@ class SandboxStudent:
         self._request_id = 0
         self._output = Output()
         self._slot = Slot()
-        self._group = open_group(self._slot, self._memory_mb)
+        self._group = cgroup.open_group(self._slot.uid, self._memory_mb)
         if self._group is None:
             self._reason += f"; no cgroup ({cgroup.find()[1]}), so the worker may not start processes or threads"
         self._private = tempfile.mkdtemp(prefix="exercise02-sandbox-")  # mode 0700
@@ -404,18 +385,3 @@ class SandboxStudent:
             shutil.copyfileobj(source, copy)
         os.chmod(target, 0o644)
 
-
-_groups = 0
-
-
-def open_group(slot: Slot, memory_mb: int):
-    """The cgroup that caps every process of this submission together, or None where none can be made."""
-    global _groups
-    if cgroup.find()[0] is None:
-        return None
-    _groups += 1
-    name = f"slot-{slot.uid}" if slot.uid is not None else f"pid-{os.getpid()}-{_groups}"
-    try:
-        return cgroup.Group(name, memory_mb << 20)
-    except OSError:
-        return None

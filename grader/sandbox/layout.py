@@ -59,6 +59,7 @@ INSIDE = "/opt/exercise02"  # where the kit files, the submission and the data a
 SLOT_UID_BASE = 61000
 SLOT_COUNT = 64
 TMPFS_BYTES = 64 << 20
+UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # "1": run the worker without bwrap (trusted submissions only)
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "GOTO_NUM_THREADS", "BLIS_NUM_THREADS")
 
@@ -145,6 +146,24 @@ def _probe() -> tuple:
             return "bwrap", how, nested
         failure = clean_text(done.stdout.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"], 200)
     return "process", f"bwrap is installed but cannot run the worker here: {failure}", False
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot run on this machine and running without it was not asked for."""
+
+
+def sandbox_refusal() -> str | None:
+    """Why submissions must not be run here (the sandbox cannot start and EXERCISE02_UNSANDBOXED is not
+    set), with what to do; None when they may."""
+    mode, reason = probe()
+    if mode == "bwrap" or os.environ.get(UNSANDBOXED_ENV) == "1":
+        return None
+    return (f"the sandbox cannot run on this machine: {reason}. Fix it: install bubblewrap and util-linux "
+            "(Debian/Ubuntu: apt-get install bubblewrap util-linux), allow unprivileged user namespaces when "
+            "not root (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0), and use an "
+            "interpreter the grader's user can read. Or, for trusted submissions only, run without it: "
+            f"`grader grade --no-sandbox`, `pytest --in-process`, or {UNSANDBOXED_ENV}=1 for a worker "
+            "process without isolation")
 
 
 def host_env() -> dict:

@@ -87,7 +87,7 @@ def pytest_configure(config):
         return
     if str(HERE.parent.parent) not in sys.path:
         sys.path.append(str(HERE.parent.parent))
-    from grader.sandbox.client import sandbox_refusal
+    from grader.sandbox.layout import sandbox_refusal
 
     refusal = sandbox_refusal()
     if refusal is not None:

@@ -144,9 +144,11 @@ def slot_processes() -> list[str]:
     return alive
 
 
-def tmp_leftovers() -> set[str]:
-    """The grader's work folders and the sandbox's private folders in /tmp."""
-    return set(glob.glob("/tmp/grader-*")) | set(glob.glob("/tmp/exercise02-sandbox-*"))
+def private_tmp(root: Path) -> Path:
+    """A TMPDIR of the test's own for `grader grade` (other graders on this machine share /tmp)."""
+    folder = root / "tmp"
+    folder.mkdir(mode=0o700)
+    return folder
 
 
 def cgroup_processes() -> list[int]:
@@ -164,9 +166,10 @@ def kept(out: Path, submission: str) -> dict:
     return json.loads((out / "results" / f"{submission}.json").read_text())
 
 
-def grade(source: Path, out: Path, *extra: str, python: str = sys.executable, wrap: list[str] = (), **options):
-    """`grader grade` in a subprocess from the kit's folder."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+def grade(source: Path, out: Path, *extra: str, python: str = sys.executable, wrap: list[str] = (),
+          tmp: Path | None = None, **options):
+    """`grader grade` in a subprocess from the kit's folder (with TMPDIR=tmp when given)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **({"TMPDIR": str(tmp)} if tmp else {})}
     env.pop("EXERCISE02_UNSANDBOXED", None)
     return subprocess.run([*wrap, python, "-m", "grader", "grade", str(source), "--out", str(out), *extra],
                           cwd=KIT, env=env, capture_output=True, text=True, timeout=1500, **options)  # fmt: skip
@@ -180,11 +183,11 @@ def hostile_batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     pairs = make_class(root / "class")
     before = set(slot_processes())  # e.g. the hidden suite's session worker in this same pytest run
-    tmp_before = tmp_leftovers()
+    tmp = private_tmp(root)
     out = root / "out"
-    run = grade(root / "class", out, "--jobs", "2", "--budget", "240")
-    assert tmp_leftovers() <= tmp_before, f"left in /tmp: {sorted(tmp_leftovers() - tmp_before)}"
+    run = grade(root / "class", out, "--jobs", "2", "--budget", "240", tmp=tmp)
     assert run.returncode == 0, f"grader grade failed (exit {run.returncode}):\n{run.stderr[-3000:]}"
+    assert list(tmp.iterdir()) == [], "staged copies or private folders were left behind"
     with (out / "grades.csv").open(newline="") as file:
         grades = {row["submission"]: row for row in csv.DictReader(file)}
     return pairs, grades, out, before
@@ -315,16 +318,15 @@ def test_item9_budget_kill_leaves_nothing_and_is_graded_again(hostile_batch, tmp
     kill_out = tmp_path / "out"
     (kill_out / "results").mkdir(parents=True)
     shutil.copy(out / "results" / "_reference.json", kill_out / "results")
-    before, slots_before, tmp_before = set(slot_processes()), cgroup_processes(), tmp_leftovers()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    before, slots_before, tmp = set(slot_processes()), cgroup_processes(), private_tmp(tmp_path)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(tmp)}
     command = [sys.executable, "-m", "grader", "grade", str(source.parent), "--out", str(kill_out), "--budget", "20"]
     running = subprocess.Popen(command, cwd=KIT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     staged = []
     deadline = time.monotonic() + 18
     while time.monotonic() < deadline and len(staged) < 2:  # the harness's copy and the sandbox's copy
         time.sleep(0.5)
-        staged = [p for p in glob.glob("/tmp/grader-*/**/exercise02_template.py", recursive=True)
-                  if not any(p.startswith(t) for t in tmp_before)]  # fmt: skip
+        staged = glob.glob(f"{tmp}/**/exercise02_template.py", recursive=True)
     assert staged, "no staged copy seen while grading ran"
     assert not [p for p in staged if readable_by_nobody(p)], "a staged copy is readable by other local users"
     stdout, stderr = running.communicate(timeout=300)
@@ -332,8 +334,8 @@ def test_item9_budget_kill_leaves_nothing_and_is_graded_again(hostile_batch, tmp
     result = kept(kill_out, "budget-overrun")
     assert result["status"] == "timeout"
     assert sorted(set(slot_processes()) - before) == [] and cgroup_processes() == slots_before
-    assert tmp_leftovers() <= tmp_before, f"left in /tmp: {sorted(tmp_leftovers() - tmp_before)}"
-    again = grade(source.parent, kill_out, "--budget", "5")
+    assert list(tmp.iterdir()) == [], "a staged copy or private folder survived the budget kill"
+    again = grade(source.parent, kill_out, "--budget", "5", tmp=tmp)
     assert "graded 1, from cache 0" in again.stdout, again.stdout + again.stderr[-2000:]
 
 
