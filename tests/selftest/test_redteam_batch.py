@@ -40,7 +40,8 @@ SOLUTION = (KIT / "solutions" / "exercise02.py").read_text()
 CANARY = Path("/tmp/exercise02-redteam-batch-canary")
 BATCH = Path(__file__).resolve().parent / "redteam" / "batch"
 STANDIN = KIT / "tests" / "selftest" / "fixtures" / "suite"
-pytestmark = pytest.mark.usefixtures("bwrap_sandbox")  # fails without bwrap unless EXERCISE02_SKIP_SANDBOX_TESTS=1
+pytestmark = [pytest.mark.usefixtures("bwrap_sandbox"),  # fails without bwrap unless EXERCISE02_SKIP_SANDBOX_TESTS=1
+              pytest.mark.timeout(1800)]  # the class takes about 6 minutes on 2 idle cores, more when loaded
 
 # Issue 14: files appended to the solution; the twin is the plain solution. Items 3, 4 and 5.
 APPENDED = {"hog": "hog.py", "padded-reply": "padded_reply.py", "heavy-import": "heavy_import.py"}
