@@ -31,7 +31,8 @@ import time
 import numpy as np
 
 MAX_REPLY_BYTES = 64 << 20  # what the trusted side accepts from the worker
-MAX_REPLY_HEADER = 4 << 20  # the JSON part of a reply: lists of numbers, messages; arrays travel as blobs
+MAX_REPLY_HEADER = 2 << 20  # the JSON part of a reply (lists, numbers, messages; arrays travel as blobs):
+# bounds the Python objects json.loads can build in the trusted process to about 150 MB
 MAX_REQUEST_BYTES = 1 << 30  # what the worker accepts from the trusted side (test inputs may be big)
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000  # list/tuple/dict entries and arrays in one message, all together
@@ -288,7 +289,8 @@ def split(body: bytes | bytearray | memoryview, max_header: int | None = None) -
     if size > len(view) - _HEADER.size:
         raise ProtocolError(f"header length {size} exceeds the {len(view)} bytes of the message")
     if max_header is not None and size > max_header:
-        raise ProtocolError(f"header of {size} bytes is over the limit of {max_header} bytes")
+        raise ProtocolError(f"its plain values take {size} bytes, over the limit of {max_header} bytes "
+                            "(return long sequences as NumPy arrays)")
     try:
         header = _loads(bytes(view[_HEADER.size : _HEADER.size + size]).decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:

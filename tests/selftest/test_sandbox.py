@@ -407,6 +407,26 @@ def npy(header: str, data: bytes = b"", magic: bytes = b"\x93NUMPY\x01\x00") -> 
     return magic + struct.pack("<H", len(raw)) + raw + data
 
 
+@pytest.mark.parametrize(
+    "header, blobs, fragment",
+    [
+        ({"id": 1, "ok": True, "value": None, "padding": "x"}, [], "unknown reply field padding"),
+        ({"id": 1, "ok": True, "value": None}, [npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", bytes(8))],
+         "carries 1 arrays but its value refers to 0"),
+        ({"id": 1, "ok": True, "value": {"list": [{"array": 0}, {"array": 0}]}},
+         [npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", bytes(8))], "refers to 2"),
+        ({"id": 1, "ok": True, "value": "x" * (protocol.MAX_REPLY_HEADER + 1)}, [], "over the limit"),
+    ],
+    ids=["unknown-key", "unreferenced-array", "array-twice", "header-too-big"],
+)
+def test_replies_are_checked_for_shape_before_their_arrays_are_parsed(header, blobs, fragment, monkeypatch):
+    parsed = []
+    monkeypatch.setattr(protocol, "load_npy", lambda blob: parsed.append(blob))
+    with pytest.raises(protocol.ProtocolError, match=fragment):
+        protocol.unpack_reply(message(header, blobs), {"id", "ok", "value", "error"})
+    assert parsed == []  # rejected before any array was parsed
+
+
 def test_round_trip_of_every_value_kind():
     value = [np.arange(4.0).reshape(2, 2), np.array([True]), np.uint8(3), -2, 1e300, -math.inf, "é", None,
              (1, [2]), {2: 1, 2.5: 2, "s": 3, False: 4}, protocol.DataRef("mnist/test/y", (0, 2))]
