@@ -10,8 +10,10 @@ together. Which kind is used depends on what the host mounts and lets the grader
 * cgroup v1 (older hosts, this kit's development and CI machines): the memory, cpu, cpuacct and
   pids hierarchies, each mounted on its own; the same folder under the grader's own group in each.
 
-Limits: memory.max / memory.limit_in_bytes = the memory cap (swap the same where it can be set), a
-CPU quota of one CPU (100 ms per 100 ms), and at most TASKS tasks. The group's CPU counter is the
+Limits: memory.max / memory.limit_in_bytes = the per-process address-space limit (RLIMIT_AS, 2 GiB)
+plus HEADROOM_MB (swap the same where it can be set), so a single process meets its own clean
+MemoryError first and the group's cap stops many processes together (at the cap the kernel kills
+the group's largest process); a CPU quota of one CPU (100 ms per 100 ms); at most TASKS tasks. The group's CPU counter is the
 clock of the per-call and import limits (see client.py), so they measure the submission's CPU time,
 not the wall clock of a busy machine. A worker joins its group before it runs anything: the command
 starts with a tiny /bin/sh that writes its own pid into the group and then execs bwrap.
@@ -32,6 +34,7 @@ from pathlib import Path
 MOUNT = Path("/sys/fs/cgroup")
 FOLDER = "exercise02-grader"
 TASKS = 64
+HEADROOM_MB = 512  # the group's cap is the per-process address-space limit plus this
 PERIOD_US = 100_000
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 
@@ -184,6 +187,6 @@ def open_group(slot_uid: int | None, memory_mb: int) -> Group | None:
     _groups += 1
     name = f"slot-{slot_uid}" if slot_uid is not None else f"pid-{os.getpid()}-{_groups}"
     try:
-        return Group(name, memory_mb << 20)
+        return Group(name, (memory_mb + HEADROOM_MB) << 20)
     except OSError:
         return None

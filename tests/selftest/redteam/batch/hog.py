@@ -3,7 +3,7 @@
 Four children in new sessions each touch 700 MB and spin for 8 s of CPU; the import itself returns
 at once, so the suite runs next to them. Before: every process had its own 2 GiB and its own CPU
 (one submission reached 6.8 GB and slowed its neighbour 4.9x). Expected now: the submission's
-processes together stay within ONE memory cap (2 GiB; the kernel kills a child past it) and ONE
+processes together stay within ONE memory cap (2.5 GiB; the kernel kills a child past it) and ONE
 CPU's worth of time, the honest neighbour keeps 100 points, the hog earns no more than its twin,
 and nothing survives the batch.
 """
