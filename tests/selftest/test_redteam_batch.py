@@ -131,8 +131,23 @@ def make_class(root: Path) -> dict[str, str]:
     return pairs
 
 
+def memory_cgroup(pid: str = "self") -> str | None:
+    """The memory cgroup of a process (graders of other users of this machine may sit in others)."""
+    try:
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            number, names, path = line.split(":", 2)
+            if "memory" in names.split(","):
+                return path
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def slot_processes() -> list[str]:
-    """Processes of any sandbox slot uid (61000-61063) still alive."""
+    """Processes of any sandbox slot uid (61000-61063) still alive that belong to this test's graders
+    (under this process's memory cgroup, when there is one: other graders on a shared machine use the
+    same slot uids)."""
+    own = memory_cgroup()
     alive = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -140,7 +155,9 @@ def slot_processes() -> list[str]:
                 uid = int((entry / "status").read_text().split("\nUid:")[1].split()[0])
             except (OSError, IndexError, ValueError):
                 continue
-            if 61000 <= uid < 61064:
+            theirs = memory_cgroup(entry.name)
+            if 61000 <= uid < 61064 and (own is None or theirs is None or theirs.startswith(own.rstrip("/") + "/")
+                                         or theirs == own):
                 alive.append(f"pid {entry.name} uid {uid}")
     return alive
 
@@ -153,9 +170,16 @@ def private_tmp(root: Path) -> Path:
 
 
 def cgroup_processes() -> list[int]:
-    """Processes still in any of the grader's per-submission cgroups."""
+    """Processes still in a per-submission cgroup of this test's graders (v1: under this process's
+    memory cgroup, since other graders on a shared machine sit in others; v2: all of them)."""
+    if Path("/sys/fs/cgroup/memory").is_dir():
+        own = (memory_cgroup() or "").strip("/")
+        pattern = "/".join(p for p in ("/sys/fs/cgroup/memory", own, "exercise02-grader/*/cgroup.procs") if p)
+        files = glob.glob(pattern)
+    else:
+        files = glob.glob("/sys/fs/cgroup/**/exercise02-grader/*/cgroup.procs", recursive=True)
     found = []
-    for procs in glob.glob("/sys/fs/cgroup/**/exercise02-grader/*/cgroup.procs", recursive=True):
+    for procs in files:
         try:
             found += [int(p) for p in Path(procs).read_text().split()]
         except OSError:
