@@ -49,21 +49,34 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
     grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help="test suite (default tests/hidden)")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
+    integrity = grade.add_argument_group("academic integrity (docs/integrity.md; hints in similarity.html, never points)")
+    integrity.add_argument("--compare-with", type=Path, action="append", default=[], metavar="DIR",
+                           help="also compare with earlier terms' submissions (a folder, an LMS zip or any folder of "
+                           ".py files); not graded; may be given more than once")  # fmt: skip
+    integrity.add_argument("--similarity-threshold", type=float, default=0.5, metavar="SHARE",
+                           help="flag a pair when this share of one file's own code matches (default 0.5)")
+    integrity.add_argument("--no-similarity", action="store_true", help="skip similarity.html (e.g. without copydetect)")
     grade.set_defaults(run=run_grade)
 
     return parser
 
 
 def run_grade(args) -> int:
-    from grader.grading import harness, intake, store
-    from grader.outputs import manual, report
+    from grader.grading import harness, imports, intake, store
+    from grader.outputs import manual, report, similarity
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
         return 2
     out = args.out.resolve()
+    missing = None if args.no_similarity else similarity.missing_libraries()
+    if missing or any(not p.exists() for p in args.compare_with):
+        bad = [str(p) for p in args.compare_with if not p.exists()]
+        print(f"grader grade: {missing or '--compare-with ' + ', '.join(bad) + ' does not exist'}", file=sys.stderr)
+        return 2
     try:
         submissions, notes = intake.collect(args.submissions, out / ".intake")
+        forbidden = imports.check_class(submissions, KIT)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:
@@ -79,8 +92,15 @@ def run_grade(args) -> int:
         for problem in points.problems:
             print(f"manual points: {problem}", file=sys.stderr)
         banner = report.sandbox_banner(batch.backends)
+        integrity = None
+        if not args.no_similarity:
+            found = similarity.write_similarity(out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
+                                                threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
+            integrity = found.flags
+            for problem in found.problems:
+                print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner)  # fmt: skip
+                                   manual=points, notes=notes, banner=banner, integrity=integrity)  # fmt: skip
     except harness.Interrupted as stop:
         print(f"\nstopped: {stop.done} of {stop.total} submissions are graded and kept in {out / 'results'}; "
               "run the same command again to continue", file=sys.stderr)  # fmt: skip

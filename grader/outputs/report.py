@@ -264,10 +264,10 @@ def environment():
 
 
 def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
-                manual_source: str | None) -> None:  # fmt: skip
+                manual_source: str | None, similarity: bool = False) -> None:  # fmt: skip
     template = environment().get_template(TEMPLATE)
     common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS}
-    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes,
+    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes, similarity=similarity,
                            manual_problems=manual_problems, manual_source=manual_source, **common)  # fmt: skip
     _write_text(out / "report.html", html)
     feedback = out / "feedback"
@@ -282,8 +282,12 @@ def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: 
 
 
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
-              notes: list[str], banner: str | None, course_id: str = "exercise02") -> dict[str, Path]:  # fmt: skip
-    """Every output of `grader grade` into `out`; returns what was written (the gradebook may be skipped)."""
+              notes: list[str], banner: str | None, course_id: str = "exercise02",
+              integrity: dict | None = None) -> dict[str, Path]:  # fmt: skip
+    """Every output of `grader grade` into `out`; returns what was written (the gradebook may be skipped).
+
+    `integrity`: {submission id: [hint]} from grader.outputs.similarity (class page only, with a link to
+    similarity.html); None when the similarity check did not run."""
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
@@ -295,8 +299,11 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
     images = ImageCache(out / "results" / IMAGES)
     views = [submission_view(s, results[s.id], manual, key, images) for s in submissions]
     images.prune()
+    for view in views:
+        view["integrity"] = (integrity or {}).get(view["id"], [])  # hints for the tutor, never on feedback pages
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
-    write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems, manual_source=source)
+    write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems, manual_source=source,
+                similarity=integrity is not None)  # fmt: skip
     written["report.html"], written["feedback"] = out / "report.html", out / "feedback"
     written["gradebook.db"] = write_gradebook_cached(out, rows, key, submissions, course_id)
     return written
