@@ -132,7 +132,7 @@ def matched(a, b) -> tuple[float, float, int, list, list]:
     from copydetect import compare_files
 
     overlap, (share_a, share_b), (slices_a, slices_b) = compare_files(a, b)
-    spans = lambda s: [] if len(s[0]) == 0 else [[int(x), int(y)] for x, y in zip(s[0], s[1])]  # noqa: E731
+    spans = lambda s: [] if len(s) == 0 or len(s[0]) == 0 else [[int(x), int(y)] for x, y in zip(s[0], s[1])]  # noqa: E731
     return float(share_a), float(share_b), int(overlap), spans(slices_a), spans(slices_b)
 
 
