@@ -156,8 +156,11 @@ def marked(text: str, spans: list) -> list[tuple[str, bool]]:
     return [(piece, flag) for piece, flag in pieces if piece]
 
 
-def side_by_side(pair: dict, texts: dict, folder: Path) -> dict:
-    a, b = (fingerprint.load(folder, key) for key in pair["digests"])
+def side_by_side(pair: dict, texts: dict, folder: Path, loaded: dict) -> dict:
+    for key in pair["digests"]:
+        if key not in loaded:
+            loaded[key] = fingerprint.load(folder, key)
+    a, b = (loaded[key] for key in pair["digests"])
     _, _, _, spans_a, spans_b = fingerprint.matched(a, b)
     return {**pair, "left": marked(texts[pair["a"]], spans_a), "right": marked(texts[pair["b"]], spans_b)}
 
@@ -274,7 +277,8 @@ def write_similarity(out: Path, submissions: list[Submission], *, kit: Path, com
     ids = [s.id for s in submissions]
     flags = hints(pairs, groups, imports or {}, ids)
     texts = {e.key: e.text for e in entries if e.text is not None}
-    shown = [side_by_side(p, texts, folder) for p in pairs[:MAX_SHOWN]]
+    loaded = {}
+    shown = [side_by_side(p, texts, folder, loaded) for p in pairs[:MAX_SHOWN]]
     prune(folder, {d for p in pairs for d in p["digests"]} | {fingerprint.digest(e.text, baseline) for e in entries if e.text})
     public_pairs = [{k: v for k, v in p.items() if k != "digests"} for p in pairs]
     data = {"version": 1, "threshold": threshold, "method": fingerprint.version(), "flags": flags, "pairs": public_pairs,
