@@ -78,7 +78,7 @@ def main() -> None:
     try:
         write_class(work / "class", options.n)
         subs, _ = intake.collect(work / "class", work / "out" / ".intake")
-        found = imports.check_class(subs, KIT)
+        found = imports.check_class(subs, imports.read_allowed(KIT))
         print(f"{len(subs)} submissions, jobs {options.jobs}, {os.cpu_count()} cores")
         floor, floor_cpu, tokens = timed("baseline: read + tokenise every file once", lambda: baseline(subs))
         run = lambda: similarity.write_similarity(work / "out", subs, kit=KIT, jobs=options.jobs, imports=found)  # noqa: E731

@@ -70,13 +70,17 @@ def run_grade(args) -> int:
         return 2
     out = args.out.resolve()
     missing = None if args.no_similarity else similarity.missing_libraries()
-    if missing or any(not p.exists() for p in args.compare_with):
-        bad = [str(p) for p in args.compare_with if not p.exists()]
-        print(f"grader grade: {missing or '--compare-with ' + ', '.join(bad) + ' does not exist'}", file=sys.stderr)
+    missing = missing or next((f"--compare-with {p} does not exist" for p in args.compare_with if not p.exists()), None)
+    try:
+        allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
+    except (OSError, ValueError) as error:
+        missing = missing or f"cannot read the from-scratch rule: {error}"
+    if missing:
+        print(f"grader grade: {missing}", file=sys.stderr)
         return 2
     try:
         submissions, notes = intake.collect(args.submissions, out / ".intake")
-        forbidden = imports.check_class(submissions, KIT)
+        forbidden = imports.check_class(submissions, allowed)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:

@@ -75,9 +75,8 @@ def forbidden(source: str, allowed: tuple[str, ...]) -> list[Forbidden]:
     return bad
 
 
-def check_class(submissions: list[Submission], kit: Path) -> dict[str, list[Forbidden]]:
+def check_class(submissions: list[Submission], allowed: tuple[str, ...]) -> dict[str, list[Forbidden]]:
     """Scan every submission's code; each forbidden import becomes one of its problems. Returns {id: found}."""
-    allowed = read_allowed(kit)
     found = {}
     for sub in submissions:
         if sub.code is None:

@@ -218,6 +218,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         "history_problem": history_problem if result.status == GRADED else "",
         "report": report,
         "log": result.log[-6000:],
+        "integrity": [],  # similarity hints, filled in by write_all (class page only)
     }
 
 
