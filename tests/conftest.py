@@ -140,15 +140,15 @@ def open_student(config, backend: str):
         raise SubmissionError(str(error)) from None
     if backend == "in-process":
         return InProcessStudent(path, data_dir=config.rootpath / "data" / "mnist")
+    # The runtime next to tests/ (the kit's, or the student bundle's copy in grader/) goes with this file:
+    # it comes first, so a different `grader` installed elsewhere is not picked up instead.
+    here = Path(__file__).resolve().parent.parent
+    if (here / "grader" / "sandbox").is_dir() and str(here) not in sys.path:
+        sys.path.insert(0, str(here))
     try:
         from grader.sandbox import SandboxStudent
-    except ImportError:
-        # The student bundle carries the sandbox runtime in grader/ next to tests/.
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        try:
-            from grader.sandbox import SandboxStudent
-        except ImportError as error:
-            raise pytest.UsageError(f"--sandbox needs the kit's grader package ({error})") from None
+    except ImportError as error:
+        raise pytest.UsageError(f"--sandbox needs the kit's grader package ({error})") from None
     rule = ImportRule.read()
     return SandboxStudent(path, data_dir=Path(config.rootpath) / "data" / "mnist", imports=rule.worker_config(path.name))
 
