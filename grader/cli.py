@@ -96,15 +96,14 @@ def run_grade(args) -> int:
         for problem in points.problems:
             print(f"manual points: {problem}", file=sys.stderr)
         banner = report.sandbox_banner(batch.backends)
-        integrity = None
-        if not args.no_similarity:
-            found = similarity.write_similarity(out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
-                                                threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
-            integrity = found.flags
-            for problem in found.problems:
-                print(f"similarity: {problem}", file=sys.stderr)
+        integrity = None if args.no_similarity else similarity.write_safely(
+            out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
+            threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
+        for problem in integrity.problems if integrity else []:
+            print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner, integrity=integrity)  # fmt: skip
+                                   manual=points, notes=notes, banner=banner,
+                                   integrity=integrity.flags if integrity else None)  # fmt: skip
     except harness.Interrupted as stop:
         print(f"\nstopped: {stop.done} of {stop.total} submissions are graded and kept in {out / 'results'}; "
               "run the same command again to continue", file=sys.stderr)  # fmt: skip

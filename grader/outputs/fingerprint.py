@@ -145,7 +145,10 @@ def _fingerprint(task: dict) -> list[str]:
     boilerplate = np.unique(np.array(sorted(baseline.hashes), dtype=np.int64))
     done = []
     for key, text in task["files"]:
-        fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text))
+        try:
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text))
+        except Exception:  # noqa: BLE001 - text the tokeniser cannot take: nothing of it can match
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(""))
         data = {
             "k": K,
             "length": len(fp.filtered_code),

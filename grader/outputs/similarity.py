@@ -53,7 +53,7 @@ class Entry:
 
 @dataclass
 class Integrity:
-    flags: dict  # submission id -> [hint]
+    flags: dict | None  # submission id -> [hint]; None when the check failed
     pairs: list
     plots: list
     problems: list  # what could not be done (shown on the page and returned to the caller)
@@ -287,6 +287,16 @@ def write_similarity(out: Path, submissions: list[Submission], *, kit: Path, com
     _write(out / "similarity.json", json.dumps(data, indent=1))
     _write(out / "similarity.html", render(out, data, shown, len(submissions), len(entries) - len(submissions), entries))
     return Integrity(flags, public_pairs, groups, problems)
+
+
+def write_safely(out: Path, submissions: list[Submission], **options) -> Integrity:
+    """write_similarity; a failure becomes a problem (flags None, no page) and never costs the class its report."""
+    try:
+        return write_similarity(out, submissions, **options)
+    except Exception as error:  # noqa: BLE001 - hints are optional, the grades are not
+        for name in ("similarity.html", "similarity.json"):
+            (Path(out) / name).unlink(missing_ok=True)
+        return Integrity(None, [], [], [f"similarity.html was not written: {type(error).__name__}: {error}"])
 
 
 def render(out: Path, data: dict, shown: list[dict], count: int, others: int, entries: list[Entry]) -> str:

@@ -272,3 +272,16 @@ def test_done_means_class(tmp_path):
     feedback = (out / "feedback" / "eli.html").read_text()
     assert "imports scipy" in feedback and "from-scratch rule" in feedback
     assert "matches" not in (out / "feedback" / "ana.html").read_text()
+
+
+def test_a_failing_check_never_costs_the_report(tmp_path, monkeypatch):
+    """Does a crash of the similarity check become a problem, with no stale page left, instead of an exception?"""
+    (tmp_path / "similarity.html").write_text("stale")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(similarity, "write_similarity", broken)
+    found = similarity.write_safely(tmp_path, [], kit=KIT)
+    assert found.flags is None and "RuntimeError: boom" in found.problems[0]
+    assert not (tmp_path / "similarity.html").exists()
