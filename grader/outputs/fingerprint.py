@@ -70,13 +70,18 @@ def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: 
     run_children(tasks, timeout)
 
 
-def compare(digests: list[str], folder: Path, workers: int, threshold: float, timeout: float = 600.0) -> list[list]:
-    """[i, j, share_i, share_j, matched] for every pair i < j of `digests` at or above the threshold."""
+def compare(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
+            timeout: float = 600.0) -> list[list]:  # fmt: skip
+    """[i, j, share_i, share_j, matched] for every pair i < j of `digests` at or above the threshold.
+
+    `focus` (one flag per digest): only pairs with at least one flagged member are compared (the
+    class against an archive, never the archive against itself). Default: every pair."""
     if len(digests) < 2:
         return []
     n = max(1, workers)
-    tasks = [{"op": "compare", "folder": str(folder), "digests": digests, "part": [k, n], "threshold": threshold}
-             for k in range(n)]  # fmt: skip
+    focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
+    tasks = [{"op": "compare", "folder": str(folder), "digests": digests, "part": [k, n], "threshold": threshold,
+              "focus": focus} for k in range(n)]  # fmt: skip
     pairs = [pair for result in run_children(tasks, timeout) for pair in result]
     return sorted(pairs, key=lambda p: (p[0], p[1]))
 
@@ -165,25 +170,27 @@ def _fingerprint(task: dict) -> list[str]:
 
 
 def _compare(task: dict) -> list[list]:
-    folder, digests, threshold = Path(task["folder"]), task["digests"], task["threshold"]
+    folder, digests, threshold, focus = Path(task["folder"]), task["digests"], task["threshold"], task["focus"]
     part, parts = task["part"]
     kept = {key: load(folder, key) for key in dict.fromkeys(digests)}
     groups: dict[str, list[int]] = {}  # identical normalised code -> indexes
     for i, key in enumerate(digests):
         groups.setdefault(kept[key].normalised, []).append(i)
     heads = [members[0] for members in groups.values()]
+    wanted = {members[0]: any(focus[m] for m in members) for members in groups.values()}
     results, count = [], 0
     for members in groups.values():  # identical after normalisation: all of it matches
         fp = kept[digests[members[0]]]
         if len(members) > 1 and fp.token_coverage >= MIN_MATCH:
             count += 1
             if count % parts == part:
-                results += [[i, j, 1.0, 1.0, int(fp.token_coverage)] for x, i in enumerate(members) for j in members[x + 1:]]
+                results += [[i, j, 1.0, 1.0, int(fp.token_coverage)] for x, i in enumerate(members) for j in members[x + 1:]
+                            if focus[i] or focus[j]]  # fmt: skip
     for x, i in enumerate(heads):
         a = kept[digests[i]]
         for j in heads[x + 1:]:
             count += 1
-            if count % parts != part:
+            if count % parts != part or not (wanted[i] or wanted[j]):
                 continue
             b = kept[digests[j]]
             smaller = min(len(a.hashes), len(b.hashes))
@@ -192,7 +199,7 @@ def _compare(task: dict) -> list[list]:
             share_a, share_b, overlap, _, _ = matched(a, b)
             if max(share_a, share_b) >= threshold and overlap >= MIN_MATCH:
                 for p in groups[a.normalised]:
-                    for q in groups[b.normalised]:
+                    for q in (q for q in groups[b.normalised] if focus[p] or focus[q]):
                         results.append([min(p, q), max(p, q), *((share_a, share_b) if p < q else (share_b, share_a)), overlap])
     return results
 

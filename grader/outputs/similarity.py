@@ -128,7 +128,8 @@ def code_pairs(entries: list[Entry], baseline: str, folder: Path, jobs: int, thr
     keys = [fingerprint.digest(e.text, baseline) for e in coded]
     fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs)
     pairs = []
-    for i, j, share_i, share_j, matched in fingerprint.compare(keys, folder, jobs, threshold):
+    focus = [e.kind == "submission" for e in coded]
+    for i, j, share_i, share_j, matched in fingerprint.compare(keys, folder, jobs, threshold, focus):
         if coded[i].kind != "submission":
             i, j, share_i, share_j = j, i, share_j, share_i
         a, b = coded[i], coded[j]
