@@ -43,9 +43,10 @@ TYPED = {  # submission -> (plots, report, comment) typed in the browser
 }
 
 
-@pytest.fixture()
-def served(graded_class, tmp_path):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def served(graded_class, tmp_path_factory):
+    """One app for the module's tests; each test grades its own submissions."""
+    out = tmp_path_factory.mktemp("review") / "out"
     shutil.copytree(graded_class, out)
     shutil.rmtree(out / ".intake")  # the app is a view of the output folder: the submissions are gone
     (out / "manual.csv").unlink(missing_ok=True)
@@ -66,8 +67,9 @@ def served(graded_class, tmp_path):
         app.stdout.close()
 
 
-@pytest.fixture()
-def browser(tmp_path):
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("chromium")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -106,7 +108,7 @@ def test_review_grades_three_submissions_by_keyboard(served, browser):
     """Can a tutor grade three submissions with the keyboard only, and do the CSV, gradebook and feedback follow?"""
     url, out = served
     browser.get(url)
-    assert "0 of 7" in browser.find_element(By.ID, "progress").text
+    before = int(browser.find_element(By.ID, "progress").text.split()[0])  # other tests grade other submissions
     keys(browser, "n")  # from the class list: the first submission
     for number, (sid, (plots, report, comment)) in enumerate(TYPED.items()):
         wait_title(browser, f"Review: {sid}")
@@ -121,7 +123,7 @@ def test_review_grades_three_submissions_by_keyboard(served, browser):
         keys(browser, plots, Keys.TAB, report, Keys.TAB, comment)
         save(browser)
         assert browser.find_element(By.CLASS_NAME, "notice").text.startswith("saved to manual.csv")
-        assert f"{number + 1} of 7" in browser.find_element(By.ID, "progress").text
+        assert f"{before + number + 1} of 7" in browser.find_element(By.ID, "progress").text
         if sid == "bob-partly-wrong":
             shoot(browser, out)
         keys(browser, "n")
@@ -141,12 +143,12 @@ def test_review_grades_three_submissions_by_keyboard(served, browser):
         assert f"plots {plots} / 6; report {report} / 4" in feedback
         assert comment.replace("<", "&lt;").replace(">", "&gt;") in feedback
     assert grades["bob-partly-wrong"]["points"] == "45.5" and grades["ada-lovelace"]["points"] == "69"
-    assert sheet.of("dave-no-plots") == {"plots": None, "report": None}
+    assert sheet.of("group-eve-frank") == {"plots": None, "report": None}
 
-    browser.find_element(By.ID, "todo-filter").click()  # the filter: only the four still missing points
+    browser.find_element(By.ID, "todo-filter").click()  # the filter: only those still missing points
     wait_title(browser, "Review: exercise 02")
     listed = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#class td:first-child a")]
-    assert listed == ["dave-no-plots", "group-eve-frank", HOSTILE_ID, "mallory-syntax"]
+    assert not set(listed) & set(TYPED) and {"group-eve-frank", HOSTILE_ID, "mallory-syntax"} <= set(listed)
     assert csp_problems(browser) == []
 
 
@@ -168,7 +170,7 @@ def test_review_hostile_report_stays_text(served, browser):
     browser.get(url + f"s/{HOSTILE_ID}")
     wait_title(browser, f"Review: {HOSTILE_ID}")
     time.sleep(0.5)  # an onerror handler, were there one, would have run by now
-    assert "pwned" not in browser.title
+    assert browser.title == f"Review: {HOSTILE_ID}"  # no payload set document.title
     scripts = browser.execute_script("return Array.from(document.scripts, s => s.src)")
     assert len(scripts) == 1 and scripts[0].endswith("/static/review.js")
     text = browser.find_element(By.ID, "report-text")
@@ -201,6 +203,8 @@ def test_review_two_tabs_keep_both_saves(served, browser):
     assert "plots: another tab saved '4' meanwhile; kept" in notices
     assert manual.read_manual(out / "manual.csv", {"dave-no-plots"}).of("dave-no-plots") == {"plots": 4.0, "report": 2.0}
     assert browser.find_element(By.ID, "points-plots").get_attribute("value") == "4"
+    browser.close()
+    browser.switch_to.window(first)
 
 
 def test_review_refuses_requests_without_token(served, browser):
@@ -210,10 +214,12 @@ def test_review_refuses_requests_without_token(served, browser):
     for address in (base + "/", base + "/s/ada-lovelace", base + "/wrong-token/", url[:-2] + "/"):
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(address, timeout=30)
+        refused.value.close()
         assert refused.value.code == 403, address
     rebound = urllib.request.Request(url, headers={"Host": "attacker.example"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(rebound, timeout=30)
+    refused.value.close()
     assert refused.value.code == 403
     with urllib.request.urlopen(url, timeout=30) as page:
         assert page.status == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
