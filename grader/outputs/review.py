@@ -240,9 +240,17 @@ def make_server(out: Path, manual_path: Path | None = None):
 
 
 def open_browser(url: str) -> bool:
-    """Open the address in the desktop's browser when there is one; False otherwise."""
+    """Open the address in the desktop's browser when there is one; False otherwise.
+
+    On Linux without a display (a server over ssh) nothing is opened: the text browsers webbrowser
+    would fall back to (lynx, w3m) would take over the terminal the app prints to.
+    """
+    import os
+    import sys
     import webbrowser
 
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
     try:
         return webbrowser.open(url)
     except webbrowser.Error:
