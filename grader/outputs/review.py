@@ -26,6 +26,7 @@ escaped by Jinja2's autoescape.
 
 from __future__ import annotations
 
+import csv
 import json
 import secrets
 import threading
@@ -115,7 +116,10 @@ class Desk:
                 elif now[field] != loaded[field]:
                     notices.append(f"{field}: another tab saved {_shown(now[field])} meanwhile; kept")
             if cells:
-                manual_points.save_points(self.manual_path, sid, sub.members, cells)
+                try:
+                    manual_points.save_points(self.manual_path, sid, sub.members, cells)
+                except (OSError, UnicodeDecodeError, csv.Error) as error:
+                    return [f"{self.manual_path} could not be updated ({error}); nothing was saved"], []
             report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
                                 views=snap.views, manual=self.manual(), notes=snap.notes, banner=snap.banner,
                                 course_id=snap.course_id, only=sid)  # fmt: skip

@@ -98,7 +98,7 @@ def test_review_page_shows_submission_with_strict_csp(app):
 
 
 def test_review_refuses_invalid_points(app):
-    """Are out-of-range or non-numeric points refused with a message, and nothing written?"""
+    """Are out-of-range or non-numeric points, or an unreadable sheet, refused with a message, and nothing written?"""
     client = app.test_client()
     page = client.post("/tok/s/ada-lovelace", data={"plots": "7", "report": "x", "comment": "", "loaded_plots": "",
                                                     "loaded_report": "", "loaded_comment": ""})  # fmt: skip
@@ -107,6 +107,10 @@ def test_review_refuses_invalid_points(app):
     assert "plots: &#39;7&#39; is not a number from 0 to 6; nothing was saved" in html and "report: &#39;x&#39;" in html
     assert 'value="7"' in html  # what was typed stays in the form
     assert not (app.config["out"] / "manual.csv").exists()
+    (app.config["out"] / "manual.csv").write_bytes(b"submission,plots_points\n\xff\xfe,1\n")  # not UTF-8
+    page = client.post("/tok/s/ada-lovelace", data={"plots": "6", "loaded_plots": ""})
+    assert page.status_code == 422 and "could not be updated" in page.get_data(as_text=True)
+    assert (app.config["out"] / "manual.csv").read_bytes() == b"submission,plots_points\n\xff\xfe,1\n"
 
 
 def test_review_saves_per_field_and_updates_outputs(app):
