@@ -235,6 +235,8 @@ def make_server(out: Path, manual_path: Path | None = None):
     desk = Desk(out, manual_path or out / manual_points.FILLED_NAME)
     import nbgrader.api  # noqa: F401  (seconds to import: paid now, not by the first save)
 
+    report.environment().get_template(report.TEMPLATE)  # compiled once, now
+
     token = secrets.token_urlsafe(24)
     app = create_app(desk, token)
     server = create_server(app, host="127.0.0.1", port=0, threads=4, ident="grader-review")
