@@ -131,6 +131,8 @@ def create_app(desk: Desk, token: str) -> Flask:
     app.jinja_options = dict(app.jinja_options, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     app.jinja_env.filters["markdown"] = render_markdown
     app.secret_key = secrets.token_bytes(32)  # signs the flash cookie only
+    # Cookies are shared by every port of 127.0.0.1: a name of its own, so another local app's is left alone.
+    app.config.update(SESSION_COOKIE_NAME=f"grader-review-{secrets.token_hex(4)}", SESSION_COOKIE_SAMESITE="Strict")
     app.config["REVIEW_HOSTS"] = None  # {"127.0.0.1:PORT", "localhost:PORT"} once the server has its port
     pages = Blueprint("review", __name__, url_prefix=f"/{token}")
 
