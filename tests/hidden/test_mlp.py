@@ -120,10 +120,12 @@ def test_mlp_loss_with_regularisation(student, rng):
 
 
 def gradient_failures(net, model):
-    """Run forward and backward twice; return the failure texts of every W and b that differs."""
+    """Run forward and backward twice (other targets first); return the failure texts of every W and b that differs."""
     out = model.forward(net.X.copy())
+    # first with other targets, which a submission has not seen: backward must overwrite, not accumulate,
+    # and remembering the answer for repeated inputs cannot hide adding up (test_state.py)
+    model.backward(1.0 - net.Y)
     model.backward(net.Y.copy())
-    model.backward(net.Y.copy())  # twice: backward must overwrite, not accumulate
     got_W = model.get("grad_weights")
     got_b = model.get("grad_biases")
     num_W, num_b = net.numerical_gradients()
