@@ -245,8 +245,9 @@ def test_mlp_seed_determinism(student, rng):
         cause = ("train visits the batches in the order np.random.default_rng(seed) gives, but the trained weights "
                  "differ from the reference: the steps themselves are wrong (see the backward and update tests)"
                  if follows else
-                 "train does not visit the batches in the order the given code draws from "
-                 "np.random.default_rng(seed): all randomness must come from the seed (no global np.random)")
+                 "train's steps differ from the given code's: each epoch must take the rows that "
+                 "np.random.default_rng(seed).permutation picks, in that order, with X and Y rows paired; all "
+                 "randomness must come from the seed (no global np.random)")
         check.fail(f"MLP({sizes}, activation='tanh', seed={seeds[2]}) trained with train(..., 3 epochs, lr 0.1, "
                    f"batch_size=8, seed={train_seed}) on new data (run {attempt + 1} of 2) gives train_loss "
                    f"{check.short(losses)}, expected {check.short(want['train_loss'])}: {cause}. Look at train "

@@ -193,7 +193,7 @@ MUTANTS = [
       "test_mlp_seed_determinism", "test_learning_rate_experiment_histories"),
     m("train_unpaired_batches", "train shuffles X but takes Y in the original order",
       ("X_batch, Y_batch = X[batch], Y[batch]", "X_batch, Y_batch = X[batch], Y[start : start + batch_size]"),
-      "test_xor_learns", "test_mnist_accuracy"),
+      "test_mlp_seed_determinism", "test_learning_rate_experiment_histories"),
     m("lr_experiment_reuses_model", "learning_rate_experiment trains one model for all rates",
       ("    for lr in learning_rates:\n        model = MLP(layer_sizes, activation, output_activation=\"identity\", loss=\"cross_entropy\", seed=seed)\n",
        "    model = MLP(layer_sizes, activation, output_activation=\"identity\", loss=\"cross_entropy\", seed=seed)\n    for lr in learning_rates:\n"),
