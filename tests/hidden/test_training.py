@@ -148,13 +148,13 @@ LR_DEFAULTS = {"layer_sizes": None, "activation": "relu", "epochs": 2, "batch_si
 LR_KEYS = ("train_loss", "val_loss", "val_accuracy")
 
 
-def lr_data(rng, n_train=160, n_val=40, features=12, classes=4):
-    """Four Gaussian clusters in 12 dimensions, new each run: train and validation sets (X, one-hot Y)."""
-    centres = rng.normal(0.0, 1.5, (classes, features))
-    labels = rng.integers(0, classes, n_train + n_val)
-    X = centres[labels] + rng.standard_normal((n_train + n_val, features))
-    Y = np.eye(classes)[labels]
-    return X[:n_train], Y[:n_train], X[n_train:], Y[n_train:]
+def lr_data(student, rng, n_train=1000, n_val=250):
+    """Windows of the MNIST training split at offsets new each run: train and validation (X, one-hot Y)."""
+    start, val = int(rng.integers(0, 25_000)), int(rng.integers(30_000, 59_000))
+    return (student.data("mnist/train/X", rows=(start, start + n_train)),
+            student.data("mnist/train/Y", rows=(start, start + n_train)),
+            student.data("mnist/train/X", rows=(val, val + n_val)),
+            student.data("mnist/train/Y", rows=(val, val + n_val)))
 
 
 def history_matches(got, want, n_val) -> bool:
@@ -213,12 +213,12 @@ def likely_cause(got, rates, data, given, n_val) -> str:
 @pytest.mark.timeout(120)
 def test_learning_rate_experiment_histories(student, rng, record_property):
     """Does learning_rate_experiment train a fresh model per rate with every argument it is given, and the defaults?"""
-    data = lr_data(rng)
+    data = [np.asarray(a) for a in lr_data(student, rng)]
     n_val = len(data[2])
     look = "Look at learning_rate_experiment."
-    given = {"layer_sizes": (12, 9, 7, 4), "activation": "tanh", "epochs": 3, "batch_size": 16,
+    given = {"layer_sizes": (784, 24, 16, 10), "activation": "tanh", "epochs": 3, "batch_size": 25,
              "seed": int(rng.integers(1, 2**31))}
-    rates = [float(np.round(rng.uniform(0.01, 0.05), 4)), float(np.round(rng.uniform(0.2, 0.5), 4))]
+    rates = [float(np.round(rng.uniform(low, 2 * low), 4)) for low in (0.005, 0.05, 0.2)]
     for arguments in (given, {}):
         shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
         call = f"learning_rate_experiment({rates}, X_train, Y_train, X_val, Y_val{', ' + shown if shown else ''})"
@@ -232,7 +232,7 @@ def test_learning_rate_experiment_histories(student, rng, record_property):
         if wrong:
             lr = wrong[0]
             cause = likely_cause(histories, rates, data, {**LR_DEFAULTS, **arguments}, n_val)
-            check.fail(f"{call} on 160 training samples of 12 features: for lr {lr} train_loss "
+            check.fail(f"{call} on {len(data[0])} MNIST training images: for lr {lr} train_loss "
                        f"{check.short(histories[lr]['train_loss'])}, expected {check.short(want[lr]['train_loss'])} "
                        f"(what MLP.__init__ and train, both given, produce for these arguments); likely cause: "
                        f"{cause}. {look}")

@@ -23,7 +23,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import mutants  # noqa: E402
-from test_redteam_batch import KIT, slot_processes  # noqa: E402
+from test_redteam_batch import KIT  # noqa: E402
 
 APPENDED = HERE / "redteam" / "appended"
 ATTACKS = {  # hostile submission -> (the honest bug of both, the attack appended to the hostile one)
@@ -68,15 +68,13 @@ def learning_batch(tmp_path_factory):
         pytest.skip(f"needs the bwrap sandbox: {reason}")
     root = tmp_path_factory.mktemp("learning")
     pairs = make_class(root / "class")
-    before = set(slot_processes())
-    grades = grade(root / "class", root / "out")
-    return pairs, grades, root / "out", before
+    return pairs, grade(root / "class", root / "out")
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_learning_attack_scores_like_its_honest_twin(learning_batch, attack):
     """Does a submission that trains on the judge's data, embeds weights or remembers answers score exactly its twin?"""
-    pairs, grades, _, _ = learning_batch
+    pairs, grades = learning_batch
     hostile, twin = grades[attack], grades[pairs[attack]]
     assert float(hostile["auto_points"]) == float(twin["auto_points"]), (
         f"{attack}: {hostile['auto_points']} points, honest twin {pairs[attack]}: {twin['auto_points']}"
@@ -85,12 +83,7 @@ def test_learning_attack_scores_like_its_honest_twin(learning_batch, attack):
 
 def test_learning_twins_lose_points_for_their_bug(learning_batch):
     """Is each twin's bug itself found (so an equal score is not two full marks)?"""
-    pairs, grades, _, _ = learning_batch
+    pairs, grades = learning_batch
     for twin in pairs.values():
         assert 0 < float(grades[twin]["auto_points"]) < 100, twin
 
-
-def test_no_process_outlives_the_learning_batch(learning_batch):
-    """Is every worker of the batch gone when it ends?"""
-    _, _, _, before = learning_batch
-    assert sorted(set(slot_processes()) - before) == []
