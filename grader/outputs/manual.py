@@ -10,6 +10,7 @@ A bad row never stops grading; it becomes a message in the report and on stderr.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,18 @@ class Manual:
         return all(v is not None for v in self.of(submission).values())
 
 
+def sniff_dialect(text: str):
+    """The CSV dialect a spreadsheet wrote (",", ";" from German or French Excel, tab); "," when unsure.
+
+    Sniffed from the header line only: cells below (comments) may hold any of these characters.
+    """
+    header = text.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
 def max_points() -> float:
     return sum(PARTS.values())
 
@@ -64,7 +77,8 @@ def read_manual(path: Path | None, known: set[str]) -> Manual:
     name = Path(path).name
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))[: MAX_ROWS + 1]
+            text = handle.read()
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), dialect=sniff_dialect(text)))[: MAX_ROWS + 1]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         manual.problems.append(f"{name}: could not be read ({error}); no manual points used")
         return manual
