@@ -234,13 +234,14 @@ def comment(row, result, key, feedback_file: str) -> str:
              + ("" if len(manual) == len(row.manual) else ", manual points not graded yet") + ")."]  # fmt: skip
     if row.late:
         lines.append(f"Submitted {row.late}.")
-    if result.status != "graded":
-        lines.append(f"Status: {result.status}: {result.reason[:200]}")
-    lost = [t for t in key if row.earned.get(t.id, 0.0) < t.points]
-    for test in lost[:15]:
-        lines.append(f"Lost {test.points - row.earned.get(test.id, 0.0):g}: {(test.doc or test.id)[:120]}")
-    if len(lost) > 15:
-        lines.append(f"... and {len(lost) - 15} more tests")
+    if result.status != "graded":  # one cause for every lost test: said once
+        lines.append(f"No test could run ({result.status}): {result.reason[:200]}")
+    else:
+        lost = [t for t in key if row.earned.get(t.id, 0.0) < t.points]
+        for test in lost[:15]:
+            lines.append(f"Lost {test.points - row.earned.get(test.id, 0.0):g}: {(test.doc or test.id)[:120]}")
+        if len(lost) > 15:
+            lines.append(f"... and {len(lost) - 15} more tests")
     lines.append(f"Details: {feedback_file} in your feedback files.")
     return "\n".join(lines)
 
