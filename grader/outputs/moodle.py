@@ -40,6 +40,7 @@ GRADE, MAX_GRADE, FEEDBACK = "Grade", "Maximum Grade", "Feedback comments"
 SUBMITTED, GRADED_AT = "Last modified (submission)", "Last modified (grade)"
 OTHER_IDS = ("ID number", "Username")  # identity fields a site may add to the worksheet
 REQUIRED = (IDENTIFIER, GRADE, GRADED_AT)  # what Moodle's importer needs to take the file back
+KNOWN = (IDENTIFIER, FULL_NAME, EMAIL, STATUS, GRADE, MAX_GRADE, FEEDBACK, SUBMITTED, GRADED_AT, "Grade can be changed", *OTHER_IDS)
 MAX_BYTES = 20 << 20
 FEEDBACK_NAME = "feedback.html"
 PLUGIN = "assignfeedback_file"
@@ -52,15 +53,16 @@ class WorksheetError(Exception):
 @dataclass
 class Row:
     person: Person
-    cells: dict[str, str]  # header -> text, as read
+    cells: dict[str, str]  # column key (a KNOWN name, whatever its case in the file, else the header) -> text
     line: int
 
 
 @dataclass
 class Worksheet:
     path: Path
-    header: list[str]
+    header: list[str]  # as in the file
     rows: list[Row]
+    keys: list[str] = field(default_factory=list)  # per column: its KNOWN name or its header
     delimiter: str = ","
     bom: bool = True
     problems: list[str] = field(default_factory=list)
@@ -93,18 +95,20 @@ def read_worksheet(path: Path) -> Worksheet:
     if not lines:
         raise WorksheetError(f"{path}: empty")
     header = [h.strip() for h in lines[0]]
-    missing = [c for c in REQUIRED if c not in header]
+    known = {" ".join(k.split()).casefold(): k for k in KNOWN}  # Moodle versions differ in case ("Maximum grade")
+    keys = [known.get(" ".join(h.split()).casefold(), h) for h in header]
+    missing = [c for c in REQUIRED if c not in keys]
     if missing:
         raise WorksheetError(f"{path}: no column {', '.join(repr(m) for m in missing)}; expected Moodle's grading worksheet "
                              f"(Identifier, Full name, ..., Grade, Maximum Grade, ..., Last modified (grade)); found {header[:12]}")  # fmt: skip
-    if MAX_GRADE not in header:
+    if MAX_GRADE not in keys:
         raise WorksheetError(f"{path}: no 'Maximum Grade' column (an assignment graded with a scale?); the kit needs a point grade")
-    sheet = Worksheet(path, header, [], dialect.delimiter, bom)
+    sheet = Worksheet(path, header, [], keys, dialect.delimiter, bom)
     seen: dict[str, int] = {}
     for number, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
             continue
-        values = {h: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)}
+        values = {k: (cells[i] if i < len(cells) else "") for i, k in enumerate(keys)}
         found = re.search(r"(\d+)\s*$", values[IDENTIFIER])
         if not found:
             sheet.problems.append(f"worksheet line {number}: Identifier {values[IDENTIFIER][:40]!r} has no participant number; row left as it is")
@@ -144,7 +148,9 @@ def write_upload(path: Path, sheet: Worksheet, updates: dict[str, tuple[str | No
 
     updates: participant -> (grade text or None to leave the grade as it was, feedback comment).
     """
-    header = list(sheet.header) + ([] if FEEDBACK in sheet.header else [FEEDBACK])
+    header, keys = list(sheet.header), list(sheet.keys)
+    if FEEDBACK not in keys:
+        header, keys = header + [FEEDBACK], keys + [FEEDBACK]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
     writer.writerow(header)
@@ -156,7 +162,7 @@ def write_upload(path: Path, sheet: Worksheet, updates: dict[str, tuple[str | No
             if grade is not None:
                 cells[GRADE] = grade
             cells[FEEDBACK] = comment
-        writer.writerow([cells.get(h, "") for h in header])
+        writer.writerow([cells.get(k, "") for k in keys])
     _write(path, (BOM + buffer.getvalue()).encode("utf-8"))
 
 

@@ -133,15 +133,17 @@ def test_moodle_cap_and_import_error_statuses(round_trip):
 
 
 def test_moodle_worksheet_any_column_order_and_semicolons(tmp_path):
-    """Is a worksheet read by its headers, in any column order, with or without BOM, ',' or ';'?"""
+    """Is a worksheet read by its headers (any order, any case), with or without BOM, ',' or ';'?"""
     order = [HEADER.index(c) for c in reversed(HEADER)]
-    path = write_worksheet(tmp_path / "w.csv", [HEADER[i] for i in order], [[r[i] for i in order] for r in ROWS], bom=False, delimiter=";")
+    header = [HEADER[i].replace("Maximum Grade", "Maximum grade") for i in order]  # newer Moodle's case
+    path = write_worksheet(tmp_path / "w.csv", header, [[r[i] for i in order] for r in ROWS], bom=False, delimiter=";")
     sheet = moodle.read_worksheet(path)
     assert [p.participant for p in sheet.people()] == ["101", "102", "103", "104", "105", "106", "107"]
     assert sheet.people()[1].name == "Jörg Müßig" and sheet.delimiter == ";" and not sheet.bom
     moodle.write_upload(tmp_path / "up.csv", sheet, {"101": ("17.14", "ok")})
-    _, header, rows = table(tmp_path / "up.csv")
-    assert header == [HEADER[i] for i in order] and rows["Participant 101"]["Grade"] == "17.14"
+    _, written, rows = table(tmp_path / "up.csv")
+    assert written == header and rows["Participant 101"]["Grade"] == "17.14"
+    assert moodle.max_grade(sheet.rows[0]) == 20.0
 
 
 def test_moodle_worksheet_refused_with_reason(tmp_path):
