@@ -104,6 +104,18 @@ def add_moodle_options(grade) -> None:
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
+def write_lms(args, out: Path, sheet, submissions, batch, points, late, pages) -> list[Path]:
+    """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
+    from grader.outputs import moodle, report
+
+    rows = report.grade_rows(submissions, batch.results, points, late)
+    files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
+                                          {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
+    for problem in problems:
+        print(f"worksheet: {problem}", file=sys.stderr)
+    return files
+
+
 def missing_extras() -> list[str]:
     """The tutor extras that are not installed (checked before anything is graded)."""
     import importlib.util
@@ -131,6 +143,9 @@ def run_grade(args) -> int:
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
         return 2
     out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        print(f"grader grade: --out {args.out} is a file, not a folder", file=sys.stderr)
+        return 2
     if intake.out_inside(args.submissions, out):
         print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
               "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
@@ -140,11 +155,10 @@ def run_grade(args) -> int:
     except moodle.WorksheetError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
-    lock = guard.Guard(out)
+    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
     try:
         if out.is_dir():
             lock.lock()
-        work = Path(tempfile.mkdtemp(prefix="grader-intake-"))
         submissions, notes = intake.collect(args.submissions, work)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
@@ -172,15 +186,10 @@ def run_grade(args) -> int:
         banner = report.sandbox_banner(batch.backends)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
                                    manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args))  # fmt: skip
-        lock.record(*(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db", "manual-template.csv")))
-        lock.record(*written["pages"])
+        lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
+                                                               "manual-template.csv")))  # fmt: skip
         if sheet is not None:
-            pages = {p.stem: p for p in written["pages"]}
-            rows = report.grade_rows(submissions, batch.results, points, late)
-            files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key, pages, args.missing_zero)
-            lock.record(*files)
-            for problem in problems:
-                print(f"worksheet: {problem}", file=sys.stderr)
+            lock.record(*write_lms(args, out, sheet, submissions, batch, points, late, written["pages"]))
         lock.finish()
     except guard.Busy as busy:
         print(f"grader grade: {busy}", file=sys.stderr)
@@ -197,8 +206,7 @@ def run_grade(args) -> int:
         return 1
     finally:
         lock.release()
-        if "work" in locals():
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     if banner:
         print(f"WARNING: {banner}", file=sys.stderr)
     print(
@@ -250,7 +258,7 @@ class Progress:
         self.shown = True
         if cached:
             self.kept += 1
-        else:
+        elif result.seconds > 0:  # run now (not refused before running: no code, syntax error)
             self.fresh += 1
         left = total - done
         eta = f"{(time.monotonic() - self.started) / self.fresh * left:.0f} s" if self.fresh else "?"
