@@ -78,7 +78,7 @@ def bounded(kind, low, high):
 
 # --------------------------------------------------------------------------- Moodle round trip (docs/moodle.md)
 
-TUTOR_MODULES = {"jinja2": "jinja2", "PIL": "pillow", "nbgrader": "nbgrader", "anyascii": "anyascii"}  # import -> package
+IMPORT_NAMES = {"pillow": "PIL"}  # a tutor package whose import name is not its name (else "-" becomes "_")
 
 
 def add_moodle_options(grade) -> None:
@@ -116,14 +116,32 @@ def write_lms(args, out: Path, sheet, submissions, batch, points, late, pages) -
     return files
 
 
+def tutor_packages() -> list[str]:
+    """The `tutor` extra's package names, from pyproject.toml (one source of truth) or the installed metadata."""
+    import re
+
+    try:
+        import tomllib
+
+        entries = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["tutor"]
+    except (OSError, ValueError, KeyError):
+        from importlib import metadata
+
+        try:
+            entries = [r for r in metadata.requires("exercise02-kit") or [] if re.search(r"extra\s*==\s*.tutor.", r)]
+        except metadata.PackageNotFoundError:
+            entries = []
+    return [re.split(r"[\s<>=!~;\[(]", entry.strip(), maxsplit=1)[0].lower() for entry in entries]
+
+
 def missing_extras() -> list[str]:
     """The tutor extras that are not installed (checked before anything is graded)."""
     import importlib.util
 
     missing = []
-    for module, package in TUTOR_MODULES.items():
+    for package in tutor_packages():
         try:
-            found = importlib.util.find_spec(module) is not None
+            found = importlib.util.find_spec(IMPORT_NAMES.get(package, package.replace("-", "_"))) is not None
         except (ImportError, ValueError):
             found = False
         if not found:

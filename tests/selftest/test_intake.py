@@ -256,3 +256,14 @@ def test_intake_out_inside_submissions(tmp_path):
     assert intake.out_inside(tmp_path / "in", tmp_path / "in" / "report")
     assert intake.out_inside(tmp_path / "in", tmp_path / "in")
     assert not intake.out_inside(tmp_path / "in", tmp_path / "report")
+
+
+def test_intake_submission_time_from_the_zip(tmp_path):
+    """Is a submission's time (for --deadline) the newest time stamp of its picked files?"""
+    path = tmp_path / "class.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, when in (("exercise02.py", (2026, 11, 30, 23, 58, 0)), ("REPORT.md", (2026, 12, 1, 0, 30, 0)),
+                           ("notes.txt", (2027, 1, 1, 0, 0, 0))):  # fmt: skip
+            archive.writestr(zipfile.ZipInfo(f"Kim N_7_assignsubmission_file/{name}", when), b"x")
+    sub = intake.collect(path, tmp_path / "work")[0][0]
+    assert sub.submitted.replace(tzinfo=None).isoformat() == "2026-12-01T00:30:00"  # notes.txt is not picked
