@@ -31,16 +31,18 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from grader.grading.roster import Claim, Person, match, normalise_id
+from grader.grading.roster import Claim, Person, match, normalise_id, normalise_name
 from grader.outputs.manual import sniff_dialect
 
 BOM = "\ufeff"
 IDENTIFIER, FULL_NAME, EMAIL, STATUS = "Identifier", "Full name", "Email address", "Status"
 GRADE, MAX_GRADE, FEEDBACK = "Grade", "Maximum Grade", "Feedback comments"
 SUBMITTED, GRADED_AT = "Last modified (submission)", "Last modified (grade)"
+TEAM = "Group"  # present with team submissions: then a folder's number is the group's id, not a participant
 OTHER_IDS = ("ID number", "Username")  # identity fields a site may add to the worksheet
 REQUIRED = (IDENTIFIER, GRADE, GRADED_AT)  # what Moodle's importer needs to take the file back
-KNOWN = (IDENTIFIER, FULL_NAME, EMAIL, STATUS, GRADE, MAX_GRADE, FEEDBACK, SUBMITTED, GRADED_AT, "Grade can be changed", *OTHER_IDS)
+KNOWN = (IDENTIFIER, FULL_NAME, EMAIL, STATUS, GRADE, MAX_GRADE, FEEDBACK, SUBMITTED, GRADED_AT, "Grade can be changed",
+         TEAM, *OTHER_IDS)  # fmt: skip
 MAX_BYTES = 20 << 20
 FEEDBACK_NAME = "feedback.html"
 PLUGIN = "assignfeedback_file"
@@ -201,7 +203,20 @@ def match_class(sheet: Worksheet, submissions) -> list[str]:
     people = sheet.people()
     problems = list(sheet.problems)
     owners: dict[str, list[str]] = {}
+    teams: dict[str, list[Person]] = {}
+    for row in sheet.rows if TEAM in sheet.keys else []:
+        if row.person.participant:  # Moodle writes the group name into the folder with "_" as " "
+            teams.setdefault(normalise_name(row.cells[TEAM].replace("_", " ")), []).append(row.person)
     for sub in submissions:
+        if teams and sub.participant:  # team submissions: "<group name>_<group id>_assignsubmission_file"
+            team = teams.get(normalise_name(sub.name), [])
+            sub.participants = {p.participant: p.participant for p in team}
+            sub.participant = ""  # a group id, not a participant
+            if not team:
+                sub.problems.append(f"group {sub.name[:60]!r}: no worksheet row has this Group; not graded in the worksheet")
+            for participant in sub.participants:
+                owners.setdefault(participant, []).append(sub.id)
+            continue
         claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
         found = match(claim, [p for p in people if p.participant])
         sub.participants = {student: person.participant for student, person in found.rows.items()}

@@ -162,3 +162,21 @@ def test_roster_ambiguous_name_is_a_problem_not_a_guess():
     assert found.rows == {} and "matches 2 worksheet rows by full name" in found.problems[0]
     found = roster.match(roster.Claim("s", members=["s9"], details={"s9": {"name": "Kim Lee", "email": "K2@X"}}), people)
     assert found.rows["s9"].participant == "2" and found.problems == []
+
+
+def test_moodle_team_submission_folder_is_a_group(tmp_path):
+    """With team submissions (a Group column), is a folder's number the group's id, its rows the group's members?"""
+    from grader.grading import intake
+
+    header = HEADER[:4] + ["Group"] + HEADER[4:]
+    rows = [r[:4] + [group] + r[4:] for r, group in zip(ROWS[:3], ["Team_A", "Team_A", "Team B"])]
+    sheet = moodle.read_worksheet(write_worksheet(tmp_path / "w.csv", header, rows))
+    zipped = tmp_path / "team.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("Team A_101_assignsubmission_file/exercise02.py", b"x = 1\n")  # 101: a group id here
+        archive.writestr("Team C_9_assignsubmission_file/exercise02.py", b"x = 1\n")
+    subs, _ = intake.collect(zipped, tmp_path / "work")
+    problems = moodle.match_class(sheet, subs)
+    team_a, team_c = subs
+    assert team_a.participants == {"101": "101", "102": "102"} and team_a.participant == ""
+    assert team_c.participants == {} and "no worksheet row has this Group" in team_c.problems[-1] and problems == []
