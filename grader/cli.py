@@ -113,6 +113,10 @@ def write_lms(args, out: Path, sheet, submissions, batch, points, late, pages) -
                                           {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
     for problem in problems:
         print(f"worksheet: {problem}", file=sys.stderr)
+    pending = sorted({r.submission for r in rows if r.participant and "pending" in r.status})
+    if pending:
+        print(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
+              f"(fill in {out / 'manual.csv'} and run again before uploading)", file=sys.stderr)  # fmt: skip
     return files
 
 
