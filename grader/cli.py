@@ -18,6 +18,7 @@ EXAMPLES = """examples:
                                         Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
   grader release --out dist             build dist/exercise02-student.zip
+  grader review                         enter the manual points of report/ in the browser
 """
 
 
@@ -58,7 +59,36 @@ def build_parser() -> argparse.ArgumentParser:
     add_moodle_options(grade)
     grade.set_defaults(run=run_grade)
 
+    # grader review: manual points in the browser (grader/outputs/review.py)
+    review = commands.add_parser("review", help="grade the manual points in the browser (a local web app on 127.0.0.1)",
+                                 description="Serve the output folder of `grader grade` on 127.0.0.1 at a random port and "
+                                 "token: one page per submission, manual points saved to the manual CSV and every output.")  # fmt: skip
+    review.add_argument("--out", type=Path, default=KIT / "report", help="output folder of `grader grade` (default report/)")
+    review.add_argument("--manual", type=Path, default=None, help="the manual points CSV (default <out>/manual.csv)")
+    review.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
+    review.set_defaults(run=run_review)
+
     return parser
+
+
+def run_review(args) -> int:
+    from grader.outputs import review
+
+    try:
+        server, url = review.make_server(args.out, args.manual)
+    except review.ReviewError as error:
+        print(f"grader review: {error}", file=sys.stderr)
+        return 2
+    print(f"grader review: {url}\n(only this machine can connect, and only with this address; Ctrl-C stops)", flush=True)
+    if not args.no_browser and not review.open_browser(url):
+        print("no browser found here: open the address above yourself", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
 
 
 def bounded(kind, low, high):
@@ -78,7 +108,7 @@ def bounded(kind, low, high):
 
 # --------------------------------------------------------------------------- Moodle round trip (docs/moodle.md)
 
-IMPORT_NAMES = {"pillow": "PIL"}  # a tutor package whose import name is not its name (else "-" becomes "_")
+IMPORT_NAMES = {"pillow": "PIL", "markdown-it-py": "markdown_it"}  # a tutor package whose import name is not its name (else "-" becomes "_")
 
 
 def add_moodle_options(grade) -> None:
@@ -104,11 +134,11 @@ def add_moodle_options(grade) -> None:
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
-def write_lms(args, out: Path, sheet, submissions, batch, points, late, pages) -> list[Path]:
+def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
     """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
-    from grader.outputs import moodle, report
+    from grader.outputs import moodle
 
-    rows = report.grade_rows(submissions, batch.results, points, late)
+    rows, pages = written["rows"], written["pages"]
     files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
                                           {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
     for problem in problems:
@@ -211,7 +241,7 @@ def run_grade(args) -> int:
         lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
                                                                "manual-template.csv")))  # fmt: skip
         if sheet is not None:
-            lock.record(*write_lms(args, out, sheet, submissions, batch, points, late, written["pages"]))
+            lock.record(*write_lms(args, out, sheet, batch, written))
         lock.finish()
     except guard.Busy as busy:
         print(f"grader grade: {busy}", file=sys.stderr)

@@ -173,3 +173,16 @@ def test_status_pages_show_date_and_versions(graded_class):
     assert pattern.search((graded_class / "report.html").read_text())
     for page in (graded_class / "feedback").glob("*.html"):
         assert pattern.search(page.read_text()), page.name
+
+
+def test_safety_manual_save_keeps_a_semicolon_sheet(tmp_path):
+    """Does saving one row (grader review) keep every other row of a ';' sheet, and its delimiter?"""
+    from grader.outputs import manual
+
+    path = tmp_path / "manual.csv"
+    path.write_text("submission;students;plots_points;plots_max;report_points;report_max;comment\n"
+                    "ada;x;5,5;6;4;4;nice, really\nbob;y;;6;;4;\n", encoding="utf-8")  # fmt: skip
+    manual.save_points(path, "bob", ["y"], {"plots_points": "3"})
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[1] == "ada;x;5,5;6;4;4;nice, really" and lines[2] == "bob;y;3;6;;4;"
+    assert manual.read_manual(path, {"ada", "bob"}).points == {"ada": {"plots": 5.5, "report": 4.0}, "bob": {"plots": 3.0, "report": None}}
