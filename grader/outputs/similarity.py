@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ PLOT_DISTANCE = 4  # bits of the 64-bit perceptual hash two plots may differ in 
 ARCHIVE_FILES = 5000  # code files read from one --compare-with folder
 CODE_BYTES = 256 << 10
 TEMPLATE = "similarity.html.j2"
+OUTPUTS = ("similarity.html", "similarity.json")
 
 
 @dataclass
@@ -57,17 +59,6 @@ class Integrity:
     pairs: list
     plots: list
     problems: list  # what could not be done (shown on the page and returned to the caller)
-
-
-def missing_libraries() -> str | None:
-    """Why the check cannot run here (a library of the tutor extra is missing), or None."""
-    import importlib.util
-
-    absent = [name for name in ("copydetect", "imagehash") if importlib.util.find_spec(name) is None]
-    if absent:
-        return (f"the similarity check needs {' and '.join(absent)} (pip install -e '.[tutor]'); "
-                "pass --no-similarity to grade without it")  # fmt: skip
-    return None
 
 
 def read_code(path: Path | None) -> str | None:
@@ -264,11 +255,19 @@ def write_similarity(out: Path, submissions: list[Submission], *, kit: Path, com
     entries = [Entry(s.id, "submission", read_code(s.code), tuple(s.members),
                      {p.split("/")[-1]: path for p, path in s.plots.items() if path}) for s in submissions]  # fmt: skip
     entries += kit_entries(kit)
-    problems = []
-    for index, folder in enumerate(compare_with):
-        found, notes = archive_entries(Path(folder), out / ".intake" / f"archive-{index}")
-        entries += found
-        problems += notes
+    with tempfile.TemporaryDirectory(prefix="grader-archive-") as work:  # an archive zip is unpacked here
+        problems = []
+        for index, folder in enumerate(compare_with):
+            found, notes = archive_entries(Path(folder), Path(work) / f"archive-{index}")
+            entries += found
+            problems += notes
+        return compare_all(out, submissions, entries, kit=kit, threshold=threshold, jobs=jobs, imports=imports,
+                           problems=problems)  # fmt: skip
+
+
+def compare_all(out: Path, submissions: list[Submission], entries: list[Entry], *, kit: Path, threshold: float, jobs: int,
+                imports: dict | None, problems: list[str]) -> Integrity:  # fmt: skip
+    """The comparisons of write_similarity, once the archives are read."""
     folder = out / "results" / fingerprint.FOLDER
     baseline = read_code(kit / "exercise02_template.py") or ""
     pairs, groups = [], []
