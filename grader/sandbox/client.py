@@ -22,7 +22,6 @@ from grader.sandbox.layout import SandboxUnavailable, nested_userns, probe, sand
 from grader.sandbox.protocol import (
     BadReply,
     CallTimeout,
-    DataRef,
     Handle,
     HandleExpired,
     ImportFailed,
@@ -62,6 +61,14 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self, attr, value)
 
+    def keep(self, name: str, *args, **kwargs) -> "Kept":
+        """Call method `name`; its return value stays in the worker (see SandboxStudent.read)."""
+        return self._backend.call_method(self, name, args, kwargs, keep=True)
+
+    def keep_attr(self, attr: str) -> "Kept":
+        """The attribute's value as it is now, kept in the worker (see SandboxStudent.read)."""
+        return self._backend.get_attr(self, attr, keep=True)
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -75,17 +82,28 @@ class Remote:
             self._backend._released.append((self._generation, self._handle_id))
 
 
+class Kept(Remote):
+    """A value the submission returned that stayed in the worker as it was returned (arrays by
+    reference), so `student.read(kept)` later shows whether a later call changed it. It can be
+    passed back as an argument: the submission then gets that very object, not a copy."""
+
+    def __repr__(self) -> str:
+        return f"<kept value #{self._handle_id} of the submission>"
+
+
 class SandboxStudent:
     """The submission in a sandboxed worker, with the interface of conftest.InProcessStudent."""
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
-                 call_timeout: float = 60.0, import_timeout: float = 20.0, wall_timeout: float | None = None):
+                 call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None,
+                 wall_timeout: float | None = None):
         self._path = Path(path)
         self._data_dir = str(Path(data_dir).resolve()) if data_dir is not None else str(mnist.DEFAULT_DIR)
         self._memory_mb, self._cpu_seconds = int(memory_mb), int(cpu_seconds)
         self._call_timeout, self._import_timeout = float(call_timeout), float(import_timeout)
         self._budget = None
         self._wall_timeout = wall_timeout  # None: WALL_FACTOR x the CPU limit + WALL_EXTRA
+        self._imports = imports  # the from-scratch rule (tests/conftest.py ImportRule.worker_config), or None
         self._mode, self._reason = probe()
         if (refusal := sandbox_refusal()) is not None:
             raise SandboxUnavailable(refusal)
@@ -119,23 +137,44 @@ class SandboxStudent:
     def call(self, name: str, *args, **kwargs):
         return self._request({"op": "call", "name": name}, (list(args), kwargs), name)
 
-    def call_method(self, target, name: str, args, kwargs):
-        handle = self._handle_of(target)
-        return self._request({"op": "method", "handle": handle.id, "name": name}, (list(args), dict(kwargs)),
-                             f"{target.type_name}.{name}")
+    def keep(self, name: str, *args, **kwargs) -> Kept:
+        """Call module function `name`; its return value stays in the worker (read it with `read`)."""
+        return self._request({"op": "call", "name": name, "keep": True}, (list(args), kwargs), name)
 
-    def get_attr(self, target, attr: str):
+    def read(self, kept: Kept):
+        """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
+        if not isinstance(kept, Kept):
+            raise TypeError(f"not a kept value: {kept!r}")
+        handle = self._handle_of(kept)
+        return self._request({"op": "read", "handle": handle.id}, None, "a value it returned earlier")
+
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+        """grader.sandbox.training.run_epochs on `model` in the worker: the steps of `train` with the
+        batch order given here; returns the mean loss per epoch (untrusted: validate before use)."""
+        handle = self._handle_of(model)
+        return self._request({"op": "epochs", "handle": handle.id}, [X, Y, order, int(batch_size), float(lr),
+                             float(x_divisor)], f"training {model.type_name} (forward, loss, backward, update)")
+
+    def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         handle = self._handle_of(target)
-        return self._request({"op": "get", "handle": handle.id, "name": attr}, None, f"{target.type_name}.{attr}")
+        header = {"op": "method", "handle": handle.id, "name": name, **({"keep": True} if keep else {})}
+        return self._request(header, (list(args), dict(kwargs)), f"{target.type_name}.{name}")
+
+    def get_attr(self, target, attr: str, keep: bool = False):
+        handle = self._handle_of(target)
+        header = {"op": "get", "handle": handle.id, "name": attr, **({"keep": True} if keep else {})}
+        return self._request(header, None, f"{target.type_name}.{attr}")
 
     def set_attr(self, target, attr: str, value) -> None:
         handle = self._handle_of(target)
         self._request({"op": "set", "handle": handle.id, "name": attr}, value, f"setting {target.type_name}.{attr}")
 
-    def data(self, name: str, rows: tuple[int, int] | None = None) -> DataRef:
+    def data(self, name: str, rows: tuple[int, int] | None = None):
+        """A data set read here by the trusted reader; it reaches the worker only as an argument (the
+        worker has no data folder: it never sees data the suite judges with, e.g. the MNIST test split)."""
         if name not in mnist.NAMES:
             raise ValueError(f"unknown data set {name!r}; known: {', '.join(mnist.NAMES)}")
-        return DataRef(name, rows, data_dir=self._data_dir)
+        return mnist.dataset(name, data_dir=self._data_dir, rows=rows)
 
     @contextlib.contextmanager
     def limits(self, seconds: float | None = None):
@@ -195,13 +234,19 @@ class SandboxStudent:
         header["args"] = tree
         message = protocol.pack(header, arrays)
         del arrays
-        reply, arrays = self._exchange(worker, message, seconds, call)
+        kept = header.get("keep") is True
+        reply, arrays = self._exchange(worker, message, seconds, call, self._kept if kept else self._remote)
         if reply.get("id") != self._request_id:
             self._stop_worker()
             raise BadReply(f"{call}: the worker's reply does not belong to this request (the submission "
                            "tampered with the worker or its reply channel); the worker was stopped")
         if reply.get("ok") is True:
-            return reply["value"]
+            value = reply["value"]
+            if kept and not isinstance(value, Kept):
+                self._stop_worker()
+                raise BadReply(f"{call}: the reply was rejected (a kept value was asked for but none came back); "
+                               "the worker was stopped")
+            return value
         raise self._error(call, reply.get("error"))
 
     def _wall(self, seconds: float) -> float:
@@ -233,7 +278,7 @@ class SandboxStudent:
         return (f"{what} did not finish within {self._wall(seconds):g} s of wall-clock time (the backstop of "
                 f"its {seconds:g} s CPU-time limit{spent}); the worker was stopped")
 
-    def _exchange(self, worker: Worker, message: bytes, seconds: float, call: str):
+    def _exchange(self, worker: Worker, message: bytes, seconds: float, call: str, handle):
         """Send a request, await the reply, check its shape and decode it; the limits cover decoding too."""
         deadline = time.monotonic() + self._wall(seconds)
         try:
@@ -242,7 +287,7 @@ class SandboxStudent:
             reply, arrays = protocol.unpack_reply(body, REPLY_KEYS)
             del body
             if reply.get("ok") is True:
-                reply["value"] = protocol.decode(reply.get("value"), arrays, handle=self._remote)
+                reply["value"] = protocol.decode(reply.get("value"), arrays, handle=handle)
             if time.monotonic() > deadline:
                 raise _Overrun("wall", None)
             return reply, arrays
@@ -286,6 +331,9 @@ class SandboxStudent:
 
     def _remote(self, handle_id: int, type_name: str) -> Remote:
         return Remote(self, handle_id, self._worker.generation, type_name)
+
+    def _kept(self, handle_id: int, type_name: str) -> Kept:
+        return Kept(self, handle_id, self._worker.generation, "kept value")
 
     # -- worker life
 
@@ -369,9 +417,11 @@ class SandboxStudent:
         return worker.stop(self._slot.uid, dying=dying)
 
     def _spec(self) -> Spec:
+        # data_dir=None: no data folder is mounted; data sets cross as arguments (see `data`).
         return Spec(mode=self._mode, nested=self._nested, slot_uid=self._slot.uid, sub_dir=self._sub_dir,
-                    file_name=self._path.name, data_dir=self._data_dir, private=self._private,
-                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds, group=self._group)
+                    file_name=self._path.name, data_dir=None, private=self._private,
+                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds, imports=self._imports,
+                    group=self._group)
 
     def _copy_submission(self) -> None:
         """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible."""

@@ -61,6 +61,7 @@ class Spec:
     memory_mb: int
     cpu_seconds: int
     group: object = None  # the slot's cgroup.Group, or None: then the worker refuses forks
+    imports: dict | None = None  # the from-scratch rule for boot.py's ImportGuard: {"allowed": [...], "message": ...}
 
 
 class Output:
@@ -145,7 +146,8 @@ class Worker:
         self.rpc_out, self.rpc_in, self.output_fd = req_w, rep_r, out_r
         try:
             config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
-                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork"}
+                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork",
+                      "imports": spec.imports}
             if spec.mode == "bwrap":
                 config.update(submission=f"{INSIDE}/sub/{spec.file_name}", data_dir=f"{INSIDE}/data")
                 if spec.slot_uid is None and spec.group is not None:
