@@ -153,7 +153,7 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
 def test_kept_values_expire_with_their_worker(tmp_path):
     path = tmp_path / "exercise02_template.py"
     path.write_text(SUBMISSION + "\nimport time\ndef nap(s):\n    time.sleep(s)\n")
-    student = sandbox.SandboxStudent(path, call_timeout=1)
+    student = sandbox.SandboxStudent(path, call_timeout=1, wall_timeout=2)  # a nap uses no CPU: the wall backstop
     try:
         kept = student.keep("doubled", np.ones(1))
         with pytest.raises(protocol.CallTimeout):
