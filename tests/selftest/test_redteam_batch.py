@@ -300,8 +300,8 @@ def test_item4_padded_replies_are_rejected_and_cost_the_trusted_side_little(host
     assert float(grades["padded-reply"]["auto_points"]) <= float(grades["twin-plain"]["auto_points"])
     padded = kept(out, "padded-reply")
     assert any("reply was rejected" in t["message"] and "unknown reply field" in t["message"] for t in padded["tests"])
-    assert padded["usage"]["trusted_peak_mib"] < 400, padded["usage"]
-    twin = kept(out, "twin-plain")
+    twin = kept(out, "twin-plain")  # the trusted process costs no more than for an honest submission
+    assert padded["usage"]["trusted_peak_mib"] <= twin["usage"]["trusted_peak_mib"] + 64, (padded["usage"], twin["usage"])
     assert padded["seconds"] < max(60.0, 2 * twin["seconds"]), (padded["seconds"], twin["seconds"])
 
 
