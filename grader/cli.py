@@ -16,7 +16,7 @@ def in_kit(relative: str) -> str:
 
 EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
-  grader grade --manual marks.csv       merge filled-in manual points (default report/manual.csv)
+  grader grade --manual marks.csv       merge filled-in manual points (default <out>/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
   grader template --check               fail when exercise02_template.py is stale
   grader samples --check                fail when the sample class in submissions/ is stale
