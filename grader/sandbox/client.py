@@ -83,9 +83,7 @@ class SandboxStudent:
         self._output = Output()
         self._slot = Slot()
         self._private = tempfile.mkdtemp(prefix="exercise02-sandbox-")
-        self._sub_dir = copy_submission(self._path, self._private)
-        if not self._path.is_file():
-            self._import_error = (ImportFailed, f"submission file not found: {self._path}")
+        self._copy_submission()
 
     backend = property(lambda self: self._mode)
     path = property(lambda self: self._path)
@@ -193,7 +191,7 @@ class SandboxStudent:
             raise CallTimeout(f"{call} did not return within {seconds:g} s; the worker was stopped") from None
         except (EOFError, OSError):
             status = self._stop_worker(dying=True)
-            raise WorkerDied(death_message(worker, status, call, **self._limits())) from None
+            raise WorkerDied(self._death(worker, status, call)) from None
         except ProtocolError as error:
             self._stop_worker()
             raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
@@ -252,7 +250,7 @@ class SandboxStudent:
                                   f"{self._import_timeout:g} s; the worker was stopped")
         except (EOFError, OSError):
             status = self._stop_worker(dying=True)
-            self._import_error = (ImportFailed, death_message(worker, status, f"importing {self._path.name}", **self._limits()))
+            self._import_error = (ImportFailed, self._death(worker, status, f"importing {self._path.name}"))
         except ProtocolError as error:
             self._stop_worker()
             self._import_error = (ImportFailed, f"importing {self._path.name}: the worker's reply was rejected ({error})")
@@ -260,12 +258,45 @@ class SandboxStudent:
             if ready.get("ok") is True and ready.get("ready") is True:
                 return worker
             self._stop_worker()
-            self._import_error = (ImportFailed, import_message(self._path.name, ready.get("error")))
+            self._import_error = (ImportFailed, self._import_message(ready.get("error")))
         kind, message = self._import_error
         raise kind(message)
 
-    def _limits(self) -> dict:
-        return {"mode": self._mode, "cpu_seconds": self._cpu_seconds, "memory_mb": self._memory_mb}
+    def _import_message(self, error) -> str:
+        name = self._path.name
+        if not isinstance(error, dict):
+            return f"could not import {name}: the worker sent no reason"
+        type_name = clean_text(error.get("type", "?"), 60)
+        message = clean_text(error.get("message", ""))
+        if type_name == "SyntaxError" or error.get("builtin") == "SyntaxError":
+            return f"could not import {name}: SyntaxError at line {error.get('lineno')}: {message}"
+        text = f"could not import {name}: {type_name}: {message}"
+        if type_name in ("SystemExit", "KeyboardInterrupt"):
+            text += " (the file must not exit or stop when it is imported; put such code under if __name__ == '__main__':)"
+        frames = error.get("frames") or []
+        if frames and isinstance(frames[-1], list) and len(frames[-1]) == 3:
+            text += f" (at line {clean_text(frames[-1][0], 10)})"
+        return text
+
+    def _death(self, worker: Worker, status, call: str) -> str:
+        if worker.flooded:
+            return (f"{call}: the submission printed more than {FLOOD_OUTPUT >> 20} MiB of output; "
+                    "the worker was stopped")
+        code = status
+        if code is None:
+            return f"{call}: the worker stopped answering and was stopped"
+        sig = -code if code < 0 else (code - 128 if self._mode == "bwrap" and 128 < code < 128 + 65 else None)
+        if sig:
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+            hint = {
+                "SIGKILL": f"; the CPU time budget ({self._cpu_seconds} s per worker) or the memory limit "
+                           f"({self._memory_mb} MiB) may have been reached",
+                "SIGXCPU": f"; the CPU time budget ({self._cpu_seconds} s per worker) was used up",
+                "SIGSEGV": f"; this often means memory ran out inside numpy (limit {self._memory_mb} MiB)",
+                "SIGABRT": f"; this often means memory ran out (limit {self._memory_mb} MiB)",
+            }.get(name, "")
+            return f"{call}: the worker was killed by {name}{hint}"
+        return f"{call}: the worker exited with code {code} (os._exit or a fatal error in the submission)"
 
     def _stop_worker(self, dying: bool = False):
         """Kill the current worker and everything it started; reap it. Returns its exit status (or None)."""
@@ -279,54 +310,15 @@ class SandboxStudent:
                     file_name=self._path.name, data_dir=self._data_dir, private=self._private,
                     memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds)
 
-
-def import_message(name: str, error) -> str:
-    """The one-line reason an import failed, from the worker's error reply (untrusted: every field cleaned)."""
-    if not isinstance(error, dict):
-        return f"could not import {name}: the worker sent no reason"
-    type_name = clean_text(error.get("type", "?"), 60)
-    message = clean_text(error.get("message", ""))
-    if type_name == "SyntaxError" or error.get("builtin") == "SyntaxError":
-        return f"could not import {name}: SyntaxError at line {error.get('lineno')}: {message}"
-    text = f"could not import {name}: {type_name}: {message}"
-    if type_name in ("SystemExit", "KeyboardInterrupt"):
-        text += " (the file must not exit or stop when it is imported; put such code under if __name__ == '__main__':)"
-    frames = error.get("frames") or []
-    if frames and isinstance(frames[-1], list) and len(frames[-1]) == 3:
-        text += f" (at line {clean_text(frames[-1][0], 10)})"
-    return text
-
-def death_message(worker: Worker, status, call: str, *, mode: str, cpu_seconds: int, memory_mb: int) -> str:
-    """Why a worker died, from its exit status, with the limit that likely killed it."""
-    if worker.flooded:
-        return (f"{call}: the submission printed more than {FLOOD_OUTPUT >> 20} MiB of output; "
-                "the worker was stopped")
-    code = status
-    if code is None:
-        return f"{call}: the worker stopped answering and was stopped"
-    sig = -code if code < 0 else (code - 128 if mode == "bwrap" and 128 < code < 128 + 65 else None)
-    if sig:
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
-        hint = {
-            "SIGKILL": f"; the CPU time budget ({cpu_seconds} s per worker) or the memory limit "
-                       f"({memory_mb} MiB) may have been reached",
-            "SIGXCPU": f"; the CPU time budget ({cpu_seconds} s per worker) was used up",
-            "SIGSEGV": f"; this often means memory ran out inside numpy (limit {memory_mb} MiB)",
-            "SIGABRT": f"; this often means memory ran out (limit {memory_mb} MiB)",
-        }.get(name, "")
-        return f"{call}: the worker was killed by {name}{hint}"
-    return f"{call}: the worker exited with code {code} (os._exit or a fatal error in the submission)"
-
-
-def copy_submission(path: Path, private: str) -> str:
-    """A private copy of the ONE file in <private>/sub, so nothing next to it (conftest.py, data, other
-    files) is visible. Returns that folder (empty when the file does not exist)."""
-    sub_dir = os.path.join(private, "sub")
-    os.mkdir(sub_dir, 0o755)
-    os.chmod(private, 0o755)  # the slot uid of the fallback must reach sub/
-    if path.is_file():
-        target = os.path.join(sub_dir, path.name)
-        with open(path, "rb") as source, open(target, "wb") as copy:
+    def _copy_submission(self) -> None:
+        """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible."""
+        self._sub_dir = os.path.join(self._private, "sub")
+        os.mkdir(self._sub_dir, 0o755)
+        os.chmod(self._private, 0o755)  # the slot uid of the fallback must reach sub/
+        if not self._path.is_file():
+            self._import_error = (ImportFailed, f"submission file not found: {self._path}")
+            return
+        target = os.path.join(self._sub_dir, self._path.name)
+        with open(self._path, "rb") as source, open(target, "wb") as copy:
             shutil.copyfileobj(source, copy)
         os.chmod(target, 0o644)
-    return sub_dir
