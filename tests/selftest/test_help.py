@@ -19,6 +19,7 @@ def help_text(capsys, *command: str) -> str:
     (("grade",), ["submissions/", "report/", "tests/hidden"]),
     (("release",), ["dist/"]),
     (("rubric",), ["tests/hidden"]),
+    (("review",), ["report/"]),
 ])  # fmt: skip
 def test_kit_relative_defaults_say_so(capsys, command, folders):
     """Does each default folder of the command read 'default: <folder> in the kit folder, <absolute path>'?"""
