@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
     add_moodle_options(grade)
+    integrity = grade.add_argument_group("academic integrity (docs/integrity.md; hints in similarity.html, never points)")
+    integrity.add_argument("--compare-with", type=Path, action="append", default=[], metavar="DIR",
+                           help="also compare with earlier terms' submissions (a folder, an LMS zip or any folder of "
+                           ".py files); not graded; may be given more than once")  # fmt: skip
+    integrity.add_argument("--similarity-threshold", type=bounded(float, 0.0, 1.0), default=0.5, metavar="SHARE",
+                           help="flag a pair when this share of one file's own code matches (default 0.5)")
+    integrity.add_argument("--no-similarity", action="store_true", help="skip similarity.html (e.g. without copydetect)")
     grade.set_defaults(run=run_grade)
 
     # grader review: manual points in the browser (grader/outputs/review.py)
@@ -209,8 +216,8 @@ def run_grade(args) -> int:
         print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
               f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
         return 2
-    from grader.grading import harness, intake, store
-    from grader.outputs import guard, manual, moodle, report
+    from grader.grading import harness, imports, intake, store
+    from grader.outputs import guard, manual, moodle, report, similarity
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -223,6 +230,15 @@ def run_grade(args) -> int:
         print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
               "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
         return 2
+    bad_archive = next((p for p in args.compare_with if not p.exists()), None)
+    if bad_archive is not None:
+        print(f"grader grade: --compare-with {bad_archive} does not exist", file=sys.stderr)
+        return 2
+    try:
+        allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
+    except (OSError, ValueError) as error:
+        print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
+        return 2
     try:
         sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
     except moodle.WorksheetError as error:
@@ -233,6 +249,7 @@ def run_grade(args) -> int:
         if out.is_dir():
             lock.lock()
         submissions, notes = intake.collect(args.submissions, work)
+        forbidden = imports.check_class(submissions, allowed)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:
@@ -257,10 +274,17 @@ def run_grade(args) -> int:
         for problem in points.problems:
             print(f"manual points: {problem}", file=sys.stderr)
         banner = report.sandbox_banner(batch.backends)
+        integrity = None if args.no_similarity else similarity.write_safely(
+            out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
+            threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
+        for problem in integrity.problems if integrity else []:
+            print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args))  # fmt: skip
+                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
+                                   integrity=integrity.flags if integrity else None)  # fmt: skip
         lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
                                                                "manual-template.csv")))  # fmt: skip
+        lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
         if sheet is not None:
             lock.record(*write_lms(args, out, sheet, batch, written))
         lock.finish()

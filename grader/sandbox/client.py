@@ -79,12 +79,13 @@ class SandboxStudent(WorkerHost):
     """The submission in a sandboxed worker, with the interface of conftest.InProcessStudent."""
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
-                 call_timeout: float = 60.0, import_timeout: float = 20.0):
+                 call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None):
         self._path = Path(path)
         self._data_dir = str(Path(data_dir).resolve()) if data_dir is not None else str(mnist.DEFAULT_DIR)
         self._memory_mb, self._cpu_seconds = int(memory_mb), int(cpu_seconds)
         self._call_timeout, self._import_timeout = float(call_timeout), float(import_timeout)
         self._budget = None
+        self._imports = imports  # the from-scratch rule (tests/conftest.py ImportRule.worker_config), or None
         self._mode, self._reason = probe()
         self._nested = nested_userns()
         self._worker = None

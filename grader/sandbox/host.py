@@ -4,7 +4,7 @@ back within the time limit, and stopping it, with a one-line reason for every wa
 `WorkerHost` is a base class of `grader.sandbox.client.SandboxStudent`, split off by role so that
 each class stays small; it uses the state that SandboxStudent.__init__ sets (_path, _mode, _reason,
 _nested, _slot, _private, _sub_dir, _data_dir, _memory_mb, _cpu_seconds, _import_timeout,
-_worker, _generation, _output, _import_error).
+_worker, _generation, _output, _import_error, _imports).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class WorkerHost:
         # data_dir=None: no data folder is mounted; data sets cross as arguments (see `data`).
         return Spec(mode=self._mode, nested=self._nested, slot_uid=self._slot.uid, sub_dir=self._sub_dir,
                     file_name=self._path.name, data_dir=None, private=self._private,
-                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds)
+                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds, imports=self._imports)
 
     def _copy_submission(self) -> None:
         """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible."""
