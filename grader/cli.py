@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                            ".py files); not graded; may be given more than once")  # fmt: skip
     integrity.add_argument("--similarity-threshold", type=bounded(float, 0.0, 1.0), default=0.5, metavar="SHARE",
                            help="flag a pair when this share of one file's own code matches (default 0.5)")
-    integrity.add_argument("--no-similarity", action="store_true", help="skip similarity.html (e.g. without copydetect)")
+    integrity.add_argument("--no-similarity", action="store_true", help="do not write similarity.html (forbidden imports are still listed in the report)")
     grade.set_defaults(run=run_grade)
 
     # grader review: manual points in the browser (grader/outputs/review.py)
