@@ -10,22 +10,34 @@ from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
 
+
+def in_kit(relative: str) -> str:
+    """How --help names a default that lives in the kit folder (not in the current folder)."""
+    return f"default: {relative} in the kit folder, {KIT / relative}"
+
+
 EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
-  grader grade --manual marks.csv       merge filled-in manual points (default report/manual.csv)
+  grader grade --manual marks.csv       merge filled-in manual points (default <out>/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
   grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
                                         Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
+  grader samples --check                fail when the sample class in submissions/ is stale
+  grader rubric                         list the hidden suite's points per test and per file
   grader release --out dist             build dist/exercise02-student.zip
   grader review                         enter the manual points of report/ in the browser
+
+Relative paths given on the command line are relative to the current folder; the defaults
+(submissions/, report/, dist/, tests/hidden) are in the kit folder, wherever grader is run from.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
-        description="Exercise 02 kit: generate the template, release the bundle, grade a class.",
+        description="Exercise 02 kit: generate the template and the sample class, list the rubric, release the "
+        "bundle, grade a class.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,8 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--check", action="store_true", help="exit 1 when the committed template is stale")
     template.set_defaults(run=run_template)
 
+    samples = commands.add_parser("samples", help="write the sample class in submissions/ from solutions/")
+    samples.add_argument("--check", action="store_true", help="exit 1 when a committed sample is stale")
+    samples.add_argument("--plots", action="store_true", help="also re-run the solution (--quick) for the sample plots")
+    samples.set_defaults(run=run_samples)
+
+    rubric = commands.add_parser("rubric", help="list the points per hidden test and file, and the manual points")
+    rubric.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
+    rubric.set_defaults(run=run_rubric)
+
     release = commands.add_parser("release", help="build the student bundle as a zip")
-    release.add_argument("--out", type=Path, default=KIT / "dist", help="folder for the zip (default dist/)")
+    release.add_argument("--out", type=Path, default=KIT / "dist", help=f"folder for the zip ({in_kit('dist/')})")
     release.set_defaults(run=run_release)
 
     grade = commands.add_parser(
@@ -47,14 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         "again after an interruption continues, and an unchanged class is served from there.",
     )
     grade.add_argument("submissions", nargs="?", type=Path, default=KIT / "submissions",
-                       help="a folder of submission folders, or an LMS zip (default submissions/)")  # fmt: skip
-    grade.add_argument("--out", type=Path, default=KIT / "report", help="output folder (default report/)")
+                       help=f"a folder of submission folders, or an LMS zip ({in_kit('submissions/')})")  # fmt: skip
+    grade.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder ({in_kit('report/')})")
     grade.add_argument("-j", "--jobs", type=bounded(int, 1, 256), default=None,
                        help="submissions graded in parallel, 1 to 256 (default: CPU count)")  # fmt: skip
     grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
                        help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
-    grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help="test suite (default tests/hidden)")
+    grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
     grade.add_argument("--no-sandbox", dest="backend", action="store_const", const="unsandboxed",
                        help="trusted submissions only: grade in a worker process without the bubblewrap sandbox "
@@ -73,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     review = commands.add_parser("review", help="grade the manual points in the browser (a local web app on 127.0.0.1)",
                                  description="Serve the output folder of `grader grade` on 127.0.0.1 at a random port and "
                                  "token: one page per submission, manual points saved to the manual CSV and every output.")  # fmt: skip
-    review.add_argument("--out", type=Path, default=KIT / "report", help="output folder of `grader grade` (default report/)")
+    review.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder of `grader grade` ({in_kit('report/')})")
     review.add_argument("--manual", type=Path, default=None, help="the manual points CSV (default <out>/manual.csv)")
     review.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
     review.set_defaults(run=run_review)
@@ -371,6 +392,42 @@ def run_template(args) -> int:
         return 0
     target.write_text(text)
     print(f"wrote {target.name} from {solution.relative_to(KIT)}")
+    return 0
+
+
+def run_samples(args) -> int:
+    from grader.authoring import samples
+    from grader.authoring.edits import EditMismatch
+
+    try:
+        if args.check:
+            problems = samples.stale(KIT)
+            print("stale samples (run `grader samples`, with --plots for the plots): " + ", ".join(problems)
+                  if problems else "the sample class in submissions/ is up to date")
+            return 1 if problems else 0
+        changed = samples.write(KIT, with_plots=args.plots)
+    except EditMismatch as error:
+        print(f"grader samples: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote the sample class in {KIT / 'submissions'} ({len(changed)} stale files fixed)")
+    left = samples.stale(KIT)
+    if left:
+        print("still stale (run `grader samples --plots`): " + ", ".join(left))
+    return 1 if left else 0
+
+
+def run_rubric(args) -> int:
+    from grader.outputs import rubric
+
+    try:
+        items = rubric.read_rubric(args.suite)
+    except (OSError, SyntaxError, rubric.RubricError) as error:
+        print(f"grader rubric: {error}", file=sys.stderr)
+        return 1
+    if not items:
+        print(f"grader rubric: no test_*.py files with tests in {args.suite}", file=sys.stderr)
+        return 1
+    print(rubric.render(items))
     return 0
 
 

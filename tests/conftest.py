@@ -33,6 +33,7 @@ import pytest
 
 SUBMISSION_NAMES = ("exercise02_template.py", "exercise02.py")
 NUMERIC_KINDS = "biuf"
+SANDBOXES = pytest.StashKey[list]()  # the sandboxed students of this run, for the closing line
 
 
 # --------------------------------------------------------------------------- options
@@ -152,7 +153,17 @@ def open_student(config, backend: str):
     except ImportError as error:
         raise pytest.UsageError(f"--sandbox needs the kit's grader package ({error})") from None
     rule = ImportRule.read()
-    return SandboxStudent(path, data_dir=Path(config.rootpath) / "data" / "mnist", imports=rule.worker_config(path.name))
+    student = SandboxStudent(path, data_dir=Path(config.rootpath) / "data" / "mnist", imports=rule.worker_config(path.name))
+    config.stash.setdefault(SANDBOXES, []).append(student)
+    return student
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Say once, at the end, which backend the sandboxed submission really ran in (and why, if not bwrap)."""
+    for student in config.stash.get(SANDBOXES, []):
+        terminalreporter.section("sandbox")
+        why = f": NOT SANDBOXED ({student.reason})" if student.backend != "bwrap" else " (bubblewrap sandbox)"
+        terminalreporter.write_line(f"submission ran in backend {student.backend}{why}")
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,8 @@ def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
 
 def failure_sections(output: str) -> dict[str, str]:
     """{test name: the text pytest printed for its failure}, from the FAILURES section."""
-    failures = output.split("= FAILURES =", 1)[1].split("= short test summary info =", 1)[0]
+    failures = output.split("= FAILURES =", 1)[1]
+    failures = re.split(r"^=+ \S.* =+$", failures, maxsplit=1, flags=re.M)[0]  # up to the next section
     parts = re.split(r"^_{3,} (\S.*?) _{3,}$", failures, flags=re.M)
     return {name: body.strip().strip("=").strip() for name, body in zip(parts[1::2], parts[2::2])}
 
@@ -182,8 +183,11 @@ def sandbox_runtime(members):
 
 
 def test_bundle_pytest_sandbox(unpacked, sandbox_runtime):
-    """Does `pytest --sandbox` in the unpacked bundle fail cleanly on the template and pass with the solution?"""
+    """Does `pytest --sandbox` in the unpacked bundle fail cleanly on the template and pass with the solution,
+    saying once which backend really ran?"""
     assert_fails_cleanly(run_pytest(unpacked, "--sandbox"))
     shutil.copy(SOLUTION, unpacked / "exercise02_template.py")
     done = run_pytest(unpacked, "--sandbox")
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    said = re.findall(r"submission ran in backend (bwrap|process)\b", done.stdout)
+    assert len(said) == 1, done.stdout[-3000:]

@@ -1,0 +1,193 @@
+"""The worker side of SandboxStudent: starting its worker process, one request's bytes there and
+back within the time limit, and stopping it, with a one-line reason for every way it can end.
+
+`WorkerHost` is a base class of `grader.sandbox.client.SandboxStudent`, split off by role so that
+each class stays small; it uses the state that SandboxStudent.__init__ sets (_path, _mode, _reason,
+_nested, _slot, _private, _sub_dir, _data_dir, _memory_mb, _cpu_seconds, _import_timeout,
+_worker, _generation, _output, _import_error, _imports, _group, _wall_timeout, stops).
+
+Limits (issue 14): a call's and the import's limits are CPU seconds of the submission's processes
+(the cgroup's counter, else /proc); the wall clock is only a backstop (WALL_FACTOR x limit +
+WALL_EXTRA). Replies are checked for shape (protocol.unpack_reply) before their arrays are parsed,
+and decoding counts against the call's deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import time
+
+from grader.sandbox import protocol
+from grader.sandbox.protocol import BadReply, CallTimeout, ImportFailed, ProtocolError, WorkerDied, clean_text
+from grader.sandbox.worker import FLOOD_OUTPUT, Spec, Worker
+
+
+WALL_FACTOR, WALL_EXTRA = 5.0, 30.0  # wall-clock backstop of a CPU-time limit: 5 x limit + 30 s
+POLL = 0.05  # seconds between two looks at the submission's CPU time while a call runs
+REPLY_KEYS = {"id", "ok", "value", "error"}
+READY_KEYS = {"id", "ok", "ready", "error"}
+MAIN_HINT = ("; code that runs experiments or training when the file is imported belongs under "
+             "if __name__ == \"__main__\": at the end of the file")
+
+
+class _Overrun(Exception):
+    """A limit of the current call was reached: "cpu" (its CPU time) or "wall" (the backstop)."""
+
+
+class WorkerHost:
+    """Start, talk to and stop the worker process of one submission."""
+
+    def _wall(self, seconds: float) -> float:
+        return self._wall_timeout if self._wall_timeout is not None else WALL_FACTOR * seconds + WALL_EXTRA
+
+    def _await(self, worker: Worker, seconds: float, deadline: float) -> bytearray:
+        """The next message once it starts to arrive; _Overrun when the submission has used `seconds`
+        of CPU time since now (all its processes), or at the wall-clock `deadline` (a backstop)."""
+        start = worker.cpu_seconds()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Overrun("wall", worker.cpu_seconds() - start)
+            if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
+                try:
+                    return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
+                except TimeoutError:
+                    raise _Overrun("wall", worker.cpu_seconds() - start) from None
+            if (used := worker.cpu_seconds() - start) > seconds:
+                raise _Overrun("cpu", used)
+
+    def _overrun(self, overrun: "_Overrun", what: str, seconds: float) -> str:
+        self._stop_worker()
+        kind, used = overrun.args if len(overrun.args) == 2 else ("wall", None)
+        self.stops.append(kind)
+        if kind == "cpu":
+            return f"{what} used more than {seconds:g} s of CPU time; the worker was stopped"
+        spent = f"; it used {used:.1f} s of CPU meanwhile" if used is not None else ""
+        return (f"{what} did not finish within {self._wall(seconds):g} s of wall-clock time (the backstop of "
+                f"its {seconds:g} s CPU-time limit{spent}); the worker was stopped")
+
+    def _exchange(self, worker: Worker, message: bytes, seconds: float, call: str, handle):
+        """Send a request, await the reply, check its shape and decode it; the limits cover decoding too."""
+        deadline = time.monotonic() + self._wall(seconds)
+        try:
+            protocol.write_message(worker.rpc_out, message, deadline)
+            body = self._await(worker, seconds, deadline)
+            reply, arrays = protocol.unpack_reply(body, REPLY_KEYS)
+            del body
+            if reply.get("ok") is True:
+                reply["value"] = protocol.decode(reply.get("value"), arrays, handle=handle)
+            if time.monotonic() > deadline:
+                raise _Overrun("wall", None)
+            return reply, arrays
+        except TimeoutError:
+            raise CallTimeout(self._overrun(_Overrun("wall", None), call, seconds)) from None
+        except _Overrun as overrun:
+            raise CallTimeout(self._overrun(overrun, call, seconds)) from None
+        except (EOFError, OSError):
+            status = self._stop_worker(dying=True)
+            raise WorkerDied(self._death(worker, status, call)) from None
+        except ProtocolError as error:
+            self._stop_worker()
+            raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
+
+
+    def _ensure_worker(self) -> Worker:
+        if self._import_error is not None:
+            kind, message = self._import_error
+            raise kind(message)
+        if self._worker is not None:
+            return self._worker
+        self._generation += 1
+        worker = Worker(self._generation, self._output)
+        self._worker = worker
+        try:
+            note = worker.start(self._spec())
+            if note and note not in self._reason:
+                self._reason += note
+            deadline = time.monotonic() + self._wall(self._import_timeout)
+            body = self._await(worker, self._import_timeout, deadline)
+            ready, _ = protocol.unpack_reply(body, READY_KEYS)
+        except (_Overrun, TimeoutError) as overrun:
+            overrun = overrun if isinstance(overrun, _Overrun) else _Overrun("wall", None)
+            self._import_error = (ImportFailed, self._overrun(overrun, f"importing {self._path.name}", self._import_timeout)
+                                  + MAIN_HINT)
+        except (EOFError, OSError):
+            status = self._stop_worker(dying=True)
+            self._import_error = (ImportFailed, self._death(worker, status, f"importing {self._path.name}"))
+        except ProtocolError as error:
+            self._stop_worker()
+            self._import_error = (ImportFailed, f"importing {self._path.name}: the worker's reply was rejected ({error})")
+        else:
+            if ready.get("ok") is True and ready.get("ready") is True:
+                return worker
+            self._stop_worker()
+            self._import_error = (ImportFailed, self._import_message(ready.get("error")))
+        kind, message = self._import_error
+        raise kind(message)
+
+    def _import_message(self, error) -> str:
+        name = self._path.name
+        if not isinstance(error, dict):
+            return f"could not import {name}: the worker sent no reason"
+        type_name = clean_text(error.get("type", "?"), 60)
+        message = clean_text(error.get("message", ""))
+        if type_name == "SyntaxError" or error.get("builtin") == "SyntaxError":
+            return f"could not import {name}: SyntaxError at line {error.get('lineno')}: {message}"
+        text = f"could not import {name}: {type_name}: {message}"
+        if type_name in ("SystemExit", "KeyboardInterrupt"):
+            text += " (the file must not exit or stop when it is imported; put such code under if __name__ == '__main__':)"
+        frames = error.get("frames") or []
+        if frames and isinstance(frames[-1], list) and len(frames[-1]) == 3:
+            text += f" (at line {clean_text(frames[-1][0], 10)})"
+        return text
+
+    def _death(self, worker: Worker, status, call: str) -> str:
+        if status is None or status < 0 or (self._mode == "bwrap" and status > 128):
+            self.stops.append("killed")
+        if worker.flooded:
+            return (f"{call}: the submission printed more than {FLOOD_OUTPUT >> 20} MiB of output; "
+                    "the worker was stopped")
+        code = status
+        if code is None:
+            return f"{call}: the worker stopped answering and was stopped"
+        sig = -code if code < 0 else (code - 128 if self._mode == "bwrap" and 128 < code < 128 + 65 else None)
+        if sig:
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+            hint = {
+                "SIGKILL": f"; the CPU time budget ({self._cpu_seconds} s per worker) or the memory limit "
+                           f"({self._memory_mb} MiB) may have been reached",
+                "SIGXCPU": f"; the CPU time budget ({self._cpu_seconds} s per worker) was used up",
+                "SIGSEGV": f"; this often means memory ran out inside numpy (limit {self._memory_mb} MiB)",
+                "SIGABRT": f"; this often means memory ran out (limit {self._memory_mb} MiB)",
+            }.get(name, "")
+            return f"{call}: the worker was killed by {name}{hint}"
+        return f"{call}: the worker exited with code {code} (os._exit or a fatal error in the submission)"
+
+    def _stop_worker(self, dying: bool = False):
+        """Kill the current worker and everything it started; reap it. Returns its exit status (or None)."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return None
+        return worker.stop(self._slot.uid, dying=dying)
+
+    def _spec(self) -> Spec:
+        # data_dir=None: no data folder is mounted; data sets cross as arguments (see `data`).
+        return Spec(mode=self._mode, nested=self._nested, slot_uid=self._slot.uid, sub_dir=self._sub_dir,
+                    file_name=self._path.name, data_dir=None, private=self._private,
+                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds, imports=self._imports,
+                    group=self._group)
+
+    def _copy_submission(self) -> None:
+        """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible."""
+        self._sub_dir = os.path.join(self._private, "sub")
+        os.mkdir(self._sub_dir, 0o755)  # inside the private 0700 folder: other local users cannot reach it
+        if not self._path.is_file():
+            self._import_error = (ImportFailed, f"submission file not found: {self._path}")
+            return
+        target = os.path.join(self._sub_dir, self._path.name)
+        with open(self._path, "rb") as source, open(target, "wb") as copy:
+            shutil.copyfileobj(source, copy)
+        os.chmod(target, 0o644)
