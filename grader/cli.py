@@ -12,6 +12,9 @@ EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
   grader grade --manual marks.csv       merge filled-in manual points (default report/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
+  grader grade --cluster local:2        try Dask: a local cluster of two worker processes
+  grader grade --cluster tcp://head:8786   grade on a running Dask scheduler's workers
+  grader grade --cluster slurm:4        start 4 Slurm jobs of Dask workers (docs/cluster.md)
   grader template --check               fail when exercise02_template.py is stale
   grader release --out dist             build dist/exercise02-student.zip
 """
@@ -44,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", nargs="?", type=Path, default=KIT / "submissions",
                        help="a folder of submission folders, or an LMS zip (default submissions/)")  # fmt: skip
     grade.add_argument("--out", type=Path, default=KIT / "report", help="output folder (default report/)")
-    grade.add_argument("-j", "--jobs", type=int, default=None, help="submissions graded in parallel (default: CPU count)")
+    grade.add_argument("-j", "--jobs", type=int, default=None,
+                       help="submissions in flight at once (default: CPU count, or the cluster's worker threads)")
+    grade.add_argument("--cluster", default=None, metavar="ADDRESS",
+                       help="run on Dask: tcp://HOST:PORT (a running scheduler), local:N (N local worker "
+                       "processes) or slurm[:N] (N Slurm jobs, see docs/cluster.md); needs pip install '.[cluster]'")
     grade.add_argument("--budget", type=float, default=600.0, help="wall-clock seconds per submission (default 600)")
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
     grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help="test suite (default tests/hidden)")
@@ -55,13 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_grade(args) -> int:
-    from grader.grading import harness, intake, store
+    from grader.grading import executor, harness, intake, store
     from grader.outputs import manual, report
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
         return 2
     out = args.out.resolve()
+    engine = None
     try:
         submissions, notes = intake.collect(args.submissions, out / ".intake")
         for note in notes:
@@ -69,11 +77,21 @@ def run_grade(args) -> int:
         if not submissions:
             print(f"grader grade: no submissions found in {args.submissions}", file=sys.stderr)
         runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
-        bar = Progress(sys.stderr)
-        batch = harness.grade_class(
-            submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
-            store=store.Store(out / "results"), jobs=args.jobs, progress=bar.update,
-        )  # fmt: skip
+        engine = executor.open_engine(args.cluster, args.jobs)
+        jobs = args.jobs or engine.slots()
+        if args.cluster:
+            print(f"cluster: {engine.name}, {engine.workers()} workers, {jobs} submissions in flight", file=sys.stderr)
+        bar = Progress(sys.stderr, engine.workers)
+        try:
+            batch = harness.grade_class(
+                submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
+                store=store.Store(out / "results"), jobs=jobs, progress=bar.update, executor=engine.executor,
+            )  # fmt: skip
+        except harness.Interrupted:
+            engine.stop_runs(runner)
+            raise
+        finally:
+            engine.close()
         bar.finish()
         points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
         for problem in points.problems:
@@ -88,7 +106,7 @@ def run_grade(args) -> int:
     except KeyboardInterrupt:
         print("\nstopped; finished results are kept: run the same command again to continue", file=sys.stderr)
         return 130
-    except harness.HarnessError as error:
+    except (harness.HarnessError, executor.ClusterError) as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 1
     if banner:
@@ -101,15 +119,17 @@ def run_grade(args) -> int:
 
 
 class Progress:
-    """i/N, a bar and an ETA on stderr: redrawn in place on a terminal, one line per submission otherwise."""
+    """i/N, a bar, runs in flight (and workers connected) and an ETA on stderr: redrawn in place on a
+    terminal, one line per submission otherwise."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, workers=lambda: None):
         self.stream = stream
+        self.workers = workers
         self.tty = stream.isatty()
         self.started = None
         self.fresh = 0
 
-    def update(self, done: int, total: int, result, cached: bool) -> None:
+    def update(self, done: int, total: int, result, cached: bool, in_flight: int = 0) -> None:
         import time
 
         now = time.monotonic()
@@ -120,11 +140,13 @@ class Progress:
         left = total - done
         eta = (now - self.started) / self.fresh * left if self.fresh else 0.0
         what = f"{result.submission}: {result.status} {result.points:g}/{result.max_points:g}" + (" (kept)" if cached else "")
+        workers = self.workers()
+        where = f"{in_flight} running" + (f" on {workers} workers" if workers is not None else "")
         if self.tty:
             filled = round(30 * done / max(total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  ETA {eta:4.0f} s  {what[:40]:<40}")
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  {where}  ETA {eta:4.0f} s  {what[:40]:<40}")
         else:
-            self.stream.write(f"{done}/{total} {what} (ETA {eta:.0f} s)\n")
+            self.stream.write(f"{done}/{total} {what} ({where}, ETA {eta:.0f} s)\n")
         self.stream.flush()
 
     def finish(self) -> None:

@@ -46,6 +46,7 @@ class Result:
     log: str = ""  # the tail of the pytest process's own output: for the tutor, never parsed
     artifacts: dict = field(default_factory=dict)
     key: str = ""  # the store key this result was computed for
+    worker: str = ""  # host:pid of the process that ran the suite (the coordinator's with the local pool)
 
     @property
     def points(self) -> float:
