@@ -69,7 +69,6 @@ def run_grade(args) -> int:
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
         return 2
     out = args.out.resolve()
-    engine = None
     try:
         submissions, notes = intake.collect(args.submissions, out / ".intake")
         for note in notes:
@@ -90,6 +89,11 @@ def run_grade(args) -> int:
         except harness.Interrupted:
             engine.stop_runs(runner)
             raise
+        except Exception as error:
+            if not args.cluster or isinstance(error, harness.HarnessError):
+                raise
+            raise executor.ClusterError(f"the cluster failed ({type(error).__name__}: {error}); finished "
+                                        f"results are kept in {out / 'results'}: fix it and run the same command again") from None
         finally:
             engine.close()
         bar.finish()

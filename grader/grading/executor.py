@@ -22,6 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from grader.grading import harness
 
 
+WORKER_WAIT = 60  # seconds a running scheduler may take to show its first worker
+
+
 class ClusterError(Exception):
     """The cluster could not be reached or started, or Dask is not installed."""
 
@@ -89,12 +92,23 @@ def open_engine(cluster: str | None, jobs: int | None = None) -> Engine:
                 from dask_jobqueue import SLURMCluster
             except ImportError:
                 raise ClusterError("--cluster slurm needs dask-jobqueue: pip install '.[cluster]'") from None
-            started = SLURMCluster()  # everything from the `jobqueue.slurm` section of the Dask config
-            started.scale(jobs=_count(cluster, "slurm:N") if ":" in cluster else 1)
+            count = _count(cluster, "slurm:N") if ":" in cluster else 1
+            try:
+                started = SLURMCluster()  # everything from the `jobqueue.slurm` section of the Dask config
+            except ValueError as error:
+                raise ClusterError(f"--cluster slurm: the Dask config's jobqueue.slurm section is incomplete "
+                                   f"({error}); see docs/cluster.md") from None
+            started.scale(jobs=count)
             client = Client(started)
             client.wait_for_workers(1)  # the jobs may queue for a while; Ctrl-C stops waiting
         elif "://" in cluster:
             client = Client(cluster, timeout=30)
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except TimeoutError:
+                client.close()
+                raise ClusterError(f"the scheduler at {cluster} has no workers after {WORKER_WAIT} s: start "
+                                   f"`dask worker {cluster}` on the worker machines (docs/cluster.md)") from None
         else:
             raise ClusterError(f"--cluster {cluster!r}: give tcp://HOST:PORT, local:N or slurm[:N]")
     except ClusterError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import signal
@@ -23,8 +24,6 @@ from pathlib import Path
 import pytest
 
 from classroom import KIT, STANDIN
-
-pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 HOSTILE = {"zz-patch-numpy": "patch_numpy.py", "zz-slow-import": "slow_import.py"}
@@ -93,8 +92,51 @@ def alive(pid: int) -> bool:
         return False
 
 
+def test_runner_travels_as_its_portable_part_and_refuses_another_kit(tmp_path):
+    """Is a Runner rebuilt on this machine's kit, and does one built for another suite version refuse to run?"""
+    from grader.grading import harness, store
+
+    runner = harness.Runner(KIT, STANDIN, budget=7.0, backend="sandbox")
+    runner.version = store.suite_version(KIT, STANDIN, KIT / "solutions" / "exercise02.py")
+    same = pickle.loads(pickle.dumps(runner))
+    assert (same.kit, same.suite, same.budget, same.backend, same.mismatch) == (KIT, STANDIN, 7.0, "sandbox", "")
+    assert same is not runner and same.token == runner.token
+    runner.version = "0" * 64
+    other = pickle.loads(pickle.dumps(runner))
+    with pytest.raises(harness.KitMismatch, match="different kit .*install the same kit version on every worker"):
+        other.run("exercise02.py", b"x = 1\n", 1)
+    outside = harness.Runner(KIT, tmp_path)
+    with pytest.raises(harness.HarnessError, match="not inside the kit"):
+        pickle.dumps(outside)
+
+
+def test_cluster_addresses_are_checked():
+    """Do a malformed --cluster and a missing worker pool give one clear error?"""
+    from grader.grading import executor
+
+    for bad in ("local:0", "local:x", "slurm:-1", "slurm:", "8786"):
+        with pytest.raises(executor.ClusterError, match="--cluster"):
+            executor.open_engine(bad)
+
+
+def test_slurm_config_example_makes_a_job_script():
+    """Does the documented jobqueue.yaml give a Slurm job that activates the kit and runs one worker of `cores` threads?"""
+    pytest.importorskip("dask_jobqueue", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    import dask.config
+    import yaml
+    from dask_jobqueue import SLURMCluster
+
+    config = yaml.safe_load((KIT / "examples" / "cluster" / "jobqueue.yaml").read_text())["jobqueue"]["slurm"]
+    with dask.config.set({f"jobqueue.slurm.{key}": value for key, value in config.items()}):
+        with SLURMCluster(dashboard_address=None) as cluster:
+            script = cluster.job_script()
+    assert "#SBATCH --cpus-per-task=8" in script and "source ~/exercise02-kit/.venv/bin/activate" in script
+    assert "--nthreads 8" in script and "--nworkers" not in script  # one worker process per job
+
+
 @pytest.fixture(scope="module")
 def pool_and_cluster(tmp_path_factory):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
     from grader.sandbox import probe
 
     mode, reason = probe()
