@@ -52,7 +52,7 @@ from grader.grading.results import (
     against_key,
     unrun,
 )
-from grader.grading.store import REFERENCE, Store, submission_key, suite_version
+from grader.grading.store import REFERENCE, Store, keep_key, kept_key, submission_key, suite_version
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
@@ -328,6 +328,8 @@ def grade_class(
     queue: list = []  # (submission or None, key, code file) not yet handed to the pool
     reference_key = submission_key([solution], solution.parent, version)
     reference = store.get(REFERENCE, reference_key)
+    if reference is None and (reference := kept_key(reference_key, runner.backend)) is not None:
+        store.put(reference)  # the same suite version's key from another output folder
     if reference is None:
         queue.append((None, reference_key, solution))  # first, so the other slots start on submissions at once
 
@@ -358,6 +360,7 @@ def grade_class(
                 if sub is None:
                     reference = to_reference(runner, key, *_outcome(future))
                     store.put(reference)
+                    keep_key(reference, runner.backend)
                 else:
                     waiting.append((sub, key, future))
             fill()

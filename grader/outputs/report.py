@@ -313,7 +313,9 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
     path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
     if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return path
-    gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
+    if not gradebook.copy_kept(digest, path):  # the same content from another output folder
+        gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
+        gradebook.keep(digest, path)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     _write_text(stamp, digest)
     return path

@@ -105,18 +105,24 @@ def read(split: str, kind: str, data_dir=None) -> np.ndarray:
     return _cache[key]
 
 
-def cache_folder() -> Path | None:
-    """Where uncompressed copies are kept (None: disabled)."""
+def cache_root() -> Path | None:
+    """The kit's cache folder in the user's home (None: GRADER_CACHE=off); also holds the kept answer keys."""
     chosen = os.environ.get("GRADER_CACHE")
     if chosen == "off":
         return None
     if chosen:
-        return Path(chosen) / "mnist"
+        return Path(chosen)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "exercise02-kit" / "mnist"
+    return Path(base) / "exercise02-kit"
 
 
-def _private(path: Path, kind: int) -> bool:
+def cache_folder() -> Path | None:
+    """Where uncompressed copies are kept (None: disabled)."""
+    root = cache_root()
+    return None if root is None else root / "mnist"
+
+
+def private(path: Path, kind: int = stat.S_IFREG) -> bool:
     """Is path of this kind (file or folder), ours, and writable by nobody else?"""
     try:
         info = os.lstat(path)
@@ -126,7 +132,7 @@ def _private(path: Path, kind: int) -> bool:
 
 
 def _open_copy(copy: Path, magic: int, count: int) -> np.ndarray | None:
-    if not (_private(copy.parent, stat.S_IFDIR) and _private(copy, stat.S_IFREG)):
+    if not (private(copy.parent, stat.S_IFDIR) and private(copy)):
         return None
     try:
         array = np.load(copy, mmap_mode="r", allow_pickle=False).view(np.ndarray)  # a plain array over the map
