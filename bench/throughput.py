@@ -28,7 +28,8 @@ floor's CPU/wall share and the load averages are printed; read ratios, not secon
 With --cluster ADDRESS it compares engines instead: `grader grade -j JOBS` (the local pool) and
 `grader grade --cluster ADDRESS -j JOBS` on the same class, each on a fresh --out, and prints the
 ratio cluster / pool of the whole command (cluster start-up included) and of the grading phase
-(target <= 1.15x at equal worker count: local:2 with --jobs 2), checks that both gave the same
+(target <= 1.15x at equal worker count: local:2 with --jobs 2; both with GRADER_CACHE=off, so
+neither reuses the other's answer key or gradebook), checks that both gave the same
 grades, and prints the per-submission cost and the scheduler's per-task overhead that
 docs/cluster.md's estimate for large classes uses.
 """
@@ -315,6 +316,7 @@ def task_overhead(address: str, tasks: int = 200) -> float:
 
 
 def compare_engines(options) -> None:
+    os.environ["GRADER_CACHE"] = "off"  # both engines run the answer key and build the gradebook themselves
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     n = options.n if options.n != 40 else 20
     kinds = classgen.write_class(work / "class", n)
