@@ -130,7 +130,6 @@ def main() -> None:
             print(f"{name} ...", file=sys.stderr)
             if name.startswith("nbgrader"):
                 shutil.rmtree(course / "autograded", ignore_errors=True)
-                (course / "gradebook.db").unlink(missing_ok=True)
                 times[name].append(run(["nbgrader", "autograde", ASSIGNMENT, "--force"], course))
             else:
                 jobs = name.rsplit(" ", 1)[1]
