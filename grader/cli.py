@@ -3,28 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
 
+
+def in_kit(relative: str) -> str:
+    """How --help names a default that lives in the kit folder (not in the current folder)."""
+    return f"default: {relative} in the kit folder, {KIT / relative}"
+
+
 EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
-  grader grade --manual marks.csv       merge filled-in manual points (default report/manual.csv)
+  grader grade --manual marks.csv       merge filled-in manual points (default <out>/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
   grader grade --cluster local:2        try Dask: a local cluster of two worker processes
   grader grade --cluster tcp://head:8786   grade on a running Dask scheduler's workers
   grader grade --cluster slurm:4        start 4 Slurm jobs of Dask workers (docs/cluster.md)
+  grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
+                                        Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
+  grader samples --check                fail when the sample class in submissions/ is stale
+  grader rubric                         list the hidden suite's points per test and per file
   grader release --out dist             build dist/exercise02-student.zip
   grader review                         enter the manual points of report/ in the browser
+
+Relative paths given on the command line are relative to the current folder; the defaults
+(submissions/, report/, dist/, tests/hidden) are in the kit folder, wherever grader is run from.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
-        description="Exercise 02 kit: generate the template, release the bundle, grade a class.",
+        description="Exercise 02 kit: generate the template and the sample class, list the rubric, release the "
+        "bundle, grade a class.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -34,8 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--check", action="store_true", help="exit 1 when the committed template is stale")
     template.set_defaults(run=run_template)
 
+    samples = commands.add_parser("samples", help="write the sample class in submissions/ from solutions/")
+    samples.add_argument("--check", action="store_true", help="exit 1 when a committed sample is stale")
+    samples.add_argument("--plots", action="store_true", help="also re-run the solution (--quick) for the sample plots")
+    samples.set_defaults(run=run_samples)
+
+    rubric = commands.add_parser("rubric", help="list the points per hidden test and file, and the manual points")
+    rubric.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
+    rubric.set_defaults(run=run_rubric)
+
     release = commands.add_parser("release", help="build the student bundle as a zip")
-    release.add_argument("--out", type=Path, default=KIT / "dist", help="folder for the zip (default dist/)")
+    release.add_argument("--out", type=Path, default=KIT / "dist", help=f"folder for the zip ({in_kit('dist/')})")
     release.set_defaults(run=run_release)
 
     grade = commands.add_parser(
@@ -46,24 +71,33 @@ def build_parser() -> argparse.ArgumentParser:
         "again after an interruption continues, and an unchanged class is served from there.",
     )
     grade.add_argument("submissions", nargs="?", type=Path, default=KIT / "submissions",
-                       help="a folder of submission folders, or an LMS zip (default submissions/)")  # fmt: skip
-    grade.add_argument("--out", type=Path, default=KIT / "report", help="output folder (default report/)")
-    grade.add_argument("-j", "--jobs", type=int, default=None,
-                       help="submissions in flight at once (default: CPU count, or the cluster's worker threads)")
+                       help=f"a folder of submission folders, or an LMS zip ({in_kit('submissions/')})")  # fmt: skip
+    grade.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder ({in_kit('report/')})")
+    grade.add_argument("-j", "--jobs", type=bounded(int, 1, 256), default=None,
+                       help="submissions in flight at once, 1 to 256 (default: CPU count, or the cluster's worker threads)")  # fmt: skip
+    grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
+                       help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
     grade.add_argument("--cluster", default=None, metavar="ADDRESS",
                        help="run on Dask: tcp://HOST:PORT (a running scheduler), local:N (N local worker "
                        "processes) or slurm[:N] (N Slurm jobs, see docs/cluster.md); needs pip install '.[cluster]'")
-    grade.add_argument("--budget", type=float, default=600.0, help="wall-clock seconds per submission (default 600)")
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
-    grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help="test suite (default tests/hidden)")
+    grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
+    add_moodle_options(grade)
+    integrity = grade.add_argument_group("academic integrity (docs/integrity.md; hints in similarity.html, never points)")
+    integrity.add_argument("--compare-with", type=Path, action="append", default=[], metavar="DIR",
+                           help="also compare with earlier terms' submissions (a folder, an LMS zip or any folder of "
+                           ".py files); not graded; may be given more than once")  # fmt: skip
+    integrity.add_argument("--similarity-threshold", type=bounded(float, 0.0, 1.0), default=0.5, metavar="SHARE",
+                           help="flag a pair when this share of one file's own code matches (default 0.5)")
+    integrity.add_argument("--no-similarity", action="store_true", help="do not write similarity.html (forbidden imports are still listed in the report)")
     grade.set_defaults(run=run_grade)
 
     # grader review: manual points in the browser (grader/outputs/review.py)
     review = commands.add_parser("review", help="grade the manual points in the browser (a local web app on 127.0.0.1)",
                                  description="Serve the output folder of `grader grade` on 127.0.0.1 at a random port and "
                                  "token: one page per submission, manual points saved to the manual CSV and every output.")  # fmt: skip
-    review.add_argument("--out", type=Path, default=KIT / "report", help="output folder of `grader grade` (default report/)")
+    review.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder of `grader grade` ({in_kit('report/')})")
     review.add_argument("--manual", type=Path, default=None, help="the manual points CSV (default <out>/manual.csv)")
     review.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
     review.set_defaults(run=run_review)
@@ -91,20 +125,150 @@ def run_review(args) -> int:
     return 0
 
 
+def bounded(kind, low, high):
+    """An argparse type: a number of `kind` from low to high, else a clear usage error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+# --------------------------------------------------------------------------- Moodle round trip (docs/moodle.md)
+
+IMPORT_NAMES = {"pillow": "PIL", "markdown-it-py": "markdown_it"}  # a tutor package whose import name is not its name (else "-" becomes "_")
+
+
+def add_moodle_options(grade) -> None:
+    from grader.grading import lateness
+
+    def typed(parse):
+        def wrapped(text):
+            try:
+                return parse(text)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        return wrapped
+
+    group = grade.add_argument_group("Moodle and lateness (docs/moodle.md)")
+    group.add_argument("--worksheet", type=Path, default=None, help="Moodle's grading worksheet (CSV): writes "
+                       "<out>/moodle/grades-upload.csv and feedback-files.zip for upload")  # fmt: skip
+    group.add_argument("--missing-zero", action="store_true", help="worksheet rows without a submission get 0 "
+                       "and a 'no submission' comment (default: left blank)")  # fmt: skip
+    group.add_argument("--deadline", type=typed(lateness.parse_deadline), default=None,
+                       help="ISO date and time (2026-11-30T23:59); later submissions are marked late")  # fmt: skip
+    group.add_argument("--late-penalty", type=typed(lateness.parse_policy), default=None, metavar="P[,CAP]",
+                       help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
+
+
+def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
+    """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
+    from grader.outputs import moodle
+
+    rows, pages = written["rows"], written["pages"]
+    files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
+                                          {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
+    for problem in problems:
+        print(f"worksheet: {problem}", file=sys.stderr)
+    pending = sorted({r.submission for r in rows if r.participant and "pending" in r.status})
+    if pending:
+        print(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
+              f"(fill in {out / 'manual.csv'} and run again before uploading)", file=sys.stderr)  # fmt: skip
+    return files
+
+
+def tutor_packages() -> list[str]:
+    """The `tutor` extra's package names, from pyproject.toml (one source of truth) or the installed metadata."""
+    import re
+
+    try:
+        import tomllib
+
+        entries = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["tutor"]
+    except (OSError, ValueError, KeyError):
+        from importlib import metadata
+
+        try:
+            entries = [r for r in metadata.requires("exercise02-kit") or [] if re.search(r"extra\s*==\s*.tutor.", r)]
+        except metadata.PackageNotFoundError:
+            entries = []
+    return [re.split(r"[\s<>=!~;\[(]", entry.strip(), maxsplit=1)[0].lower() for entry in entries]
+
+
+def missing_extras() -> list[str]:
+    """The tutor extras that are not installed (checked before anything is graded)."""
+    import importlib.util
+
+    missing = []
+    for package in tutor_packages():
+        try:
+            found = importlib.util.find_spec(IMPORT_NAMES.get(package, package.replace("-", "_"))) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(package)
+    return missing
+
+
 def run_grade(args) -> int:
-    from grader.grading import executor, harness, intake, store
-    from grader.outputs import manual, report
+    if missing := missing_extras():
+        print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
+              f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
+        return 2
+    from grader.grading import executor, harness, imports, intake, store
+    from grader.outputs import guard, manual, moodle, report, similarity
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
         return 2
     out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        print(f"grader grade: --out {args.out} is a file, not a folder", file=sys.stderr)
+        return 2
+    if intake.out_inside(args.submissions, out):
+        print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
+              "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
+        return 2
+    bad_archive = next((p for p in args.compare_with if not p.exists()), None)
+    if bad_archive is not None:
+        print(f"grader grade: --compare-with {bad_archive} does not exist", file=sys.stderr)
+        return 2
     try:
-        submissions, notes = intake.collect(args.submissions, out / ".intake")
+        allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
+    except (OSError, ValueError) as error:
+        print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
+        return 2
+    try:
+        sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
+    except moodle.WorksheetError as error:
+        print(f"grader grade: {error}", file=sys.stderr)
+        return 2
+    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
+    try:
+        if out.is_dir():
+            lock.lock()
+        submissions, notes = intake.collect(args.submissions, work)
+        forbidden = imports.check_class(submissions, allowed)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:
-            print(f"grader grade: no submissions found in {args.submissions}", file=sys.stderr)
+            print(f"grader grade: no submissions found in {args.submissions}; nothing was graded and {args.out} "
+                  "was not changed", file=sys.stderr)  # fmt: skip
+            return 1
+        out.mkdir(parents=True, exist_ok=True)
+        lock.lock()
+        if sheet is not None:
+            notes += moodle.match_class(sheet, submissions)
+        late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
+        if args.late_penalty:
+            notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
         engine = executor.open_engine(args.cluster, args.jobs)
         jobs = args.jobs or engine.slots()
@@ -131,8 +295,23 @@ def run_grade(args) -> int:
         for problem in points.problems:
             print(f"manual points: {problem}", file=sys.stderr)
         banner = report.sandbox_banner(batch.backends)
+        integrity = None if args.no_similarity else similarity.write_safely(
+            out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
+            threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
+        for problem in integrity.problems if integrity else []:
+            print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner)  # fmt: skip
+                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
+                                   integrity=integrity.flags if integrity else None)  # fmt: skip
+        lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
+                                                               "manual-template.csv")))  # fmt: skip
+        lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
+        if sheet is not None:
+            lock.record(*write_lms(args, out, sheet, batch, written))
+        lock.finish()
+    except guard.Busy as busy:
+        print(f"grader grade: {busy}", file=sys.stderr)
+        return 1
     except harness.Interrupted as stop:
         print(f"\nstopped: {stop.done} of {stop.total} submissions are graded and kept in {out / 'results'}; "
               "run the same command again to continue", file=sys.stderr)  # fmt: skip
@@ -143,48 +322,80 @@ def run_grade(args) -> int:
     except (harness.HarnessError, executor.ClusterError) as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
+        shutil.rmtree(work, ignore_errors=True)
     if banner:
         print(f"WARNING: {banner}", file=sys.stderr)
     print(
         f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} "
         f"(of {len(submissions)}) in {batch.seconds:.0f} s; report: {written['report.html']}"
     )
+    if sheet is not None:
+        print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "
+              f"{out / 'moodle' / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
     return 0
 
 
+def stamp(args) -> str:
+    """The date and the versions every page shows: when, which kit, which suite (a hash of what decides grades)."""
+    import datetime
+    import tomllib
+
+    from grader.grading import store
+
+    try:
+        kit = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, ValueError, KeyError):
+        kit = "unknown"
+    suite = store.suite_version(KIT, args.suite.resolve(), KIT / "solutions" / "exercise02.py")[:12]
+    return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"
+
+
 class Progress:
-    """i/N, a bar, runs in flight (and workers connected) and an ETA on stderr: redrawn in place on a
-    terminal, one line per submission otherwise."""
+    """i/N, a bar, runs in flight (and workers connected on a cluster) and an ETA on stderr: redrawn in
+    place on a terminal, one line per submission otherwise.
+
+    Kept results are counted as done at once; the ETA is the time per freshly graded submission so
+    far (measured from the start of grading, the answer key included) times the fresh ones left,
+    and "?" until one has been graded.
+    """
 
     def __init__(self, stream, workers=lambda: None):
+        import time
+
         self.stream = stream
         self.workers = workers
         self.tty = stream.isatty()
-        self.started = None
+        self.started = time.monotonic()
         self.fresh = 0
+        self.kept = 0
+        self.shown = False
 
     def update(self, done: int, total: int, result, cached: bool, in_flight: int = 0) -> None:
         import time
 
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        if not cached:
+        self.shown = True
+        if cached:
+            self.kept += 1
+        elif result.seconds > 0:  # run now (not refused before running: no code, syntax error)
             self.fresh += 1
         left = total - done
-        eta = (now - self.started) / self.fresh * left if self.fresh else 0.0
+        eta = f"{(time.monotonic() - self.started) / self.fresh * left:.0f} s" if self.fresh else "?"
+        if not left:
+            eta = "0 s"
         what = f"{result.submission}: {result.status} {result.points:g}/{result.max_points:g}" + (" (kept)" if cached else "")
         workers = self.workers()
         where = f"{in_flight} running" + (f" on {workers} workers" if workers is not None else "")
         if self.tty:
             filled = round(30 * done / max(total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  {where}  ETA {eta:4.0f} s  {what[:40]:<40}")
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  {where}  ETA {eta:>6}  {what[:40]:<40}")
         else:
-            self.stream.write(f"{done}/{total} {what} ({where}, ETA {eta:.0f} s)\n")
+            self.stream.write(f"{done}/{total} {what} ({where}, ETA {eta})\n")
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.tty and self.started is not None:
+        if self.tty and self.shown:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -206,9 +417,50 @@ def run_template(args) -> int:
     return 0
 
 
-def run_release(args) -> int:
-    from grader.authoring import release
+def run_samples(args) -> int:
+    from grader.authoring import samples
+    from grader.authoring.edits import EditMismatch
 
+    try:
+        if args.check:
+            problems = samples.stale(KIT)
+            print("stale samples (run `grader samples`, with --plots for the plots): " + ", ".join(problems)
+                  if problems else "the sample class in submissions/ is up to date")
+            return 1 if problems else 0
+        changed = samples.write(KIT, with_plots=args.plots)
+    except EditMismatch as error:
+        print(f"grader samples: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote the sample class in {KIT / 'submissions'} ({len(changed)} stale files fixed)")
+    left = samples.stale(KIT)
+    if left:
+        print("still stale (run `grader samples --plots`): " + ", ".join(left))
+    return 1 if left else 0
+
+
+def run_rubric(args) -> int:
+    from grader.outputs import rubric
+
+    try:
+        items = rubric.read_rubric(args.suite)
+    except (OSError, SyntaxError, rubric.RubricError) as error:
+        print(f"grader rubric: {error}", file=sys.stderr)
+        return 1
+    if not items:
+        print(f"grader rubric: no test_*.py files with tests in {args.suite}", file=sys.stderr)
+        return 1
+    print(rubric.render(items))
+    return 0
+
+
+def run_release(args) -> int:
+    from grader.authoring import release, template
+
+    solution, target = KIT / "solutions" / "exercise02.py", KIT / "exercise02_template.py"
+    text = template.render(solution.read_text())
+    if not target.is_file() or target.read_text() != text:
+        target.write_text(text)
+        print(f"{target.name} was stale (it did not match {solution.relative_to(KIT)}); regenerated it before building the bundle")
     path = release.build_bundle(KIT, args.out)
     print(f"wrote {path}")
     return 0

@@ -7,6 +7,8 @@ Tests never import the submission. They call it through `student`:
     model.forward(X)                     ... whose methods are called the same way
     model.get("weights")                 attributes are copied out ...
     model.set("weights", Ws)             ... and copied in
+    kept = model.keep("forward", X)      a returned value that stays with the submission ...
+    student.read(kept)                   ... copied out later: did a later call change it?
 
 Every value that crosses is a copy, so a test behaves the same whether the submission runs in this
 process (the default for the public tests: tracebacks point at your own lines and a debugger works)
@@ -17,6 +19,7 @@ This file ships to students with the public tests; it needs numpy and pytest onl
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import importlib.util
@@ -30,6 +33,7 @@ import pytest
 
 SUBMISSION_NAMES = ("exercise02_template.py", "exercise02.py")
 NUMERIC_KINDS = "biuf"
+SANDBOXES = pytest.StashKey[list]()  # the sandboxed students of this run, for the closing line
 
 
 # --------------------------------------------------------------------------- options
@@ -139,16 +143,33 @@ def open_student(config, backend: str):
         raise SubmissionError(str(error)) from None
     if backend == "in-process":
         return InProcessStudent(path, data_dir=config.rootpath / "data" / "mnist")
+    # The runtime next to tests/ (the kit's, or the student bundle's copy in grader/) goes with this file:
+    # it comes first, so a different `grader` installed elsewhere is not picked up instead.
+    here = Path(__file__).resolve().parent.parent
+    if (here / "grader" / "sandbox").is_dir() and str(here) not in sys.path:
+        sys.path.insert(0, str(here))
     try:
         from grader.sandbox import SandboxStudent
-    except ImportError:
-        # The student bundle carries the sandbox runtime in grader/ next to tests/.
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        try:
-            from grader.sandbox import SandboxStudent
-        except ImportError as error:
-            raise pytest.UsageError(f"--sandbox needs the kit's grader package ({error})") from None
-    return SandboxStudent(path, data_dir=Path(config.rootpath) / "data" / "mnist")
+    except ImportError as error:
+        raise pytest.UsageError(f"--sandbox needs the kit's grader package ({error})") from None
+    rule = ImportRule.read()
+    student = SandboxStudent(path, data_dir=Path(config.rootpath) / "data" / "mnist", imports=rule.worker_config(path.name))
+    config.stash.setdefault(SANDBOXES, []).append(student)
+    return student
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Say once, at the end, which backend the sandboxed submission really ran in (and why, if not bwrap)."""
+    for student in config.stash.get(SANDBOXES, []):
+        terminalreporter.section("sandbox")
+        why = f": NOT SANDBOXED ({student.reason})" if student.backend != "bwrap" else " (bubblewrap sandbox)"
+        terminalreporter.write_line(f"submission ran in backend {student.backend}{why}")
+
+
+@pytest.fixture(scope="session")
+def import_rule():
+    """The from-scratch rule (tests/allowed_imports.txt): what may be imported, and the message when not."""
+    return ImportRule.read()
 
 
 @pytest.fixture(scope="session")
@@ -173,6 +194,67 @@ def rng(request):
     seed = run_seed(request.config, default=20261124)
     digest = hashlib.sha256(f"{seed}:{request.node.nodeid}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+# --------------------------------------------------------------------------- the from-scratch rule
+
+ALLOWED_IMPORTS = Path(__file__).resolve().with_name("allowed_imports.txt")
+IMPORT_MESSAGE = (
+    "{file} imports {module}, which this exercise does not allow: the network is built from scratch, so a "
+    "submission may import only the Python standard library and {allowed} (the list is tests/allowed_imports.txt). "
+    "Remove the import and write that part yourself with numpy."
+)
+
+
+class ImportRule:
+    """The modules a submission may import: the standard library plus the names in tests/allowed_imports.txt.
+
+    The same text reaches students three ways: this rule's test in tests/public, the sandboxed worker
+    (an ImportError raised by its import guard, configured by worker_config) and the grader's report.
+    """
+
+    def __init__(self, allowed: tuple[str, ...]):
+        self.allowed = allowed
+
+    @classmethod
+    def read(cls, path: Path = ALLOWED_IMPORTS) -> "ImportRule":
+        names = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            name = line.split("#", 1)[0].strip()
+            if name:
+                if not name.isidentifier():
+                    raise pytest.UsageError(f"{path}: {name!r} is not a module name (one top-level name per line)")
+                names.append(name)
+        return cls(tuple(names))
+
+    def allows(self, module: str) -> bool:
+        top = module.partition(".")[0]
+        return top in self.allowed or top in sys.stdlib_module_names
+
+    def message(self, file: str, module: str) -> str:
+        return IMPORT_MESSAGE.format(file=file, module=module.partition(".")[0], allowed=", ".join(self.allowed))
+
+    def worker_config(self, file: str) -> dict:
+        """What the sandboxed worker's import guard needs: the list, and the message with {module} left open."""
+        return {"allowed": list(self.allowed), "message": self.message(file, "{module}")}
+
+    @staticmethod
+    def imports(source: str) -> list[tuple[str, int]]:
+        """(module, line) of every import in the source: import/from statements and constant
+        importlib.import_module(...) / __import__(...) calls; read with ast, never run."""
+        found = []
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                found += [(alias.name, node.lineno) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append((node.module, node.lineno))
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                function = node.func
+                name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+                value = node.args[0].value
+                if name in ("import_module", "__import__") and isinstance(value, str) and not value.startswith("."):
+                    found.append((value, node.lineno))
+        return sorted(found, key=lambda item: item[1])
 
 
 # --------------------------------------------------------------------------- in-process backend
@@ -200,6 +282,14 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self._target, attr, value)
 
+    def keep(self, name: str, *args, **kwargs) -> "Kept":
+        """Call method `name`; its return value stays with the submission (see InProcessStudent.read)."""
+        return self._backend.call_method(self._target, name, args, kwargs, keep=True)
+
+    def keep_attr(self, attr: str) -> "Kept":
+        """The attribute's value as it is now, kept uncopied (see InProcessStudent.read)."""
+        return self._backend.get_attr(self._target, attr, keep=True)
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -207,6 +297,27 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<{self.type_name} of the submission>"
+
+
+class Kept(Remote):
+    """A returned value kept as it was returned (containers rebuilt, arrays and objects by reference):
+    `student.read(kept)` copies it out later. Passed back as an argument, the submission gets that
+    very object. The sandbox's grader.sandbox.client.Kept behaves the same."""
+
+    def __init__(self, backend, value):
+        super().__init__(backend, value, "kept value")
+
+    def __repr__(self) -> str:
+        return "<kept value of the submission>"
+
+
+def held(value):
+    """A returned value as the worker keeps it: lists/tuples/dicts rebuilt, everything else by reference."""
+    if type(value) in (list, tuple):
+        return type(value)(held(v) for v in value)
+    if type(value) is dict:
+        return {k: held(v) for k, v in value.items()}
+    return value
 
 
 class InProcessStudent:
@@ -227,21 +338,36 @@ class InProcessStudent:
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
     def call(self, name: str, *args, **kwargs):
-        function = getattr(self.module(), name, None)
-        if not callable(function):
-            raise SubmissionError(f"{self.path.name} defines no function or class named {name!r}")
-        return self._export(function(*self._import(args), **self._import(kwargs)))
+        return self._call(name, args, kwargs, keep=False)
 
-    def call_method(self, target, name: str, args, kwargs):
+    def keep(self, name: str, *args, **kwargs) -> Kept:
+        """Call module function `name`; its return value stays uncopied (read it with `read`)."""
+        return self._call(name, args, kwargs, keep=True)
+
+    def read(self, kept: Kept):
+        """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
+        if not isinstance(kept, Kept):
+            raise TypeError(f"not a kept value: {kept!r}")
+        return self._export(kept._target)
+
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+        """The steps of `train` (forward, loss, backward, update per batch) in the order given; see
+        grader/sandbox/training.py. Returns the mean loss per epoch."""
+        from grader.sandbox import training  # hidden tests only, like `data`
+
+        return self._export(training.run_epochs(self._import(model), *self._import((X, Y, order)),
+                                                batch_size, lr, x_divisor))
+
+    def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         method = getattr(target, name, None)
         if not callable(method):
             raise SubmissionError(f"{type(target).__name__} has no method {name!r}")
-        return self._export(method(*self._import(args), **self._import(kwargs)))
+        return self._out(method(*self._import(args), **self._import(kwargs)), keep)
 
-    def get_attr(self, target, attr: str):
+    def get_attr(self, target, attr: str, keep: bool = False):
         if not hasattr(target, attr):
             raise SubmissionError(f"{type(target).__name__} has no attribute {attr!r}")
-        return self._export(getattr(target, attr))
+        return self._out(getattr(target, attr), keep)
 
     def set_attr(self, target, attr: str, value) -> None:
         setattr(target, attr, self._import(value))
@@ -263,6 +389,15 @@ class InProcessStudent:
         self._module = None
 
     # -- helpers
+
+    def _call(self, name: str, args, kwargs, keep: bool):
+        function = getattr(self.module(), name, None)
+        if not callable(function):
+            raise SubmissionError(f"{self.path.name} defines no function or class named {name!r}")
+        return self._out(function(*self._import(args), **self._import(kwargs)), keep)
+
+    def _out(self, value, keep: bool):
+        return Kept(self, held(value)) if keep else self._export(value)
 
     def module(self):
         if self._module is None:

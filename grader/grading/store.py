@@ -26,7 +26,7 @@ REFERENCE = "_reference"  # the answer key's file name; submission ids never sta
 def suite_version(kit: Path, suite: Path, solution: Path) -> str:
     """A hash of everything that decides a grade besides the submission itself."""
     paths = sorted(p for p in Path(suite).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    paths += [Path(kit) / "tests" / "conftest.py", Path(solution)]
+    paths += [Path(kit) / "tests" / "conftest.py", Path(kit) / "tests" / "allowed_imports.txt", Path(solution)]
     paths += [Path(kit) / "grader" / name for name in SUITE_MODULES]
     paths += sorted((Path(kit) / "grader" / "sandbox").glob("*.py"))
     digest = hashlib.sha256(b"exercise02-suite-v1\0")
@@ -75,11 +75,25 @@ class Store:
         os.replace(partial, target)
 
     def prune(self, keep: set[str]) -> None:
-        """Forget results of submissions no longer in the class, and leftovers of interrupted writes."""
+        """Forget results of submissions no longer in the class, and leftovers of interrupted writes.
+
+        Only files this store wrote go: a partial write by its name, a result by its content (a kept
+        Result of that submission); any other file in the folder is left alone.
+        """
         for path in self.folder.iterdir():
-            stale = path.name.endswith(".partial") or (path.suffix == ".json" and path.stem not in keep)
-            if stale and path.stem != REFERENCE:
+            if path.stem == REFERENCE or not path.is_file():
+                continue
+            if path.name.startswith(".") and path.name.endswith(".partial"):
                 path.unlink(missing_ok=True)
+            elif path.suffix == ".json" and path.stem not in keep and self._ours(path):
+                path.unlink(missing_ok=True)
+
+    def _ours(self, path: Path) -> bool:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("submission") == path.stem and isinstance(data.get("key"), str)
 
 
 def kept_key(key: str, backend: str | None) -> Result | None:
