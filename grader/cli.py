@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 import tempfile
 from pathlib import Path
 
@@ -20,9 +21,7 @@ EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
   grader grade --manual marks.csv       merge filled-in manual points (default <out>/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
-  grader grade --cluster local:2        try Dask: a local cluster of two worker processes
-  grader grade --cluster tcp://head:8786   grade on a running Dask scheduler's workers
-  grader grade --cluster slurm:4        start 4 Slurm jobs of Dask workers (docs/cluster.md)
+  grader grade --cluster local:2        on Dask (also tcp://HOST:8786, slurm:4; docs/cluster.md)
   grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
                                         Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
@@ -77,9 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions in flight at once, 1 to 256 (default: CPU count, or the cluster's worker threads)")  # fmt: skip
     grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
                        help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
-    grade.add_argument("--cluster", default=None, metavar="ADDRESS",
-                       help="run on Dask: tcp://HOST:PORT (a running scheduler), local:N (N local worker "
-                       "processes) or slurm[:N] (N Slurm jobs, see docs/cluster.md); needs pip install '.[cluster]'")
+    grade.add_argument("--cluster", metavar="ADDRESS", help="grade on Dask: tcp://HOST:PORT (a running scheduler), local:N "
+                       "(N worker processes here) or slurm[:N] (N Slurm jobs); docs/cluster.md, pip install '.[cluster]'")
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
     grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
@@ -270,26 +268,9 @@ def run_grade(args) -> int:
         if args.late_penalty:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
-        engine = executor.open_engine(args.cluster, args.jobs)
-        jobs = args.jobs or engine.slots()
-        if args.cluster:
-            print(f"cluster: {engine.name}, {engine.workers()} workers, {jobs} submissions in flight", file=sys.stderr)
-        bar = Progress(sys.stderr, engine.workers)
-        try:
-            batch = harness.grade_class(
-                submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
-                store=store.Store(out / "results"), jobs=jobs, progress=bar.update, executor=engine.executor,
-            )  # fmt: skip
-        except harness.Interrupted:
-            engine.stop_runs(runner)
-            raise
-        except Exception as error:
-            if not args.cluster or isinstance(error, harness.HarnessError):
-                raise
-            raise executor.ClusterError(f"the cluster failed ({type(error).__name__}: {error}); finished "
-                                        f"results are kept in {out / 'results'}: fix it and run the same command again") from None
-        finally:
-            engine.close()
+        bar = Progress(sys.stderr)
+        batch = executor.grade_class(args.cluster, submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
+                                     store=store.Store(out / "results"), jobs=args.jobs, progress=bar.update)  # fmt: skip
         bar.finish()
         points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
         for problem in points.problems:
@@ -353,28 +334,22 @@ def stamp(args) -> str:
 
 
 class Progress:
-    """i/N, a bar, runs in flight (and workers connected on a cluster) and an ETA on stderr: redrawn in
-    place on a terminal, one line per submission otherwise.
+    """i/N, a bar, runs in flight (on how many workers) and an ETA on stderr: redrawn in place on a terminal.
 
     Kept results are counted as done at once; the ETA is the time per freshly graded submission so
     far (measured from the start of grading, the answer key included) times the fresh ones left,
     and "?" until one has been graded.
     """
 
-    def __init__(self, stream, workers=lambda: None):
-        import time
-
+    def __init__(self, stream):
         self.stream = stream
-        self.workers = workers
         self.tty = stream.isatty()
         self.started = time.monotonic()
         self.fresh = 0
         self.kept = 0
         self.shown = False
 
-    def update(self, done: int, total: int, result, cached: bool, in_flight: int = 0) -> None:
-        import time
-
+    def update(self, done: int, total: int, result, cached: bool, in_flight: int = 0, workers: int | None = None) -> None:
         self.shown = True
         if cached:
             self.kept += 1
@@ -385,8 +360,7 @@ class Progress:
         if not left:
             eta = "0 s"
         what = f"{result.submission}: {result.status} {result.points:g}/{result.max_points:g}" + (" (kept)" if cached else "")
-        workers = self.workers()
-        where = f"{in_flight} running" + (f" on {workers} workers" if workers is not None else "")
+        where = f"{in_flight} running" + ("" if workers is None else f" on {workers} workers")
         if self.tty:
             filled = round(30 * done / max(total, 1))
             self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  {where}  ETA {eta:>6}  {what[:40]:<40}")

@@ -71,6 +71,31 @@ class Engine:
         self.close()
 
 
+def grade_class(cluster: str | None, submissions, *, runner: harness.Runner, store, jobs: int | None, progress=None,
+                **options):  # fmt: skip
+    """harness.grade_class on the engine for `cluster` (jobs: runs in flight, default its slots).
+
+    progress also gets `workers=` (connected now; None for the local pool). On an interruption the
+    runs still on the workers are killed; any other failure of a cluster (not of the kit) becomes a
+    ClusterError that says the finished results are kept.
+    """
+    engine = open_engine(cluster, jobs)
+    report = None if progress is None else lambda *args: progress(*args, workers=engine.workers())
+    try:
+        return harness.grade_class(submissions, runner=runner, store=store, jobs=jobs or engine.slots(),
+                                   executor=engine.executor, progress=report, **options)  # fmt: skip
+    except harness.Interrupted:
+        engine.stop_runs(runner)
+        raise
+    except Exception as error:
+        if engine.client is None or isinstance(error, harness.HarnessError):
+            raise
+        raise ClusterError(f"the cluster failed ({type(error).__name__}: {error}); finished results are kept in "
+                           f"{store.folder}: fix it and run the same command again") from None
+    finally:
+        engine.close()
+
+
 def open_engine(cluster: str | None, jobs: int | None = None) -> Engine:
     """The engine for --cluster (None: the local pool of `jobs` threads)."""
     if not cluster:

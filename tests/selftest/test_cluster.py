@@ -154,7 +154,6 @@ def test_cluster_grades_equal_the_local_pool(pool_and_cluster):
     root, source, pool, cluster = pool_and_cluster
     local, remote = verdicts(root / "pool"), verdicts(root / "cluster")
     assert len(local) == 10 and remote == local
-    assert "cluster: LocalCluster" in cluster.stderr and "2 workers" in cluster.stderr
     assert re.search(r"\(\d running on 2 workers, ETA", cluster.stderr), cluster.stderr[-2000:]
     assert len({w.rsplit(":", 1)[1] for w in workers_of(root / "cluster")}) == 2, "both worker processes ran submissions"
     assert workers_of(root / "cluster").isdisjoint(workers_of(root / "pool"))
