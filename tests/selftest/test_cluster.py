@@ -65,7 +65,8 @@ def verdicts(out: Path) -> dict[str, tuple]:
 
 
 def workers_of(out: Path) -> set[str]:
-    return {json.loads(p.read_text())["worker"] for p in (out / "results").glob("*.json")} - {""}
+    """Who ran the submissions (not the answer key, which may come from another folder's run via the cache)."""
+    return {json.loads(p.read_text())["worker"] for p in (out / "results").glob("*.json") if p.stem != "_reference"} - {""}
 
 
 def descendants(root: int) -> dict[int, tuple[int, str]]:
