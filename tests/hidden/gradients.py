@@ -25,7 +25,7 @@ import reference as ref
 def gradient_values(what, got, shapes):
     """The list of arrays read from the submission, or a failure text per entry that is not an array."""
     if not isinstance(got, (list, tuple)):
-        check.fail(f"after MLP.backward(Y), {what} is {check.kind_of(got)} {check.short(got)}; expected a list of "
+        check.fail(f"after MLP.backward(Y), {what} is {check.described(got)}; expected a list of "
                    f"{len(shapes)} arrays (one per layer). Look at MLP.backward.")
     if len(got) != len(shapes):
         check.fail(f"after MLP.backward(Y), {what} is a list of length {len(got)}; expected {len(shapes)} arrays "
@@ -97,14 +97,14 @@ def gradient_hint(net, kind, a, n, P):
     if net.l1 and kind == "grad_biases" and np.allclose(a, n + net.l1 * np.sign(P), **close):
         return "l1 * sign(b) was added: the regularisation covers the weights only, never the biases"
     g, e = a.ravel(), n.ravel()
-    if e @ e > 0 and np.linalg.norm(g - (g @ e) / (e @ e) * e) <= 1e-5 * np.linalg.norm(g):
+    if g.size >= 3 and e @ e > 0 and np.linalg.norm(g - (g @ e) / (e @ e) * e) <= 1e-5 * np.linalg.norm(g):
         r = float(g @ e) / float(e @ e)
         if abs(r - 2) < 1e-4:
             return ("exactly 2x the right gradient: backward was called twice here, so it probably adds to the old "
                     "gradient (+=) instead of overwriting it" +
                     (", or the 1/2 of mse_loss is missing" if net.loss == "mse" else ""))
         text = check.factor_hint(r, net.n, tol=1e-4)
-        return text.rstrip(".") if text else ""
+        return text[:1].lower() + text[1:].rstrip(".") if text else ""
     if not np.any(a):
         return "all zeros: is it ever assigned?"
     return ""
@@ -118,6 +118,8 @@ def matches(gots, wants) -> bool:
 def mistake_advice(net, grads) -> list[str]:
     """Whole-network patterns: every array equals the gradient of one typical mistake."""
     got_W, got_b = grads
+    if not got_W:
+        return []
     args = (net.weights, net.biases, net.X, net.Y, net.activation, net.output_activation, net.loss, net.l1, net.l2)
     advice = []
     if net.output_activation != "identity":
@@ -144,7 +146,7 @@ def describe_failures(net, failures, out, grads) -> str:
         advice.append("Only the weight gradients of the earlier layers are wrong: check dX_{l-1} = dZ_l @ W_l "
                       "and the activation derivative at each hidden layer's pre-activation.")
     forward_ok = isinstance(out, np.ndarray) and out.shape == (net.n, net.sizes[-1]) and out.dtype.kind == "f" \
-        and np.allclose(out, net.output(), rtol=1e-7, atol=1e-10)
+        and np.allclose(out, net.output(), rtol=1e-9, atol=1e-10)
     if not forward_ok:
         advice.append("Note: MLP.forward already returns wrong values for this network; fix that first "
                       "(see the forward tests).")

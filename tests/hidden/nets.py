@@ -49,7 +49,7 @@ class Net:
         model = student.MLP(list(self.sizes), activation=self.activation, output_activation=self.output_activation,
                             loss=self.loss, l1=self.l1, l2=self.l2, seed=0)
         if not hasattr(model, "type_name"):  # a value came back, not an object of the submission
-            check.fail(f"MLP({self.sizes}, ...) gave {check.kind_of(model)} {check.short(model)}; expected an MLP "
+            check.fail(f"MLP({self.sizes}, ...) gave {check.described(model)}; expected an MLP "
                        "object. Look at the MLP class (it must stay a class).")
         model.set("weights", [W.copy() for W in self.weights])
         model.set("biases", [b.copy() for b in self.biases])

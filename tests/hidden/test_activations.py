@@ -49,7 +49,7 @@ def worst_input(got, expected, z, rtol, atol) -> str:
     return f"That entry is at z = {z[ix]:.6g}."
 
 
-def compare(what, got, expected, z, look, rtol=1e-7, atol=1e-12, hints=()):
+def compare(what, got, expected, z, look, rtol=1e-9, atol=1e-12, hints=()):
     extra = worst_input(got, np.asarray(expected), z, rtol, atol)
     check.arrays_close(what, got, expected, rtol=rtol, atol=atol, look=look, hints=(extra, *hints))
 
@@ -101,7 +101,7 @@ def test_activation_alpha_is_used(student, rng):
             elif name == "elu" and np.allclose(got, np.where(z > 0, 1.0, np.exp(z))):
                 hint = "For z < 0 it returns e^z: the factor alpha is missing (d/dz alpha*(e^z - 1) = alpha*e^z)."
         compare(f"{name}_grad(z, alpha={alpha})", got, df(z, alpha), z,
-                f"{name}_grad: it should return {DERIVATIVES[name]}", rtol=1e-7, hints=(hint,))
+                f"{name}_grad: it should return {DERIVATIVES[name]}", rtol=1e-9, hints=(hint,))
 
 
 # --------------------------------------------------------------------------- softmax
@@ -115,7 +115,7 @@ def test_softmax_lecture_table(student):
     """Does softmax reproduce the lecture's table (x = [1, 0.1, 3, ...] -> [7.0, 2.9, 51.9, ...] %)?"""
     z = LECTURE_X[None, :]  # one row, 9 classes
     got = student.softmax(z)
-    check.arrays_close("softmax(x) for the lecture's x", got, ref.softmax(z), rtol=1e-7, atol=1e-12,
+    check.arrays_close("softmax(x) for the lecture's x", got, ref.softmax(z), rtol=1e-9, atol=1e-12,
                        look=f"softmax: e^x_k / sum_j e^x_j along the last axis; the lecture's table in % is "
                             f"{LECTURE_PERCENT}")
 
@@ -132,7 +132,7 @@ def test_softmax_rows_sum_to_one_and_shift_invariant(student, rng):
     shift = rng.uniform(-50, 50, (5, 1))
     shifted = student.softmax(z + shift)
     check.arrays_close("softmax(z + c) with a different constant c per row", shifted, ref.softmax(z),
-                       rtol=1e-7, atol=1e-12, look="softmax: it must not depend on a constant added to a row")
+                       rtol=1e-9, atol=1e-12, look="softmax: it must not depend on a constant added to a row")
 
 
 @pytest.mark.points(2)
@@ -144,7 +144,7 @@ def test_softmax_along_last_axis(student, rng):
         hints = []
         if isinstance(got, np.ndarray) and got.shape == shape and np.allclose(got, ref.softmax(z.T).T):
             hints.append("Each column sums to 1 instead of each row: use axis=-1 (the last axis), not axis=0.")
-        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-7, atol=1e-12,
+        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-9, atol=1e-12,
                            look="softmax: max, exp and sum along axis=-1 with keepdims=True", hints=hints)
 
 
@@ -152,7 +152,7 @@ def test_softmax_along_last_axis(student, rng):
 def test_softmax_large_logits(student):
     """Is softmax finite and correct (no overflow, NaN or warning) for logits up to +-1e4?"""
     got = check.no_warnings(student, lambda: student.softmax(check.BIG_LOGITS.copy()), "softmax")
-    check.arrays_close("softmax(z) for logits up to +-1e4", got, ref.softmax(check.BIG_LOGITS), rtol=1e-7, atol=1e-12,
+    check.arrays_close("softmax(z) for logits up to +-1e4", got, ref.softmax(check.BIG_LOGITS), rtol=1e-9, atol=1e-12,
                        look="softmax: subtract the row maximum before exp (softmax(z) = softmax(z - max z))")
 
 
@@ -173,5 +173,5 @@ def test_softmax_any_number_of_dimensions(student, rng):
         if isinstance(got, np.ndarray) and got.shape == shape and len(shape) == 1 and \
                 got.dtype.kind == "f" and np.allclose(got, 1.0):
             hints.append("Every entry is 1: a 1-D input is one row, so the sum runs over its only axis (axis=-1).")
-        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-7, atol=1e-12,
+        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-9, atol=1e-12,
                            look="softmax: max, exp and sum along axis=-1 with keepdims=True (not axis=1)", hints=hints)

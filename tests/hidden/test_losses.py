@@ -86,7 +86,7 @@ def test_cross_entropy_large_logits(student):
                             "instead of log(softmax(z)), which is log(0) = -inf here")
     grad = check.no_warnings(student, lambda: student.cross_entropy_loss_grad(check.BIG_LOGITS.copy(), y), "cross_entropy_loss_grad")
     check.arrays_close("cross_entropy_loss_grad(logits, y) for logits up to +-1e4", grad,
-                       ref.cross_entropy_loss_grad(check.BIG_LOGITS, y), rtol=1e-7, atol=1e-12,
+                       ref.cross_entropy_loss_grad(check.BIG_LOGITS, y), rtol=1e-9, atol=1e-12,
                        look="cross_entropy_loss_grad: use your stable softmax")
 
 
@@ -115,11 +115,11 @@ def test_losses_any_number_of_dimensions(student, rng):
         check.scalar_close(f"mse_loss(y_hat, y) for shape {shape}", got, ref.mse_loss(y_hat, y), look=look,
                            hints=(rows_hint(got, y_hat, y, ref.mse_loss, shape),))
         check.arrays_close(f"mse_loss_grad(y_hat, y) for shape {shape}", student.mse_loss_grad(y_hat.copy(), y.copy()),
-                           ref.mse_loss_grad(y_hat, y), rtol=1e-7, atol=1e-12, look=look)
+                           ref.mse_loss_grad(y_hat, y), rtol=1e-9, atol=1e-12, look=look)
         got = student.cross_entropy_loss(logits.copy(), labels.copy())
         check.scalar_close(f"cross_entropy_loss(logits, y) for shape {shape}", got,
                            ref.cross_entropy_loss(logits, labels), look=look,
                            hints=(rows_hint(got, logits, labels, ref.cross_entropy_loss, shape),))
         check.arrays_close(f"cross_entropy_loss_grad(logits, y) for shape {shape}",
                            student.cross_entropy_loss_grad(logits.copy(), labels.copy()),
-                           ref.cross_entropy_loss_grad(logits, labels), rtol=1e-7, atol=1e-12, look=look)
+                           ref.cross_entropy_loss_grad(logits, labels), rtol=1e-9, atol=1e-12, look=look)

@@ -28,7 +28,7 @@ FORWARD_NETS = [  # (layer sizes, N): distinct widths, then square matrices with
 def forward_checked(net, model, what="MLP.forward(X)"):
     """Run forward; fail with hints unless it matches the reference output."""
     got = model.forward(net.X.copy())
-    check.arrays_close(f"{what} of {net.describe()}", got, net.output(), rtol=1e-7, atol=1e-10,
+    check.arrays_close(f"{what} of {net.describe()}", got, net.output(), rtol=1e-9, atol=1e-10,
                        look="MLP.forward: X_l = f(X_{l-1} @ W_l.T + b_l), hidden layers with activation, "
                             "the last with output_activation", hints=nets.forward_hints(net, got))
     return got
