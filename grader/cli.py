@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
   grader template --check               fail when exercise02_template.py is stale
   grader release --out dist             build dist/exercise02-student.zip
+  grader review                         enter the manual points of report/ in the browser
 """
 
 
@@ -51,7 +52,36 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
     grade.set_defaults(run=run_grade)
 
+    # grader review: manual points in the browser (grader/outputs/review.py)
+    review = commands.add_parser("review", help="grade the manual points in the browser (a local web app on 127.0.0.1)",
+                                 description="Serve the output folder of `grader grade` on 127.0.0.1 at a random port and "
+                                 "token: one page per submission, manual points saved to the manual CSV and every output.")  # fmt: skip
+    review.add_argument("--out", type=Path, default=KIT / "report", help="output folder of `grader grade` (default report/)")
+    review.add_argument("--manual", type=Path, default=None, help="the manual points CSV (default <out>/manual.csv)")
+    review.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
+    review.set_defaults(run=run_review)
+
     return parser
+
+
+def run_review(args) -> int:
+    from grader.outputs import review
+
+    try:
+        server, url = review.make_server(args.out, args.manual)
+    except review.ReviewError as error:
+        print(f"grader review: {error}", file=sys.stderr)
+        return 2
+    print(f"grader review: {url}\n(only this machine can connect, and only with this address; Ctrl-C stops)", flush=True)
+    if not args.no_browser and not review.open_browser(url):
+        print("no browser found here: open the address above yourself", flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
 
 
 def run_grade(args) -> int:

@@ -5,17 +5,38 @@
 again: the automatic results come from the store in seconds and the manual points are merged into
 grades.csv, the report, the feedback pages and the gradebook. A blank cell means "not graded yet".
 A bad row never stops grading; it becomes a message in the report and on stderr.
+
+`grader review` writes the same file through save_points (one row changed, every other row and cell
+kept as it was, replaced atomically under a lock), so the CSV stays the one record of manual points:
+it can be edited by hand, imported and exported whichever way the points were typed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The one place that states the manual parts and their maxima.
+# The one place that states the manual parts, their maxima and the rubric a tutor grades them by.
 PARTS = {"plots": 6.0, "report": 4.0}
+RUBRIC = {
+    "plots": [
+        "3 per plot (plots/lr_loss_curves.png, plots/lr_accuracy.png):",
+        "1: the plot exists and shows what was asked (training loss per epoch, one curve per learning rate; "
+        "final validation accuracy against the learning rate)",
+        "1: readable: axes labelled, a legend, a log axis where it helps (the learning rate)",
+        "1: it agrees with the grader's re-drawing from the submission's own code",
+    ],
+    "report": [
+        "2 per plot in REPORT.md:",
+        "1: says what was expected before the run and what was observed (numbers help)",
+        "1: an explanation that fits the observation (why a rate diverges, stalls or works)",
+    ],
+}
 TEMPLATE_NAME = "manual-template.csv"
 FILLED_NAME = "manual.csv"
 COLUMNS = ["submission", "students", *(c for p in PARTS for c in (f"{p}_points", f"{p}_max")), "comment"]
@@ -84,22 +105,72 @@ def read_manual(path: Path | None, known: set[str]) -> Manual:
             manual.problems.append(f"{where}: {submission} appears twice; the later row is ignored")
             continue
         scores = {}
-        for part, maximum in PARTS.items():
-            cell = (row.get(f"{part}_points") or "").strip().replace(",", ".")
-            if not cell:
-                scores[part] = None
-                continue
-            try:
-                value = float(cell)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or not 0 <= value <= maximum:
-                manual.problems.append(f"{where}: {part}_points {cell[:20]!r} is not a number from 0 to {maximum:g}; left blank")
-                scores[part] = None
-            else:
-                scores[part] = value
+        for part in PARTS:
+            scores[part], problem = check_points(part, row.get(f"{part}_points"))
+            if problem:
+                manual.problems.append(f"{where}: {part}_points {problem}; left blank")
         manual.points[submission] = scores
         comment = (row.get("comment") or "").strip()
         if comment:
             manual.comments[submission] = comment[:MAX_COMMENT]
     return manual
+
+
+def check_points(part: str, cell) -> tuple[float | None, str]:
+    """A typed cell as points for `part`: (value, "") or (None, "") when blank, or (None, why it is refused)."""
+    maximum = PARTS[part]
+    text = str(cell or "").strip().replace(",", ".")
+    if not text:
+        return None, ""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= maximum:
+        return None, f"{text[:20]!r} is not a number from 0 to {maximum:g}"
+    return value, ""
+
+
+def format_points(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on <path>.lock: one read-change-write of the sheet at a time, across processes."""
+    lock = Path(path).with_name(f".{Path(path).name}.lock")
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def save_points(path: Path, submission: str, students: list[str], cells: dict[str, str]) -> None:
+    """Set some cells of one submission's row (keys: "<part>_points", "comment"), keeping every other row and cell.
+
+    Call it inside locked(path). The row is added when missing; the file is replaced atomically, so a
+    reader sees the old sheet or the new one, never half of one. Values are written as given: check them first.
+    """
+    path = Path(path)
+    header, rows = list(COLUMNS), []
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header += [c for c in reader.fieldnames or [] if c and c not in header]
+            rows = list(reader)
+    row = next((r for r in rows if (r.get("submission") or "").strip() == submission), None)
+    if row is None:
+        row = {"submission": submission, "students": " ".join(students)}
+        row.update({f"{p}_max": f"{m:g}" for p, m in PARTS.items()})
+        rows.append(row)
+    row.update(cells)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with open(partial, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)

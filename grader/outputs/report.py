@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.outputs import manual as manual_points
-from grader.outputs import plots
+from grader.outputs import plots, snapshot
+from grader.outputs.markdown import render_markdown
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, Result
 
@@ -194,9 +196,8 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         })  # fmt: skip
     report = plots.read_report(sub.report)
     auto_max = sum(t.points for t in key)
-    manual_got = manual.of(sub.id)
     tests = [dict(t.__dict__, message=_clip(t.message), lost=round(t.points - t.earned, 4)) for t in result.tests]
-    return {
+    view = {
         "id": sub.id,
         "label": sub.label,
         "members": sub.members,
@@ -204,12 +205,9 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         "reason": result.reason,
         "backend": result.backend,
         "seconds": result.seconds,
-        "points": round(result.points + manual.total(sub.id), 4),
         "max_points": round(auto_max + manual_points.max_points(), 4),
         "auto_points": result.points,
         "auto_max": auto_max,
-        "manual": [(p, manual_got[p], m) for p, m in manual_points.PARTS.items()],
-        "manual_comment": manual.comments.get(sub.id, ""),
         "tests": tests,
         "lost": [t for t in tests if t["lost"] > 0],
         "problems": sub.problems,
@@ -219,6 +217,16 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         "report": report,
         "log": result.log[-6000:],
     }
+    return apply_manual(view, manual)
+
+
+def apply_manual(view: dict, manual) -> dict:
+    """The view's manual points, comment and total set from `manual` (grader review re-applies them to kept views)."""
+    got = manual.of(view["id"])
+    view["points"] = round(view["auto_points"] + manual.total(view["id"]), 4)
+    view["manual"] = [(p, got[p], m) for p, m in manual_points.PARTS.items()]
+    view["manual_comment"] = manual.comments.get(view["id"], "")
+    return view
 
 
 def class_view(views: list[dict], key) -> dict:
@@ -251,20 +259,24 @@ def class_view(views: list[dict], key) -> dict:
     }
 
 
+@functools.cache
 def environment():
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent),
-        autoescape=True,  # every value is escaped unless marked safe; nothing here is marked safe
+        autoescape=True,  # every value is escaped unless marked safe; only render_markdown's output is
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["markdown"] = render_markdown
+    return env
 
 
 def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
-                manual_source: str | None) -> None:  # fmt: skip
+                manual_source: str | None, only: str | None = None) -> None:  # fmt: skip
+    """report.html and the feedback pages (with `only`: report.html and that submission's feedback page)."""
     template = environment().get_template(TEMPLATE)
     common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS}
     html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes,
@@ -275,8 +287,9 @@ def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: 
     keep = set()
     for view in views:
         keep.add(f"{view['id']}.html")
-        _write_text(feedback / f"{view['id']}.html", template.render(page="feedback", view=view, **common))
-    for stale in feedback.glob("*.html"):
+        if only is None or view["id"] == only:
+            _write_text(feedback / f"{view['id']}.html", template.render(page="feedback", view=view, **common))
+    for stale in feedback.glob("*.html") if only is None else []:
         if stale.name not in keep:
             stale.unlink()
 
@@ -288,22 +301,42 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
     written = {}
     manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
     written["manual-template.csv"] = out / manual_points.TEMPLATE_NAME
-    rows = grade_rows(submissions, results, manual)
-    write_grades_csv(out / "grades.csv", rows)
-    write_results_csv(out / "results.csv", submissions, results, manual)
-    written["grades.csv"], written["results.csv"] = out / "grades.csv", out / "results.csv"
     images = ImageCache(out / "results" / IMAGES)
     views = [submission_view(s, results[s.id], manual, key, images) for s in submissions]
     images.prune()
-    source = str(manual.source.name) if manual.source and manual.source.is_file() else None
-    write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems, manual_source=source)
-    written["report.html"], written["feedback"] = out / "report.html", out / "feedback"
-    written["gradebook.db"] = write_gradebook_cached(out, rows, key, submissions, course_id)
+    snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
+                            banner=banner, course_id=course_id)  # fmt: skip
+    written.update(write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,
+                                notes=notes, banner=banner, course_id=course_id))  # fmt: skip
     return written
 
 
-def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str) -> Path:
-    """gradebook.db, rebuilt only when its content would change (creating one costs seconds)."""
+def write_scored(out: Path, *, submissions, results, key, views, manual, notes, banner, course_id: str,
+                 only: str | None = None) -> dict[str, Path]:  # fmt: skip
+    """Every output that shows manual points: grades.csv, results.csv, report.html, feedback pages, gradebook.db.
+
+    `grader grade` writes them all; `grader review` after a save passes `only` (that submission's
+    feedback page is rewritten, and the gradebook's grades are updated in place rather than rebuilt).
+    """
+    rows = grade_rows(submissions, results, manual)
+    write_grades_csv(out / "grades.csv", rows)
+    write_results_csv(out / "results.csv", submissions, results, manual)
+    views = [apply_manual(v, manual) for v in views]
+    source = str(manual.source.name) if manual.source and manual.source.is_file() else None
+    write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems, manual_source=source,
+                only=only)  # fmt: skip
+    return {"grades.csv": out / "grades.csv", "results.csv": out / "results.csv", "report.html": out / "report.html",
+            "feedback": out / "feedback",
+            "gradebook.db": write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None)}  # fmt: skip
+
+
+def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str,
+                           in_place: bool = False) -> Path:  # fmt: skip
+    """gradebook.db, rebuilt only when its content would change (creating one costs seconds).
+
+    With in_place, an existing gradebook holding exactly these students and cells gets its grades
+    updated in one transaction instead (grader review saves in milliseconds); otherwise it is rebuilt.
+    """
     from grader.outputs import gradebook
 
     labels = {s.id: s.label for s in submissions}
@@ -313,7 +346,10 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
     path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
     if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return path
-    gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
+    updated = in_place and path.is_file() and gradebook.update_grades(path, course_id=course_id, tests=tests, rows=book,
+                                                                      manual_parts=manual_points.PARTS)  # fmt: skip
+    if not updated:
+        gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     _write_text(stamp, digest)
     return path

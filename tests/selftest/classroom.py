@@ -36,3 +36,17 @@ def make_class(root: Path) -> Path:
     (hostile / "REPORT.md").write_text(HOSTILE_REPORT)
     (hostile / "members.txt").write_text("=cmd|' /C calc'!A0\nx12345\n")
     return source
+
+
+def manual_scores(db: Path, student: str) -> dict:
+    """The manual scores (plots, report) of one student in gradebook.db, read through nbgrader's API."""
+    import warnings
+
+    from grader.outputs import manual
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{db}", course_id="exercise02") as gb:
+            return {part: gb.find_grade(part, "exercise02", "exercise02", student).manual_score for part in manual.PARTS}

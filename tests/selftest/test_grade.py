@@ -68,7 +68,8 @@ def test_grade_report_escapes_hostile_text(graded_class):
     """Are a hostile folder name and REPORT.md shown as text, never as markup?"""
     page = (graded_class / "report.html").read_text()
     assert "<script" not in page.lower() and "<img src=x" not in page and "<iframe" not in page
-    assert "&lt;script&gt;document.title=&#39;pwned-script&#39;&lt;/script&gt;" in page
+    # REPORT.md as Markdown (grader.outputs.markdown): a heading whose tags are text
+    assert "<h1>Report &lt;script&gt;document.title='pwned-script'&lt;/script&gt;</h1>" in page
     assert "&lt;img src=x onerror=" in page
     assert "default-src &#39;none&#39;; img-src data:" in page  # the CSP meta (entities decode in the attribute)
     assert "NOT SANDBOXED" in page  # the stand-in suite ran in-process
@@ -79,6 +80,8 @@ def test_grade_feedback_hides_test_code(graded_class):
     page = (graded_class / "feedback" / "bob-partly-wrong.html").read_text()
     assert "Is sigmoid_grad the derivative of sigmoid?" in page and "sigmoid_grad(z) is not s(z)(1 - s(z))" in page
     assert "np.allclose" not in page and "test run log" not in page and "def test_" not in page
+    hostile = next((graded_class / "feedback").glob("img-src-x-onerror*.html")).read_text()
+    assert "<h2>Loss curves &lt;img src=x onerror=" in hostile and "<img src=x" not in hostile  # REPORT.md, as text
 
 
 def test_grade_manual_points_merge(graded_class, tmp_path):

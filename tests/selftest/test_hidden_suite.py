@@ -41,7 +41,7 @@ SOLUTION = KIT / "solutions" / "exercise02.py"
 TEMPLATE = KIT / "exercise02_template.py"
 ALTERNATIVES = sorted((HERE / "alternatives").glob("*.py"))
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-pytestmark = pytest.mark.timeout(1200)  # the first test waits for every run (about 3 minutes on 2 cores)
+pytestmark = pytest.mark.timeout(2400)  # the first test waits for every run (about 5 minutes on 2 idle cores)
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
        "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
 
