@@ -163,8 +163,8 @@ def scalar_close(what: str, got, expected: float, *, rtol=1e-9, atol=1e-12, cont
 
 def factor_hint(r: float, n=None, lr=None, tol: float = 1e-6) -> str:
     """What a factor between the returned and the expected values suggests ("" when nothing clear)."""
-    if abs(r - 1.0) < 0.01:
-        return ""  # within 1 % of 1: not a factor, a different error
+    if abs(r - 1.0) < 0.01 or r == 0.0:
+        return ""  # within 1 % of 1: not a factor, a different error (and 0 is said as "all zeros")
     candidates = [
         (-1.0, "It has the wrong sign (ratio -1): check the order of a subtraction (y_hat - y, not y - y_hat) "
                "or a minus sign that is missing or doubled."),
@@ -187,7 +187,7 @@ def factor_hint(r: float, n=None, lr=None, tol: float = 1e-6) -> str:
     for value, text in candidates:
         if abs(r - value) <= tol * abs(value):
             return text
-    return f"It is the expected value times {r:.4g} (the same factor everywhere)."
+    return f"It is the expected value times {r:.4g}, the same factor everywhere."
 
 
 def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None, lr=None) -> str:

@@ -96,6 +96,8 @@ def gradient_hint(net, kind, a, n, P):
             return "the l1 term is l1 * |W|; its derivative is l1 * sign(W) (+l1 where W > 0, -l1 where W < 0)"
     if net.l1 and kind == "grad_biases" and np.allclose(a, n + net.l1 * np.sign(P), **close):
         return "l1 * sign(b) was added: the regularisation covers the weights only, never the biases"
+    if not np.any(a):
+        return "all zeros: is it ever assigned?"
     g, e = a.ravel(), n.ravel()
     if g.size >= 3 and e @ e > 0 and np.linalg.norm(g - (g @ e) / (e @ e) * e) <= 1e-5 * np.linalg.norm(g):
         r = float(g @ e) / float(e @ e)
@@ -105,8 +107,6 @@ def gradient_hint(net, kind, a, n, P):
                     (", or the 1/2 of mse_loss is missing" if net.loss == "mse" else ""))
         text = check.factor_hint(r, net.n, tol=1e-4)
         return text[:1].lower() + text[1:].rstrip(".") if text else ""
-    if not np.any(a):
-        return "all zeros: is it ever assigned?"
     return ""
 
 
