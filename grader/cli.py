@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
@@ -12,6 +14,8 @@ EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
   grader grade --manual marks.csv       merge filled-in manual points (default report/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
+  grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
+                                        Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
   grader release --out dist             build dist/exercise02-student.zip
   grader review                         enter the manual points of report/ in the browser
@@ -45,11 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", nargs="?", type=Path, default=KIT / "submissions",
                        help="a folder of submission folders, or an LMS zip (default submissions/)")  # fmt: skip
     grade.add_argument("--out", type=Path, default=KIT / "report", help="output folder (default report/)")
-    grade.add_argument("-j", "--jobs", type=int, default=None, help="submissions graded in parallel (default: CPU count)")
-    grade.add_argument("--budget", type=float, default=600.0, help="wall-clock seconds per submission (default 600)")
+    grade.add_argument("-j", "--jobs", type=bounded(int, 1, 256), default=None,
+                       help="submissions graded in parallel, 1 to 256 (default: CPU count)")  # fmt: skip
+    grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
+                       help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
     grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help="test suite (default tests/hidden)")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
+    add_moodle_options(grade)
     grade.set_defaults(run=run_grade)
 
     # grader review: manual points in the browser (grader/outputs/review.py)
@@ -84,20 +91,140 @@ def run_review(args) -> int:
     return 0
 
 
+def bounded(kind, low, high):
+    """An argparse type: a number of `kind` from low to high, else a clear usage error."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is not from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+# --------------------------------------------------------------------------- Moodle round trip (docs/moodle.md)
+
+IMPORT_NAMES = {"pillow": "PIL", "markdown-it-py": "markdown_it"}  # a tutor package whose import name is not its name (else "-" becomes "_")
+
+
+def add_moodle_options(grade) -> None:
+    from grader.grading import lateness
+
+    def typed(parse):
+        def wrapped(text):
+            try:
+                return parse(text)
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
+
+        return wrapped
+
+    group = grade.add_argument_group("Moodle and lateness (docs/moodle.md)")
+    group.add_argument("--worksheet", type=Path, default=None, help="Moodle's grading worksheet (CSV): writes "
+                       "<out>/moodle/grades-upload.csv and feedback-files.zip for upload")  # fmt: skip
+    group.add_argument("--missing-zero", action="store_true", help="worksheet rows without a submission get 0 "
+                       "and a 'no submission' comment (default: left blank)")  # fmt: skip
+    group.add_argument("--deadline", type=typed(lateness.parse_deadline), default=None,
+                       help="ISO date and time (2026-11-30T23:59); later submissions are marked late")  # fmt: skip
+    group.add_argument("--late-penalty", type=typed(lateness.parse_policy), default=None, metavar="P[,CAP]",
+                       help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
+
+
+def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
+    """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
+    from grader.outputs import moodle
+
+    rows, pages = written["rows"], written["pages"]
+    files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
+                                          {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
+    for problem in problems:
+        print(f"worksheet: {problem}", file=sys.stderr)
+    pending = sorted({r.submission for r in rows if r.participant and "pending" in r.status})
+    if pending:
+        print(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
+              f"(fill in {out / 'manual.csv'} and run again before uploading)", file=sys.stderr)  # fmt: skip
+    return files
+
+
+def tutor_packages() -> list[str]:
+    """The `tutor` extra's package names, from pyproject.toml (one source of truth) or the installed metadata."""
+    import re
+
+    try:
+        import tomllib
+
+        entries = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["tutor"]
+    except (OSError, ValueError, KeyError):
+        from importlib import metadata
+
+        try:
+            entries = [r for r in metadata.requires("exercise02-kit") or [] if re.search(r"extra\s*==\s*.tutor.", r)]
+        except metadata.PackageNotFoundError:
+            entries = []
+    return [re.split(r"[\s<>=!~;\[(]", entry.strip(), maxsplit=1)[0].lower() for entry in entries]
+
+
+def missing_extras() -> list[str]:
+    """The tutor extras that are not installed (checked before anything is graded)."""
+    import importlib.util
+
+    missing = []
+    for package in tutor_packages():
+        try:
+            found = importlib.util.find_spec(IMPORT_NAMES.get(package, package.replace("-", "_"))) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(package)
+    return missing
+
+
 def run_grade(args) -> int:
+    if missing := missing_extras():
+        print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
+              f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
+        return 2
     from grader.grading import harness, intake, store
-    from grader.outputs import manual, report
+    from grader.outputs import guard, manual, moodle, report
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
         return 2
     out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        print(f"grader grade: --out {args.out} is a file, not a folder", file=sys.stderr)
+        return 2
+    if intake.out_inside(args.submissions, out):
+        print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
+              "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
+        return 2
     try:
-        submissions, notes = intake.collect(args.submissions, out / ".intake")
+        sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
+    except moodle.WorksheetError as error:
+        print(f"grader grade: {error}", file=sys.stderr)
+        return 2
+    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
+    try:
+        if out.is_dir():
+            lock.lock()
+        submissions, notes = intake.collect(args.submissions, work)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:
-            print(f"grader grade: no submissions found in {args.submissions}", file=sys.stderr)
+            print(f"grader grade: no submissions found in {args.submissions}; nothing was graded and {args.out} "
+                  "was not changed", file=sys.stderr)  # fmt: skip
+            return 1
+        out.mkdir(parents=True, exist_ok=True)
+        lock.lock()
+        if sheet is not None:
+            notes += moodle.match_class(sheet, submissions)
+        late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
+        if args.late_penalty:
+            notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
         bar = Progress(sys.stderr)
         batch = harness.grade_class(
@@ -110,7 +237,15 @@ def run_grade(args) -> int:
             print(f"manual points: {problem}", file=sys.stderr)
         banner = report.sandbox_banner(batch.backends)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner)  # fmt: skip
+                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args))  # fmt: skip
+        lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
+                                                               "manual-template.csv")))  # fmt: skip
+        if sheet is not None:
+            lock.record(*write_lms(args, out, sheet, batch, written))
+        lock.finish()
+    except guard.Busy as busy:
+        print(f"grader grade: {busy}", file=sys.stderr)
+        return 1
     except harness.Interrupted as stop:
         print(f"\nstopped: {stop.done} of {stop.total} submissions are graded and kept in {out / 'results'}; "
               "run the same command again to continue", file=sys.stderr)  # fmt: skip
@@ -121,44 +256,76 @@ def run_grade(args) -> int:
     except harness.HarnessError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 1
+    finally:
+        lock.release()
+        shutil.rmtree(work, ignore_errors=True)
     if banner:
         print(f"WARNING: {banner}", file=sys.stderr)
     print(
         f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} "
         f"(of {len(submissions)}) in {batch.seconds:.0f} s; report: {written['report.html']}"
     )
+    if sheet is not None:
+        print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "
+              f"{out / 'moodle' / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
     return 0
 
 
+def stamp(args) -> str:
+    """The date and the versions every page shows: when, which kit, which suite (a hash of what decides grades)."""
+    import datetime
+    import tomllib
+
+    from grader.grading import store
+
+    try:
+        kit = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, ValueError, KeyError):
+        kit = "unknown"
+    suite = store.suite_version(KIT, args.suite.resolve(), KIT / "solutions" / "exercise02.py")[:12]
+    return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"
+
+
 class Progress:
-    """i/N, a bar and an ETA on stderr: redrawn in place on a terminal, one line per submission otherwise."""
+    """i/N, a bar and an ETA on stderr: redrawn in place on a terminal, one line per submission otherwise.
+
+    Kept results are counted as done at once; the ETA is the time per freshly graded submission so
+    far (measured from the start of grading, the answer key included) times the fresh ones left,
+    and "?" until one has been graded.
+    """
 
     def __init__(self, stream):
+        import time
+
         self.stream = stream
         self.tty = stream.isatty()
-        self.started = None
+        self.started = time.monotonic()
         self.fresh = 0
+        self.kept = 0
+        self.shown = False
 
     def update(self, done: int, total: int, result, cached: bool) -> None:
         import time
 
-        now = time.monotonic()
-        if self.started is None:
-            self.started = now
-        if not cached:
+        self.shown = True
+        if cached:
+            self.kept += 1
+        elif result.seconds > 0:  # run now (not refused before running: no code, syntax error)
             self.fresh += 1
         left = total - done
-        eta = (now - self.started) / self.fresh * left if self.fresh else 0.0
+        eta = f"{(time.monotonic() - self.started) / self.fresh * left:.0f} s" if self.fresh else "?"
+        if not left:
+            eta = "0 s"
         what = f"{result.submission}: {result.status} {result.points:g}/{result.max_points:g}" + (" (kept)" if cached else "")
         if self.tty:
             filled = round(30 * done / max(total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  ETA {eta:4.0f} s  {what[:40]:<40}")
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  ETA {eta:>6}  {what[:40]:<40}")
         else:
-            self.stream.write(f"{done}/{total} {what} (ETA {eta:.0f} s)\n")
+            self.stream.write(f"{done}/{total} {what} (ETA {eta})\n")
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.tty and self.started is not None:
+        if self.tty and self.shown:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -181,8 +348,13 @@ def run_template(args) -> int:
 
 
 def run_release(args) -> int:
-    from grader.authoring import release
+    from grader.authoring import release, template
 
+    solution, target = KIT / "solutions" / "exercise02.py", KIT / "exercise02_template.py"
+    text = template.render(solution.read_text())
+    if not target.is_file() or target.read_text() != text:
+        target.write_text(text)
+        print(f"{target.name} was stale (it did not match {solution.relative_to(KIT)}); regenerated it before building the bundle")
     path = release.build_bundle(KIT, args.out)
     print(f"wrote {path}")
     return 0

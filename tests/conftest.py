@@ -7,6 +7,8 @@ Tests never import the submission. They call it through `student`:
     model.forward(X)                     ... whose methods are called the same way
     model.get("weights")                 attributes are copied out ...
     model.set("weights", Ws)             ... and copied in
+    kept = model.keep("forward", X)      a returned value that stays with the submission ...
+    student.read(kept)                   ... copied out later: did a later call change it?
 
 Every value that crosses is a copy, so a test behaves the same whether the submission runs in this
 process (the default for the public tests: tracebacks point at your own lines and a debugger works)
@@ -200,6 +202,14 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self._target, attr, value)
 
+    def keep(self, name: str, *args, **kwargs) -> "Kept":
+        """Call method `name`; its return value stays with the submission (see InProcessStudent.read)."""
+        return self._backend.call_method(self._target, name, args, kwargs, keep=True)
+
+    def keep_attr(self, attr: str) -> "Kept":
+        """The attribute's value as it is now, kept uncopied (see InProcessStudent.read)."""
+        return self._backend.get_attr(self._target, attr, keep=True)
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -207,6 +217,27 @@ class Remote:
 
     def __repr__(self) -> str:
         return f"<{self.type_name} of the submission>"
+
+
+class Kept(Remote):
+    """A returned value kept as it was returned (containers rebuilt, arrays and objects by reference):
+    `student.read(kept)` copies it out later. Passed back as an argument, the submission gets that
+    very object. The sandbox's grader.sandbox.client.Kept behaves the same."""
+
+    def __init__(self, backend, value):
+        super().__init__(backend, value, "kept value")
+
+    def __repr__(self) -> str:
+        return "<kept value of the submission>"
+
+
+def held(value):
+    """A returned value as the worker keeps it: lists/tuples/dicts rebuilt, everything else by reference."""
+    if type(value) in (list, tuple):
+        return type(value)(held(v) for v in value)
+    if type(value) is dict:
+        return {k: held(v) for k, v in value.items()}
+    return value
 
 
 class InProcessStudent:
@@ -227,21 +258,36 @@ class InProcessStudent:
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
     def call(self, name: str, *args, **kwargs):
-        function = getattr(self.module(), name, None)
-        if not callable(function):
-            raise SubmissionError(f"{self.path.name} defines no function or class named {name!r}")
-        return self._export(function(*self._import(args), **self._import(kwargs)))
+        return self._call(name, args, kwargs, keep=False)
 
-    def call_method(self, target, name: str, args, kwargs):
+    def keep(self, name: str, *args, **kwargs) -> Kept:
+        """Call module function `name`; its return value stays uncopied (read it with `read`)."""
+        return self._call(name, args, kwargs, keep=True)
+
+    def read(self, kept: Kept):
+        """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
+        if not isinstance(kept, Kept):
+            raise TypeError(f"not a kept value: {kept!r}")
+        return self._export(kept._target)
+
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+        """The steps of `train` (forward, loss, backward, update per batch) in the order given; see
+        grader/sandbox/training.py. Returns the mean loss per epoch."""
+        from grader.sandbox import training  # hidden tests only, like `data`
+
+        return self._export(training.run_epochs(self._import(model), *self._import((X, Y, order)),
+                                                batch_size, lr, x_divisor))
+
+    def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         method = getattr(target, name, None)
         if not callable(method):
             raise SubmissionError(f"{type(target).__name__} has no method {name!r}")
-        return self._export(method(*self._import(args), **self._import(kwargs)))
+        return self._out(method(*self._import(args), **self._import(kwargs)), keep)
 
-    def get_attr(self, target, attr: str):
+    def get_attr(self, target, attr: str, keep: bool = False):
         if not hasattr(target, attr):
             raise SubmissionError(f"{type(target).__name__} has no attribute {attr!r}")
-        return self._export(getattr(target, attr))
+        return self._out(getattr(target, attr), keep)
 
     def set_attr(self, target, attr: str, value) -> None:
         setattr(target, attr, self._import(value))
@@ -263,6 +309,15 @@ class InProcessStudent:
         self._module = None
 
     # -- helpers
+
+    def _call(self, name: str, args, kwargs, keep: bool):
+        function = getattr(self.module(), name, None)
+        if not callable(function):
+            raise SubmissionError(f"{self.path.name} defines no function or class named {name!r}")
+        return self._out(function(*self._import(args), **self._import(kwargs)), keep)
+
+    def _out(self, value, keep: bool):
+        return Kept(self, held(value)) if keep else self._export(value)
 
     def module(self):
         if self._module is None:

@@ -23,7 +23,8 @@ from pathlib import Path
 BUNDLE_NAME = "exercise02-student.zip"
 TOP = "exercise02"
 SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "sandbox/layout.py", "sandbox/slot.py",
-                   "sandbox/worker.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py")
+                   "sandbox/worker.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
+                   "sandbox/training.py")
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",

@@ -36,6 +36,7 @@ from grader.grading.results import (
     CRASHED,
     DID_NOT_RUN,
     GRADED,
+    IMPORT_ERROR,
     NO_CODE,
     SYNTAX_ERROR,
     TIMEOUT,
@@ -223,6 +224,7 @@ def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds
     messages = [t.message for t in tests if not t.passed]
     if not reason and tests and len(messages) == len(tests) and messages[0].startswith("could not import"):
         reason = messages[0].splitlines()[0][:300]  # the one cause of every failure: say it once, up front
+        status = IMPORT_ERROR
     return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key)
 
 
@@ -287,7 +289,8 @@ def grade_class(
             if (result := store.get(sub.id, key)) is not None:
                 kept.append(result)
             elif sub.code is None:
-                early.append((sub, key, NO_CODE, "no code file in the submission", "no code file"))
+                why = sub.code_problem or "no code file in the submission"
+                early.append((sub, key, NO_CODE, why, why))
             elif (error := syntax_error(sub.code)) is not None:
                 early.append((sub, key, SYNTAX_ERROR, error, error))
             else:
@@ -298,17 +301,18 @@ def grade_class(
             raise HarnessError("the reference run found no tests with points (check the suite's points markers)")
         batch = Batch({}, reference.tests, reference)
         for result in kept:
-            if result.status == GRADED:
+            if result.status in (GRADED, IMPORT_ERROR):
                 result.tests = against_key(result.submission, [t.__dict__ for t in result.tests], reference.tests)
             batch.results[result.submission] = result
             batch.cached += 1
         for sub, key, status, reason, why in early:
             result = Result(sub.id, status, unrun(reference.tests, f"did not run: {why}"), reason, key=key)
             batch.results[sub.id] = _store(store, result)
-        total, done = len(submissions), len(batch.results)
+        total, done = len(submissions), 0
         cached_ids = {result.submission for result in kept}
-        if progress:
-            for result in list(batch.results.values()):
+        for result in list(batch.results.values()):
+            done += 1
+            if progress:
                 progress(done, total, result, result.submission in cached_ids)
         for future in as_completed(futures):
             result = future.result()

@@ -12,9 +12,15 @@ Accepted sources (SUBMISSIONS):
     a folder of submission folders       submissions/alice/exercise02_template.py ...
     an LMS zip (Moodle "download all")   Full Name_12345_assignsubmission_file_/[one more folder/]...
     a folder holding such zips           submissions/class.zip (next to plain folders, if any)
+    any of these inside one wrapper folder (a zip of the download): the wrapper is unwrapped
+
+What is never a submission: a file at the top level (a note), Moodle's online-text and feedback
+folders (`_assignsubmission_onlinetext_`, `_assignfeedback_..._`; a note), dot files, __MACOSX.
+A submission whose folder holds one zip and none of the expected files is that zip, opened one
+level deep with the same caps and path checks (grader.grading.archive).
 
 Whatever is wrong with a submission becomes a message in `Submission.problems`; intake raises only
-when SUBMISSIONS itself does not exist (`IntakeError`).
+when SUBMISSIONS itself does not exist (`IntakeError`). Ids come from grader.grading.roster.
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ import os
 import re
 import shutil
 import stat
-import unicodedata
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from grader.grading import roster
+from grader.grading.archive import ZIP_MEMBERS, ArchiveError, Entry, member_parts, open_zip, size_text, unpack
+from grader.grading import archive as zips
 
 CODE_NAMES = ("exercise02_template.py", "exercise02.py")
 PLOT_NAMES = ("plots/lr_loss_curves.png", "plots/lr_accuracy.png")
@@ -41,12 +51,13 @@ FILE_CAPS = {  # bytes per file, by kind
 }
 SUBMISSION_CAP = 12 << 20  # bytes copied per submission, all files together
 MEMBERS_PER_SUBMISSION = 500  # files listed per submission; beyond that the rest is ignored
-ZIP_MEMBERS = 20_000  # members per LMS zip
 WALK_DEPTH = 4  # folder levels looked into per submission
 MAX_GROUP = 3
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-MOODLE = re.compile(r"^(?P<name>.*?)_(?P<pid>\d+)_assign(?:submission|feedback)_[A-Za-z]+_?$")
-MOODLE_FLAT = re.compile(r"^(?P<folder>.*?_\d+_assignsubmission_[A-Za-z]+)_(?P<rest>.+)$")
+MOODLE = re.compile(r"^(?P<name>.*?)_(?P<pid>\d+)_(?P<plugin>assign(?:submission|feedback)_[A-Za-z]+)_?$")
+MOODLE_FLAT = re.compile(r"^(?P<folder>.*?_\d+_assign(?:submission|feedback)_[A-Za-z]+)_(?P<rest>.+)$")
+SUBMISSION_PLUGIN = "assignsubmission_file"  # Moodle's file submissions; other plugin folders are not submissions
+JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
+WANTED = {n.lower() for n in (*CODE_NAMES, REPORT_NAME, MEMBERS_NAME)} | {"plots"}
 
 
 class IntakeError(Exception):
@@ -61,23 +72,20 @@ class Submission:
     code: Path | None = None
     plots: dict[str, Path | None] = field(default_factory=dict)  # "plots/lr_accuracy.png" -> copy or None
     report: Path | None = None
-    members: list[str] = field(default_factory=list)  # student ids
+    members: list[str] = field(default_factory=list)  # student ids, normalised (grader.grading.roster)
     problems: list[str] = field(default_factory=list)  # for the report; never fatal
     ignored: list[str] = field(default_factory=list)  # names of other files (untrusted text, capped)
+    participant: str = ""  # the LMS participant number from a Moodle folder name ("" otherwise)
+    name: str = ""  # the submitter's full name from a Moodle folder name (untrusted text)
+    details: dict[str, dict] = field(default_factory=dict)  # member id -> {"name", "email"} from members.txt
+    submitted: datetime | None = None  # newest time stamp of the picked files (untrusted; for --deadline)
+    code_problem: str = ""  # why a code file that was there was not used (a cap), for the status
+    participants: dict[str, str] | None = None  # student -> LMS participant, set by a worksheet match (None: no worksheet)
 
     def files(self) -> list[Path]:
         """The picked files, in a fixed order (what the store hashes)."""
         listed = [self.code, *self.plots.values(), self.report, self.folder / MEMBERS_NAME]
         return [p for p in listed if p is not None and p.is_file()]
-
-
-@dataclass
-class Entry:
-    """One regular file of a submission, readable at most up to a limit."""
-
-    parts: tuple[str, ...]  # relative path, normalised
-    size: int
-    read: object  # callable(limit) -> bytes (at most limit + 1 bytes)
 
 
 # --------------------------------------------------------------------------- public
@@ -95,16 +103,23 @@ def collect(source: Path, workdir: Path) -> tuple[list[Submission], list[str]]:
     raw: list[tuple[str, list[Entry], list[str]]] = []  # (folder name, entries, problems)
     info = os.lstat(source)
     if stat.S_ISDIR(info.st_mode):
-        raw.extend(_from_folder(source, notes))
+        raw.extend(_from_folder(_unwrap_folder(source, notes), notes))
     elif stat.S_ISREG(info.st_mode):
         raw.extend(_from_zip(source, notes))
     else:
         notes.append(f"{display(source.name)} is neither a folder nor a regular file; nothing to grade")
+    raw = _drop_other_plugins(raw, notes)
     ids = _assign_ids([name for name, _, _ in raw])
     submissions = [_pick(name, sid, entries, problems, workdir / sid) for (name, entries, problems), sid in zip(raw, ids)]
     submissions.sort(key=lambda s: s.id)
     _flag_shared_students(submissions)
     return submissions, notes
+
+
+def out_inside(source: Path, out: Path) -> bool:
+    """Is the output folder the submissions folder or inside it (grading would read its own outputs)?"""
+    source, out = Path(source).resolve(), Path(out).resolve()
+    return source.is_dir() and (out == source or out.is_relative_to(source))
 
 
 def display(name: str, limit: int = 120) -> str:
@@ -121,7 +136,7 @@ def _from_folder(source: Path, notes: list[str]):
         entries = sorted(scan, key=lambda e: e.name)
     for entry in entries:
         info = entry.stat(follow_symlinks=False)
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.name in JUNK:
             continue
         if stat.S_ISLNK(info.st_mode):
             notes.append(f"{display(entry.name)}: a symbolic link; not followed, not graded")
@@ -156,7 +171,8 @@ def _walk(root: Path, problems: list[str]) -> list[Entry]:
                 if len(found) >= MEMBERS_PER_SUBMISSION:
                     problems.append(f"more than {MEMBERS_PER_SUBMISSION} files; the rest was not looked at")
                     return found
-                found.append(Entry(rel, info.st_size, _file_reader(Path(child.path))))
+                when = datetime.fromtimestamp(info.st_mtime).astimezone()
+                found.append(Entry(rel, info.st_size, _file_reader(Path(child.path)), when))
             elif stat.S_ISLNK(info.st_mode):
                 problems.append(f"{display('/'.join(rel))} is a symbolic link; not followed")
     return found
@@ -183,20 +199,28 @@ def _file_reader(path: Path):
 
 
 def _from_zip(path: Path, notes: list[str]):
-    """An LMS zip: one submission per top-level folder (or per Moodle flat-file prefix)."""
+    """An LMS zip: one submission per top-level folder (or per Moodle flat-file prefix); one wrapper folder unwrapped."""
     label = display(path.name)
     try:
-        archive = zipfile.ZipFile(path)
-        infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
-        notes.append(f"{label}: not a readable zip file ({display(str(error), 200)}); nothing graded from it")
+        archive, infos = open_zip(path, label, ZIP_MEMBERS)
+    except ArchiveError as error:
+        notes.append(f"{display(str(error), 300)}; nothing graded from it")
         return
-    if len(infos) > ZIP_MEMBERS:
-        notes.append(f"{label}: {len(infos)} members, more than the {ZIP_MEMBERS} allowed; nothing graded from it")
-        return
-    groups: dict[str, tuple[list[Entry], list[str]]] = {}
+    members = []
     for info in infos:
-        parts, why = _member_parts(info)
+        parts, why = member_parts(info)
+        if parts and parts[0] in JUNK or (parts and parts[-1] in JUNK):
+            continue
+        members.append((info, parts, why))
+    wrapper = _wrapper([parts for info, parts, why in members if not why])
+    if wrapper:
+        notes.append(f"{label}: everything is inside the folder {display(wrapper)}; unwrapped it")
+    groups: dict[str, tuple[list[Entry], list[str]]] = {}
+    for info, parts, why in members:
+        if wrapper and parts[:1] == (wrapper,):
+            parts = parts[1:]
+            if not parts:
+                continue
         if why:
             top = parts[0] if parts else ""
             if top and len(parts) > 1:
@@ -211,7 +235,8 @@ def _from_zip(path: Path, notes: list[str]):
         if len(parts) == 1:  # Moodle's flat layout: "Name_123_assignsubmission_file_REPORT.md"
             flat = MOODLE_FLAT.match(parts[0])
             if not flat:
-                notes.append(f"{label}: {display(parts[0])} is not inside a submission folder; ignored")
+                notes.append(f"{label}: {display(parts[0])} is a file outside every submission folder; "
+                             "not a submission, ignored")  # fmt: skip
                 continue
             parts = (flat["folder"] + "_", flat["rest"])
         entries, problems = groups.setdefault(parts[0], ([], []))
@@ -220,38 +245,58 @@ def _from_zip(path: Path, notes: list[str]):
                 problems.append(f"more than {MEMBERS_PER_SUBMISSION} files; the rest was not looked at")
                 entries.append(None)
             continue
-        entries.append(Entry(parts[1:], info.file_size, _zip_reader(archive, info)))
+        entries.append(zips.entry(archive, info, parts[1:]))
     for name in sorted(groups):
         entries, problems = groups[name]
         yield name, [e for e in entries if e is not None], problems
 
 
-def _member_parts(info: zipfile.ZipInfo) -> tuple[tuple[str, ...], str]:
-    """A member's path as parts, or the reason it is unsafe (absolute, '..', link, encrypted)."""
-    name = info.filename.replace("\\", "/")
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
-    mode = info.external_attr >> 16
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return parts, "absolute path"
-    if ".." in parts:
-        return parts, "path leaves its folder ('..')"
-    if stat.S_ISLNK(mode):
-        return parts, "symbolic link"
-    if info.flag_bits & 0x1:
-        return parts, "encrypted"
-    if any("\x00" in p for p in parts):
-        return parts, "NUL in name"
-    if not parts:
-        return parts, "empty name"
-    return parts, ""
+def _wrapper(paths: list[tuple[str, ...]]) -> str | None:
+    """The one folder everything sits in, when it holds submission folders rather than a submission's files."""
+    tops = {p[0] for p in paths if p}
+    if len(tops) != 1:
+        return None
+    top = next(iter(tops))
+    if MOODLE.match(top) or any(len(p) == 2 and p[1].lower() in WANTED for p in paths):
+        return None
+    inner = {p[1] for p in paths if len(p) >= 2}
+    folders = {p[1] for p in paths if len(p) >= 3}
+    if len(folders) >= 2 or any(MOODLE.match(f) or MOODLE_FLAT.match(f) for f in inner):
+        return top
+    return None
 
 
-def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
-    def read(limit: int) -> bytes:
-        with archive.open(info) as member:  # decompresses lazily: a bomb stops at limit + 1 bytes
-            return member.read(limit + 1)
+def _unwrap_folder(source: Path, notes: list[str]) -> Path:
+    """A folder holding only one folder of submission folders (an unpacked zip of the download): that folder."""
+    with os.scandir(source) as scan:
+        visible = [e for e in scan if not e.name.startswith(".") and e.name not in JUNK]
+    if len(visible) != 1 or not visible[0].is_dir(follow_symlinks=False):
+        return source
+    inner = Path(visible[0].path)
+    with os.scandir(inner) as scan:
+        children = [e for e in scan if not e.name.startswith(".") and e.name not in JUNK]
+    if any(c.name.lower() in WANTED for c in children):
+        return source
+    folders = [c for c in children if c.is_dir(follow_symlinks=False)]
+    if len(folders) >= 2 or any(MOODLE.match(c.name) for c in children):
+        notes.append(f"everything is inside the folder {display(inner.name)}; unwrapped it")
+        return inner
+    return source
 
-    return read
+
+def _drop_other_plugins(raw, notes: list[str]):
+    """Moodle's online-text, feedback and other plugin folders are not submissions: a note each, not graded."""
+    kept, dropped = [], {}
+    for name, entries, problems in raw:
+        moodle = MOODLE.match(name)
+        if moodle and moodle["plugin"] != SUBMISSION_PLUGIN:
+            dropped.setdefault(moodle["plugin"], []).append(display(name, 60))
+        else:
+            kept.append((name, entries, problems))
+    for plugin, names in sorted(dropped.items()):
+        notes.append(f"{len(names)} Moodle {plugin} folder(s) are not file submissions and were not graded: {', '.join(names[:5])}"
+                     + (" …" if len(names) > 5 else ""))  # fmt: skip
+    return kept
 
 
 # --------------------------------------------------------------------------- picking files
@@ -259,7 +304,13 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
 
 def _pick(name: str, sid: str, entries: list[Entry], problems: list[str], folder: Path) -> Submission:
     sub = Submission(id=sid, label=display(name), folder=folder, problems=list(problems))
+    moodle = MOODLE.match(name)
+    if moodle:
+        sub.participant, sub.name = roster.normalise_id(moodle["pid"]), " ".join(moodle["name"].split())
     folder.mkdir(parents=True)
+    zips = [e for e in entries if e.parts[-1].lower().endswith(".zip")]
+    if len(zips) == 1 and not any(p.lower() in WANTED for e in entries for p in e.parts):
+        entries = unpack(zips[0], sub.problems) or entries
     if not entries:
         sub.problems.append("empty folder: no files to grade")
         sub.members = _default_members(name, sid)
@@ -287,6 +338,8 @@ def _pick(name: str, sid: str, entries: list[Entry], problems: list[str], folder
     code_hits = [n for n in CODE_NAMES if tuple([n]) in inside or n.lower() in lowered]
     if code_hits:
         sub.code = take(code_hits[0], "code")
+        if sub.code is None:
+            sub.code_problem = sub.problems[-1]
         if len(code_hits) > 1:
             sub.problems.append(f"both {' and '.join(code_hits)} present; graded {code_hits[0]}")
             used.add(id(inside.get((code_hits[1],)) or lowered.get(code_hits[1].lower())))
@@ -300,24 +353,28 @@ def _pick(name: str, sid: str, entries: list[Entry], problems: list[str], folder
     if sub.report is None:
         sub.problems.append(f"{REPORT_NAME} is missing")
     members = take(MEMBERS_NAME, "members")
-    sub.members = (_read_members(members, sub.problems) if members else []) or _default_members(name, sid)
+    if members:
+        text = members.read_bytes().decode("utf-8", errors="replace")
+        sub.members, sub.details = roster.read_members(text, MAX_GROUP, sub.problems)
+    sub.members = sub.members or _default_members(name, sid)
     sub.ignored = sorted(display("/".join(e.parts), 80) for e in entries if id(e) not in used)[:20]
+    times = [e.mtime for e in entries if id(e) in used and e.mtime is not None]
+    sub.submitted = max(times) if times else None
     return sub
 
 
 def _root(entries: list[Entry]) -> tuple[str, ...]:
     """Where the submission's files are: its top folder, or one folder deeper if that is where they sit."""
-    wanted = {n.lower() for n in (*CODE_NAMES, REPORT_NAME, MEMBERS_NAME)} | {"plots"}
-    if any(e.parts[0].lower() in wanted for e in entries):
+    if any(e.parts[0].lower() in WANTED for e in entries):
         return ()
-    deeper = sorted({e.parts[0] for e in entries if len(e.parts) > 1 and e.parts[1].lower() in wanted})
+    deeper = sorted({e.parts[0] for e in entries if len(e.parts) > 1 and e.parts[1].lower() in WANTED})
     return (deeper[0],) if deeper else ()
 
 
 def _copy(entry: Entry, target: Path, cap: int, budget: list[int], problems: list[str]) -> Path | None:
     shown = display("/".join(entry.parts))
     if entry.size > cap:
-        problems.append(f"{shown} is {entry.size} bytes, more than the {cap} allowed; not used")
+        problems.append(f"{shown} is {size_text(entry.size)}; the limit is {size_text(cap)}; not used")
         return None
     try:
         data = entry.read(cap)
@@ -325,10 +382,10 @@ def _copy(entry: Entry, target: Path, cap: int, budget: list[int], problems: lis
         problems.append(f"{shown} could not be read ({display(str(error), 120)}); not used")
         return None
     if len(data) > cap:  # the listing lied about the size (or a compression bomb)
-        problems.append(f"{shown} is larger than the {cap} bytes allowed; not used")
+        problems.append(f"{shown} is larger than its listed size and than the limit of {size_text(cap)}; not used")
         return None
     if len(data) > budget[0]:
-        problems.append(f"{shown}: the submission is over its {SUBMISSION_CAP} byte budget; not used")
+        problems.append(f"{shown}: the submission's files together are over the limit of {size_text(SUBMISSION_CAP)}; not used")
         return None
     budget[0] -= len(data)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -339,53 +396,28 @@ def _copy(entry: Entry, target: Path, cap: int, budget: list[int], problems: lis
 # --------------------------------------------------------------------------- ids and groups
 
 
-def _slug(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:48].strip("-")
-
-
 def _assign_ids(names: list[str]) -> list[str]:
-    """Stable, safe, unique ids: a slug of the folder name (Moodle: name + participant id)."""
+    """Stable, safe, unique ids: a slug of the folder name (Moodle: name + participant id); never two alike."""
     slugs = []
     for name in names:
         moodle = MOODLE.match(name)
-        slug = f"{_slug(moodle['name'])}-{moodle['pid']}".strip("-") if moodle else _slug(name)
-        slugs.append(slug or "submission")
+        slug = f"{roster.slug(moodle['name'])}-{moodle['pid']}".strip("-") if moodle else roster.slug(name)
+        slugs.append(slug or "unnamed")
     counts = {s: slugs.count(s) for s in slugs}
-    return [
-        s if counts[s] == 1 else f"{s}-{hashlib.sha256(n.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
-        for s, n in zip(slugs, names)
-    ]
+    ids, used = [], set()
+    for slug, name in zip(slugs, names):
+        sid = slug if counts[slug] == 1 else f"{slug}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+        base, n = sid, 2
+        while sid in used:  # the same name twice (a folder and a zip), or a slug that looks like a hashed one
+            sid, n = f"{base}-{n}", n + 1
+        used.add(sid)
+        ids.append(sid)
+    return ids
 
 
 def _default_members(name: str, sid: str) -> list[str]:
     moodle = MOODLE.match(name)
-    return [moodle["pid"]] if moodle else [sid]
-
-
-def _read_members(path: Path, problems: list[str]) -> list[str]:
-    text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
-    ids, bad = [], []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip().strip(",;")
-        if not line:
-            continue
-        if STUDENT_ID.match(line):
-            if line not in ids:
-                ids.append(line)
-        else:
-            bad.append(display(line, 40))
-    if bad:
-        problems.append(f"members.txt: {len(bad)} line(s) are not valid student ids and were skipped: {', '.join(bad[:5])}")
-    if len(ids) > MAX_GROUP:
-        problems.append(
-            f"members.txt lists {len(ids)} students, more than {MAX_GROUP}; only the first {MAX_GROUP} "
-            f"are graded (check by hand): {', '.join(ids)}"
-        )
-        ids = ids[:MAX_GROUP]
-    if not ids:
-        problems.append("members.txt holds no valid student id")
-    return ids
+    return [roster.normalise_id(moodle["pid"])] if moodle else [sid]
 
 
 def _flag_shared_students(submissions: list[Submission]) -> None:

@@ -2,7 +2,8 @@
 
 A `Result` always exists, whatever happened to the submission (failures are data):
 
-    status      graded | no-code | syntax-error | timeout | crashed
+    status      graded | import-error | no-code | syntax-error | timeout | crashed
+                (import-error: the suite ran, but importing the file failed, so every test failed alike)
     tests       one TestResult per test of the answer key (the reference run), in its order
     reason      for the tutor: why the submission was not graded normally ("" when graded)
 
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 GRADED, NO_CODE, SYNTAX_ERROR, TIMEOUT, CRASHED = "graded", "no-code", "syntax-error", "timeout", "crashed"
-STATUSES = (GRADED, NO_CODE, SYNTAX_ERROR, TIMEOUT, CRASHED)
+IMPORT_ERROR = "import-error"
+STATUSES = (GRADED, IMPORT_ERROR, NO_CODE, SYNTAX_ERROR, TIMEOUT, CRASHED)
 DID_NOT_RUN = "did not run"
 
 

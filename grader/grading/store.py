@@ -73,8 +73,22 @@ class Store:
         os.replace(partial, target)
 
     def prune(self, keep: set[str]) -> None:
-        """Forget results of submissions no longer in the class, and leftovers of interrupted writes."""
+        """Forget results of submissions no longer in the class, and leftovers of interrupted writes.
+
+        Only files this store wrote go: a partial write by its name, a result by its content (a kept
+        Result of that submission); any other file in the folder is left alone.
+        """
         for path in self.folder.iterdir():
-            stale = path.name.endswith(".partial") or (path.suffix == ".json" and path.stem not in keep)
-            if stale and path.stem != REFERENCE:
+            if path.stem == REFERENCE or not path.is_file():
+                continue
+            if path.name.startswith(".") and path.name.endswith(".partial"):
                 path.unlink(missing_ok=True)
+            elif path.suffix == ".json" and path.stem not in keep and self._ours(path):
+                path.unlink(missing_ok=True)
+
+    def _ours(self, path: Path) -> bool:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("submission") == path.stem and isinstance(data.get("key"), str)

@@ -17,11 +17,23 @@ import warnings
 from pathlib import Path
 
 ASSIGNMENT = "exercise02"
+UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
 NOTEBOOK = "exercise02"
 
 
+def neutral(text) -> str | None:
+    """A name as stored: `nbgrader export` copies it verbatim into a CSV, so = + - @ tab CR LF at the start get a '."""
+    if text is None or text == "":
+        return None
+    text = str(text)
+    return "'" + text if text.startswith(UNSAFE_LEAD) else text
+
+
 def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> None:
-    """tests: [(id, max points)]; rows: [(student, first, last, {test id: earned}, {part: points or None})]."""
+    """tests: [(id, max points)]; rows: [(student, first, last, {test id: earned}, {part: points or None}, participant)].
+
+    The participant (the LMS's number, "" when unknown) is stored as the student's lms_user_id.
+    """
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -41,8 +53,9 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
                     gb.add_grade_cell(test_id, NOTEBOOK, ASSIGNMENT, max_score=float(points), cell_type="code")
                 for part, maximum in manual_parts.items():
                     gb.add_grade_cell(part, NOTEBOOK, ASSIGNMENT, max_score=float(maximum), cell_type="markdown")
-                for student, first, last, earned, manual in rows:
-                    gb.add_student(student, first_name=first or None, last_name=last or None)
+                for student, first, last, earned, manual, participant in rows:
+                    gb.add_student(student, first_name=neutral(first), last_name=neutral(last),
+                                   lms_user_id=neutral(participant))  # fmt: skip
                     gb.add_submission(ASSIGNMENT, student)
                     # One lookup of the submission's grade rows (find_grade would query once per cell).
                     notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
@@ -73,7 +86,7 @@ def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict
             cells = {test_id for test_id, _ in tests} | set(manual_parts)
             if {s.id for s in gb.students} != {row[0] for row in rows}:
                 return False
-            for student, _first, _last, earned, manual in rows:
+            for student, _first, _last, earned, manual, _participant in rows:
                 try:
                     notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
                 except MissingEntry:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import io
 import math
 import os
 from dataclasses import dataclass, field
@@ -61,6 +62,18 @@ class Manual:
         return all(v is not None for v in self.of(submission).values())
 
 
+def sniff_dialect(text: str):
+    """The CSV dialect a spreadsheet wrote (",", ";" from German or French Excel, tab); "," when unsure.
+
+    Sniffed from the header line only: cells below (comments) may hold any of these characters.
+    """
+    header = text.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t")
+    except csv.Error:
+        return csv.excel
+
+
 def max_points() -> float:
     return sum(PARTS.values())
 
@@ -85,7 +98,8 @@ def read_manual(path: Path | None, known: set[str]) -> Manual:
     name = Path(path).name
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))[: MAX_ROWS + 1]
+            text = handle.read()
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), dialect=sniff_dialect(text)))[: MAX_ROWS + 1]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         manual.problems.append(f"{name}: could not be read ({error}); no manual points used")
         return manual
@@ -154,12 +168,14 @@ def save_points(path: Path, submission: str, students: list[str], cells: dict[st
     reader sees the old sheet or the new one, never half of one. Values are written as given: check them first.
     """
     path = Path(path)
-    header, rows = list(COLUMNS), []
+    header, rows, delimiter = list(COLUMNS), [], ","
     if path.is_file():
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header += [c for c in reader.fieldnames or [] if c and c not in header]
-            rows = list(reader)
+            text = handle.read()
+        dialect = sniff_dialect(text)  # a sheet saved by German or French Excel keeps its ";"
+        reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+        header += [c for c in reader.fieldnames or [] if c and c not in header]
+        rows, delimiter = list(reader), dialect.delimiter
     row = next((r for r in rows if (r.get("submission") or "").strip() == submission), None)
     if row is None:
         row = {"submission": submission, "students": " ".join(students)}
@@ -168,7 +184,7 @@ def save_points(path: Path, submission: str, students: list[str], cells: dict[st
     row.update(cells)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     with open(partial, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, restval="", extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=header, restval="", extrasaction="ignore", delimiter=delimiter)
         writer.writeheader()
         writer.writerows(rows)
         handle.flush()

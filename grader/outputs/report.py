@@ -20,22 +20,24 @@ import functools
 import hashlib
 import json
 import os
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.outputs import manual as manual_points
 from grader.outputs import plots, snapshot
+from grader.outputs.gradebook import UNSAFE_LEAD
 from grader.outputs.markdown import render_markdown
 from grader.grading.intake import PLOT_NAMES, Submission
-from grader.grading.results import GRADED, Result
+from grader.grading.results import GRADED, IMPORT_ERROR, Result
 
 TEMPLATE = "report.html.j2"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 RESULTS_COLUMNS = ["submission", "student", "test", "points", "max_points", "status", "seconds", "message"]
 GRADES_COLUMNS = ["student", "submission", "points", "max_points", "auto_points", "auto_max",
-                  *(f"{p}_points" for p in manual_points.PARTS), "manual_max", "status", "note"]  # fmt: skip
-UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")
+                  *(f"{p}_points" for p in manual_points.PARTS), "manual_max", "status", "note",
+                  "participant", "late", "late_penalty"]  # fmt: skip
 MESSAGE_CHARS = 1500  # of a test's message on a page
 ORDERS = [  # the class table's pre-rendered sort orders (switched by CSS :target, no script)
     ("by-name", "submission A–Z"),
@@ -57,6 +59,9 @@ class GradeRow:
     status: str
     earned: dict  # test id -> points earned (for the gradebook)
     note: str = ""
+    participant: str = ""  # the LMS participant number (Moodle), separate from the student id
+    late: str = ""  # how late, in words ("" when on time or unknown)
+    penalty: float = 0.0  # fraction of the points taken off for lateness
 
 
 def safe_cell(value) -> str:
@@ -65,22 +70,32 @@ def safe_cell(value) -> str:
     return "'" + text if text.startswith(UNSAFE_LEAD) else text
 
 
-def grade_rows(submissions: list[Submission], results: dict[str, Result], manual) -> list[GradeRow]:
-    """One row per student. A student listed in two submissions keeps the better one (and a note)."""
+def grade_rows(submissions: list[Submission], results: dict[str, Result], manual, late=None) -> list[GradeRow]:
+    """One row per student. A student listed in two submissions keeps the better one (and a note).
+
+    late: submission id -> (how late in words, penalty fraction); the penalty is taken off the total.
+    With a worksheet (sub.participants set), a member the roster could not match gets no row.
+    """
     best: dict[str, GradeRow] = {}
+    late = late or {}
     for sub in submissions:
         result = results[sub.id]
-        for student in sub.members:
+        late_text, penalty = late.get(sub.id, ("", 0.0))
+        students = sub.members if sub.participants is None else list(sub.participants)
+        for student in students:
             row = GradeRow(
                 student=student,
                 submission=sub.id,
-                points=round(result.points + manual.total(sub.id), 4),
+                points=round((result.points + manual.total(sub.id)) * (1 - penalty), 4),
                 max_points=round(result.max_points + manual_points.max_points(), 4),
                 auto_points=result.points,
                 auto_max=result.max_points,
                 manual=manual.of(sub.id),
                 status=result.status if manual.complete(sub.id) else f"{result.status}; manual points pending",
                 earned={t.id: t.earned for t in result.tests},
+                participant=(sub.participants or {}).get(student, sub.participant if student == sub.participant else ""),
+                late=late_text,
+                penalty=penalty,
             )
             if student in best:
                 other = best[student]
@@ -99,7 +114,7 @@ def write_grades_csv(path: Path, rows: list[GradeRow]) -> None:
         for r in rows:
             manual = ["" if r.manual[p] is None else r.manual[p] for p in manual_points.PARTS]
             cells = [r.student, r.submission, r.points, r.max_points, r.auto_points, r.auto_max, *manual,
-                     manual_points.max_points(), r.status, r.note]  # fmt: skip
+                     manual_points.max_points(), r.status, r.note, r.participant, r.late, round(r.penalty, 4)]  # fmt: skip
             writer.writerow([safe_cell(c) for c in cells])
 
 
@@ -175,11 +190,11 @@ class ImageCache:
 
     def prune(self) -> None:
         for stale in self.folder.glob("*.json") if self.folder is not None and self.folder.is_dir() else []:
-            if stale.name not in self.used:
+            if stale.name not in self.used and re.fullmatch(r"[0-9a-f]{64}\.json", stale.name):  # only entries it made
                 stale.unlink(missing_ok=True)
 
 
-def submission_view(sub: Submission, result: Result, manual, key, images: ImageCache | None = None) -> dict:
+def submission_view(sub: Submission, result: Result, manual, key, images: ImageCache | None = None, late=None) -> dict:
     """Everything the pages show about one submission (untrusted strings stay strings: escaped later)."""
     images = images or ImageCache(None)
     histories, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
@@ -197,6 +212,9 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
     report = plots.read_report(sub.report)
     auto_max = sum(t.points for t in key)
     tests = [dict(t.__dict__, message=_clip(t.message), lost=round(t.points - t.earned, 4)) for t in result.tests]
+    if result.status == IMPORT_ERROR:  # one cause, said once at the top of the page, not in every row
+        for test in tests:
+            test["message"] = "not run: the file could not be imported (see the top of the page)"
     view = {
         "id": sub.id,
         "label": sub.label,
@@ -205,6 +223,8 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         "reason": result.reason,
         "backend": result.backend,
         "seconds": result.seconds,
+        "late": late.describe() if late else "",  # grader.grading.lateness.Lateness
+        "penalty": late.penalty if late else 0.0,
         "max_points": round(auto_max + manual_points.max_points(), 4),
         "auto_points": result.points,
         "auto_max": auto_max,
@@ -223,7 +243,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
 def apply_manual(view: dict, manual) -> dict:
     """The view's manual points, comment and total set from `manual` (grader review re-applies them to kept views)."""
     got = manual.of(view["id"])
-    view["points"] = round(view["auto_points"] + manual.total(view["id"]), 4)
+    view["points"] = round((view["auto_points"] + manual.total(view["id"])) * (1 - view.get("penalty", 0.0)), 4)
     view["manual"] = [(p, got[p], m) for p, m in manual_points.PARTS.items()]
     view["manual_comment"] = manual.comments.get(view["id"], "")
     return view
@@ -275,34 +295,43 @@ def environment():
 
 
 def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
-                manual_source: str | None, only: str | None = None) -> None:  # fmt: skip
-    """report.html and the feedback pages (with `only`: report.html and that submission's feedback page)."""
+                manual_source: str | None, only: str | None = None) -> list[Path]:  # fmt: skip
+    """report.html and the feedback pages (with `only`: report.html and that submission's feedback page).
+
+    Returns the feedback pages written; stale ones are left to grader.outputs.guard (it deletes only its own).
+    """
     template = environment().get_template(TEMPLATE)
-    common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS}
+    stamp = views[0].get("stamp", "") if views else ""  # when and with which kit and suite (set by write_all)
+    common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS, "stamp": stamp}
     html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes,
                            manual_problems=manual_problems, manual_source=manual_source, **common)  # fmt: skip
     _write_text(out / "report.html", html)
     feedback = out / "feedback"
     feedback.mkdir(exist_ok=True)
-    keep = set()
+    pages = []
     for view in views:
-        keep.add(f"{view['id']}.html")
         if only is None or view["id"] == only:
-            _write_text(feedback / f"{view['id']}.html", template.render(page="feedback", view=view, **common))
-    for stale in feedback.glob("*.html") if only is None else []:
-        if stale.name not in keep:
-            stale.unlink()
+            pages.append(feedback / f"{view['id']}.html")
+            _write_text(pages[-1], template.render(page="feedback", view=view, **common))
+    return pages
 
 
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
-              notes: list[str], banner: str | None, course_id: str = "exercise02") -> dict[str, Path]:  # fmt: skip
-    """Every output of `grader grade` into `out`; returns what was written (the gradebook may be skipped)."""
+              notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
+              stamp: str = "") -> dict:  # fmt: skip
+    """Every output of `grader grade` into `out`; returns what was written (written["pages"]: the feedback pages).
+
+    late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page.
+    """
+    late = late or {}
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
     written["manual-template.csv"] = out / manual_points.TEMPLATE_NAME
     images = ImageCache(out / "results" / IMAGES)
-    views = [submission_view(s, results[s.id], manual, key, images) for s in submissions]
+    views = [submission_view(s, results[s.id], manual, key, images, late.get(s.id)) for s in submissions]
+    for view in views:
+        view["stamp"] = stamp
     images.prune()
     snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
                             banner=banner, course_id=course_id)  # fmt: skip
@@ -318,15 +347,15 @@ def write_scored(out: Path, *, submissions, results, key, views, manual, notes, 
     `grader grade` writes them all; `grader review` after a save passes `only` (that submission's
     feedback page is rewritten, and the gradebook's grades are updated in place rather than rebuilt).
     """
-    rows = grade_rows(submissions, results, manual)
+    rows = grade_rows(submissions, results, manual, {v["id"]: (v.get("late", ""), v.get("penalty", 0.0)) for v in views})
     write_grades_csv(out / "grades.csv", rows)
     write_results_csv(out / "results.csv", submissions, results, manual)
     views = [apply_manual(v, manual) for v in views]
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
-    write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems, manual_source=source,
-                only=only)  # fmt: skip
+    pages = write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems,
+                        manual_source=source, only=only)  # fmt: skip
     return {"grades.csv": out / "grades.csv", "results.csv": out / "results.csv", "report.html": out / "report.html",
-            "feedback": out / "feedback",
+            "feedback": out / "feedback", "pages": pages, "rows": rows,
             "gradebook.db": write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None)}  # fmt: skip
 
 
@@ -341,7 +370,7 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
 
     labels = {s.id: s.label for s in submissions}
     tests = [(t.id, t.points) for t in key]
-    book = [(r.student, *_names(labels.get(r.submission, "")), r.earned, r.manual) for r in rows]
+    book = [(r.student, *_names(labels.get(r.submission, "")), r.earned, r.manual, r.participant) for r in rows]
     digest = hashlib.sha256(json.dumps([course_id, tests, book, manual_points.PARTS], sort_keys=True).encode()).hexdigest()
     path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
     if path.is_file() and stamp.is_file() and stamp.read_text() == digest:

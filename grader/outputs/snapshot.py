@@ -1,7 +1,7 @@
 """What `grader grade` leaves in the output folder for `grader review`: the pages' data, machine-readable.
 
     <out>/review/class.json      the class in the report's order, the answer key, notes, banner
-    <out>/review/<id>.json       one submission: its folder label, members, Result and page view
+    <out>/review/<id>.json       one submission: its folder label, members, LMS participant(s), Result and page view
                                  (plots already checked, re-encoded and re-drawn; REPORT.md already read)
 
 With these, `grader review` re-renders every output that shows manual points without the
@@ -44,7 +44,8 @@ def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner
     folder.mkdir(parents=True, exist_ok=True)
     for sub, view in zip(submissions, views):
         result = dict(results[sub.id].to_json(), log="", artifacts={})  # the view holds what the pages need of them
-        _write_json(folder / f"{sub.id}.json", {"label": sub.label, "members": sub.members, "result": result, "view": view})
+        _write_json(folder / f"{sub.id}.json", {"label": sub.label, "members": sub.members, "result": result, "view": view,
+                                               "participant": sub.participant, "participants": sub.participants})  # fmt: skip
     ids = [s.id for s in submissions]
     for stale in folder.glob("*.json"):
         if stale.stem not in ids and stale.name != "class.json":
@@ -69,7 +70,8 @@ def read_snapshot(out: Path) -> Snapshot:
             data = json.loads((folder / f"{sid}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise SnapshotError(f"{folder / sid}.json cannot be read ({error}): run `grader grade` again") from None
-        submissions.append(Submission(id=sid, label=data["label"], folder=Path(os.devnull), members=data["members"]))
+        submissions.append(Submission(id=sid, label=data["label"], folder=Path(os.devnull), members=data["members"],
+                                      participant=data.get("participant", ""), participants=data.get("participants")))  # fmt: skip
         results[sid] = Result.from_json(data["result"])
         views.append(data["view"])
     key = [TestResult(**t) for t in head["key"]]

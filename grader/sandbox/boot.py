@@ -10,8 +10,11 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
 3. import numpy (BLAS threads were pinned to 1 in the environment before Python started), then
    the submission, and reply "ready" or the import error;
 4. answer requests: call a module function or class, call a method of a kept object, get or set an
-   attribute, release objects, ping. Every call is wrapped in `except BaseException`, so sys.exit,
-   KeyboardInterrupt or pytest.exit in a submission become an error reply, not the end of the worker.
+   attribute, release objects, ping; with "keep" in a call/method/get request the result stays
+   here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
+   training steps (grader/sandbox/training.py) on a kept model. Every call is wrapped in
+   `except BaseException`, so sys.exit, KeyboardInterrupt or pytest.exit in a submission become an
+   error reply, not the end of the worker.
 
 Return values leave as copies: base ndarrays, Python scalars, lists/tuples/dicts of those; any other
 object stays here in a table and leaves as a handle. Nothing in here is a security boundary on its
@@ -41,11 +44,12 @@ def main() -> None:
 
     import mnist
     import protocol
+    import training
 
     sys.path.remove(here)
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
-    Worker(protocol, mnist, rpc_in, rpc_out, config).run()
+    Worker(protocol, mnist, rpc_in, rpc_out, config, training).run()
 
 
 def limit_resources(config: dict) -> None:
@@ -68,8 +72,8 @@ def limit_resources(config: dict) -> None:
 
 
 class Worker:
-    def __init__(self, protocol, mnist, rpc_in: int, rpc_out: int, config: dict):
-        self.protocol, self.mnist = protocol, mnist
+    def __init__(self, protocol, mnist, rpc_in: int, rpc_out: int, config: dict, training=None):
+        self.protocol, self.mnist, self.training = protocol, mnist, training
         self.rpc_in, self.rpc_out = rpc_in, rpc_out
         self.path = config["submission"]
         self.data_dir = config["data_dir"]
@@ -125,25 +129,30 @@ class Worker:
         if op == "ping":
             return {"ok": True, "value": "pong"}
         args = self.protocol.decode(header.get("args"), arrays, self.find, self.load_data)
+        reply = self.hold if header.get("keep") is True else self.result
         if op == "call":
             target, name = self.module, header["name"]
             function = getattr(self.module, name, None)
             if not callable(function):
                 return self.missing(f"{os.path.basename(self.path)} defines no function or class named {name!r}")
-            return self.result(function(*args[0], **args[1]))
+            return reply(function(*args[0], **args[1]))
         if op == "method":
             target = self.find(header["handle"], None)
             function = getattr(target, header["name"], None)
             if not callable(function):
                 return self.missing(f"{type(target).__name__} has no method {header['name']!r}")
-            return self.result(function(*args[0], **args[1]))
+            return reply(function(*args[0], **args[1]))
         if op == "get":
             target = self.find(header["handle"], None)
             try:
                 value = getattr(target, header["name"])
             except AttributeError:
                 return self.missing(f"{type(target).__name__} has no attribute {header['name']!r}")
-            return self.result(value)
+            return reply(value)
+        if op == "read":
+            return self.result(self.find(header["handle"], None))
+        if op == "epochs":
+            return self.result(self.training.run_epochs(self.find(header["handle"], None), *args))
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}
@@ -161,6 +170,20 @@ class Worker:
                 "error": {"kind": "unsupported", "message": f"returned {size >> 20} MiB of data; at most 63 MiB can cross"},
             }
         return {"ok": True, "value": tree, "_arrays": arrays}
+
+    def hold(self, value) -> dict:
+        """Keep a returned value here as it is (containers rebuilt one level at a time, arrays and
+        objects by reference), so a later "read" shows whether the submission changed it since."""
+        def rebuild(v):
+            if type(v) in (list, tuple):
+                return type(v)(rebuild(x) for x in v)
+            if type(v) is dict:
+                return {k: rebuild(x) for k, x in v.items()}
+            return v
+
+        handle_id, self.next_id = self.next_id, self.next_id + 1
+        self.objects[handle_id] = rebuild(value)
+        return {"ok": True, "value": {"handle": handle_id, "type": "kept"}}
 
     def missing(self, message: str) -> dict:
         return {"ok": False, "error": {"kind": "missing", "message": message}}

@@ -22,7 +22,6 @@ from grader.sandbox.layout import nested_userns, probe
 from grader.sandbox.protocol import (
     BadReply,
     CallTimeout,
-    DataRef,
     Handle,
     HandleExpired,
     ImportFailed,
@@ -50,6 +49,14 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self, attr, value)
 
+    def keep(self, name: str, *args, **kwargs) -> "Kept":
+        """Call method `name`; its return value stays in the worker (see SandboxStudent.read)."""
+        return self._backend.call_method(self, name, args, kwargs, keep=True)
+
+    def keep_attr(self, attr: str) -> "Kept":
+        """The attribute's value as it is now, kept in the worker (see SandboxStudent.read)."""
+        return self._backend.get_attr(self, attr, keep=True)
+
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
@@ -61,6 +68,15 @@ class Remote:
     def __del__(self):
         with contextlib.suppress(Exception):
             self._backend._released.append((self._generation, self._handle_id))
+
+
+class Kept(Remote):
+    """A value the submission returned that stayed in the worker as it was returned (arrays by
+    reference), so `student.read(kept)` later shows whether a later call changed it. It can be
+    passed back as an argument: the submission then gets that very object, not a copy."""
+
+    def __repr__(self) -> str:
+        return f"<kept value #{self._handle_id} of the submission>"
 
 
 class SandboxStudent:
@@ -100,23 +116,44 @@ class SandboxStudent:
     def call(self, name: str, *args, **kwargs):
         return self._request({"op": "call", "name": name}, (list(args), kwargs), name)
 
-    def call_method(self, target, name: str, args, kwargs):
-        handle = self._handle_of(target)
-        return self._request({"op": "method", "handle": handle.id, "name": name}, (list(args), dict(kwargs)),
-                             f"{target.type_name}.{name}")
+    def keep(self, name: str, *args, **kwargs) -> Kept:
+        """Call module function `name`; its return value stays in the worker (read it with `read`)."""
+        return self._request({"op": "call", "name": name, "keep": True}, (list(args), kwargs), name)
 
-    def get_attr(self, target, attr: str):
+    def read(self, kept: Kept):
+        """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
+        if not isinstance(kept, Kept):
+            raise TypeError(f"not a kept value: {kept!r}")
+        handle = self._handle_of(kept)
+        return self._request({"op": "read", "handle": handle.id}, None, "a value it returned earlier")
+
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+        """grader.sandbox.training.run_epochs on `model` in the worker: the steps of `train` with the
+        batch order given here; returns the mean loss per epoch (untrusted: validate before use)."""
+        handle = self._handle_of(model)
+        return self._request({"op": "epochs", "handle": handle.id}, [X, Y, order, int(batch_size), float(lr),
+                             float(x_divisor)], f"training {model.type_name} (forward, loss, backward, update)")
+
+    def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         handle = self._handle_of(target)
-        return self._request({"op": "get", "handle": handle.id, "name": attr}, None, f"{target.type_name}.{attr}")
+        header = {"op": "method", "handle": handle.id, "name": name, **({"keep": True} if keep else {})}
+        return self._request(header, (list(args), dict(kwargs)), f"{target.type_name}.{name}")
+
+    def get_attr(self, target, attr: str, keep: bool = False):
+        handle = self._handle_of(target)
+        header = {"op": "get", "handle": handle.id, "name": attr, **({"keep": True} if keep else {})}
+        return self._request(header, None, f"{target.type_name}.{attr}")
 
     def set_attr(self, target, attr: str, value) -> None:
         handle = self._handle_of(target)
         self._request({"op": "set", "handle": handle.id, "name": attr}, value, f"setting {target.type_name}.{attr}")
 
-    def data(self, name: str, rows: tuple[int, int] | None = None) -> DataRef:
+    def data(self, name: str, rows: tuple[int, int] | None = None):
+        """A data set read here by the trusted reader; it reaches the worker only as an argument (the
+        worker has no data folder: it never sees data the suite judges with, e.g. the MNIST test split)."""
         if name not in mnist.NAMES:
             raise ValueError(f"unknown data set {name!r}; known: {', '.join(mnist.NAMES)}")
-        return DataRef(name, rows, data_dir=self._data_dir)
+        return mnist.dataset(name, data_dir=self._data_dir, rows=rows)
 
     @contextlib.contextmanager
     def limits(self, seconds: float | None = None):
@@ -173,8 +210,12 @@ class SandboxStudent:
             raise BadReply(f"{call}: the worker's reply does not belong to this request (the submission "
                            "tampered with the worker or its reply channel); the worker was stopped")
         if reply.get("ok") is True:
+            kept = header.get("keep") is True
             try:
-                return protocol.decode(reply.get("value"), arrays, handle=self._remote)
+                value = protocol.decode(reply.get("value"), arrays, handle=self._kept if kept else self._remote)
+                if kept and not isinstance(value, Kept):
+                    raise ProtocolError("a kept value was asked for but none came back")
+                return value
             except ProtocolError as error:
                 self._stop_worker()
                 raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
@@ -225,6 +266,9 @@ class SandboxStudent:
 
     def _remote(self, handle_id: int, type_name: str) -> Remote:
         return Remote(self, handle_id, self._worker.generation, type_name)
+
+    def _kept(self, handle_id: int, type_name: str) -> Kept:
+        return Kept(self, handle_id, self._worker.generation, "kept value")
 
     # -- worker life
 
@@ -306,8 +350,9 @@ class SandboxStudent:
         return worker.stop(self._slot.uid, dying=dying)
 
     def _spec(self) -> Spec:
+        # data_dir=None: no data folder is mounted; data sets cross as arguments (see `data`).
         return Spec(mode=self._mode, nested=self._nested, slot_uid=self._slot.uid, sub_dir=self._sub_dir,
-                    file_name=self._path.name, data_dir=self._data_dir, private=self._private,
+                    file_name=self._path.name, data_dir=None, private=self._private,
                     memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds)
 
     def _copy_submission(self) -> None:

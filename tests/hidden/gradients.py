@@ -1,6 +1,7 @@
 """The gradient check of the hidden suite: the submission's backward against finite differences.
 
-The analytic gradient comes from the submission's backward (called twice, then read with `get`);
+The analytic gradient comes from the submission's backward (called with other targets first, then
+with Y, then read with `get`);
 the numerical one from centred differences of the *reference* loss in this process (float64,
 h = 1e-5, pass at ‖a − n‖/(‖a‖ + ‖n‖) < 1e-6 per array). Why the reference loss and not the
 submission's forward + loss: it needs no round trip per perturbation (fast in the sandbox), it
@@ -51,13 +52,15 @@ def array_problem(name, a, shape) -> tuple[str, str] | None:
 
 
 def gradient_failures(net, model):
-    """Run forward and backward twice; (failures, forward output, analytic grads) for every W and b that differs.
+    """Run forward and backward twice (other targets first); (failures, forward output, analytic grads) for every W and b that differs.
 
     A failure is (kind, text, hint); kind is "grad_weights" or "grad_biases".
     """
     out = model.forward(net.X.copy())
+    # first with other targets, which a submission has not seen: backward must overwrite, not accumulate,
+    # and remembering the answer for repeated inputs cannot hide adding up (test_state.py)
+    model.backward(1.0 - net.Y)
     model.backward(net.Y.copy())
-    model.backward(net.Y.copy())  # twice: backward must overwrite, not accumulate
     got_W = gradient_values("grad_weights", model.get("grad_weights"), [W.shape for W in net.weights])
     got_b = gradient_values("grad_biases", model.get("grad_biases"), [b.shape for b in net.biases])
     num_W, num_b = net.numerical_gradients()

@@ -1,4 +1,4 @@
-"""MLP.forward, loss and update; purity and determinism (25 points; backward: test_backward.py).
+"""MLP.forward, loss and update (18 points; backward: test_backward.py; purity and seeds: test_state.py).
 
 Weights and biases are drawn here and copied into the submission's MLP with `set`; every expected
 value comes from reference.py in this process. The forward checks include nets with square weight
@@ -110,7 +110,7 @@ def test_mlp_loss_with_regularisation(student, rng):
                                 "self.weights", hints=hints)
 
 
-# --------------------------------------------------------------------------- purity
+# --------------------------------------------------------------------------- purity (more in test_state.py)
 
 
 def weights_of(model, net):
@@ -118,69 +118,6 @@ def weights_of(model, net):
     weights, biases = model.get("weights"), model.get("biases")
     return (check.array_list(weights, "model.weights", [W.shape for W in net.weights], look="MLP"),
             check.array_list(biases, "model.biases", [b.shape for b in net.biases], look="MLP"))
-
-
-@pytest.mark.points(3)
-def test_mlp_backward_twice_same_gradients(student, rng):
-    """Does a second backward call give the same gradients and leave the loss and output unchanged?
-
-    Can see: gradients added up across calls, and backward or loss changing what forward kept (the
-    output or cached activations). Cannot see: changes to the worker's private copy of an argument
-    that no later result depends on (every value crossing to the submission is a copy).
-    """
-    net = nets.random_net(rng, [4, 5, 3], "sigmoid", "sigmoid", "mse", n=6, l2=0.1)
-    model = net.build(student)
-    model.forward(net.X.copy())
-    loss_before = check.scalar(model.loss(net.Y.copy()), "MLP.loss(Y)", look="MLP.loss")
-    model.backward(net.Y.copy())
-    first = [np.array(g) for g in model.get("grad_weights")] + [np.array(g) for g in model.get("grad_biases")]
-    loss_after = check.scalar(model.loss(net.Y.copy()), "MLP.loss(Y)", look="MLP.loss")
-    model.backward(net.Y.copy())
-    second = [np.array(g) for g in model.get("grad_weights")] + [np.array(g) for g in model.get("grad_biases")]
-    if loss_after != pytest.approx(loss_before, rel=1e-12, abs=1e-15):
-        check.fail(f"MLP.loss(Y) was {loss_before:.10g} before MLP.backward(Y) and {loss_after:.10g} after it: "
-                   "backward changed what forward kept. Look at MLP.backward and the loss gradients: an in-place "
-                   "operation (-=, *=, out=...) on the cached output or activations.")
-    for i, (a, b) in enumerate(zip(first, second)):
-        if a.shape != b.shape or not np.allclose(a, b, rtol=1e-12, atol=1e-15):
-            which = f"grad_weights[{i}]" if i < len(net.weights) else f"grad_biases[{i - len(net.weights)}]"
-            ratio = ""
-            if a.shape == b.shape and np.allclose(b, 2 * a, rtol=1e-9, atol=1e-15):
-                ratio = " The second is twice the first: backward adds to the old gradients (+=); assign instead."
-            check.fail(f"Two MLP.backward(Y) calls after one forward gave different {which} "
-                       f"({check.short(a)} then {check.short(b)}).{ratio} Look at MLP.backward: it must overwrite "
-                       "the gradients and must not modify what forward kept.")
-    out_again = model.forward(net.X.copy())
-    check.arrays_close("MLP.forward(X) after backward", out_again, net.output(), rtol=1e-7, atol=1e-10,
-                       look="MLP.forward/backward: backward must not change the weights")
-
-
-@pytest.mark.points(2)
-def test_mlp_forward_is_pure(student, rng):
-    """Do forward, loss and backward leave the weights and biases unchanged, and is forward repeatable?
-
-    Can see: parameters changed outside update, state leaking from one forward into the next. Cannot
-    see: in-place changes to the worker's copy of X that no later result depends on.
-    """
-    net = nets.random_net(rng, [4, 6, 3], "tanh", "identity", "cross_entropy", n=5, l1=0.01, l2=0.05)
-    model = net.build(student)
-    first = forward_checked(net, model)
-    other = rng.standard_normal((3, 4))
-    model.forward(other)
-    again = model.forward(net.X.copy())
-    if not (isinstance(again, np.ndarray) and again.shape == first.shape
-            and np.allclose(again, first, rtol=1e-12, atol=1e-15)):
-        check.fail("MLP.forward(X) gave a different result the second time (after a forward on other inputs): "
-                   "forward must depend only on X and the parameters. Look at MLP.forward.")
-    model.loss(net.Y.copy())
-    model.backward(net.Y.copy())
-    Ws, bs = weights_of(model, net)
-    for kind, gots, wants in (("weights", Ws, net.weights), ("biases", bs, net.biases)):
-        for layer, (g, w) in enumerate(zip(gots, wants)):
-            if g.shape != w.shape or not np.allclose(g, w, rtol=1e-12, atol=1e-15):
-                check.fail(f"{kind}[{layer}] changed during forward/loss/backward; only update(lr) may change the "
-                           f"parameters. Look at MLP.forward, MLP.loss and MLP.backward for an in-place operation on "
-                           f"self.{kind}.")
 
 
 # --------------------------------------------------------------------------- update
@@ -226,30 +163,6 @@ def test_mlp_update_step(student, rng):
 
 
 # --------------------------------------------------------------------------- seeds and names
-
-
-@pytest.mark.points(2)
-def test_mlp_seed_determinism(student, rng):
-    """Do two MLPs with the same seed start equal, and does training with the same seed repeat exactly?"""
-    a = student.MLP([4, 7, 3], activation="tanh", seed=11)
-    b = student.MLP([4, 7, 3], activation="tanh", seed=11)
-    for W1, W2 in zip(a.get("weights"), b.get("weights")):
-        if not np.array_equal(W1, W2):
-            check.fail("Two MLP([4, 7, 3], seed=11) have different initial weights: draw them from "
-                       "np.random.default_rng(seed). Look at MLP.__init__.")
-    X = rng.standard_normal((24, 4))
-    Y = np.eye(3)[rng.integers(0, 3, 24)]
-    histories, weights = [], []
-    for model in (a, b):
-        histories.append(student.train(model, X.copy(), Y.copy(), 3, 0.1, batch_size=8, seed=5))
-        weights.append(model.get("weights"))
-    if not check.same_history(histories[0], histories[1]) or \
-            any(not np.allclose(p, q, rtol=1e-9, atol=1e-12) for p, q in zip(*weights)):
-        check.fail(f"Training two identical MLPs with train(..., seed=5) gave different results "
-                   f"(train_loss {check.short(histories[0].get('train_loss') if isinstance(histories[0], dict) else histories[0])} "
-                   f"vs {check.short(histories[1].get('train_loss') if isinstance(histories[1], dict) else histories[1])}): "
-                   "all randomness must come from the seed. Look at train and MLP.__init__ (np.random.default_rng(seed), "
-                   "no global np.random).")
 
 
 def error_kind(error) -> str:

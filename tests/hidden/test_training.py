@@ -1,12 +1,20 @@
 """Training end to end: XOR, MNIST and the learning-rate experiment (17 points).
 
-The submission trains with its own `train`; this process copies the trained weights out and judges
-them with the reference forward on data it loaded itself (grader.sandbox.mnist), so a submission cannot
-report its own accuracy.
+Learning is judged on data the worker cannot recognise and with steps the trusted process orders:
+* the secret encodings (a pixel and a class permutation and a row shuffle of MNIST; a rotation or
+  reflection of XOR's inputs and possibly swapped targets) are drawn here from a generator the
+  worker never sees output of, and the network learns them exactly as well as the plain data (its
+  initial weights are isotropic Gaussians, so an orthogonal change of the inputs changes nothing
+  in distribution). Embedded pretrained weights or answers keyed to fixed inputs are worth nothing;
+* the training steps are the submission's own forward, loss, backward and update, in the batch
+  order chosen here (`student.run_epochs`, grader/sandbox/training.py), never its `train`;
+* the worker never sees the MNIST test split (it has no data folder at all): this process reads the
+  trained weights back and evaluates them with the reference forward on the encoded test split.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -14,12 +22,21 @@ import pytest
 
 import check
 import reference as ref
+import replay
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
 XOR_SEEDS = (0, 1, 2, 3, 4)
 XOR_EPOCHS = 3000
 XOR_LR = 2.0  # with mse = sum/(2N) this is lr 1.0 on the mean squared error (numerics.md §2.3)
+
+
+def secret_generator(request, rng) -> np.random.Generator:
+    """A generator for encodings: from the run seed and the test id through SHA-256, never from `rng`'s
+    stream (whose outputs, e.g. a batch order, reach the worker)."""
+    del rng  # requested so that the run seed is fixed (tests/conftest.py run_seed)
+    text = f"secret:{request.config.getoption('seed')}:{request.node.nodeid}"
+    return np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "little"))
 
 
 def trained_parameters(model, layers, what):
@@ -30,56 +47,86 @@ def trained_parameters(model, layers, what):
     return [np.asarray(W, dtype=np.float64) for W in weights], [np.asarray(b, dtype=np.float64) for b in biases]
 
 
+def xor_encoding(secret):
+    """XOR's inputs rotated (and maybe reflected) by a random orthogonal 2x2, targets maybe swapped, rows shuffled."""
+    angle = secret.uniform(0.0, 2.0 * np.pi)
+    Q = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    if secret.random() < 0.5:
+        Q = Q @ np.diag([1.0, -1.0])
+    rows = secret.permutation(4)
+    Y = XOR_Y if secret.random() < 0.5 else 1.0 - XOR_Y
+    return (XOR_X @ Q.T)[rows], Y[rows]
+
+
 @pytest.mark.points(6)
 @pytest.mark.timeout(120)
-def test_xor_learns(student):
-    """Does a 2-8-1 tanh/sigmoid net trained with train() learn XOR for at least 4 of 5 seeds?"""
+def test_xor_learns(student, request, rng):
+    """Do forward, backward and update train a 2-8-1 tanh/sigmoid net on XOR for at least 4 of 5 seeds?"""
+    X, Y = xor_encoding(secret_generator(request, rng))
+    order = np.tile(np.arange(4), (XOR_EPOCHS, 1))
     lines, good = [], 0
     with student.limits(seconds=60):
         for seed in XOR_SEEDS:
             model = student.MLP([2, 8, 1], activation="tanh", output_activation="sigmoid", loss="mse", seed=seed)
-            history = student.train(model, XOR_X.copy(), XOR_Y.copy(), XOR_EPOCHS, XOR_LR, batch_size=4, seed=seed)
-            weights, biases = trained_parameters(model, 2, "train")
+            losses = student.run_epochs(model, X.copy(), Y.copy(), order, 4, XOR_LR)
+            weights, biases = trained_parameters(model, 2, "training")
             try:
-                out = ref.forward(weights, biases, XOR_X, "tanh", "sigmoid")
+                out = ref.forward(weights, biases, X, "tanh", "sigmoid")
             except ValueError:
-                check.fail("after train, the weights do not have the shapes (8, 2) and (1, 8). Look at MLP.update.")
-            mse = float(np.mean((out - XOR_Y) ** 2))
-            right = bool(np.all((out > 0.5) == (XOR_Y > 0.5)))
+                check.fail("after training, the weights do not have the shapes (8, 2) and (1, 8). Look at MLP.update.")
+            mse = float(np.mean((out - Y) ** 2))
+            right = bool(np.all((out > 0.5) == (Y > 0.5)))
             ok = right and mse < 0.01
             good += ok
-            last = history.get("train_loss", [None])[-1] if isinstance(history, dict) and history.get("train_loss") else None
-            lines.append(f"seed {seed}: outputs {np.round(out[:, 0], 3).tolist()}, mean squared error {mse:.4f}"
-                         + ("" if last is None else f", last train_loss {last:.4g}") + (" ok" if ok else ""))
+            last = losses[-1] if isinstance(losses, list) and losses and isinstance(losses[-1], float) else None
+            lines.append(f"seed {seed}: mean squared error {mse:.4f}"
+                         + ("" if last is None else f", last loss {last:.4g}") + (" ok" if ok else ""))
     if good >= 4:
         return
     hint = "The net does not learn."
     if any("nan" in line for line in lines):
         hint = "Training diverged (NaN): a gradient is far too large (missing 1/N?) or has the wrong sign."
-    check.fail(f"XOR (2-8-1, tanh hidden, sigmoid output, mse, lr {XOR_LR}, {XOR_EPOCHS} full-batch epochs): "
-               f"only {good} of 5 seeds reached all four outputs right with mean squared error < 0.01 "
-               f"(need 4); targets [0, 1, 1, 0]. {'; '.join(lines)}. {hint} XOR needs working biases and hidden "
-               "gradients: look at MLP.backward (grad_biases, the tanh derivative) and MLP.update.")
+    check.fail(f"XOR (2-8-1, tanh hidden, sigmoid output, mse, lr {XOR_LR}, {XOR_EPOCHS} full-batch steps of "
+               f"forward, loss, backward, update; the four inputs rotated, as any orthogonal change of the inputs "
+               f"is learnt equally well): only {good} of 5 seeds got all four outputs right with mean squared error "
+               f"< 0.01 (need 4). {'; '.join(lines)}. {hint} XOR needs working biases and hidden gradients: look at "
+               "MLP.backward (grad_biases, the tanh derivative) and MLP.update.")
+
+
+def encoded_mnist(secret, data_dir):
+    """MNIST with its pixels, classes and training rows permuted by `secret`: uint8 training pixels (the
+    worker divides by 255, exactly the float64 the reader gives), one-hot training targets, float64 test
+    inputs and int test labels."""
+    from grader.sandbox import mnist  # the trusted reader (hidden tests only)
+
+    pixels, classes = secret.permutation(28 * 28), secret.permutation(10)
+    train_images, train_labels = mnist.read("train", "images", data_dir), mnist.read("train", "labels", data_dir)
+    rows = secret.permutation(len(train_labels))
+    X_train = np.take(np.take(train_images, rows, axis=0), pixels, axis=1)  # two takes: 10x faster than [rows, pixels]
+    Y_train = np.eye(10)[classes[train_labels[rows]]]
+    X_test = np.take(mnist.read("test", "images", data_dir), pixels, axis=1) / 255.0
+    y_test = classes[mnist.read("test", "labels", data_dir)]
+    return X_train, Y_train, X_test, y_test
 
 
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
-def test_mnist_accuracy(student, request, record_property):
-    """Does a 784-128-10 ReLU net trained by train() for 2 epochs reach at least 95 % test accuracy?"""
-    from grader.sandbox import mnist  # the trusted reader (hidden tests only)
-
-    data_dir = request.config.rootpath / "data" / "mnist"
-    model = student.MLP([784, 128, 10], activation="relu", output_activation="identity", loss="cross_entropy", seed=0)
+def test_mnist_accuracy(student, request, rng, record_property):
+    """Do forward, backward and update train a 784-128-10 ReLU net to at least 95 % accuracy on unseen data in 2 epochs?"""
+    secret = secret_generator(request, rng)
+    X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
+    seed = int(rng.integers(0, 2**31))
+    order = replay.epoch_orders(len(X_train), 2, int(rng.integers(0, 2**31)))
+    model = student.MLP([784, 128, 10], activation="relu", output_activation="identity", loss="cross_entropy",
+                        seed=seed)
     with student.limits(seconds=200):
-        history = student.train(model, student.data("mnist/train/X"), student.data("mnist/train/Y"), 2, 0.1,
-                                batch_size=32, seed=0)
-    weights, biases = trained_parameters(model, 2, "train")
-    X_test = mnist.dataset("mnist/test/X", data_dir)
-    y_test = mnist.dataset("mnist/test/y", data_dir)
+        losses = student.run_epochs(model, X_train, Y_train, order, 32, 0.1, 255.0)
+    del X_train, Y_train
+    weights, biases = trained_parameters(model, 2, "training")
     try:
         out = ref.forward(weights, biases, X_test, "relu", "identity")
     except ValueError:
-        check.fail("after train, the weights do not have the shapes (128, 784) and (10, 128). Look at MLP.update.")
+        check.fail("after training, the weights do not have the shapes (128, 784) and (10, 128). Look at MLP.update.")
     if not np.all(np.isfinite(out)):
         check.fail("after 2 epochs on MNIST (lr 0.1, batch 32) the weights contain NaN or inf: training diverged. "
                    "Look at MLP.backward (the 1/N of the loss gradient) and MLP.update.")
@@ -87,58 +134,105 @@ def test_mnist_accuracy(student, request, record_property):
     record_property("artifact:mnist_test_accuracy", accuracy)
     if accuracy >= 0.95:
         return
-    losses = history.get("train_loss") if isinstance(history, dict) else None
-    check.fail(f"MNIST 784-128-10 (ReLU, cross-entropy, lr 0.1, batch 32, 2 epochs, seed 0): test accuracy "
-               f"{100 * accuracy:.2f} %, expected at least 95.0 % (a correct implementation reaches about 96 %)"
-               + (f"; train_loss per epoch {check.short(losses)}" if losses else "") +
-               ". The unit tests above point at the part that is wrong; if they all pass, look at how train "
-               "pairs X and Y rows in a batch and at MLP.update.")
+    shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
+    check.fail(f"MNIST 784-128-10 (ReLU, cross-entropy, lr 0.1, batch 32, 2 epochs of forward, loss, backward, "
+               f"update in an order chosen by the grader; pixels and classes permuted, which a dense net learns "
+               f"exactly as well): accuracy on the 10000 test images {100 * accuracy:.2f} %, expected at least "
+               f"95.0 % (a correct implementation reaches about 96 %)"
+               + (f"; mean loss per epoch {check.short(shown)}" if shown else "") +
+               ". The unit tests above point at the part that is wrong; if they all pass, look at MLP.update and "
+               "at what forward keeps for backward.")
 
 
-LR_RATES = [0.01, 0.2, 0.05]  # the last one is also run alone: a fresh model per rate gives the same history
+LR_DEFAULTS = {"layer_sizes": None, "activation": "relu", "epochs": 2, "batch_size": 32, "seed": 0}
+LR_KEYS = ("train_loss", "val_loss", "val_accuracy")
+
+
+def lr_data(student, rng, n_train=1000, n_val=250):
+    """Windows of the MNIST training split at offsets new each run: train and validation (X, one-hot Y)."""
+    start, val = int(rng.integers(0, 25_000)), int(rng.integers(30_000, 59_000))
+    return (student.data("mnist/train/X", rows=(start, start + n_train)),
+            student.data("mnist/train/Y", rows=(start, start + n_train)),
+            student.data("mnist/train/X", rows=(val, val + n_val)),
+            student.data("mnist/train/Y", rows=(val, val + n_val)))
+
+
+def history_matches(got, want, n_val) -> bool:
+    """Equal up to float round-off (an accuracy may differ by one sample at a near tie)."""
+    if not isinstance(got, dict):
+        return False
+    for key in LR_KEYS:
+        values = got.get(key)
+        if not isinstance(values, list) or len(values) != len(want[key]) or \
+                not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            return False
+        tolerance = dict(rtol=0.0, atol=1.5 / n_val) if key == "val_accuracy" else dict(rtol=1e-6, atol=1e-9)
+        if not np.allclose(np.asarray(values, dtype=np.float64), want[key], **tolerance):
+            return False
+    return True
+
+
+def check_structure(histories, rates, epochs, call, look):
+    if not isinstance(histories, dict):
+        check.fail(f"{call} returned {type(histories).__name__}; expected a dict {{lr: history}}. {look}")
+    if sorted(k for k in histories if isinstance(k, (int, float))) != sorted(rates) or len(histories) != len(rates):
+        check.fail(f"{call} returned keys {check.short(list(histories))}; expected one entry per learning rate, "
+                   f"keyed by the rate (a float). {look}")
+    for lr in rates:
+        history = histories[lr]
+        if not isinstance(history, dict) or not set(LR_KEYS) <= set(history):
+            check.fail(f"the history for lr {lr} is {check.short(history)}; expected a dict with train_loss, "
+                       f"val_loss and val_accuracy (what train returns). {look}")
+        for key in LR_KEYS:
+            values = history[key]
+            if not isinstance(values, list) or len(values) != epochs:
+                check.fail(f"{call}: history[{lr}][{key!r}] is {check.short(values)}; expected a list with one "
+                           f"number per epoch ({epochs} epochs). {look} (pass X_val, Y_val and epochs on to train)")
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                check.fail(f"{call}: history[{lr}][{key!r}] = {check.short(values)} is not all finite numbers at "
+                           f"a learning rate that does not diverge. {look}")
+
+
+def likely_cause(got, rates, data, given, n_val) -> str:
+    """Which argument the histories ignore: the replay with that argument at its default matches them."""
+    variants = [(f"it ignores {name} (the histories equal those with {name}={LR_DEFAULTS[name]!r}, the default)",
+                 {**given, name: LR_DEFAULTS[name]}) for name in given if given[name] != LR_DEFAULTS[name]]
+    variants += [("train gets seed=0 instead of the seed argument (MLP gets it)", {**given, "train_seed": 0}),
+                 ("one model is trained for all rates (each rate needs a fresh MLP)", {**given, "fresh": False})]
+    for text, arguments in variants:
+        want = replay.learning_rate_experiment(rates, *data, **arguments)
+        if all(history_matches(got.get(lr), want[lr], n_val) for lr in rates):
+            return text
+    return ("no single dropped argument explains them: every rate must train MLP(layer_sizes, activation, "
+            "output_activation='identity', loss='cross_entropy', seed=seed) with train(model, X_train, Y_train, "
+            "epochs, lr, batch_size, X_val, Y_val, seed=seed); or the steps themselves are wrong (see the backward "
+            "and update tests)")
 
 
 @pytest.mark.points(3)
 @pytest.mark.timeout(120)
-def test_learning_rate_experiment_histories(student, record_property):
-    """Does learning_rate_experiment return one well-formed history per rate, from a fresh model each?"""
-    X, Y = student.data("mnist/train/X", rows=(0, 2000)), student.data("mnist/train/Y", rows=(0, 2000))
-    Xv, Yv = student.data("mnist/train/X", rows=(50000, 50500)), student.data("mnist/train/Y", rows=(50000, 50500))
-    with student.limits(seconds=60):
-        histories = student.learning_rate_experiment(LR_RATES, X, Y, Xv, Yv, epochs=2, batch_size=32, seed=0)
+def test_learning_rate_experiment_histories(student, rng, record_property):
+    """Does learning_rate_experiment train a fresh model per rate with every argument it is given, and the defaults?"""
+    data = [np.asarray(a) for a in lr_data(student, rng)]
+    n_val = len(data[2])
     look = "Look at learning_rate_experiment."
-    if not isinstance(histories, dict):
-        check.fail(f"learning_rate_experiment returned {type(histories).__name__}; expected a dict "
-                   f"{{lr: history}}. {look}")
-    if sorted(k for k in histories if isinstance(k, (int, float))) != sorted(LR_RATES):
-        check.fail(f"learning_rate_experiment({LR_RATES}, ...) returned keys {list(histories)}; expected one "
-                   f"entry per learning rate, keyed by the rate (a float). {look}")
-    record_property("artifact:lr_histories", {str(lr): histories[lr] for lr in LR_RATES})
-    for lr in LR_RATES:
-        history = histories[lr]
-        if not isinstance(history, dict) or not {"train_loss", "val_loss", "val_accuracy"} <= set(history):
-            check.fail(f"the history for lr {lr} is {check.short(history)}; expected a dict with train_loss, "
-                       f"val_loss and val_accuracy (what train returns). {look}")
-        for key in ("train_loss", "val_loss", "val_accuracy"):
-            values = history[key]
-            if not isinstance(values, list) or len(values) != 2:
-                check.fail(f"history[{lr}][{key!r}] is {check.short(values)}; expected a list with one number "
-                           f"per epoch (2 epochs). {look} (pass X_val, Y_val and epochs to train)")
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-                check.fail(f"history[{lr}][{key!r}] = {check.short(values)} is not all finite numbers at a "
-                           f"learning rate that does not diverge. {look}")
-        if not all(0.0 <= v <= 1.0 for v in history["val_accuracy"]):
-            check.fail(f"history[{lr}]['val_accuracy'] = {history['val_accuracy']} is not a fraction in [0, 1]. {look}")
-    slow, fast = histories[0.01]["train_loss"][-1], histories[0.2]["train_loss"][-1]
-    if not slow > fast:
-        check.fail(f"after 2 epochs the training loss is {slow:.4g} at lr 0.01 and {fast:.4g} at lr 0.2; the larger "
-                   f"rate should be clearly ahead on this small problem. Does each rate get its own model? {look}")
-    with student.limits(seconds=60):
-        alone = student.learning_rate_experiment([LR_RATES[-1]], X, Y, Xv, Yv, epochs=2, batch_size=32, seed=0)
-    if not isinstance(alone, dict) or LR_RATES[-1] not in alone or \
-            not check.same_history(alone[LR_RATES[-1]], histories[LR_RATES[-1]]):
-        got = alone.get(LR_RATES[-1]) if isinstance(alone, dict) else alone
-        check.fail(f"lr {LR_RATES[-1]} gave a different history when run alone "
-                   f"({check.short(got.get('train_loss') if isinstance(got, dict) else got)}) than as the last of "
-                   f"{LR_RATES} ({check.short(histories[LR_RATES[-1]]['train_loss'])}): every rate must train a "
-                   f"fresh MLP(..., seed=seed) with train(..., seed=seed). {look}")
+    given = {"layer_sizes": (784, 24, 16, 10), "activation": "tanh", "epochs": 3, "batch_size": 25,
+             "seed": int(rng.integers(1, 2**31))}
+    rates = [float(np.round(rng.uniform(low, 2 * low), 4)) for low in (0.005, 0.05, 0.2)]
+    for arguments in (given, {}):
+        shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+        call = f"learning_rate_experiment({rates}, X_train, Y_train, X_val, Y_val{', ' + shown if shown else ''})"
+        with student.limits(seconds=60):
+            histories = student.learning_rate_experiment(rates, *(a.copy() for a in data), **arguments)
+        check_structure(histories, rates, arguments.get("epochs", LR_DEFAULTS["epochs"]), call, look)
+        if arguments:
+            record_property("artifact:lr_histories", {str(lr): histories[lr] for lr in rates})
+        want = replay.learning_rate_experiment(rates, *data, **arguments)
+        wrong = [lr for lr in rates if not history_matches(histories[lr], want[lr], n_val)]
+        if wrong:
+            lr = wrong[0]
+            cause = likely_cause(histories, rates, data, {**LR_DEFAULTS, **arguments}, n_val)
+            check.fail(f"{call} on {len(data[0])} MNIST training images: for lr {lr} train_loss "
+                       f"{check.short(histories[lr]['train_loss'])}, expected {check.short(want[lr]['train_loss'])} "
+                       f"(what MLP.__init__ and train, both given, produce for these arguments); likely cause: "
+                       f"{cause}. {look}")

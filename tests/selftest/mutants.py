@@ -193,7 +193,7 @@ MUTANTS = [
       "test_mlp_seed_determinism", "test_learning_rate_experiment_histories"),
     m("train_unpaired_batches", "train shuffles X but takes Y in the original order",
       ("X_batch, Y_batch = X[batch], Y[batch]", "X_batch, Y_batch = X[batch], Y[start : start + batch_size]"),
-      "test_xor_learns", "test_mnist_accuracy"),
+      "test_mlp_seed_determinism", "test_learning_rate_experiment_histories"),
     m("lr_experiment_reuses_model", "learning_rate_experiment trains one model for all rates",
       ("    for lr in learning_rates:\n        model = MLP(layer_sizes, activation, output_activation=\"identity\", loss=\"cross_entropy\", seed=seed)\n",
        "    model = MLP(layer_sizes, activation, output_activation=\"identity\", loss=\"cross_entropy\", seed=seed)\n    for lr in learning_rates:\n"),
@@ -257,6 +257,69 @@ MUTANTS = [
        "    return out"),
       "test_activation_grad_matches_finite_differences[elu]", "test_activation_alpha_is_used"),
 ]
+
+
+# Issue 10 items 4-5 and issue 14 item 7: returned arrays, arguments of the experiment, remembered calls.
+LR_CALL = "histories[lr] = train(model, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, seed=seed)"
+LR_MODEL = 'model = MLP(layer_sizes, activation, output_activation="identity", loss="cross_entropy", seed=seed)'
+STATE_MUTANTS = [
+    m("forward_returns_buffer", "forward copies its output into a buffer kept on the model and returns the buffer",
+      ("        self.output = A\n        return A\n",
+       "        if getattr(self, '_out', None) is None or self._out.shape != A.shape:\n"
+       "            self._out = np.empty_like(A)\n"
+       "        self._out[...] = A\n        self.output = self._out\n        return self._out\n"),
+      "test_mlp_forward_output_belongs_to_caller"),
+    m("sigmoid_returns_buffer", "sigmoid writes into a module-level buffer per shape and returns it",
+      ("    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n",
+       "    out = sigmoid.__dict__.setdefault(np.shape(z), np.empty(np.shape(z)))\n"
+       "    out[...] = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n    return out\n"),
+      "test_functions_return_fresh_arrays"),
+    m("forward_zeroes_gradients", "forward zeroes the stored gradients in place (a zero_grad habit): a forward "
+      "between backward and update loses them",
+      ("        self.inputs, self.pre_activations = [], []\n",
+       "        self.inputs, self.pre_activations = [], []\n"
+       "        for g in self.grad_weights + self.grad_biases:\n            g[...] = 0.0\n"),
+      "test_mlp_backward_twice_same_gradients"),
+    m("lr_experiment_ignores_epochs", "learning_rate_experiment trains for 2 epochs whatever epochs is",
+      (LR_CALL, LR_CALL.replace("epochs, lr", "2, lr")), "test_learning_rate_experiment_histories"),
+    m("lr_experiment_ignores_batch_size", "learning_rate_experiment trains with batch size 32 whatever batch_size is",
+      (LR_CALL, LR_CALL.replace("lr, batch_size", "lr, 32")), "test_learning_rate_experiment_histories"),
+    m("lr_experiment_ignores_layer_sizes", "learning_rate_experiment always builds (n_in, 64, n_out)",
+      ("    if layer_sizes is None:\n        layer_sizes = (X_train", "    if True:\n        layer_sizes = (X_train"),
+      "test_learning_rate_experiment_histories"),
+    m("lr_experiment_ignores_activation", "learning_rate_experiment always builds ReLU nets",
+      (LR_MODEL, LR_MODEL.replace("layer_sizes, activation,", 'layer_sizes, "relu",')),
+      "test_learning_rate_experiment_histories"),
+    m("lr_experiment_train_without_seed", "learning_rate_experiment passes seed to MLP but not to train (seed 0)",
+      (LR_CALL, LR_CALL.replace(", seed=seed)", ")")), "test_learning_rate_experiment_histories"),
+    m("lr_experiment_model_without_seed", "learning_rate_experiment builds its MLPs without the seed",
+      (LR_MODEL, LR_MODEL.replace(", seed=seed)", ")")), "test_learning_rate_experiment_histories"),
+    m("backward_accumulates_memoised", "backward adds to the old gradients (+=) and skips a call whose output and "
+      "targets it has seen just before, which hides the adding up from tests that repeat a call",
+      (("self.grad_weights[layer] = dW", "self.grad_weights[layer] += dW"),
+       ("        _, data_loss_grad = LOSSES[self.loss_name]\n        dA =",
+        "        key = hash((np.asarray(Y).tobytes(), self.output.tobytes()))\n"
+        "        if key == getattr(self, '_seen', None):\n            return\n        self._seen = key\n"
+        "        _, data_loss_grad = LOSSES[self.loss_name]\n        dA =")),
+      "test_mlp_backward_twice_same_gradients", "test_mlp_backward_gradient_check"),
+    m("train_unseeded_memoised", "train shuffles with an unseeded generator and replays a remembered result when "
+      "it sees the same data, seed and initial weights again",
+      (("rng = np.random.default_rng(seed)\n    history = {", "rng = np.random.default_rng()\n    history = {"),
+       ('    """\n    rng = np.random.default_rng()',
+        '    """\n    memo = train.__dict__.setdefault("memo", {})\n'
+        '    key = hash((np.asarray(X).tobytes(), np.asarray(Y).tobytes(), epochs, lr, batch_size, seed,\n'
+        '                *(W.tobytes() for W in model.weights)))\n'
+        '    if key in memo:\n'
+        '        model.weights, model.biases = [W.copy() for W in memo[key][1]], [b.copy() for b in memo[key][2]]\n'
+        '        return {k: list(v) for k, v in memo[key][0].items()}\n'
+        '    rng = np.random.default_rng()'),
+       ("            progress(epoch, history)\n    return history\n",
+        "            progress(epoch, history)\n"
+        "    memo[key] = ({k: list(v) for k, v in history.items()}, [W.copy() for W in model.weights],\n"
+        "                 [b.copy() for b in model.biases])\n    return history\n")),
+      "test_mlp_seed_determinism"),
+]
+MUTANTS += STATE_MUTANTS
 
 BENIGN = [
     m("relu_grad_at_zero_is_one", "relu_grad uses z >= 0 (differs only at the kink, never tested)",

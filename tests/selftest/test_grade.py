@@ -58,7 +58,7 @@ def test_grade_reference_defines_max_and_statuses(graded_class):
     assert sum(t["points"] for t in results["_reference"]["tests"]) == 60
     assert results["mallory-syntax"]["status"] == "syntax-error"
     assert "SyntaxError at line" in results["mallory-syntax"]["reason"]
-    assert results["carol-crash"]["status"] == "graded" and "could not import" in results["carol-crash"]["reason"]
+    assert results["carol-crash"]["status"] == "import-error" and "could not import" in results["carol-crash"]["reason"]
     bob = {t["id"]: t["outcome"] for t in results["bob-partly-wrong"]["tests"]}
     assert bob["test_sigmoid_grad_values"] == "failed" and bob["test_softmax_large_inputs"] == "failed"
     assert bob["test_sigmoid_values"] == "passed"

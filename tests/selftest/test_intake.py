@@ -88,7 +88,7 @@ def test_intake_zip_attacks_are_skipped(tmp_path):
     assert [s.id for s in subs] == ["a-1", "abs-2"]
     assert subs[1].code is None and "absolute path" in " ".join(subs[1].problems)
     text = " | ".join(subs[0].problems + subs[1].problems + notes)
-    assert "'..'" in text and "absolute path" in text and "symbolic link" in text and "more than" in text
+    assert "'..'" in text and "absolute path" in text and "symbolic link" in text and "REPORT.md is 20.0 MiB; the limit is 64 KiB" in text
     assert not (tmp_path / "escape.py").exists() and not (tmp_path / "win.py").exists()
     files = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())
     assert files == ["a-1/exercise02_template.py"]
@@ -158,3 +158,112 @@ def test_intake_groups(tmp_path):
     assert any("not valid student ids" in p for p in subs["g1"].problems)
     assert subs["g2"].members == ["s1"] and any("also listed in g1" in p for p in subs["g2"].problems)
     assert subs["g3"].members == ["g3"] and any("no valid student id" in p for p in subs["g3"].problems)
+
+
+def test_intake_stray_top_level_file_is_a_note(tmp_path):
+    """Is a file at the top of a zip or folder a note, never a submission (no student called "submission")?"""
+    source = zip_of(tmp_path / "class.zip", {
+        "notes.txt": b"remember to grade", "exercise02_template.py": CODE,
+        "A B_1_assignsubmission_file/exercise02.py": CODE,
+    })  # fmt: skip
+    subs, notes = intake.collect(source, tmp_path / "work")
+    assert [s.id for s in subs] == ["a-b-1"]
+    assert sum("outside every submission folder" in n for n in notes) == 2
+    write(tmp_path / "in", {"stray.py": CODE, "alice/exercise02.py": CODE})
+    subs, notes = intake.collect(tmp_path / "in", tmp_path / "work")
+    assert [s.id for s in subs] == ["alice"] and "stray.py" in notes[0]
+
+
+def test_intake_one_wrapper_folder_unwrapped(tmp_path):
+    """Is one folder around the whole class (a zip of the download) unwrapped, in a zip and in a folder?"""
+    source = zip_of(tmp_path / "class.zip", {
+        "EX02-42/Ada L_1_assignsubmission_file/exercise02.py": CODE,
+        "EX02-42/Bo M_2_assignsubmission_file/exercise02.py": CODE,
+        "__MACOSX/EX02-42/._x": b"",
+    })  # fmt: skip
+    subs, notes = intake.collect(source, tmp_path / "work")
+    assert [s.id for s in subs] == ["ada-l-1", "bo-m-2"] and [s.participant for s in subs] == ["1", "2"]
+    assert any("unwrapped" in n for n in notes)
+    write(tmp_path / "in", {"class/alice/exercise02.py": CODE, "class/bob/exercise02.py": CODE})
+    subs, notes = intake.collect(tmp_path / "in", tmp_path / "work")
+    assert [s.id for s in subs] == ["alice", "bob"]
+
+
+def test_intake_single_nested_submission_not_unwrapped(tmp_path):
+    """Is one student's folder with the files one level deeper still one submission (not unwrapped away)?"""
+    write(tmp_path / "in", {"alice/ex02/exercise02.py": CODE, "alice/ex02/REPORT.md": b"r"})
+    subs, _ = intake.collect(tmp_path / "in", tmp_path / "work")
+    assert [s.id for s in subs] == ["alice"] and subs[0].code is not None
+
+
+def test_intake_onlinetext_and_feedback_folders_are_not_submissions(tmp_path):
+    """Are Moodle's online-text and feedback folders notes, not extra submissions of the same student?"""
+    source = zip_of(tmp_path / "class.zip", {
+        "Ada L_1_assignsubmission_file/exercise02.py": CODE,
+        "Ada L_1_assignsubmission_onlinetext/onlinetext.html": b"<p>hi</p>",
+        "Ada L_1_assignfeedback_file_/feedback.pdf": b"%PDF",
+        "Bo M_2_assignsubmission_onlinetext_onlinetext.html": b"<p>flat</p>",
+    })  # fmt: skip
+    subs, notes = intake.collect(source, tmp_path / "work")
+    assert [s.id for s in subs] == ["ada-l-1"]
+    assert any("assignsubmission_onlinetext" in n for n in notes) and any("assignfeedback_file" in n for n in notes)
+
+
+def test_intake_submission_that_is_one_zip_is_opened_one_level(tmp_path):
+    """Is a submission holding one zip opened once, with the same path checks and caps, and no deeper?"""
+    inner = zip_of(tmp_path / "inner.zip", {
+        "ex02/exercise02_template.py": CODE, "ex02/REPORT.md": b"r", "ex02/members.txt": b"S0123\n",
+        "../../escape.py": CODE, "nested.zip": b"PK...", "ex02/plots/lr_accuracy.png": b"x" * (6 << 20),
+    }).read_bytes()  # fmt: skip
+    source = zip_of(tmp_path / "class.zip", {"Kim N_7_assignsubmission_file/handin.zip": inner})
+    subs, notes = intake.collect(source, tmp_path / "work")
+    sub = subs[0]
+    assert sub.code is not None and sub.report is not None and sub.members == ["s0123"]
+    text = " | ".join(sub.problems)
+    assert "opened it (one level)" in text and "'..'" in text and "lr_accuracy.png is 6.0 MiB; the limit is 5.0 MiB" in text
+    assert not (tmp_path / "escape.py").exists() and "nested.zip" in sub.ignored
+
+
+def test_intake_cap_refusal_names_file_and_cap(tmp_path):
+    """Does a code file over its cap say which file and which cap, and keep that as the code's problem?"""
+    write(tmp_path / "in", {"big/exercise02_template.py": b"#" * (300 << 10)})
+    sub = intake.collect(tmp_path / "in", tmp_path / "work")[0][0]
+    assert sub.code is None and sub.code_problem == "exercise02_template.py is 300 KiB; the limit is 256 KiB; not used"
+    assert not any("no exercise02" in p for p in sub.problems)
+
+
+def test_intake_colliding_names_never_crash(tmp_path):
+    """Do folder names that collide after slugging (and the same name in a folder and a zip) get distinct ids?"""
+    write(tmp_path / "in", {"Anna/exercise02.py": CODE, "anna/exercise02.py": CODE, "ANNA!/exercise02.py": CODE})
+    hashed = intake._assign_ids(["Anna", "anna"])[0]
+    write(tmp_path / "in", {f"{hashed}/exercise02.py": CODE})
+    zip_of(tmp_path / "in" / "more.zip", {"Anna/exercise02.py": CODE, "anna/REPORT.md": b"r"})
+    subs, notes = intake.collect(tmp_path / "in", tmp_path / "work")
+    ids = [s.id for s in subs]
+    assert len(ids) == len(set(ids)) == 6 and all(intake.re.fullmatch(r"[a-z0-9-]+", i) for i in ids)
+
+
+def test_intake_non_ascii_names_keep_their_letters(tmp_path):
+    """Do non-ASCII names become ids that keep their letters (ü -> u, ß -> ss), never dropped?"""
+    write(tmp_path / "in", {f"{n}/exercise02.py": CODE for n in ("Jörg Müßig_5_assignsubmission_file", "Łukasz Żółć", "Ærø Ørn")})
+    ids = sorted(s.id for s in intake.collect(tmp_path / "in", tmp_path / "work")[0])
+    assert ids == ["aero-orn", "jorg-mussig-5", "lukasz-zolc"]
+
+
+def test_intake_out_inside_submissions(tmp_path):
+    """Is an output folder inside (or equal to) the submissions folder recognised?"""
+    (tmp_path / "in").mkdir()
+    assert intake.out_inside(tmp_path / "in", tmp_path / "in" / "report")
+    assert intake.out_inside(tmp_path / "in", tmp_path / "in")
+    assert not intake.out_inside(tmp_path / "in", tmp_path / "report")
+
+
+def test_intake_submission_time_from_the_zip(tmp_path):
+    """Is a submission's time (for --deadline) the newest time stamp of its picked files?"""
+    path = tmp_path / "class.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, when in (("exercise02.py", (2026, 11, 30, 23, 58, 0)), ("REPORT.md", (2026, 12, 1, 0, 30, 0)),
+                           ("notes.txt", (2027, 1, 1, 0, 0, 0))):  # fmt: skip
+            archive.writestr(zipfile.ZipInfo(f"Kim N_7_assignsubmission_file/{name}", when), b"x")
+    sub = intake.collect(path, tmp_path / "work")[0][0]
+    assert sub.submitted.replace(tzinfo=None).isoformat() == "2026-12-01T00:30:00"  # notes.txt is not picked

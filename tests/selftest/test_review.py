@@ -1,7 +1,7 @@
 """`grader review` without a browser: the safe Markdown renderer, the manual sheet's writer, the app's rules.
 
 The app runs on Flask's test client over a copy of the graded sample class (see conftest.py), with
-the submissions' private copies (<out>/.intake) deleted: the app must work from the output folder alone.
+no copy of the submissions in it (intake works in a temporary folder): the app must work from the output folder alone.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def app(graded_class, tmp_path):
 
     out = tmp_path / "out"
     shutil.copytree(graded_class, out)
-    shutil.rmtree(out / ".intake")  # the submissions are not needed any more
+    assert not (out / ".intake").exists()  # grader grade keeps no copy of the submissions in --out
     (out / "manual.csv").unlink(missing_ok=True)
     (out / "similarity.json").write_text('{"flags": {"bob-partly-wrong": ["<b>same</b> code as ada-lovelace (92 %)"]}}')
     desk = review.Desk(out, out / "manual.csv")

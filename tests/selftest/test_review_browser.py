@@ -2,7 +2,7 @@
 
 The app is started as the tutor starts it (`python -m grader review --out DIR --no-browser`, a
 subprocess on a random port) on a copy of the graded sample class whose submissions' private copies
-(<out>/.intake) are deleted. Everything is typed with the keyboard, as a tutor would.
+are not in it (grader grade keeps none in --out). Everything is typed with the keyboard, as a tutor would.
 Set REVIEW_SCREENSHOT=path.png to keep the screenshot the test takes.
 """
 
@@ -48,7 +48,7 @@ def served(graded_class, tmp_path_factory):
     """One app for the module's tests; each test grades its own submissions."""
     out = tmp_path_factory.mktemp("review") / "out"
     shutil.copytree(graded_class, out)
-    shutil.rmtree(out / ".intake")  # the app is a view of the output folder: the submissions are gone
+    assert not (out / ".intake").exists()  # the app is a view of the output folder: no copy of the submissions is in it
     (out / "manual.csv").unlink(missing_ok=True)
     app = subprocess.Popen([sys.executable, "-m", "grader", "review", "--out", str(out), "--no-browser"], cwd=KIT,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip

@@ -1,9 +1,10 @@
 """Alternative correct submission 3: Layer objects, activation classes, properties for the SPEC lists.
 
 Each Dense layer owns W, b and their gradients and keeps its own input; the MLP exposes weights,
-biases, grad_weights and grad_biases as properties (with setters) over its layers. He/LeCun
-*uniform* initialisation, a per-epoch shuffle through np.array_split, and a loss object with
-value/grad methods. The hidden suite must give it 100/100.
+biases, grad_weights and grad_biases as properties (with setters) over its layers, and a loss
+object with value/grad methods. What the template gives (MLP.__init__'s draws, train's batch order)
+is kept as given, though written differently: the suite replays the given code and compares with
+it (issue 10 item 5). The hidden suite must give it 100/100.
 """
 
 from __future__ import annotations
@@ -112,8 +113,7 @@ LOSS_OBJECTS = {"mse": Loss(mse_loss, mse_loss_grad), "cross_entropy": Loss(cros
 
 class Dense:
     def __init__(self, n_in, n_out, act, rng, gain):
-        limit = np.sqrt(3.0 * gain / n_in)  # uniform with variance gain / n_in
-        self.W = rng.uniform(-limit, limit, (n_out, n_in))
+        self.W = np.sqrt(gain / n_in) * rng.standard_normal((n_out, n_in))  # the given draws
         self.b = np.zeros(n_out)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
@@ -228,10 +228,10 @@ def train(model, X, Y, epochs, lr, batch_size=32, X_val=None, Y_val=None, seed=0
     rng = np.random.default_rng(seed)
     history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
     n = X.shape[0]
-    sections = max(1, -(-n // batch_size))
     for _ in range(epochs):
         epoch_loss = 0.0
-        for batch in np.array_split(rng.permutation(n), sections):
+        order = rng.permutation(n)
+        for batch in (order[i : i + batch_size] for i in range(0, n, batch_size)):
             model.forward(X[batch])
             epoch_loss += model.loss(Y[batch]) * batch.size
             model.backward(Y[batch])

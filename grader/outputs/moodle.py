@@ -1,0 +1,308 @@
+"""Moodle's files: the offline grading worksheet (read, and written back with grades) and the feedback zip.
+
+The worksheet is what Moodle's assignment offers under "Download grading worksheet" (feedback
+type "Offline grading worksheet"): a UTF-8 CSV with a byte-order mark, one row per participant,
+columns in Moodle's order but read here by header, in any order:
+
+    Identifier ("Participant 222")  Full name  Email address  [ID number ...]  Status  Grade
+    Maximum Grade  Grade can be changed  Last modified (submission)  Last modified (grade)
+    Feedback comments
+
+`write_upload` writes the same file back (same columns, same order, same rows, the BOM) with
+Grade and Feedback comments filled in for the participants given; Moodle's "Upload grading
+worksheet" reads it. "Last modified (grade)" is copied unchanged: Moodle's importer needs the
+column and skips a row whose grade was changed in Moodle after the download.
+
+The feedback zip follows "Upload multiple feedback files in a zip": a file is given to the
+participant whose number is the second "_"-separated field of a folder name, followed by a
+plugin type and name: `<Full Name>_<participant>_assignfeedback_file_/feedback.html`.
+
+Sources and details: docs/moodle.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+from grader.grading.roster import Claim, Person, match, normalise_id, normalise_name
+from grader.outputs.manual import sniff_dialect
+
+BOM = "\ufeff"
+IDENTIFIER, FULL_NAME, EMAIL, STATUS = "Identifier", "Full name", "Email address", "Status"
+GRADE, MAX_GRADE, FEEDBACK = "Grade", "Maximum Grade", "Feedback comments"
+SUBMITTED, GRADED_AT = "Last modified (submission)", "Last modified (grade)"
+TEAM = "Group"  # present with team submissions: then a folder's number is the group's id, not a participant
+OTHER_IDS = ("ID number", "Username")  # identity fields a site may add to the worksheet
+REQUIRED = (IDENTIFIER, GRADE, GRADED_AT)  # what Moodle's importer needs to take the file back
+KNOWN = (IDENTIFIER, FULL_NAME, EMAIL, STATUS, GRADE, MAX_GRADE, FEEDBACK, SUBMITTED, GRADED_AT, "Grade can be changed",
+         TEAM, *OTHER_IDS)  # fmt: skip
+MAX_BYTES = 20 << 20
+FEEDBACK_NAME = "feedback.html"
+PLUGIN = "assignfeedback_file"
+
+
+class WorksheetError(Exception):
+    """The file is not a Moodle grading worksheet this kit can fill in (the message says why)."""
+
+
+@dataclass
+class Row:
+    person: Person
+    cells: dict[str, str]  # column key (a KNOWN name, whatever its case in the file, else the header) -> text
+    line: int
+
+
+@dataclass
+class Worksheet:
+    path: Path
+    header: list[str]  # as in the file
+    rows: list[Row]
+    keys: list[str] = field(default_factory=list)  # per column: its KNOWN name or its header
+    delimiter: str = ","
+    bom: bool = True
+    problems: list[str] = field(default_factory=list)
+
+    def people(self) -> list[Person]:
+        return [r.person for r in self.rows]
+
+    def row(self, participant: str) -> Row | None:
+        return next((r for r in self.rows if r.person.participant == participant), None)
+
+
+def read_worksheet(path: Path) -> Worksheet:
+    """The worksheet's header and rows; raises WorksheetError when it cannot be used at all."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()[: MAX_BYTES + 1]
+    except OSError as error:
+        raise WorksheetError(f"{path}: cannot be read ({error.strerror})") from None
+    if len(data) > MAX_BYTES:
+        raise WorksheetError(f"{path}: larger than {MAX_BYTES >> 20} MB; not a grading worksheet")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WorksheetError(f"{path}: not UTF-8 text; download the worksheet from Moodle again "
+                             "(a spreadsheet may have re-saved it in another encoding)") from None  # fmt: skip
+    bom = text.startswith(BOM)
+    text = text.removeprefix(BOM)
+    dialect = sniff_dialect(text)
+    lines = list(csv.reader(io.StringIO(text, newline=""), dialect))
+    if not lines:
+        raise WorksheetError(f"{path}: empty")
+    header = [h.strip() for h in lines[0]]
+    known = {" ".join(k.split()).casefold(): k for k in KNOWN}  # Moodle versions differ in case ("Maximum grade")
+    keys = [known.get(" ".join(h.split()).casefold(), h) for h in header]
+    missing = [c for c in REQUIRED if c not in keys]
+    if missing:
+        raise WorksheetError(f"{path}: no column {', '.join(repr(m) for m in missing)}; expected Moodle's grading worksheet "
+                             f"(Identifier, Full name, ..., Grade, Maximum Grade, ..., Last modified (grade)); found {header[:12]}")  # fmt: skip
+    if MAX_GRADE not in keys:
+        raise WorksheetError(f"{path}: no 'Maximum Grade' column (an assignment graded with a scale?); the kit needs a point grade")
+    sheet = Worksheet(path, header, [], keys, dialect.delimiter, bom)
+    seen: dict[str, int] = {}
+    for number, cells in enumerate(lines[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        values = {k: (cells[i] if i < len(cells) else "") for i, k in enumerate(keys)}
+        found = re.search(r"(\d+)\s*$", values[IDENTIFIER])
+        if not found:
+            sheet.problems.append(f"worksheet line {number}: Identifier {values[IDENTIFIER][:40]!r} has no participant number; row left as it is")
+            participant = ""
+        else:
+            participant = normalise_id(found.group(1))
+            if participant in seen:
+                sheet.problems.append(f"worksheet line {number}: Participant {participant} also on line {seen[participant]}; "
+                                      "only the first row is filled in")  # fmt: skip
+                participant = ""
+            else:
+                seen[participant] = number
+        ids = tuple(normalise_id(values[c]) for c in OTHER_IDS if values.get(c, "").strip())
+        person = Person(participant, values.get(FULL_NAME, "").strip(), values.get(EMAIL, "").strip(), ids)
+        sheet.rows.append(Row(person, values, number))
+    return sheet
+
+
+def max_grade(row: Row) -> float | None:
+    """The row's Maximum Grade as a number ("100.00", "100,00"); None when it is not one."""
+    text = row.cells.get(MAX_GRADE, "").strip().replace(" ", "").replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def scale(points: float, maximum: float, grade_max: float) -> str:
+    """The kit's points on the worksheet's scale, rounded half up to 2 decimals (Moodle's default)."""
+    value = Decimal(repr(points)) / Decimal(repr(maximum)) * Decimal(repr(grade_max))
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def write_upload(path: Path, sheet: Worksheet, updates: dict[str, tuple[str | None, str]]) -> None:
+    """The worksheet again, with Grade and Feedback comments set for each participant in `updates`.
+
+    updates: participant -> (grade text or None to leave the grade as it was, feedback comment).
+    """
+    header, keys = list(sheet.header), list(sheet.keys)
+    if FEEDBACK not in keys:
+        header, keys = header + [FEEDBACK], keys + [FEEDBACK]
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
+    writer.writerow(header)
+    for row in sheet.rows:
+        cells = dict(row.cells)
+        cells.setdefault(FEEDBACK, "")
+        if row.person.participant in updates:
+            grade, comment = updates[row.person.participant]
+            if grade is not None:
+                cells[GRADE] = grade
+            cells[FEEDBACK] = comment
+        writer.writerow([cells.get(k, "") for k in keys])
+    _write(path, (BOM + buffer.getvalue()).encode("utf-8"))
+
+
+def folder_name(full_name: str, participant: str) -> str:
+    """A feedback folder Moodle's zip import maps to the participant: no "_" or "/" in the name part."""
+    name = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|_]+", " ", full_name)
+    name = " ".join(name.split())[:80] or "Participant"
+    return f"{name}_{participant}_{PLUGIN}_"
+
+
+def write_feedback_zip(path: Path, pages: list[tuple[str, str, Path]]) -> int:
+    """Each (participant, full name, page) as <folder>/feedback.html; returns how many were written."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for participant, full_name, page in sorted(pages):
+            info = zipfile.ZipInfo(f"{folder_name(full_name, participant)}/{FEEDBACK_NAME}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, Path(page).read_bytes())
+    _write(path, buffer.getvalue())
+    return len(pages)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
+# --------------------------------------------------------------------------- the class against the worksheet
+
+
+def match_class(sheet: Worksheet, submissions) -> list[str]:
+    """Each submission's members matched to worksheet rows (sets sub.participants); returns class-level problems."""
+    people = sheet.people()
+    problems = list(sheet.problems)
+    owners: dict[str, list[str]] = {}
+    teams: dict[str, list[Person]] = {}
+    for row in sheet.rows if TEAM in sheet.keys else []:
+        if row.person.participant:  # Moodle writes the group name into the folder with "_" as " "
+            teams.setdefault(normalise_name(row.cells[TEAM].replace("_", " ")), []).append(row.person)
+    for sub in submissions:
+        if teams and sub.participant:  # team submissions: "<group name>_<group id>_assignsubmission_file"
+            team = teams.get(normalise_name(sub.name), [])
+            sub.participants = {p.participant: p.participant for p in team}
+            sub.participant = ""  # a group id, not a participant
+            if not team:
+                sub.problems.append(f"group {sub.name[:60]!r}: no worksheet row has this Group; not graded in the worksheet")
+            for participant in sub.participants:
+                owners.setdefault(participant, []).append(sub.id)
+            continue
+        claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
+        found = match(claim, [p for p in people if p.participant])
+        sub.participants = {student: person.participant for student, person in found.rows.items()}
+        sub.problems.extend(found.problems)
+        for participant in sub.participants.values():
+            owners.setdefault(participant, []).append(sub.id)
+    for participant, subs in sorted(owners.items()):
+        if len(subs) > 1:
+            problems.append(f"Participant {participant} is in {len(subs)} submissions ({', '.join(subs)}); "
+                            "the better grade goes to the worksheet")  # fmt: skip
+    return problems
+
+
+def late_class(submissions, sheet: Worksheet | None, deadline, policy) -> dict:
+    """submission id -> Lateness: the submitter's worksheet Status first, else --deadline against its time."""
+    from grader.grading import lateness
+
+    late = {}
+    for sub in submissions:
+        row = sheet.row(sub.participant) if sheet is not None and sub.participant else None
+        if row is None and sheet is not None and sub.participants:
+            row = sheet.row(next(iter(sub.participants.values())))
+        status = row.cells.get(STATUS, "") if row else ""
+        when = lateness.parse_moodle_date(row.cells.get(SUBMITTED, "")) if row else None
+        found = lateness.assess(status, when or sub.submitted, deadline, policy)
+        if found is not None:
+            late[sub.id] = found
+    return late
+
+
+def comment(row, result, key, feedback_file: str) -> str:
+    """The worksheet's plain-text feedback: the score, the lateness, each lost test on one line, the pointer."""
+    manual = [v for v in row.manual.values() if v is not None]
+    lines = [f"Exercise 02: {row.points:g} / {row.max_points:g} points (tests {row.auto_points:g} / {row.auto_max:g}, "
+             f"manual {sum(manual):g} / {row.max_points - row.auto_max:g}"
+             + ("" if len(manual) == len(row.manual) else ", manual points not graded yet") + ")."]  # fmt: skip
+    if row.late:
+        lines.append(f"Submitted {row.late}.")
+    if result.status != "graded":  # one cause for every lost test: said once
+        lines.append(f"No test could run ({result.status}): {result.reason[:200]}")
+    else:
+        lost = [t for t in key if row.earned.get(t.id, 0.0) < t.points]
+        for test in lost[:15]:
+            lines.append(f"Lost {test.points - row.earned.get(test.id, 0.0):g}: {(test.doc or test.id)[:120]}")
+        if len(lost) > 15:
+            lines.append(f"... and {len(lost) - 15} more tests")
+    lines.append(f"Details: {feedback_file} in your feedback files.")
+    return "\n".join(lines)
+
+
+def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages: dict[str, Path],
+                 missing_zero: bool) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """moodle/grades-upload.csv and moodle/feedback-files.zip; returns (files written, problems)."""
+    by_participant: dict[str, object] = {}
+    for row in rows:
+        if row.participant and (row.participant not in by_participant or row.points > by_participant[row.participant].points):
+            by_participant[row.participant] = row
+    updates: dict[str, tuple[str | None, str]] = {}
+    problems, zipped = [], []
+    for sheet_row in sheet.rows:
+        person = sheet_row.person
+        if not person.participant:
+            continue
+        row = by_participant.get(person.participant)
+        top = max_grade(sheet_row)
+        if sheet_row.cells.get("Grade can be changed", "").strip().lower() == "no":
+            problems.append(f"Participant {person.participant}: Moodle says the grade cannot be changed (locked); left as it is")
+            continue
+        if row is None:
+            submitted = sheet_row.cells.get(STATUS, "").strip().lower().startswith("submitted")
+            if submitted:
+                problems.append(f"Participant {person.participant} ({person.name[:60]}): Moodle says submitted, but no "
+                                "submission here was matched to this row; left blank")  # fmt: skip
+            elif missing_zero and top is not None:
+                updates[person.participant] = (scale(0.0, 1.0, top), "Exercise 02: no submission, 0 points.")
+            continue
+        if top is None:
+            problems.append(f"Participant {person.participant}: Maximum Grade {sheet_row.cells.get(MAX_GRADE, '')[:20]!r} "
+                            "is not a number; left blank")  # fmt: skip
+            continue
+        page = pages.get(row.submission)
+        updates[person.participant] = (scale(row.points, row.max_points, top),
+                                       comment(row, results[row.submission], key, FEEDBACK_NAME))  # fmt: skip
+        if page is not None:
+            zipped.append((person.participant, person.name, page))
+    upload, archive = folder / "grades-upload.csv", folder / "feedback-files.zip"
+    write_upload(upload, sheet, updates)
+    write_feedback_zip(archive, zipped)
+    return [upload, archive], problems

@@ -1,0 +1,254 @@
+"""State across calls: returned arrays belong to the caller, repeated calls, seeds (7 points).
+
+One worker serves the whole suite, so a submission can remember earlier calls. No test here
+compares a call with a repeated call on the same inputs: every result is compared with the
+reference (reference.py, replay.py) on inputs the submission has not seen before, so remembering
+answers cannot hide a bug, and a constant implementation earns nothing.
+
+Aliasing: the `student` fixture copies every value that leaves the submission, so a returned
+internal buffer is invisible to plain calls. `keep` leaves the returned value with the submission
+and `student.read` copies it out later (tests/conftest.py, docs/internals.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import check
+import nets
+import reference as ref
+import replay
+
+FRESH = ("Return a new array (the result of an expression, or buffer.copy()): an array a function returns "
+         "belongs to the caller, and a later call must never change it.")
+
+
+def gradients_of(model, layers, what):
+    values = []
+    for kind in ("grad_weights", "grad_biases"):
+        got = model.get(kind)
+        if not isinstance(got, (list, tuple)) or len(got) != layers:
+            check.fail(f"after {what}, model.{kind} is not a list of {layers} arrays. Look at MLP.backward.")
+        values.append([check.array(g, f"{kind}[{i}]", look="MLP.backward") for i, g in enumerate(got)])
+    return values
+
+
+def compare_gradients(got, expected, what, hints=()):
+    """Fail unless every gradient array matches the reference (float round-off only)."""
+    for kind, gots, wants in zip(("grad_weights", "grad_biases"), got, expected):
+        for layer, (g, w) in enumerate(zip(gots, wants)):
+            if g.shape != w.shape or not np.allclose(g, w, rtol=1e-6, atol=1e-9):
+                check.fail(" ".join([f"{what}: {kind}[{layer}] is {check.short(g.ravel()[:4], 60)}..., expected "
+                                     f"{check.short(w.ravel()[:4], 60)}... (shape {w.shape}).", *hints,
+                                     "Look at MLP.backward."]))
+
+
+def fresh_like(rng, net, n=None):
+    """Inputs and targets the submission has not seen, for net's architecture."""
+    other = nets.random_net(rng, net.sizes, net.activation, net.output_activation, net.loss, n=n or net.n)
+    return other.X, other.Y
+
+
+# --------------------------------------------------------------------------- aliasing
+
+
+FUNCTIONS = {  # name -> (reference, argument maker)
+    "sigmoid": (ref.sigmoid, 1), "sigmoid_grad": (ref.sigmoid_grad, 1), "tanh": (ref.tanh, 1),
+    "tanh_grad": (ref.tanh_grad, 1), "relu": (ref.relu, 1), "relu_grad": (ref.relu_grad, 1),
+    "leaky_relu": (ref.leaky_relu, 1), "leaky_relu_grad": (ref.leaky_relu_grad, 1), "elu": (ref.elu, 1),
+    "elu_grad": (ref.elu_grad, 1), "softmax": (ref.softmax, 1),
+    "mse_loss_grad": (ref.mse_loss_grad, 2), "cross_entropy_loss_grad": (ref.cross_entropy_loss_grad, 2),
+}
+
+
+def arguments(rng, count):
+    z = rng.standard_normal((6, 4)) * 2
+    z[np.abs(z) < 1e-3] = 0.5  # away from the kinks
+    if count == 1:
+        return (z,)
+    return z, np.eye(4)[rng.integers(0, 4, 6)]
+
+
+@pytest.mark.points(1)
+def test_functions_return_fresh_arrays(student, rng):
+    """Does an array returned by an activation, its derivative, softmax or a loss gradient stay unchanged by later calls?"""
+    judged, aliased = [], []
+    for name, (reference, count) in FUNCTIONS.items():
+        first_args, later_args = arguments(rng, count), arguments(rng, count)
+        try:
+            kept = student.keep(name, *first_args)
+            first = student.read(kept)
+            if not (isinstance(first, np.ndarray) and first.shape == first_args[0].shape
+                    and np.allclose(first, reference(*first_args), rtol=1e-7, atol=1e-10)):
+                continue  # a wrong value is the value tests' finding; aliasing is judged on right values only
+            student.call(name, *later_args)
+            student.call(name, *arguments(rng, count))
+            later = student.read(kept)
+        except NotImplementedError:
+            continue
+        judged.append(name)
+        if not (isinstance(later, np.ndarray) and np.array_equal(later, first)):
+            aliased.append(name)
+    if aliased:
+        check.fail(f"{', '.join(aliased)}: the array returned by one call was changed by the next calls "
+                   f"(it is an internal buffer that every call overwrites). {FRESH} Look at "
+                   f"{', '.join(aliased)} (np.exp(..., out=buffer), a module-level array).")
+    if not judged:
+        check.fail("none of the activations, derivatives, softmax or loss gradients returned the right values yet, "
+                   "so whether their results stay unchanged cannot be judged; see the tests of their values.")
+
+
+@pytest.mark.points(1)
+def test_mlp_forward_output_belongs_to_caller(student, rng):
+    """Does the array MLP.forward returned stay unchanged by a later forward, loss and backward?"""
+    net = nets.random_net(rng, [4, 4, 4], "relu", "sigmoid", "mse", n=4)
+    model = net.build(student)
+    kept = model.keep("forward", net.X.copy())
+    first = student.read(kept)
+    check.arrays_close(f"MLP.forward(X) of {net.describe()}", first, net.output(), rtol=1e-7, atol=1e-10,
+                       look="MLP.forward (see the forward tests; whether its result stays unchanged can only be "
+                            "judged once it is right)")
+    steps = []
+    X2, Y2 = fresh_like(rng, net)
+    for step, call in (("a forward on other inputs of the same shape", lambda: model.forward(X2)),
+                       ("loss(Y)", lambda: model.loss(net.Y.copy())),
+                       ("backward(Y)", lambda: model.backward(net.Y.copy()))):
+        if step.startswith("loss"):
+            model.forward(net.X.copy())  # loss and backward refer to the latest forward
+        call()
+        steps.append(step)
+        later = student.read(kept)
+        if not (isinstance(later, np.ndarray) and np.array_equal(later, first)):
+            check.fail(f"The array MLP.forward(X) returned changed after {' then '.join(steps)}: forward returns "
+                       f"an internal buffer (or backward changes the output in place), so a caller's result is "
+                       f"overwritten. {FRESH} Look at MLP.forward (out=..., a preallocated array returned as it is) "
+                       "and MLP.backward (-=, *= on the cached output).")
+
+
+# --------------------------------------------------------------------------- repeated calls
+
+
+@pytest.mark.points(2)
+def test_mlp_backward_twice_same_gradients(student, rng):
+    """Does each backward give the reference gradients for its own Y, leaving the loss, output and weights unchanged?
+
+    Every call gets inputs the submission has not seen, so remembering answers cannot hide a gradient
+    that adds up across calls; the stored gradients must also survive a later forward and loss.
+    """
+    net = nets.random_net(rng, [4, 5, 3], "sigmoid", "sigmoid", "mse", n=6, l2=0.1)
+    model = net.build(student)
+    args = (net.weights, net.biases)
+    hyper = (net.activation, net.output_activation, net.loss, net.l1, net.l2)
+    model.forward(net.X.copy())
+    check.scalar_close("MLP.loss(Y) after forward", model.loss(net.Y.copy()), net.loss_value(), rtol=1e-8,
+                       look="MLP.loss")
+    _, decoy = fresh_like(rng, net)
+    model.backward(decoy.copy())
+    first = replay.gradients(*args, net.X, decoy, *hyper)
+    compare_gradients(gradients_of(model, 2, "backward"), first, "MLP.backward(Y) after one forward")
+    check.scalar_close("MLP.loss(Y) after backward", model.loss(net.Y.copy()), net.loss_value(), rtol=1e-8,
+                       look="MLP.backward and the loss gradients: an in-place operation (-=, *=, out=...) on the "
+                            "cached output or activations changes what forward kept")
+    model.backward(net.Y.copy())
+    second = replay.gradients(*args, net.X, net.Y, *hyper)
+    got = gradients_of(model, 2, "a second backward")
+    summed = any(g.shape == b.shape and np.allclose(g, a + b, rtol=1e-6, atol=1e-9)
+                 and not np.allclose(g, b, rtol=1e-6, atol=1e-9)
+                 for gs, As, Bs in zip(got, first, second) for g, a, b in zip(gs, As, Bs))
+    compare_gradients(got, second, "a second MLP.backward(Y) with other targets after the same forward",
+                      ["It is the sum of the gradients of both calls: backward adds to the old gradients (+=); "
+                       "assign instead."] if summed else [])
+    kept = [model.keep_attr("grad_weights"), model.keep_attr("grad_biases")]
+    X3, Y3 = fresh_like(rng, net)
+    model.forward(X3)
+    model.loss(Y3)
+    later = [[check.array(g, "a gradient") for g in student.read(k)] for k in kept]
+    compare_gradients(later, second, "after backward, a forward and loss on other inputs",
+                      ["The gradients backward stored were changed by the next forward or loss: they are internal "
+                       "buffers that forward reuses. Store new arrays in grad_weights and grad_biases."])
+    X4, _ = fresh_like(rng, net)
+    check.arrays_close("MLP.forward(X) after backward", model.forward(X4),
+                       ref.forward(net.weights, net.biases, X4, net.activation, net.output_activation),
+                       rtol=1e-7, atol=1e-10, look="MLP.forward/backward: backward must not change the weights")
+
+
+@pytest.mark.points(1)
+def test_mlp_forward_is_pure(student, rng):
+    """Does each forward depend only on its X and the parameters, and do forward, loss and backward keep the weights?"""
+    net = nets.random_net(rng, [4, 6, 3], "tanh", "identity", "cross_entropy", n=5, l1=0.01, l2=0.05)
+    model = net.build(student)
+    for n in (5, 3, 5):
+        X, _ = fresh_like(rng, net, n)
+        got = model.forward(X)
+        check.arrays_close(f"MLP.forward(X) on a batch of {n} after earlier forwards", got,
+                           ref.forward(net.weights, net.biases, X, net.activation, net.output_activation),
+                           rtol=1e-7, atol=1e-10,
+                           look="MLP.forward: it must depend only on X and the parameters (no state kept from an "
+                                "earlier call)")
+    model.forward(net.X.copy())
+    model.loss(net.Y.copy())
+    model.backward(net.Y.copy())
+    for kind, wants in (("weights", net.weights), ("biases", net.biases)):
+        gots = model.get(kind)
+        for layer, w in enumerate(wants):
+            g = check.array(gots[layer] if isinstance(gots, (list, tuple)) and len(gots) > layer else None,
+                            f"{kind}[{layer}]", look="MLP.forward")
+            if g.shape != w.shape or not np.allclose(g, w, rtol=1e-12, atol=1e-15):
+                check.fail(f"{kind}[{layer}] changed during forward/loss/backward; only update(lr) may change the "
+                           f"parameters. Look at MLP.forward, MLP.loss and MLP.backward for an in-place operation on "
+                           f"self.{kind}.")
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def initial_weights_checked(student, sizes, activation, seed):
+    model = student.MLP(list(sizes), activation=activation, seed=seed)
+    want = replay.Net(sizes, activation, seed=seed).weights
+    got = model.get("weights")
+    if not isinstance(got, (list, tuple)) or len(got) != len(want) or \
+            any(not np.array_equal(np.asarray(g), w) for g, w in zip(got, want)):
+        check.fail(f"MLP({list(sizes)}, activation={activation!r}, seed={seed}) does not start with the weights the "
+                   "given MLP.__init__ draws from np.random.default_rng(seed). Look at MLP.__init__ (given code).")
+    return model
+
+
+@pytest.mark.points(2)
+def test_mlp_seed_determinism(student, rng):
+    """Do MLPs built and trained with a seed give exactly what the given code gives for that seed, every time?"""
+    sizes = [4, 7, 3]
+    seeds = [int(s) for s in rng.integers(0, 2**31, 3)]
+    for seed in seeds[:2]:
+        initial_weights_checked(student, sizes, "tanh", seed)
+    train_seed = int(rng.integers(0, 2**31))
+    for attempt in range(2):  # two runs with the same seeds on data never seen before; each against the reference
+        X = rng.standard_normal((24, 4))
+        Y = np.eye(3)[rng.integers(0, 3, 24)]
+        model = initial_weights_checked(student, sizes, "tanh", seeds[2])
+        history = student.train(model, X.copy(), Y.copy(), 3, 0.1, batch_size=8, seed=train_seed)
+        net = replay.Net(sizes, "tanh", seed=seeds[2])
+        want = replay.train(net, X, Y, 3, 0.1, batch_size=8, seed=train_seed)
+        got_weights = model.get("weights")
+        losses = history.get("train_loss") if isinstance(history, dict) else None
+        same_losses = isinstance(losses, list) and len(losses) == 3 and \
+            np.allclose(np.asarray(losses, dtype=float), want["train_loss"], rtol=1e-6, atol=1e-9)
+        same_weights = isinstance(got_weights, (list, tuple)) and len(got_weights) == 2 and all(
+            np.shape(g) == w.shape and np.allclose(g, w, rtol=1e-6, atol=1e-9) for g, w in zip(got_weights, net.weights))
+        if same_losses and same_weights:
+            continue
+        stepped = initial_weights_checked(student, sizes, "tanh", seeds[2])
+        student.run_epochs(stepped, X, Y, replay.epoch_orders(24, 3, train_seed), 8, 0.1)
+        own = stepped.get("weights")
+        follows = isinstance(own, (list, tuple)) and isinstance(got_weights, (list, tuple)) and all(
+            np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-9, atol=1e-12) for a, b in zip(own, got_weights))
+        cause = ("train visits the batches in the order np.random.default_rng(seed) gives, but the trained weights "
+                 "differ from the reference: the steps themselves are wrong (see the backward and update tests)"
+                 if follows else
+                 "train's steps differ from the given code's: each epoch must take the rows that "
+                 "np.random.default_rng(seed).permutation picks, in that order, with X and Y rows paired; all "
+                 "randomness must come from the seed (no global np.random)")
+        check.fail(f"MLP({sizes}, activation='tanh', seed={seeds[2]}) trained with train(..., 3 epochs, lr 0.1, "
+                   f"batch_size=8, seed={train_seed}) on new data (run {attempt + 1} of 2) gives train_loss "
+                   f"{check.short(losses)}, expected {check.short(want['train_loss'])}: {cause}. Look at train "
+                   "(given code), MLP.backward and MLP.update.")

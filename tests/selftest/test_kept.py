@@ -1,0 +1,164 @@
+"""Kept values and trusted training steps of the `student` fixture: the same on both backends.
+
+`keep` leaves a returned value with the submission, `read` copies it out later, so a returned internal
+buffer becomes visible; `run_epochs` runs the given train's steps next to the model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from grader import sandbox  # noqa: E402
+from grader.sandbox import protocol  # noqa: E402
+
+SUBMISSION = '''
+import numpy as np
+
+_BUFFER = np.zeros(3)
+
+def doubled_into_buffer(z):
+    _BUFFER[:] = 2 * z
+    return _BUFFER
+
+def doubled(z):
+    return 2 * z
+
+def add_one_in_place(z):
+    z += 1
+
+def pair(z):
+    return [z, {"twice": 2 * z}]
+
+class Model:
+    def __init__(self):
+        self.weights = [np.zeros((1, 2))]
+        self.biases = [np.zeros(1)]
+        self.grads = [np.zeros(2)]
+        self.calls = []
+
+    def fill(self, value):
+        self.grads[0][:] = value
+
+    def replace(self, value):
+        self.grads[0] = np.full(2, float(value))
+
+    def forward(self, X):
+        self.X = X
+        return X @ self.weights[0].T + self.biases[0]
+
+    def loss(self, Y):
+        return float(np.mean((self.forward(self.X) - Y) ** 2) / 2)
+
+    def backward(self, Y):
+        d = (self.forward(self.X) - Y) / len(Y)
+        self.gW, self.gb = d.T @ self.X, d.sum(axis=0)
+        self.calls.append(len(Y))
+
+    def update(self, lr):
+        self.weights[0] = self.weights[0] - lr * self.gW
+        self.biases[0] = self.biases[0] - lr * self.gb
+'''
+
+
+def load_conftest():
+    name = "exercise02_selftest_root_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(params=["sandbox", "in-process"])
+def both(request, tmp_path):
+    path = tmp_path / "exercise02_template.py"
+    path.write_text(SUBMISSION)
+    if request.param == "sandbox":
+        handle = sandbox.SandboxStudent(path, call_timeout=10)
+    else:
+        handle = load_conftest().InProcessStudent(path)
+    yield handle
+    handle.close()
+
+
+def test_a_kept_buffer_shows_the_later_overwrite(both):
+    kept = both.keep("doubled_into_buffer", np.ones(3))
+    assert both.read(kept).tolist() == [2.0, 2.0, 2.0]
+    both.doubled_into_buffer(np.full(3, 5.0))
+    assert both.read(kept).tolist() == [10.0, 10.0, 10.0]  # the caller's result was overwritten
+    fresh = both.keep("doubled", np.ones(3))
+    both.doubled(np.full(3, 5.0))
+    assert both.read(fresh).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_plain_calls_still_copy(both):
+    first = both.doubled_into_buffer(np.ones(3))
+    both.doubled_into_buffer(np.full(3, 5.0))
+    assert first.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_a_kept_value_passed_back_is_the_same_object(both):
+    kept = both.keep("doubled", np.ones(2))
+    both.add_one_in_place(kept)
+    assert both.read(kept).tolist() == [3.0, 3.0]
+
+
+def test_containers_are_rebuilt_and_arrays_held(both):
+    model = both.Model()
+    grads = model.keep_attr("grads")
+    model.fill(7.0)  # in place: the held array shows it
+    assert [g.tolist() for g in both.read(grads)] == [[7.0, 7.0]]
+    model.replace(1.0)  # a new array in the model's list: the kept list still holds the old one
+    assert [g.tolist() for g in both.read(grads)] == [[7.0, 7.0]]
+    kept = both.keep("pair", np.ones(1))
+    value = both.read(kept)
+    assert isinstance(value, list) and value[0].tolist() == [1.0] and value[1]["twice"].tolist() == [2.0]
+    assert both.read(model.keep("forward", np.ones((1, 2)))).tolist() == [[0.0]]
+
+
+def test_read_wants_a_kept_value(both):
+    with pytest.raises(TypeError):
+        both.read(both.Model())
+
+
+def test_run_epochs_runs_the_steps_in_the_given_order(both):
+    model = both.Model()
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    Y = np.array([[1.0], [2.0], [3.0]])
+    order = np.array([[2, 0, 1], [1, 2, 0]])
+    losses = both.run_epochs(model, X, Y, order, 2, 0.5)
+    assert isinstance(losses, list) and len(losses) == 2 and all(isinstance(v, float) for v in losses)
+    assert model.get("calls") == [2, 1, 2, 1]
+    W, b = np.zeros((1, 2)), np.zeros(1)  # the same steps here
+    for epoch in order:
+        for start in (0, 2):
+            rows = epoch[start : start + 2]
+            d = (X[rows] @ W.T + b - Y[rows]) / len(rows)
+            W, b = W - 0.5 * d.T @ X[rows], b - 0.5 * d.sum(axis=0)
+    assert np.allclose(model.get("weights")[0], W) and np.allclose(model.get("biases")[0], b)
+    pixels = np.array([[255, 0], [0, 255], [255, 255]], dtype=np.uint8)
+    scaled = both.Model()
+    both.run_epochs(scaled, pixels, Y, order, 2, 0.5, 255.0)
+    assert np.allclose(scaled.get("weights")[0], W)
+
+
+def test_kept_values_expire_with_their_worker(tmp_path):
+    path = tmp_path / "exercise02_template.py"
+    path.write_text(SUBMISSION + "\nimport time\ndef nap(s):\n    time.sleep(s)\n")
+    student = sandbox.SandboxStudent(path, call_timeout=1)
+    try:
+        kept = student.keep("doubled", np.ones(1))
+        with pytest.raises(protocol.CallTimeout):
+            student.nap(5)
+        with pytest.raises(protocol.HandleExpired):
+            student.read(kept)
+    finally:
+        student.close()

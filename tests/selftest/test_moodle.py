@@ -1,0 +1,182 @@
+"""Moodle -> grader -> Moodle: a download zip and a grading worksheet built to Moodle's formats, graded in one command.
+
+The class (tests/selftest/moodle_class.py): solo students, a group whose members are matched by
+email and by full name, a late one, one without a submission, non-ASCII names, an import crash, a
+code file over the cap. Graded once with the stand-in suite in-process (seconds, not minutes).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import zipfile
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from classroom import grade
+from moodle_class import HEADER, ROWS, make_moodle_class, write_worksheet
+
+from grader.grading import roster
+from grader.outputs import moodle
+
+
+@pytest.fixture(scope="module")
+def round_trip(tmp_path_factory):
+    root = tmp_path_factory.mktemp("moodle")
+    download, worksheet = make_moodle_class(root)
+    out = root / "out"
+    done = grade(download, out, "--worksheet", str(worksheet), "--missing-zero", "--late-penalty", "10,50")
+    return out, worksheet, done
+
+
+def table(path):
+    data = path.read_bytes()
+    text = data.decode("utf-8").removeprefix("\ufeff")
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    rows = [dict(zip(lines[0], r)) for r in lines[1:]]
+    return data, lines[0], {r["Identifier"]: r for r in rows}
+
+
+def grades_of(out, key: str = "participant") -> dict[str, dict]:
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        return {r[key]: r for r in csv.DictReader(handle)}
+
+
+def expected(points: float, maximum: float) -> str:
+    return str((Decimal(repr(points)) / Decimal(repr(maximum)) * 20).quantize(Decimal("0.01"), ROUND_HALF_UP))
+
+
+def test_moodle_worksheet_round_trip_field_by_field(round_trip):
+    """Is the upload file the worksheet again (BOM, columns, rows, every other cell) with Grade and comments filled in?"""
+    out, worksheet, _ = round_trip
+    data, header, rows = table(out / "moodle" / "grades-upload.csv")
+    assert data.startswith("\ufeff".encode()) and header == HEADER
+    source = {r[0]: dict(zip(HEADER, r)) for r in ROWS}
+    assert list(rows) == list(source)  # same rows, same order
+    for ident, row in rows.items():
+        for column in HEADER:
+            if column not in ("Grade", "Feedback comments"):
+                assert row[column] == source[ident][column], (ident, column)
+    grades = grades_of(out)
+    for number in ("101", "102", "103", "104", "106", "107"):
+        mine = grades[number]
+        assert rows[f"Participant {number}"]["Grade"] == expected(float(mine["points"]), float(mine["max_points"])), number
+    assert rows["Participant 101"]["Grade"] == "17.14"  # 60 of 70 points on Moodle's 20
+    assert rows["Participant 105"]["Grade"] == "0.00" and "no submission" in rows["Participant 105"]["Feedback comments"]
+
+
+def test_moodle_group_members_matched_by_email_and_name(round_trip):
+    """Do a group's members get their worksheet rows by email and by exact full name, with the same grade?"""
+    out, _, _ = round_trip
+    _, _, rows = table(out / "moodle" / "grades-upload.csv")
+    assert rows["Participant 103"]["Grade"] == rows["Participant 104"]["Grade"] == "17.14"
+    grades = grades_of(out, "student")
+    assert grades["g1003"]["participant"] == "103" and grades["t2004"]["participant"] == "104"
+    assert grades["101"]["participant"] == "101" and grades["g1003"]["submission"] == "grace-hopper-103"
+
+
+def test_moodle_late_submission_penalised_everywhere(round_trip):
+    """Is the late one marked from Moodle's status, its penalty applied by the policy and shown in every output?"""
+    out, _, _ = round_trip
+    grades = grades_of(out)
+    late = grades["102"]
+    assert late["late_penalty"] == "0.2" and "1 day 2 hours" in late["late"]  # 2 started days x 10 %
+    assert float(late["points"]) == pytest.approx(0.8 * float(late["auto_points"]))
+    assert grades["101"]["late"] == "" and grades["101"]["late_penalty"] == "0"
+    _, _, rows = table(out / "moodle" / "grades-upload.csv")
+    assert "late by 1 day 2 hours" in rows["Participant 102"]["Feedback comments"]
+    assert "late penalty 20 %" in (out / "feedback" / "jorg-mussig-102.html").read_text()
+    assert "⚑ late" in (out / "report.html").read_text()
+
+
+def test_moodle_feedback_zip_matches_participants(round_trip):
+    """Does every feedback file sit where Moodle's zip import finds its participant, holding that submission's page?"""
+    out, _, _ = round_trip
+    with zipfile.ZipFile(out / "moodle" / "feedback-files.zip") as archive:
+        names = archive.namelist()
+        pages = {name: archive.read(name) for name in names}
+    owners = {}
+    for name in names:
+        folder, file = name.split("/")
+        info = folder.split("_", 4)  # Moodle: explode('_', part, 5): name, participant, plugin type, plugin name, rest
+        assert len(info) >= 4 and info[1].isdigit() and info[2:4] == ["assignfeedback", "file"] and file == "feedback.html"
+        owners[info[1]] = pages[name]
+    assert sorted(owners) == ["101", "102", "103", "104", "106", "107"]  # 105 has no submission
+    assert owners["104"] == owners["103"] == (out / "feedback" / "grace-hopper-103.html").read_bytes()
+    assert "Jörg Müßig_102_assignfeedback_file_/feedback.html" in names
+
+
+def test_moodle_ids_and_gradebook(round_trip):
+    """Non-ASCII names keep their letters in ids; the gradebook keeps the participant and neutralises names."""
+    out, _, done = round_trip
+    pages = sorted(p.stem for p in (out / "feedback").glob("*.html"))
+    assert pages == ["ada-lovelace-101", "cmd-carol-106", "grace-hopper-103", "jorg-mussig-102", "oystein-orn-107"]
+    with sqlite3.connect(out / "gradebook.db") as db:
+        students = dict(db.execute("select id, lms_user_id from student").fetchall())
+        first = dict(db.execute("select id, first_name from student").fetchall())
+    assert students["g1003"] == "103" and students["t2004"] == "104" and students["101"] == "101"
+    assert first["106"] == "'=cmd"  # nbgrader export copies names verbatim: no formula
+    assert "online" in done.stderr and "onlinetext" in done.stderr  # the online-text folder was a note
+
+
+def test_moodle_cap_and_import_error_statuses(round_trip):
+    """Does an oversize code file say which file and which cap, and an import crash get its own status?"""
+    out, _, _ = round_trip
+    grades = grades_of(out)
+    assert grades["107"]["status"].startswith("no-code") and grades["106"]["status"].startswith("import-error")
+    page = (out / "feedback" / "oystein-orn-107.html").read_text()
+    assert "exercise02_template.py is 293 KiB; the limit is 256 KiB" in page and "no code file" not in page
+    _, _, rows = table(out / "moodle" / "grades-upload.csv")
+    comment = rows["Participant 106"]["Feedback comments"]
+    assert comment.count("could not import") == 1 and "Lost" not in comment
+
+
+def test_moodle_worksheet_any_column_order_and_semicolons(tmp_path):
+    """Is a worksheet read by its headers (any order, any case), with or without BOM, ',' or ';'?"""
+    order = [HEADER.index(c) for c in reversed(HEADER)]
+    header = [HEADER[i].replace("Maximum Grade", "Maximum grade") for i in order]  # newer Moodle's case
+    path = write_worksheet(tmp_path / "w.csv", header, [[r[i] for i in order] for r in ROWS], bom=False, delimiter=";")
+    sheet = moodle.read_worksheet(path)
+    assert [p.participant for p in sheet.people()] == ["101", "102", "103", "104", "105", "106", "107"]
+    assert sheet.people()[1].name == "Jörg Müßig" and sheet.delimiter == ";" and not sheet.bom
+    moodle.write_upload(tmp_path / "up.csv", sheet, {"101": ("17.14", "ok")})
+    _, written, rows = table(tmp_path / "up.csv")
+    assert written == header and rows["Participant 101"]["Grade"] == "17.14"
+    assert moodle.max_grade(sheet.rows[0]) == 20.0
+
+
+def test_moodle_worksheet_refused_with_reason(tmp_path):
+    """Is a file that is not a worksheet refused before grading, saying which column is missing?"""
+    path = write_worksheet(tmp_path / "w.csv", ["Name", "Points"], [["a", "1"]])
+    with pytest.raises(moodle.WorksheetError, match="no column 'Identifier', 'Grade', 'Last modified \\(grade\\)'"):
+        moodle.read_worksheet(path)
+    done = grade(tmp_path / "missing-dir", tmp_path / "out", "--worksheet", str(path), check=False)
+    assert done.returncode == 2
+
+
+def test_roster_ambiguous_name_is_a_problem_not_a_guess():
+    """Do two rows with the same full name give a listed problem, and no match?"""
+    people = [roster.Person("1", "Kim Lee", "k1@x"), roster.Person("2", "Kim Lee", "k2@x")]
+    found = roster.match(roster.Claim("s", members=["s9"], details={"s9": {"name": "Kim Lee", "email": ""}}), people)
+    assert found.rows == {} and "matches 2 worksheet rows by full name" in found.problems[0]
+    found = roster.match(roster.Claim("s", members=["s9"], details={"s9": {"name": "Kim Lee", "email": "K2@X"}}), people)
+    assert found.rows["s9"].participant == "2" and found.problems == []
+
+
+def test_moodle_team_submission_folder_is_a_group(tmp_path):
+    """With team submissions (a Group column), is a folder's number the group's id, its rows the group's members?"""
+    from grader.grading import intake
+
+    header = HEADER[:4] + ["Group"] + HEADER[4:]
+    rows = [r[:4] + [group] + r[4:] for r, group in zip(ROWS[:3], ["Team_A", "Team_A", "Team B"])]
+    sheet = moodle.read_worksheet(write_worksheet(tmp_path / "w.csv", header, rows))
+    zipped = tmp_path / "team.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("Team A_101_assignsubmission_file/exercise02.py", b"x = 1\n")  # 101: a group id here
+        archive.writestr("Team C_9_assignsubmission_file/exercise02.py", b"x = 1\n")
+    subs, _ = intake.collect(zipped, tmp_path / "work")
+    problems = moodle.match_class(sheet, subs)
+    team_a, team_c = subs
+    assert team_a.participants == {"101": "101", "102": "102"} and team_a.participant == ""
+    assert team_c.participants == {} and "no worksheet row has this Group" in team_c.problems[-1] and problems == []

@@ -1,0 +1,89 @@
+"""Red team of the judge's data and of state across calls (issue 14 items 6 and 7), through `grader grade`.
+
+Each hostile submission is the reference solution with one honest bug (a mutant of mutants.py)
+plus an attack appended from redteam/appended/; its honest twin is the same mutant without the
+attack. The attacks: train on the MNIST test split, install hand-made XOR weights when train sees
+XOR's fixed inputs, and remember answers (backward, train) to hide the bug from repeated calls.
+Each must score exactly its twin: the attack earns nothing.
+
+Figures before this suite's changes (commit 6800867, `grader grade` on the same class):
+see docs/internals.md, "Kept values and trusted training steps".
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import mutants  # noqa: E402
+from test_redteam_batch import KIT  # noqa: E402
+
+APPENDED = HERE / "redteam" / "appended"
+ATTACKS = {  # hostile submission -> (the honest bug of both, the attack appended to the hostile one)
+    "train-on-test-split": ("init_zero_weights", "learning_train_on_test_split.py"),
+    "pretrained-xor": ("forward_no_bias", "learning_pretrained_xor.py"),
+    "memo-backward": ("backward_accumulates", "memo_backward.py"),
+    "memo-train": ("train_ignores_seed", "memo_train.py"),
+}
+
+
+def make_class(root: Path) -> dict[str, str]:
+    """Writes the class under root; returns {hostile submission: its honest twin}."""
+    solution = mutants.SOLUTION.read_text()
+    pairs = {}
+    for name, (bug, attack) in ATTACKS.items():
+        honest = mutants.by_name(bug).apply(solution)
+        for folder, text in ((f"twin-{name}", honest), (name, honest + "\n\n" + (APPENDED / attack).read_text())):
+            (root / folder).mkdir(parents=True)
+            (root / folder / "exercise02_template.py").write_text(text)
+        pairs[name] = f"twin-{name}"
+    return pairs
+
+
+def grade(folder: Path, out: Path) -> dict[str, dict]:
+    """`grader grade` on a class folder; grades.csv by submission."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out), "--jobs", "2", "--budget", "400"],
+        cwd=KIT, env=env, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert run.returncode == 0, f"grader grade failed (exit {run.returncode}):\n{run.stderr[-3000:]}"
+    with (out / "grades.csv").open(newline="") as file:
+        return {row["submission"]: row for row in csv.DictReader(file)}
+
+
+@pytest.fixture(scope="module")
+def learning_batch(tmp_path_factory):
+    from grader.sandbox import probe
+
+    mode, reason = probe()
+    if mode != "bwrap":
+        pytest.skip(f"needs the bwrap sandbox: {reason}")
+    root = tmp_path_factory.mktemp("learning")
+    pairs = make_class(root / "class")
+    return pairs, grade(root / "class", root / "out")
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_learning_attack_scores_like_its_honest_twin(learning_batch, attack):
+    """Does a submission that trains on the judge's data, embeds weights or remembers answers score exactly its twin?"""
+    pairs, grades = learning_batch
+    hostile, twin = grades[attack], grades[pairs[attack]]
+    assert float(hostile["auto_points"]) == float(twin["auto_points"]), (
+        f"{attack}: {hostile['auto_points']} points, honest twin {pairs[attack]}: {twin['auto_points']}"
+    )
+
+
+def test_learning_twins_lose_points_for_their_bug(learning_batch):
+    """Is each twin's bug itself found (so an equal score is not two full marks)?"""
+    pairs, grades = learning_batch
+    for twin in pairs.values():
+        assert 0 < float(grades[twin]["auto_points"]) < 100, twin
+
