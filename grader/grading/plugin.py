@@ -77,16 +77,20 @@ def question_of(item) -> str:
 
 
 def submission_files(config) -> set[Path]:
-    """The file(s) the --submission option names: frames in them are the submission's own code."""
+    """Files whose frames are the submission's side: the file(s) --submission names, and the kit's
+    training loop, which runs next to the submission's model (in the worker when sandboxed)."""
+    from grader.sandbox import training
+
+    side = {Path(training.__file__).resolve()}
     option = config.getoption("submission", None)
     if not option:
-        return set()
+        return side
     path = Path(option)
     if not path.is_absolute():
         path = Path.cwd() / path
     if path.is_dir():
-        return {p.resolve() for p in path.glob("*.py")}
-    return {path.resolve()}
+        return side | {p.resolve() for p in path.glob("*.py")}
+    return side | {path.resolve()}
 
 
 def raised_by_trusted_code(excinfo, submission: set[Path]) -> bool:

@@ -188,16 +188,14 @@ def test_rubric_sums_to_100_and_tests_ask_questions(runs):
 
 
 GIVEN_CODE_TESTS = {"test_mlp_rejects_bad_names"}  # about code the template gives (0 points today)
-AWAITING_10B = {  # vacuous points another part of issue 10 removes; delete an entry once its fix is merged
-    "constant": {"test_mlp_seed_determinism"},  # identical constants are "deterministic" (issue 10 item 6, 10b)
-}
+AWAITING_FIX: dict[str, set] = {}  # kind -> tests known to give vacuous points until a fix is merged (none today)
 
 
 @pytest.mark.parametrize("kind", ["template", "constant"])
 def test_vacuous_submission_earns_nothing(runs, kind):
     """Does a vacuous submission (the template, constant outputs) earn 0 from every test not about given code?"""
     results = result_of(runs, f"impostor:{kind}")
-    allowed = GIVEN_CODE_TESTS | AWAITING_10B.get(kind, set())
+    allowed = GIVEN_CODE_TESTS | AWAITING_FIX.get(kind, set())
     earned = [f"{t['id']} ({t['earned']:g})" for t in results["tests"]
               if t["earned"] and t["id"].split("[", 1)[0] not in allowed]
     assert not earned, f"{kind} earned points from: {earned}"
