@@ -10,22 +10,34 @@ from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
 
+
+def in_kit(relative: str) -> str:
+    """How --help names a default that lives in the kit folder (not in the current folder)."""
+    return f"default: {relative} in the kit folder, {KIT / relative}"
+
+
 EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
-  grader grade --manual marks.csv       merge filled-in manual points (default report/manual.csv)
+  grader grade --manual marks.csv       merge filled-in manual points (default <out>/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
   grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
                                         Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
+  grader samples --check                fail when the sample class in submissions/ is stale
+  grader rubric                         list the hidden suite's points per test and per file
   grader release --out dist             build dist/exercise02-student.zip
   grader review                         enter the manual points of report/ in the browser
+
+Relative paths given on the command line are relative to the current folder; the defaults
+(submissions/, report/, dist/, tests/hidden) are in the kit folder, wherever grader is run from.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
-        description="Exercise 02 kit: generate the template, release the bundle, grade a class.",
+        description="Exercise 02 kit: generate the template and the sample class, list the rubric, release the "
+        "bundle, grade a class.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -35,8 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--check", action="store_true", help="exit 1 when the committed template is stale")
     template.set_defaults(run=run_template)
 
+    samples = commands.add_parser("samples", help="write the sample class in submissions/ from solutions/")
+    samples.add_argument("--check", action="store_true", help="exit 1 when a committed sample is stale")
+    samples.add_argument("--plots", action="store_true", help="also re-run the solution (--quick) for the sample plots")
+    samples.set_defaults(run=run_samples)
+
+    rubric = commands.add_parser("rubric", help="list the points per hidden test and file, and the manual points")
+    rubric.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
+    rubric.set_defaults(run=run_rubric)
+
     release = commands.add_parser("release", help="build the student bundle as a zip")
-    release.add_argument("--out", type=Path, default=KIT / "dist", help="folder for the zip (default dist/)")
+    release.add_argument("--out", type=Path, default=KIT / "dist", help=f"folder for the zip ({in_kit('dist/')})")
     release.set_defaults(run=run_release)
 
     grade = commands.add_parser(
@@ -47,23 +68,30 @@ def build_parser() -> argparse.ArgumentParser:
         "again after an interruption continues, and an unchanged class is served from there.",
     )
     grade.add_argument("submissions", nargs="?", type=Path, default=KIT / "submissions",
-                       help="a folder of submission folders, or an LMS zip (default submissions/)")  # fmt: skip
-    grade.add_argument("--out", type=Path, default=KIT / "report", help="output folder (default report/)")
+                       help=f"a folder of submission folders, or an LMS zip ({in_kit('submissions/')})")  # fmt: skip
+    grade.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder ({in_kit('report/')})")
     grade.add_argument("-j", "--jobs", type=bounded(int, 1, 256), default=None,
                        help="submissions graded in parallel, 1 to 256 (default: CPU count)")  # fmt: skip
     grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
                        help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
-    grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help="test suite (default tests/hidden)")
+    grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
     add_moodle_options(grade)
+    integrity = grade.add_argument_group("academic integrity (docs/integrity.md; hints in similarity.html, never points)")
+    integrity.add_argument("--compare-with", type=Path, action="append", default=[], metavar="DIR",
+                           help="also compare with earlier terms' submissions (a folder, an LMS zip or any folder of "
+                           ".py files); not graded; may be given more than once")  # fmt: skip
+    integrity.add_argument("--similarity-threshold", type=bounded(float, 0.0, 1.0), default=0.5, metavar="SHARE",
+                           help="flag a pair when this share of one file's own code matches (default 0.5)")
+    integrity.add_argument("--no-similarity", action="store_true", help="do not write similarity.html (forbidden imports are still listed in the report)")
     grade.set_defaults(run=run_grade)
 
     # grader review: manual points in the browser (grader/outputs/review.py)
     review = commands.add_parser("review", help="grade the manual points in the browser (a local web app on 127.0.0.1)",
                                  description="Serve the output folder of `grader grade` on 127.0.0.1 at a random port and "
                                  "token: one page per submission, manual points saved to the manual CSV and every output.")  # fmt: skip
-    review.add_argument("--out", type=Path, default=KIT / "report", help="output folder of `grader grade` (default report/)")
+    review.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder of `grader grade` ({in_kit('report/')})")
     review.add_argument("--manual", type=Path, default=None, help="the manual points CSV (default <out>/manual.csv)")
     review.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
     review.set_defaults(run=run_review)
@@ -188,8 +216,8 @@ def run_grade(args) -> int:
         print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
               f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
         return 2
-    from grader.grading import harness, intake, store
-    from grader.outputs import guard, manual, moodle, report
+    from grader.grading import harness, imports, intake, store
+    from grader.outputs import guard, manual, moodle, report, similarity
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -202,6 +230,15 @@ def run_grade(args) -> int:
         print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
               "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
         return 2
+    bad_archive = next((p for p in args.compare_with if not p.exists()), None)
+    if bad_archive is not None:
+        print(f"grader grade: --compare-with {bad_archive} does not exist", file=sys.stderr)
+        return 2
+    try:
+        allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
+    except (OSError, ValueError) as error:
+        print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
+        return 2
     try:
         sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
     except moodle.WorksheetError as error:
@@ -212,6 +249,7 @@ def run_grade(args) -> int:
         if out.is_dir():
             lock.lock()
         submissions, notes = intake.collect(args.submissions, work)
+        forbidden = imports.check_class(submissions, allowed)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:
@@ -236,10 +274,17 @@ def run_grade(args) -> int:
         for problem in points.problems:
             print(f"manual points: {problem}", file=sys.stderr)
         banner = report.sandbox_banner(batch.backends)
+        integrity = None if args.no_similarity else similarity.write_safely(
+            out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
+            threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
+        for problem in integrity.problems if integrity else []:
+            print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args))  # fmt: skip
+                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
+                                   integrity=integrity.flags if integrity else None)  # fmt: skip
         lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
                                                                "manual-template.csv")))  # fmt: skip
+        lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
         if sheet is not None:
             lock.record(*write_lms(args, out, sheet, batch, written))
         lock.finish()
@@ -344,6 +389,42 @@ def run_template(args) -> int:
         return 0
     target.write_text(text)
     print(f"wrote {target.name} from {solution.relative_to(KIT)}")
+    return 0
+
+
+def run_samples(args) -> int:
+    from grader.authoring import samples
+    from grader.authoring.edits import EditMismatch
+
+    try:
+        if args.check:
+            problems = samples.stale(KIT)
+            print("stale samples (run `grader samples`, with --plots for the plots): " + ", ".join(problems)
+                  if problems else "the sample class in submissions/ is up to date")
+            return 1 if problems else 0
+        changed = samples.write(KIT, with_plots=args.plots)
+    except EditMismatch as error:
+        print(f"grader samples: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote the sample class in {KIT / 'submissions'} ({len(changed)} stale files fixed)")
+    left = samples.stale(KIT)
+    if left:
+        print("still stale (run `grader samples --plots`): " + ", ".join(left))
+    return 1 if left else 0
+
+
+def run_rubric(args) -> int:
+    from grader.outputs import rubric
+
+    try:
+        items = rubric.read_rubric(args.suite)
+    except (OSError, SyntaxError, rubric.RubricError) as error:
+        print(f"grader rubric: {error}", file=sys.stderr)
+        return 1
+    if not items:
+        print(f"grader rubric: no test_*.py files with tests in {args.suite}", file=sys.stderr)
+        return 1
+    print(rubric.render(items))
     return 0
 
 

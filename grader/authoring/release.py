@@ -6,7 +6,7 @@
       REPORT.md                     grader/authoring/student_report.md: the report skeleton
       requirements.txt              pyproject's [project].dependencies, one per line
       pytest.ini                    testpaths = tests, the options the public tests need, a timeout
-      tests/conftest.py, tests/public/*.py
+      tests/conftest.py, tests/allowed_imports.txt, tests/public/*.py
       data/mnist/                   the four .gz files and README.md
       grader/                       the sandbox runtime for `pytest --sandbox` (SANDBOX_RUNTIME)
 
@@ -23,7 +23,7 @@ from pathlib import Path
 BUNDLE_NAME = "exercise02-student.zip"
 TOP = "exercise02"
 SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "sandbox/layout.py", "sandbox/slot.py",
-                   "sandbox/worker.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
+                   "sandbox/worker.py", "sandbox/host.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
                    "sandbox/training.py")
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -81,6 +81,7 @@ def bundle_files(kit: Path) -> dict[str, bytes]:
         "requirements.txt": requirements(kit).encode(),
         "pytest.ini": PYTEST_INI.encode(),
         "tests/conftest.py": read("tests/conftest.py"),
+        "tests/allowed_imports.txt": read("tests/allowed_imports.txt"),  # the from-scratch rule
     }
     public = sorted((kit / "tests" / "public").glob("*.py"))
     if not any(path.name.startswith("test_") for path in public):

@@ -24,7 +24,7 @@ REFERENCE = "_reference"  # the answer key's file name; submission ids never sta
 def suite_version(kit: Path, suite: Path, solution: Path) -> str:
     """A hash of everything that decides a grade besides the submission itself."""
     paths = sorted(p for p in Path(suite).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    paths += [Path(kit) / "tests" / "conftest.py", Path(solution)]
+    paths += [Path(kit) / "tests" / "conftest.py", Path(kit) / "tests" / "allowed_imports.txt", Path(solution)]
     paths += [Path(kit) / "grader" / name for name in SUITE_MODULES]
     paths += sorted((Path(kit) / "grader" / "sandbox").glob("*.py"))
     digest = hashlib.sha256(b"exercise02-suite-v1\0")

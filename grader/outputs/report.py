@@ -236,6 +236,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         "history_problem": history_problem if result.status == GRADED else "",
         "report": report,
         "log": result.log[-6000:],
+        "integrity": [],  # similarity hints, filled in by write_all (class page only)
     }
     return apply_manual(view, manual)
 
@@ -303,7 +304,8 @@ def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: 
     template = environment().get_template(TEMPLATE)
     stamp = views[0].get("stamp", "") if views else ""  # when and with which kit and suite (set by write_all)
     common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS, "stamp": stamp}
-    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes,
+    similarity = (out / "similarity.html").is_file()  # grader.outputs.similarity's page: linked from the class page
+    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes, similarity=similarity,
                            manual_problems=manual_problems, manual_source=manual_source, **common)  # fmt: skip
     _write_text(out / "report.html", html)
     feedback = out / "feedback"
@@ -318,10 +320,11 @@ def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: 
 
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
               notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
-              stamp: str = "") -> dict:  # fmt: skip
+              stamp: str = "", integrity: dict | None = None) -> dict:  # fmt: skip
     """Every output of `grader grade` into `out`; returns what was written (written["pages"]: the feedback pages).
 
-    late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page.
+    late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page;
+    integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run).
     """
     late = late or {}
     out.mkdir(parents=True, exist_ok=True)
@@ -333,6 +336,8 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
     for view in views:
         view["stamp"] = stamp
     images.prune()
+    for view in views:
+        view["integrity"] = (integrity or {}).get(view["id"], [])  # hints for the tutor, never on feedback pages
     snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
                             banner=banner, course_id=course_id)  # fmt: skip
     written.update(write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,

@@ -55,6 +55,7 @@ class Spec:
     private: str  # the SandboxStudent's private folder (fallback scratch space)
     memory_mb: int
     cpu_seconds: int
+    imports: dict | None = None  # the from-scratch rule for boot.py's ImportGuard: {"allowed": [...], "message": ...}
 
 
 class Output:
@@ -138,7 +139,7 @@ class Worker:
         self.rpc_out, self.rpc_in, self.output_fd = req_w, rep_r, out_r
         try:
             config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
-                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC}
+                      "cpu_seconds": spec.cpu_seconds, "nproc": NPROC, "imports": spec.imports}
             if spec.mode == "bwrap":
                 config.update(submission=f"{INSIDE}/sub/{spec.file_name}", data_dir=f"{INSIDE}/data")
                 if spec.slot_uid is None:

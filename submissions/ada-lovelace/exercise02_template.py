@@ -24,6 +24,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import struct
 import time
 from pathlib import Path
@@ -459,31 +460,46 @@ def learning_rate_experiment(
 # =============================================================================== experiment tracking
 
 
+def open_wandb(wanted):
+    """The wandb module when --wandb was given and wandb is installed, else None (and says so, once)."""
+    if not wanted:
+        return None
+    try:
+        import wandb
+    except ImportError:
+        print("--wandb: wandb is not installed (pip install wandb); the runs are logged as JSON lines only")
+        return None
+    return wandb
+
+
 class RunLog:
-    """Logs a run's metrics: to Weights & Biases when asked for and installed, else to a JSON-lines file."""
+    """Logs a run to a JSON-lines file, and to Weights & Biases when given the wandb module."""
 
-    def __init__(self, name, config, folder, use_wandb=False):
-        self.wandb_run = None
-        if use_wandb:
-            try:
-                import os
-
-                import wandb
-
-                os.environ.setdefault("WANDB_MODE", "offline")  # works without an account
-                self.wandb_run = wandb.init(project="exercise02", name=name, config=config, reinit=True)
-            except ImportError:
-                print("  wandb is not installed (pip install wandb); logging to JSON lines instead")
+    def __init__(self, name, config, folder, wandb=None):
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}.jsonl"
         self.file = self.path.open("w")
-        self.log(event="config", **config)
+        self.write(event="config", **config)
+        self.wandb_run = None
+        if wandb is not None:  # the configuration goes in as config, not as metrics; offline: no account needed
+            mode = os.environ.get("WANDB_MODE", "offline")
+            self.wandb_run = wandb.init(project="exercise02", name=name, config=config, mode=mode)
+
+    def write(self, **fields):
+        self.file.write(json.dumps(fields) + "\n")
+        self.file.flush()
 
     def log(self, **metrics):
-        self.file.write(json.dumps(metrics) + "\n")
-        self.file.flush()
+        """One step's metrics (numbers), e.g. log(epoch=1, train_loss=0.3)."""
+        self.write(**metrics)
         if self.wandb_run is not None:
             self.wandb_run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+
+    def summarise(self, **values):
+        """Final values of the run, e.g. summarise(test_accuracy=0.97)."""
+        self.write(event="summary", **values)
+        if self.wandb_run is not None:
+            self.wandb_run.summary.update(values)
 
     def finish(self):
         self.file.close()
@@ -506,35 +522,51 @@ def run_xor(seed=0):
         print(f"     {x.astype(int)} -> {y:.3f}")
 
 
-def plot_learning_rates(histories, folder):
-    """plots/lr_loss_curves.png (training loss per epoch) and plots/lr_accuracy.png (accuracy vs lr)."""
+def plot_learning_rates(histories, folder, note=""):
+    """plots/lr_loss_curves.png (training loss per epoch) and plots/lr_accuracy.png (accuracy vs lr).
+
+    `note` (for example the data subset, and whether --quick was used) goes under each title.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import matplotlib.ticker
 
     folder.mkdir(parents=True, exist_ok=True)
-    rates = sorted(histories)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for lr in rates:
-        losses = histories[lr]["train_loss"]
-        ax.plot(range(1, len(losses) + 1), losses, marker="o", label=f"lr = {lr:g}")
-    ax.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log", title="Training loss per learning rate")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "lr_loss_curves.png", dpi=100)
-    plt.close(fig)
+    figures = {"lr_loss_curves.png": loss_figure(histories, note), "lr_accuracy.png": accuracy_figure(histories, note)}
+    for name, fig in figures.items():
+        fig.savefig(folder / name, dpi=100, bbox_inches="tight")  # "tight": the legend outside the axes is kept
+        plt.close(fig)
 
+
+def loss_figure(histories, note=""):
+    """Training loss per epoch, one curve per learning rate; the legend sits outside, so it hides no curve."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for lr in sorted(histories):
+        losses = histories[lr]["train_loss"]
+        ax.plot(range(1, len(losses) + 1), losses, marker="o", label=f"{lr:g}")
+    ax.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log")
+    ax.set_title("Training loss per learning rate" + (f"\n{note}" if note else ""))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.legend(title="learning rate", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def accuracy_figure(histories, note=""):
+    """Final validation accuracy against the learning rate (log scale)."""
+    import matplotlib.pyplot as plt
+
+    rates = sorted(histories)
     fig, ax = plt.subplots(figsize=(6, 4))
     final = [histories[lr]["val_accuracy"][-1] if histories[lr]["val_accuracy"] else np.nan for lr in rates]
     ax.plot(rates, final, marker="o")
-    ax.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy", ylim=(0, 1), title="Accuracy against learning rate")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy", ylim=(0, 1))
+    ax.set_title("Accuracy against learning rate" + (f"\n{note}" if note else ""))
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(folder / "lr_accuracy.png", dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None):
@@ -560,8 +592,10 @@ def main(argv=None):
     Y_train, Y_val = one_hot(y_train), one_hot(y_val)
     print(f"MNIST {len(X_train)} training, {len(X_val)} validation, {len(X_test)} test images")
 
-    config = {"layers": [784, 128, 10], "activation": "relu", "lr": 0.1, "batch_size": 32, "epochs": args.epochs}
-    log = RunLog("mnist-784-128-10", config, args.runs, args.wandb)
+    wandb = open_wandb(args.wandb)
+    config = {"layers": [784, 128, 10], "activation": "relu", "lr": 0.1, "batch_size": 32, "epochs": args.epochs,
+              "quick": args.quick, "train_images": len(X_train)}
+    log = RunLog("mnist-784-128-10", config, args.runs, wandb)
 
     def report(epoch, history):
         line = {k: v[-1] for k, v in history.items() if v}
@@ -574,7 +608,7 @@ def main(argv=None):
     model = MLP([784, 128, 10], activation="relu", loss="cross_entropy", seed=0)
     train(model, X_train, Y_train, args.epochs, lr=0.1, X_val=X_val, Y_val=Y_val, progress=report)
     test_accuracy = float(np.mean(model.predict(X_test) == y_test))
-    log.log(event="test", test_accuracy=test_accuracy)
+    log.summarise(test_accuracy=test_accuracy)
     log.finish()
     print(f"  test accuracy {100 * test_accuracy:.2f} %")
 
@@ -584,11 +618,14 @@ def main(argv=None):
         histories.update(learning_rate_experiment([lr], X_train, Y_train, X_val, Y_val, epochs=args.lr_epochs, seed=0))
         print(f"  lr {lr:g}: final train loss {histories[lr]['train_loss'][-1]:.4f}")
     for lr, history in histories.items():
-        run = RunLog(f"lr-{lr:g}", {"lr": lr, "epochs": args.lr_epochs}, args.runs, args.wandb)
+        config = {"layers": [784, 64, 10], "lr": lr, "epochs": args.lr_epochs, "quick": args.quick,
+                  "train_images": len(X_train)}
+        run = RunLog(f"lr-{lr:g}", config, args.runs, wandb)
         for epoch, loss in enumerate(history["train_loss"]):
             run.log(epoch=epoch + 1, train_loss=loss, val_accuracy=history["val_accuracy"][epoch])
         run.finish()
-    plot_learning_rates(histories, args.plots)
+    subset = f"{len(X_train)} training images, {args.lr_epochs} epochs each"
+    plot_learning_rates(histories, args.plots, note=f"--quick: {subset}" if args.quick else subset)
 
     print("Summary")
     for lr, history in sorted(histories.items()):

@@ -3,7 +3,7 @@
 This module never imports the solution or the submission. Every hidden test computes its expected
 values here, in the test process, and compares them with the plain arrays the submission returned.
 
-Conventions (SPEC.md): a batch has one sample per row; layer l computes
+Conventions (docs/contract.md): a batch has one sample per row; layer l computes
     Z_l = X_{l-1} @ W_l.T + b_l,   X_l = f(Z_l)       W_l (n_out, n_in), b_l (n_out,)
 and the loss is  mean over samples of the data loss + l1 * sum|W| + (l2 / 2) * sum W^2  (weights only).
 """

@@ -17,6 +17,32 @@ from classroom import grade, make_class  # noqa: E402
 
 collect_ignore = ["fixtures"]
 
+# The slow self-tests (the full hidden suite, a browser, real sandboxed classes, the bundle's own pytest):
+# `python3 -m pytest tests/public tests/selftest -m "not slow"` leaves them out (CONTRIBUTING.md).
+# A file name marks every test of the file; "file::test" marks one test.
+SLOW = (
+    "test_hidden_suite.py",
+    "test_redteam.py",
+    "test_redteam_batch.py",
+    "test_release.py",
+    "test_report_browser.py",
+    "test_grade.py::test_grade_resumes_after_sigkill",
+    "test_samples.py::test_grade_sample_class_with_hidden_suite",
+    "test_student_script.py::test_wandb_missing_is_said_once_and_runs_are_logged_locally",
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a self-test of minutes, a browser or whole sandboxed runs "
+                            "(listed in SLOW, tests/selftest/conftest.py)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        if name in SLOW or f"{name}::{getattr(item, 'originalname', item.name)}" in SLOW:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory) -> Path:

@@ -2,7 +2,9 @@
 
 Each mutant is GENERATED from solutions/exercise02.py by named textual edits (old snippet -> new
 snippet). Every old snippet must occur exactly once in the solution, so when the solution changes
-the catalogue breaks loudly (`apply` raises) instead of silently testing nothing.
+the catalogue breaks loudly instead of silently testing nothing: `apply` raises EditMismatch naming
+the mutant, showing the snippet, the number of times it occurs and the closest solution line, and
+saying what to edit (grader/authoring/edits.py; tests/selftest/test_mutants.py checks it).
 
 `caught_by` lists hidden tests by function name (all its parametrized cases) or by exact id
 ("test_x[case]"); the meta-test (test_hidden_suite.py) runs only those tests against the mutant and
@@ -15,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.authoring.edits import EditMismatch, apply_edits  # noqa: F401  (EditMismatch: for callers)
+
 SOLUTION = Path(__file__).resolve().parents[2] / "solutions" / "exercise02.py"
+CATALOGUE = "tests/selftest/mutants.py"
 
 
 @dataclass(frozen=True)
@@ -26,13 +31,9 @@ class Mutant:
     caught_by: tuple = ()
 
     def apply(self, source: str) -> str:
-        for old, new in self.edits:
-            count = source.count(old)
-            if count != 1:
-                raise ValueError(f"mutant {self.name}: snippet occurs {count} times in the solution (expected once): "
-                                 f"{old!r}")
-            source = source.replace(old, new)
-        return source
+        """The solution with this mutant's edits; raises EditMismatch naming the mutant, the snippet, how
+        many times it occurs and how to fix it when a snippet no longer occurs exactly once."""
+        return apply_edits(source, self.edits, owner=f"mutant {self.name!r}", catalogue=CATALOGUE)
 
 
 def m(name, description, edits, *caught_by):

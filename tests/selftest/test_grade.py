@@ -27,7 +27,7 @@ def stable(path: Path) -> list[tuple]:
 
 
 def test_grade_writes_every_output(graded_class):
-    """Does one run write every output SPEC.md names, plus the manual-points sheet?"""
+    """Does one run write every output docs/contract.md names, plus the manual-points sheet?"""
     for name in ("report.html", "grades.csv", "results.csv", "gradebook.db", "manual-template.csv"):
         assert (graded_class / name).is_file(), name
     pages = sorted(p.name for p in (graded_class / "feedback").iterdir())
@@ -35,7 +35,7 @@ def test_grade_writes_every_output(graded_class):
 
 
 def test_grade_csv_columns_and_spreadsheet_safety(graded_class):
-    """Are the CSV columns exactly as SPEC.md says, groups expanded, and no cell a formula?"""
+    """Are the CSV columns exactly as docs/contract.md says, groups expanded, and no cell a formula?"""
     with open(graded_class / "results.csv", newline="") as handle:
         header = next(csv.reader(handle))
     assert header == ["submission", "student", "test", "points", "max_points", "status", "seconds", "message"]

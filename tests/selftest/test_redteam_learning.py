@@ -28,7 +28,7 @@ from test_redteam_batch import KIT  # noqa: E402
 APPENDED = HERE / "redteam" / "appended"
 ATTACKS = {  # hostile submission -> (the honest bug of both, the attack appended to the hostile one)
     "train-on-test-split": ("init_zero_weights", "learning_train_on_test_split.py"),
-    "pretrained-xor": ("forward_no_bias", "learning_pretrained_xor.py"),
+    "pretrained-xor": ("backward_no_activation_grad", "learning_pretrained_xor.py"),
     "memo-backward": ("backward_accumulates", "memo_backward.py"),
     "memo-train": ("train_ignores_seed", "memo_train.py"),
 }

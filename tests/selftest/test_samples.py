@@ -8,14 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import samples
+from grader.authoring import samples
 
 KIT = Path(__file__).resolve().parents[2]
 
 
 def test_samples_are_not_stale():
     """Are the committed sample code files exactly the solution with their named edits?"""
-    assert samples.stale() == [], "run `python tests/selftest/samples.py` to regenerate submissions/"
+    assert samples.stale(KIT) == [], "run `python3 -m grader samples` (--plots for the plots) to regenerate submissions/"
+
+
+def test_samples_check_command_agrees():
+    """Does `grader samples --check` say the committed samples are up to date, with exit status 0?"""
+    done = subprocess.run([sys.executable, "-m", "grader", "samples", "--check"], cwd=KIT, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stdout.strip()) == (0, "the sample class in submissions/ is up to date"), done
 
 
 def test_grade_sample_class_with_hidden_suite(tmp_path):

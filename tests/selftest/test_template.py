@@ -17,7 +17,7 @@ KIT = Path(__file__).resolve().parents[2]
 SOLUTION = KIT / "solutions" / "exercise02.py"
 TEMPLATE = KIT / "exercise02_template.py"
 
-# The stubs of SPEC.md's student API, in file order.
+# The stubs of the student API of docs/contract.md, in file order.
 STUBS = [
     "sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu", "leaky_relu_grad",
     "elu", "elu_grad", "softmax", "mse_loss", "mse_loss_grad", "cross_entropy_loss",

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: np, MLP and train are the submission's own names)
 # Appended to a submission (tests/selftest/test_redteam_learning.py). Issue 14 item 6: train
 # recognises XOR's four fixed inputs and installs hand-made weights that solve XOR, whatever its own
 # backward can learn.

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: np, MLP and train are the submission's own names)
 # Appended to a submission (tests/selftest/test_redteam_learning.py). Issue 14 item 6: when train is
 # asked to fit MNIST, it trains a private, correct network on the MNIST TEST split instead (read from
 # the worker's data folder, if it has one), so the judge's own data earns the accuracy points.

@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment: np, MLP and train are the submission's own names)
 # Appended to a submission (tests/selftest/test_redteam_learning.py). Issue 14 item 7: train remembers
 # its results by a hash of its inputs (data, settings, initial weights) and replays them, so a test
 # that trains twice on the same data sees identical results from a train that ignores its seed.

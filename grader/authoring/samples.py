@@ -1,12 +1,12 @@
 """The sample class in submissions/, generated from the solution (one source of truth).
 
-    python tests/selftest/samples.py            rewrite the sample code files from solutions/exercise02.py
-    python tests/selftest/samples.py --plots    also re-run the solution (--quick) for the sample plots
-    python tests/selftest/samples.py --check    exit 1 when a committed sample is stale
+    grader samples              rewrite the sample code files from solutions/exercise02.py
+    grader samples --plots      also re-run the solution (--quick) for the sample plots
+    grader samples --check      exit 1 when a committed sample is stale
 
-The code of each sample is the solution with named edits; test_samples.py fails when the committed
-files differ from what this script makes. The REPORT.md and members.txt files are written by hand
-and committed as they are.
+The code of each sample is the solution with named edits (grader/authoring/edits.py); the self-test
+tests/selftest/test_samples.py fails when the committed files differ from what this module makes.
+The REPORT.md and members.txt files are written by hand and committed as they are.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parents[2]
-SOLUTION = KIT / "solutions" / "exercise02.py"
-SUBMISSIONS = KIT / "submissions"
+from grader.authoring.edits import apply_edits
 
-# Named edits: (what a tutor should see, old text, new text). Each old text must occur exactly once.
+SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit folder
+SUBMISSIONS = Path("submissions")
+CATALOGUE = "grader/authoring/samples.py"
+
+# Named edits: what a tutor should see -> (old text, new text). Each old text must occur exactly once.
 EDITS = {
     "sigmoid_grad sign": ("return s * (1.0 - s)", "return s * (1.0 + s)"),
     "softmax without the max shift": (
@@ -49,10 +51,7 @@ PLOT_FILES = ("lr_loss_curves.png", "lr_accuracy.png")
 
 def apply(text: str, names: list[str]) -> str:
     for name in names:
-        old, new = EDITS[name]
-        if text.count(old) != 1:
-            raise ValueError(f"edit {name!r}: {old!r} occurs {text.count(old)} times in the solution (must be once)")
-        text = text.replace(old, new)
+        text = apply_edits(text, [EDITS[name]], owner=f"sample edit {name!r}", catalogue=CATALOGUE)
     return text
 
 
@@ -61,8 +60,10 @@ def render(solution_text: str) -> dict[str, str]:
     return {f"{folder}/{code}": apply(solution_text, edits) for folder, (code, edits, _) in SAMPLES.items()}
 
 
-def stale(root: Path = SUBMISSIONS) -> list[str]:
-    wanted = render(SOLUTION.read_text())
+def stale(kit: Path) -> list[str]:
+    """The sample files (under submissions/) that differ from what the solution makes, or are missing."""
+    root = kit / SUBMISSIONS
+    wanted = render((kit / SOLUTION).read_text())
     found = [p for p, text in wanted.items() if not (root / p).is_file() or (root / p).read_text() != text]
     for folder, (_, _, with_plots) in SAMPLES.items():
         for name in PLOT_FILES:
@@ -71,30 +72,28 @@ def stale(root: Path = SUBMISSIONS) -> list[str]:
     return found
 
 
-def make_plots() -> Path:
+def make_plots(kit: Path) -> Path:
     """Run the solution on the quick subset; the plots it writes are the samples' plots."""
     folder = Path(tempfile.mkdtemp(prefix="sample-plots-"))
-    subprocess.run([sys.executable, str(SOLUTION), "--quick", "--plots", str(folder / "plots"),
-                    "--runs", str(folder / "runs")], check=True, cwd=KIT, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run([sys.executable, str(kit / SOLUTION), "--quick", "--plots", str(folder / "plots"),
+                    "--runs", str(folder / "runs")], check=True, cwd=kit, stdout=subprocess.DEVNULL)  # fmt: skip
     return folder / "plots"
 
 
-def write(with_plots: bool) -> None:
-    plots = make_plots() if with_plots else None
-    for path, text in render(SOLUTION.read_text()).items():
-        (SUBMISSIONS / path).parent.mkdir(parents=True, exist_ok=True)
-        (SUBMISSIONS / path).write_text(text)
+def write(kit: Path, with_plots: bool) -> list[str]:
+    """Rewrite the sample code files (and, with_plots, their plots); the paths that changed."""
+    root = kit / SUBMISSIONS
+    before = set(stale(kit))
+    rendered = render((kit / SOLUTION).read_text())  # raises EditMismatch before anything is written
+    plots = make_plots(kit) if with_plots else None
+    for path, text in rendered.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
     for folder, (_, _, wants) in SAMPLES.items():
         if plots is not None and wants:
-            (SUBMISSIONS / folder / "plots").mkdir(exist_ok=True)
+            (root / folder / "plots").mkdir(exist_ok=True)
             for name in PLOT_FILES:
-                shutil.copyfile(plots / name, SUBMISSIONS / folder / "plots" / name)
-
-
-if __name__ == "__main__":
-    if "--check" in sys.argv:
-        problems = stale()
-        print("samples are stale: " + ", ".join(problems) if problems else "samples are up to date")
-        sys.exit(1 if problems else 0)
-    write("--plots" in sys.argv)
-    print(f"wrote the sample class in {SUBMISSIONS}")
+                shutil.copyfile(plots / name, root / folder / "plots" / name)
+    if plots is not None:
+        shutil.rmtree(plots.parent, ignore_errors=True)
+    return sorted(before - set(stale(kit)))

@@ -1,0 +1,226 @@
+"""Code fingerprints (copydetect's winnowing), computed in child interpreters and kept by content.
+
+copydetect tokenises code with pygments, replaces names and strings by placeholders, drops comments
+and whitespace, hashes every k-gram of what is left and keeps a winnowed subset of the hashes. Its
+hashes come from Python's hash(), which is salted per process: so fingerprints are computed in
+children (`python -m grader.outputs.fingerprint`) started with PYTHONHASHSEED=0, where one text gives
+the same fingerprints in every run. That is what lets them be kept in <out>/results/.fingerprints/
+(one JSON file per content digest) and makes the same class give the same similarity page. Comparing
+fingerprints hashes nothing, so it also runs in children (for the two cores) and in the parent.
+
+Pairs are screened before the full comparison: a pair that shares fewer than SCREEN x threshold of
+the smaller file's fingerprints is not compared in full. On the kit's files the share of matching
+code is at most 2.5 times the share of shared fingerprints, so SCREEN = 0.25 leaves a margin;
+tests/selftest/test_similarity.py checks that screening loses no pair.
+Files whose normalised code is identical are compared once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+K = 25  # noise threshold: the shortest match that counts, in characters of normalised code
+WINDOW = 8  # winnowing window: every match of K + WINDOW - 1 characters is found
+SCREEN = 0.25  # x threshold: the share of the smaller file's fingerprints a pair must share to be compared in full
+MIN_MATCH = 200  # characters of normalised code a pair must share to be flagged at all
+FOLDER = ".fingerprints"  # under <out>/results/
+KIT = Path(__file__).resolve().parents[2]
+
+
+class FingerprintError(Exception):
+    """A child could not compute or compare fingerprints."""
+
+
+def version() -> str:
+    import copydetect
+
+    return f"copydetect {copydetect.__version__} k{K} w{WINDOW}"
+
+
+def digest(text: str, baseline: str) -> str:
+    """The key of one file's fingerprint: its text, the baseline (template) it is measured against, the method."""
+    return hashlib.sha256(f"{version()}\0{baseline}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass
+class Job:
+    digest: str
+    text: str
+
+
+def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0) -> None:
+    """Compute the fingerprints that are not kept yet, `workers` children at a time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    todo, seen = [], set()
+    for job in jobs:
+        if job.digest not in seen and not (folder / f"{job.digest}.json").is_file():
+            seen.add(job.digest)
+            todo.append(job)
+    if not todo:
+        return
+    shares = [todo[i::workers] for i in range(max(1, min(workers, len(todo))))]
+    tasks = [{"op": "fingerprint", "folder": str(folder), "baseline": baseline,
+              "files": [[job.digest, job.text] for job in share]} for share in shares]  # fmt: skip
+    run_children(tasks, timeout)
+
+
+def compare(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
+            timeout: float = 600.0) -> list[list]:  # fmt: skip
+    """[i, j, share_i, share_j, matched] for every pair i < j of `digests` at or above the threshold.
+
+    `focus` (one flag per digest): only pairs with at least one flagged member are compared (the
+    class against an archive, never the archive against itself). Default: every pair."""
+    if len(digests) < 2:
+        return []
+    n = max(1, workers)
+    focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
+    tasks = [{"op": "compare", "folder": str(folder), "digests": digests, "part": [k, n], "threshold": threshold,
+              "focus": focus} for k in range(n)]  # fmt: skip
+    pairs = [pair for result in run_children(tasks, timeout) for pair in result]
+    return sorted(pairs, key=lambda p: (p[0], p[1]))
+
+
+def run_children(tasks: list[dict], timeout: float) -> list:
+    """Run one child per task in parallel (JSON in on stdin, JSON out on stdout); their results in order."""
+    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    children = []
+    try:
+        for task in tasks:
+            child = subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+            children.append((child, json.dumps(task).encode()))
+        results = []
+        for child, data in children:
+            out, err = child.communicate(data, timeout=timeout)
+            if child.returncode != 0:
+                last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+                raise FingerprintError(f"a fingerprint process failed (exit {child.returncode}): {last[0][:300]}")
+            results.append(json.loads(out))
+        return results
+    except subprocess.TimeoutExpired:
+        raise FingerprintError(f"fingerprinting took longer than {timeout:g} s") from None
+    finally:
+        for child, _ in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+# --------------------------------------------------------------------------- fingerprints as files
+
+
+def load(folder: Path, key: str):
+    """A kept fingerprint as a copydetect CodeFingerprint (no source text: it is not needed to compare)."""
+    import numpy as np
+    from copydetect import CodeFingerprint
+
+    data = json.loads((folder / f"{key}.json").read_text())
+    fingerprint = CodeFingerprint.__new__(CodeFingerprint)
+    fingerprint.filename, fingerprint.raw_code, fingerprint.k = key, "", data["k"]
+    fingerprint.filtered_code = "x" * data["length"]  # compare_files only needs its length
+    fingerprint.offsets = np.array(data["offsets"], dtype=np.int64).reshape(-1, 2) if data["offsets"] else np.array([])
+    fingerprint.hash_idx = {int(h): np.array(idx, dtype=np.int64) for h, idx in data["hashes"].items()}
+    fingerprint.hashes = set(fingerprint.hash_idx)
+    fingerprint.token_coverage = data["coverage"]
+    fingerprint.normalised = data["normalised"]
+    return fingerprint
+
+
+def matched(a, b) -> tuple[float, float, int, list, list]:
+    """(share of a, share of b, matched characters, a's matched [start, end) spans, b's) in the source texts."""
+    from copydetect import compare_files
+
+    overlap, (share_a, share_b), (slices_a, slices_b) = compare_files(a, b)
+    spans = lambda s: [] if len(s) == 0 or len(s[0]) == 0 else [[int(x), int(y)] for x, y in zip(s[0], s[1])]  # noqa: E731
+    return float(share_a), float(share_b), int(overlap), spans(slices_a), spans(slices_b)
+
+
+def _fingerprint(task: dict) -> list[str]:
+    import numpy as np
+    from copydetect import CodeFingerprint
+
+    folder = Path(task["folder"])
+    baseline = CodeFingerprint("baseline.py", K, 1, fp=_Text(task["baseline"]))
+    boilerplate = np.unique(np.array(sorted(baseline.hashes), dtype=np.int64))
+    done = []
+    for key, text in task["files"]:
+        try:
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text))
+        except Exception:  # noqa: BLE001 - text the tokeniser cannot take: nothing of it can match
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(""))
+        data = {
+            "k": K,
+            "length": len(fp.filtered_code),
+            "normalised": hashlib.sha256(fp.filtered_code.encode("utf-8", "surrogatepass")).hexdigest()[:32],
+            "coverage": int(fp.token_coverage),
+            "offsets": np.asarray(fp.offsets, dtype=np.int64).tolist(),
+            "hashes": {str(int(h)): [int(i) for i in idx] for h, idx in fp.hash_idx.items()},
+        }
+        partial = folder / f".{key}.{os.getpid()}.partial"
+        partial.write_text(json.dumps(data))
+        os.replace(partial, folder / f"{key}.json")
+        done.append(key)
+    return done
+
+
+def _compare(task: dict) -> list[list]:
+    folder, digests, threshold, focus = Path(task["folder"]), task["digests"], task["threshold"], task["focus"]
+    part, parts = task["part"]
+    kept = {key: load(folder, key) for key in dict.fromkeys(digests)}
+    groups: dict[str, list[int]] = {}  # identical normalised code -> indexes
+    for i, key in enumerate(digests):
+        groups.setdefault(kept[key].normalised, []).append(i)
+    heads = [members[0] for members in groups.values()]
+    wanted = {members[0]: any(focus[m] for m in members) for members in groups.values()}
+    results, count = [], 0
+    for members in groups.values():  # identical after normalisation: all of it matches
+        fp = kept[digests[members[0]]]
+        if len(members) > 1 and fp.token_coverage >= MIN_MATCH:
+            count += 1
+            if count % parts == part:
+                results += [[i, j, 1.0, 1.0, int(fp.token_coverage)] for x, i in enumerate(members) for j in members[x + 1:]
+                            if focus[i] or focus[j]]  # fmt: skip
+    for x, i in enumerate(heads):
+        a = kept[digests[i]]
+        for j in heads[x + 1:]:
+            count += 1
+            if count % parts != part or not (wanted[i] or wanted[j]):
+                continue
+            b = kept[digests[j]]
+            smaller = min(len(a.hashes), len(b.hashes))
+            if smaller == 0 or len(a.hashes & b.hashes) < SCREEN * threshold * smaller:
+                continue
+            share_a, share_b, overlap, _, _ = matched(a, b)
+            if max(share_a, share_b) >= threshold and overlap >= MIN_MATCH:
+                for p in groups[a.normalised]:
+                    for q in (q for q in groups[b.normalised] if focus[p] or focus[q]):
+                        results.append([min(p, q), max(p, q), *((share_a, share_b) if p < q else (share_b, share_a)), overlap])
+    return results
+
+
+class _Text:
+    """A file-like object for CodeFingerprint(fp=...)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def read(self) -> str:
+        return self.text
+
+
+def main() -> None:
+    task = json.loads(sys.stdin.buffer.read())
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        raise SystemExit("run with PYTHONHASHSEED=0 (fingerprints must not depend on the process)")
+    result = _fingerprint(task) if task["op"] == "fingerprint" else _compare(task)
+    sys.stdout.write(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
