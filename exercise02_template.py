@@ -116,6 +116,8 @@ def softmax(z):
 
 # =============================================================================== losses
 # A loss takes the network output (N, K) and the targets (N, K) and averages over the N rows.
+# Like softmax, the losses work along the last axis for any number of dimensions: N is the number of
+# rows, the product of all axes but the last ((2, 3, K) has 6 rows; a single 1-D row has N = 1).
 
 
 def mse_loss(y_hat, y):

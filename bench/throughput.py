@@ -1,6 +1,7 @@
 """Grading throughput against the compute floor (a script, not a test).
 
     python bench/throughput.py [--n 40] [--jobs CORES] [--no-serial] [--quick]
+    python bench/throughput.py --cluster local:2 [--n 20] [--jobs 2]
 
 Generates a class of N submissions (bench/classgen.py: mostly correct, ~30 % mutants, a slow one,
 two crashing ones) in a temp folder, then, in this order:
@@ -23,6 +24,14 @@ harness run - in-process run, and where the seconds of one correct submission go
 and collection, then each test file; in-process vs sandboxed). The machine may be shared: the
 floor's CPU/wall share and the load averages are printed; read ratios, not seconds. Default
 (N = 40) takes ~12-15 min on 2 cores; --quick (N = 10, no -j 1 run) ~3 min.
+
+With --cluster ADDRESS it compares engines instead: `grader grade -j JOBS` (the local pool) and
+`grader grade --cluster ADDRESS -j JOBS` on the same class, each on a fresh --out, and prints the
+ratio cluster / pool of the whole command (cluster start-up included) and of the grading phase
+(target <= 1.15x at equal worker count: local:2 with --jobs 2; both with GRADER_CACHE=off, so
+neither reuses the other's answer key or gradebook), checks that both gave the same
+grades, and prints the per-submission cost and the scheduler's per-task overhead that
+docs/cluster.md's estimate for large classes uses.
 """
 
 from __future__ import annotations
@@ -72,7 +81,6 @@ def timed(module, name, label):
             hwm[label] = vm("VmHWM")
     setattr(module, name, wrapper)
 timed(intake, "collect", "intake")
-timed(harness, "answer_key", "answer key")
 timed(harness, "grade_class", "grade_class")
 timed(report, "write_all", "report")
 timed(manual, "read_manual", "manual")
@@ -151,6 +159,8 @@ def grade(class_dir: Path, out: Path, jobs: int, stats: Path, suite: Path = SUIT
     if done.returncode != 0:
         sys.exit(f"grader grade failed ({done.returncode}):\n{done.stderr[-3000:]}")
     data = json.loads(stats.read_text())
+    reference = out / "results" / "_reference.json"
+    data["reference_seconds"] = json.loads(reference.read_text())["seconds"] if reference.is_file() else 0.0
     data.update(wall=wall, cpu=cpu, load=(load + os.getloadavg()[0]) / 2, summary=done.stdout.strip().splitlines()[-1])
     return data
 
@@ -179,7 +189,10 @@ def main() -> None:
     parser.add_argument("--no-serial", action="store_true", help="skip the -j 1 grading run")
     parser.add_argument("--quick", action="store_true", help="--n 10 --no-serial")
     parser.add_argument("--keep", type=Path, default=None, help="keep the class and outputs in this folder")
+    parser.add_argument("--cluster", default=None, help="compare the local pool with this Dask cluster (e.g. local:2)")
     options = parser.parse_args()
+    if options.cluster:
+        return compare_engines(options)
     if options.quick:
         options.n, options.no_serial = 10, True
 
@@ -235,8 +248,8 @@ def main() -> None:
     print(f"\ngrader phases (s){'':17}" + "".join(f"{k:>12}" for k in ("intake", "answer key", "pool", "report", "total")))
     for name, data in [(f"-j {options.jobs}", par), ("re-grade", again)] + ([("-j 1", ser)] if ser else []):
         p = data["phases"]
-        pool = p.get("grade_class", 0.0) - p.get("answer key", 0.0)
-        cells = (p.get("intake", 0), p.get("answer key", 0), pool, p.get("report", 0), p.get("total", 0))
+        key = data["reference_seconds"]  # the key is the pool's first run, overlapping the others
+        cells = (p.get("intake", 0), key, p.get("grade_class", 0.0), p.get("report", 0), p.get("total", 0))
         print(f"  {name:32}" + "".join(f"{c:12.2f}" for c in cells))
     for name, data in [(f"-j {options.jobs}", par)] + ([("-j 1", ser)] if ser else []):
         m = data["memory_kb"]
@@ -274,6 +287,64 @@ def main() -> None:
         print(f"  {'total':30}{a:12.2f}{b:17.2f}{b - a:+8.2f}")
         print("  (test seconds include fixture set-up: the worker spawn is in the first test, the worker's MNIST load "
               "in test_training)")  # fmt: skip
+    if not options.keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def verdicts(out: Path) -> dict:
+    return {k: (v["status"], v["reason"], [(t["id"], t["outcome"], t["earned"], t["message"]) for t in v["tests"]])
+            for k, v in kept_results(out).items()}  # fmt: skip
+
+
+def task_overhead(address: str, tasks: int = 200) -> float:
+    """Seconds per trivial task the scheduler adds (submit -> result), `tasks` in flight on the cluster."""
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if address.startswith("local:"):
+        cluster = LocalCluster(n_workers=int(address[6:]), threads_per_worker=1, dashboard_address=None, silence_logs=40)
+    with Client(cluster or address) as client:
+        client.gather(client.map(abs, range(-20, 0), pure=False))  # warm up
+        started = time.perf_counter()
+        client.gather(client.map(abs, range(-tasks, 0), pure=False))
+        per_task = (time.perf_counter() - started) / tasks
+    if cluster is not None:
+        cluster.close()
+    return per_task
+
+
+def compare_engines(options) -> None:
+    os.environ["GRADER_CACHE"] = "off"  # both engines run the answer key and build the gradebook themselves
+    work = options.keep or Path(tempfile.mkdtemp(prefix="bench-cluster-"))
+    n = options.n if options.n != 40 else 20
+    kinds = classgen.write_class(work / "class", n)
+    print(f"class: {n} submissions ({classgen.describe(kinds)}); cores {os.cpu_count()}; jobs {options.jobs}; "
+          f"load average at start {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print("grading with the local pool ...", file=sys.stderr)
+    pool = grade(work / "class", work / "out-pool", options.jobs, work / "stats-pool.json")
+    print(f"grading on --cluster {options.cluster} ...", file=sys.stderr)
+    cluster = grade(work / "class", work / "out-cluster", options.jobs, work / "stats-cluster.json",
+                    extra=("--cluster", options.cluster))  # fmt: skip
+    same = verdicts(work / "out-pool") == verdicts(work / "out-cluster")
+    print(f"\n{'':40}{'pool':>10}{'cluster':>10}{'ratio':>9}  target")
+    for label, a, b, target in [
+        ("whole command, wall s", pool["wall"], cluster["wall"], None),
+        ("grading phase (grade_class), wall s", pool["phases"]["grade_class"], cluster["phases"]["grade_class"], 1.15),
+    ]:
+        verdict = "" if target is None else f"<= {target}: {'ok' if b / a <= target else 'MISSED'}"
+        print(f"{label:40}{a:10.1f}{b:10.1f}{b / a:8.2f}x  {verdict}")
+    print(f"{'load average':40}{pool['load']:10.1f}{cluster['load']:10.1f}")
+    print(f"same grades (statuses, reasons, points, messages): {'yes' if same else 'NO'}")
+    runs = [r["seconds"] for r in kept_results(work / "out-cluster").values() if r.get("worker")]
+    per_run = statistics.median(runs)
+    overhead = task_overhead(options.cluster)
+    print(f"\ninputs of the estimate in docs/cluster.md: one submission's run median {per_run:.2f} s "
+          f"(mean {statistics.mean(runs):.2f} s, {len(runs)} runs incl. the key, {options.jobs} at a time on this machine); "
+          f"scheduler overhead per task {1000 * overhead:.1f} ms")  # fmt: skip
+    per_core = statistics.mean(runs) / max(1.0, cluster["load"] / (os.cpu_count() or 1))
+    print(f"  one run's cost on an unloaded core ~ mean / max(1, load/cores) = {per_core:.2f} s")
     if not options.keep:
         import shutil
 

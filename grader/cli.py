@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ EXAMPLES = """examples:
   grader grade                          grade submissions/ into report/
   grader grade --manual marks.csv       merge filled-in manual points (default <out>/manual.csv)
   grader grade class.zip --out r2 -j 2  grade an LMS zip with two parallel jobs
+  grader grade --cluster local:2        on Dask (also tcp://HOST:8786, slurm:4; docs/cluster.md)
   grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
                                         Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
@@ -71,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"a folder of submission folders, or an LMS zip ({in_kit('submissions/')})")  # fmt: skip
     grade.add_argument("--out", type=Path, default=KIT / "report", help=f"output folder ({in_kit('report/')})")
     grade.add_argument("-j", "--jobs", type=bounded(int, 1, 256), default=None,
-                       help="submissions graded in parallel, 1 to 256 (default: CPU count)")  # fmt: skip
+                       help="submissions in flight at once, 1 to 256 (default: CPU count, or the cluster's worker threads)")  # fmt: skip
     grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
                        help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
+    grade.add_argument("--cluster", metavar="ADDRESS", help="grade on Dask: tcp://HOST:PORT (a running scheduler), local:N "
+                       "(N worker processes here) or slurm[:N] (N Slurm jobs); docs/cluster.md, pip install '.[cluster]'")
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
     grade.add_argument("--suite", type=Path, default=KIT / "tests" / "hidden", help=f"test suite ({in_kit('tests/hidden')})")
     grade.add_argument("--backend", choices=["sandbox", "in-process"], default=None, help=argparse.SUPPRESS)  # self-tests only
@@ -219,7 +223,7 @@ def run_grade(args) -> int:
         print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
               f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
         return 2
-    from grader.grading import harness, imports, intake, store
+    from grader.grading import executor, harness, imports, intake, store
     from grader.outputs import guard, manual, moodle, report, similarity
 
     if not args.submissions.exists():
@@ -268,10 +272,8 @@ def run_grade(args) -> int:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
         bar = Progress(sys.stderr)
-        batch = harness.grade_class(
-            submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
-            store=store.Store(out / "results"), jobs=args.jobs, progress=bar.update,
-        )  # fmt: skip
+        batch = executor.grade_class(args.cluster, submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
+                                     store=store.Store(out / "results"), jobs=args.jobs, progress=bar.update)  # fmt: skip
         bar.finish()
         points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
         for problem in points.problems:
@@ -301,7 +303,7 @@ def run_grade(args) -> int:
     except KeyboardInterrupt:
         print("\nstopped; finished results are kept: run the same command again to continue", file=sys.stderr)
         return 130
-    except harness.HarnessError as error:
+    except (harness.HarnessError, executor.ClusterError) as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 1
     finally:
@@ -335,7 +337,7 @@ def stamp(args) -> str:
 
 
 class Progress:
-    """i/N, a bar and an ETA on stderr: redrawn in place on a terminal, one line per submission otherwise.
+    """i/N, a bar, runs in flight (on how many workers) and an ETA on stderr: redrawn in place on a terminal.
 
     Kept results are counted as done at once; the ETA is the time per freshly graded submission so
     far (measured from the start of grading, the answer key included) times the fresh ones left,
@@ -343,8 +345,6 @@ class Progress:
     """
 
     def __init__(self, stream):
-        import time
-
         self.stream = stream
         self.tty = stream.isatty()
         self.started = time.monotonic()
@@ -352,9 +352,7 @@ class Progress:
         self.kept = 0
         self.shown = False
 
-    def update(self, done: int, total: int, result, cached: bool) -> None:
-        import time
-
+    def update(self, done: int, total: int, result, cached: bool, in_flight: int = 0, workers: int | None = None) -> None:
         self.shown = True
         if cached:
             self.kept += 1
@@ -365,11 +363,12 @@ class Progress:
         if not left:
             eta = "0 s"
         what = f"{result.submission}: {result.status} {result.points:g}/{result.max_points:g}" + (" (kept)" if cached else "")
+        where = f"{in_flight} running" + ("" if workers is None else f" on {workers} workers")
         if self.tty:
             filled = round(30 * done / max(total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  ETA {eta:>6}  {what[:40]:<40}")
+            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  {where}  ETA {eta:>6}  {what[:40]:<40}")
         else:
-            self.stream.write(f"{done}/{total} {what} (ETA {eta})\n")
+            self.stream.write(f"{done}/{total} {what} ({where}, ETA {eta})\n")
         self.stream.flush()
 
     def finish(self) -> None:

@@ -14,6 +14,13 @@ results.json the plugin writes; without it the submission is "crashed" (or "time
 
 The reference run (the solution) is the answer key: its tests and points define max_points, and a
 test missing from a submission's results counts as failed, "did not run".
+
+Where the runs happen is the executor's business (grader.grading.executor): grade_class hands
+`run_code(runner, name, code bytes, seed)` to any concurrent.futures-style executor, at most `jobs`
+at a time, and keeps the store, the answer key and every verdict in this (the coordinator's)
+process. A Runner that travels to another machine travels as its portable part (suite and solution
+relative to the kit, budget, backend, suite version) and is rebuilt there on that machine's kit,
+which must have the same suite version.
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, CancelledError, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +53,7 @@ from grader.grading.results import (
     against_key,
     unrun,
 )
-from grader.grading.store import REFERENCE, Store, submission_key, suite_version
+from grader.grading.store import REFERENCE, Store, keep_key, kept_key, submission_key, suite_version
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
@@ -65,6 +73,10 @@ LAUNCHER = (
 
 class HarnessError(Exception):
     """The kit itself is broken (the reference run failed): nothing can be graded."""
+
+
+class KitMismatch(HarnessError):
+    """A worker's kit grades with a different suite than the coordinator's: its results would not compare."""
 
 
 class Interrupted(Exception):
@@ -96,20 +108,34 @@ class Runner:
     budget: float = 600.0
     backend: str | None = None  # None: the suite's default (the sandbox); "unsandboxed" (--no-sandbox); tests pass "in-process"
 
+    version: str = ""  # the suite version runs are for; set by grade_class, checked where a runner travels to
+
     def __post_init__(self):
         self._live: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
+        self.mismatch = ""  # set on a rebuilt runner whose kit differs from the coordinator's
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # which coordinator's runs these are
 
-    def run(self, code: Path, seed: int) -> tuple[dict | None, str, str, float]:
-        """Run the suite on one code file: (results.json content or None, status, reason, log)."""
+    def __reduce__(self):
+        """Pickled (for a worker on another machine) as its portable part, rebuilt there by `on_this_machine`."""
+        kit = Path(self.kit)
+        if not Path(self.suite).is_relative_to(kit):
+            raise HarnessError(f"the suite {self.suite} is not inside the kit {kit}: workers could not find it")
+        spec = (str(Path(self.suite).relative_to(kit)), self.budget, self.backend, self.version, self.token)
+        return (on_this_machine, spec)
+
+    def run(self, name: str, code: bytes, seed: int) -> tuple[dict | None, str, str, str, float]:
+        """Run the suite on one code file's bytes: (results.json content or None, status, reason, log, seconds)."""
+        if self.mismatch:
+            raise KitMismatch(self.mismatch)
         work = Path(tempfile.mkdtemp(prefix="grader-"))  # 0700: no other local user reaches the staged copy
         try:
             (work / "tmp").mkdir(mode=0o700)  # the run's TMPDIR: the sandbox's private folders die with `work`
             sub = work / "sub"
             sub.mkdir(mode=0o755)
-            staged = sub / code.name
-            shutil.copyfile(code, staged)
+            staged = sub / Path(name).name
+            staged.write_bytes(code)
             os.chmod(staged, 0o644)
             results_json = work / "out" / "results.json"
             results_json.parent.mkdir(mode=0o700)
@@ -197,6 +223,43 @@ class Runner:
             self._kill(process)
 
 
+KIT = Path(__file__).resolve().parents[2]  # this machine's kit
+SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit: part of the suite version
+_REBUILT: dict[tuple, Runner] = {}
+
+
+def on_this_machine(suite: str, budget: float, backend: str | None, version: str, token: str) -> Runner:
+    """A travelling Runner rebuilt on this machine's kit (one per process and coordinator, so stop() reaches it).
+
+    It refuses to run (KitMismatch, at its first run) when this kit's suite version differs.
+    """
+    spec = (suite, budget, backend, version, token)
+    if spec not in _REBUILT:
+        runner = Runner(KIT, KIT / suite, budget=budget, backend=backend, version=version)
+        runner.token = token
+        here = suite_version(KIT, KIT / suite, KIT / SOLUTION) if (KIT / suite).is_dir() else "<no suite>"
+        if here != version:
+            runner.mismatch = (
+                f"worker {socket.gethostname()} has a different kit (suite version {here[:12]}, the coordinator's is "
+                f"{version[:12]}, kit at {KIT}): install the same kit version on every worker"
+            )
+        _REBUILT[spec] = runner
+    return _REBUILT[spec]
+
+
+def stop_travelled(token: str) -> int:
+    """Stop (kill) the runs of one coordinator's rebuilt runners in this process; how many runners."""
+    stopped = [spec for spec in list(_REBUILT) if spec[-1] == token]
+    for spec in stopped:
+        _REBUILT.pop(spec).stop()
+    return len(stopped)
+
+
+def run_code(runner: Runner, name: str, code: bytes, seed: int) -> tuple:
+    """What travels to an executor: one run of the suite; returns the run's outcome and the worker's name."""
+    return (*runner.run(name, code, seed), f"{socket.gethostname()}:{os.getpid()}")
+
+
 def syntax_error(code: Path) -> str | None:
     """The first syntax error of a code file, as one line; parsed (never run) in this trusted process."""
     try:
@@ -212,10 +275,10 @@ def seed_of(key: str) -> int:
     return int(key[:8], 16)
 
 
-def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds) -> Result:
+def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds, worker: str = "") -> Result:
     if data is None:
         tests = unrun(key_tests, f"did not run: {reason}")
-        return Result(name, status, tests, reason, None, round(seconds, 2), log, {}, key)
+        return Result(name, status, tests, reason, None, round(seconds, 2), log, {}, key, worker)
     raw = data.get("tests") if isinstance(data, dict) else None
     tests = against_key(name, raw if isinstance(raw, list) else [], key_tests)
     if reason:  # a run stopped half way: say why the rest did not run
@@ -232,26 +295,21 @@ def to_result(name: str, key: str, key_tests, data, status, reason, log, seconds
     if not reason and tests and len(messages) == len(tests) and messages[0].startswith("could not import"):
         reason = messages[0].splitlines()[0][:300]  # the one cause of every failure: say it once, up front
         status = IMPORT_ERROR
-    return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key, stopped=stops, usage=usage)
+    return Result(name, status, tests, reason, backend, round(seconds, 2), log, artifacts, key, worker,
+                  stopped=stops, usage=usage)
 
 
-def answer_key(runner: Runner, solution: Path, store: Store, version: str) -> Result:
-    """The reference run: the solution graded like a submission (and kept like one)."""
-    key = submission_key([solution], solution.parent, version)
-    kept = store.get(REFERENCE, key)
-    if kept is not None:
-        return kept
-    data, status, reason, log, seconds = runner.run(solution, seed_of(key))
+def to_reference(runner: Runner, key: str, data, status, reason, log, seconds, worker: str = "") -> Result:
+    """The answer key from the reference run's outcome; a run without results means the kit is broken."""
     if data is None or not isinstance(data.get("tests"), list) or not data["tests"]:
-        raise HarnessError(f"the reference run on {solution.name} produced no results ({reason}):\n{log[-3000:]}")
+        raise HarnessError(f"the reference run on the solution produced no results ({reason}):\n{log[-3000:]}")
     tests = [
         TestResult(str(t["id"]), float(t.get("points", 0.0)), float(t.get("earned", 0.0)), str(t.get("outcome")),
                    float(t.get("seconds", 0.0)), str(t.get("doc", "")), str(t.get("message", "")))
         for t in data["tests"]
     ]  # fmt: skip
-    reference = Result(REFERENCE, status, tests, reason, data.get("backend") or runner.backend, round(seconds, 2), log, data.get("artifacts") or {}, key)
-    store.put(reference)
-    return reference
+    backend = data.get("backend") or runner.backend
+    return Result(REFERENCE, status, tests, reason, backend, round(seconds, 2), log, data.get("artifacts") or {}, key, worker)
 
 
 def grade_class(
@@ -262,36 +320,39 @@ def grade_class(
     store: Store,
     jobs: int | None = None,
     progress=None,
+    executor=None,
 ) -> Batch:
     """Every submission's Result, from the store when its key is unchanged, else by running the suite.
 
-    progress(done, total, result, cached) is called after each submission. Raises Interrupted on
-    KeyboardInterrupt after killing the running processes; every finished result is already stored.
+    The runs go to `executor` (any concurrent.futures-style executor; default: a local pool of `jobs`
+    threads), never more than `jobs` at a time. progress(done, total, result, cached, in_flight) is
+    called after each submission. Raises Interrupted on KeyboardInterrupt, or when the executor
+    cancels the runs (its cluster went away), after stopping the running processes; every finished
+    result is already stored.
     """
     started = time.monotonic()
     require_sandbox(runner)
-    version = suite_version(runner.kit, runner.suite, solution) + isolation_tag(runner)
-    pool = ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1), thread_name_prefix="grade")
-    # The answer key is the pool's first task, so the other slots start on submissions at once.
-    reference_future = pool.submit(answer_key, runner, solution, store, version)
+    version = runner.version = suite_version(runner.kit, runner.suite, solution) + isolation_tag(runner)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    pool = executor or ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    running: dict = {}  # future -> (submission or None for the answer key, key)
+    queue: list = []  # (submission or None, key, code file) not yet handed to the pool
+    reference_key = submission_key([solution], solution.parent, version)
+    reference = store.get(REFERENCE, reference_key)
+    if reference is None and (reference := kept_key(reference_key, runner.backend)) is not None:
+        store.put(reference)  # the same suite version's key from another output folder
+    if reference is None:
+        queue.append((None, reference_key, solution))  # first, so the other slots start on submissions at once
 
-    def key_tests() -> list[TestResult]:
-        return reference_future.result().tests
+    def fill() -> None:
+        while queue and len(running) < jobs:
+            sub, key, code = queue.pop(0)
+            running[pool.submit(run_code, runner, code.name, code.read_bytes(), seed_of(key))] = (sub, key)
 
-    def grade(sub: Submission, key: str) -> Result | None:
-        if runner.stopping.is_set():
-            return None
-        outcome = runner.run(sub.code, seed_of(key))
-        if runner.stopping.is_set():
-            return None  # killed by stop(): not a result
-        result = to_result(sub.id, key, key_tests(), *outcome)
-        result.backend = result.backend or (runner.backend if outcome[0] is not None else None)
-        return _store(store, result)
-
-    batch = None
+    batch, waiting = None, []  # waiting: outcomes that finished before the answer key
     try:
         store.prune({s.id for s in submissions})
-        todo, kept, early = [], [], []
+        kept, early = [], []
         for sub in submissions:
             key = submission_key(sub.files(), sub.folder, version)
             if (result := store.get(sub.id, key)) is not None and reusable(result):
@@ -302,9 +363,19 @@ def grade_class(
             elif (error := syntax_error(sub.code)) is not None:
                 early.append((sub, key, SYNTAX_ERROR, error, error))
             else:
-                todo.append((sub, key))
-        futures = [pool.submit(grade, sub, key) for sub, key in todo]
-        reference = reference_future.result()
+                queue.append((sub, key, sub.code))
+        fill()
+        while reference is None:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                sub, key = running.pop(future)
+                if sub is None:
+                    reference = to_reference(runner, key, *_outcome(future))
+                    store.put(reference)
+                    keep_key(reference, runner.backend)
+                else:
+                    waiting.append((sub, key, future))
+            fill()
         if reference.max_points <= 0:
             raise HarnessError("the reference run found no tests with points (check the suite's points markers)")
         batch = Batch({}, reference.tests, reference)
@@ -321,23 +392,32 @@ def grade_class(
         for result in list(batch.results.values()):
             done += 1
             if progress:
-                progress(done, total, result, result.submission in cached_ids)
-        for future in as_completed(futures):
-            result = future.result()
-            if result is None:
-                continue
-            batch.results[result.submission] = result
+                progress(done, total, result, result.submission in cached_ids, len(running))
+        while waiting or running:
+            if not waiting:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                waiting = [(*running.pop(future), future) for future in finished]
+                fill()
+            sub, key, future = waiting.pop(0)
+            outcome = _outcome(future)
+            result = to_result(sub.id, key, reference.tests, *outcome)
+            result.backend = result.backend or (runner.backend if outcome[0] is not None else None)
+            batch.results[sub.id] = _store(store, result)
             batch.graded += 1
             done += 1
             if progress:
-                progress(done, total, result, False)
-    except BaseException as error:  # Ctrl-C, or the answer key failed: stop every run before leaving
+                progress(done, total, result, False, len(running))
+    except BaseException as error:  # Ctrl-C, a lost cluster, or the answer key failed: stop every run before leaving
         runner.stop()
-        pool.shutdown(wait=True, cancel_futures=True)
-        if isinstance(error, KeyboardInterrupt):
+        for future in running:
+            future.cancel()
+        if executor is None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(error, (KeyboardInterrupt, CancelledError)):
             raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions)) from None
         raise
-    pool.shutdown(wait=True)
+    if executor is None:
+        pool.shutdown(wait=True)
     batch.failed = sum(1 for r in batch.results.values() if r.status != GRADED)
     batch.backends = {r.backend for r in batch.results.values() if r.backend} | ({reference.backend} - {None})
     batch.seconds = time.monotonic() - started
@@ -370,6 +450,13 @@ def isolation_tag(runner: Runner) -> str:
 def reusable(result: Result) -> bool:
     """A kept result is served again unless a limit or a kill stopped part of its run (then it is graded again)."""
     return result.status not in (TIMEOUT, CRASHED) and not result.stopped
+
+
+def _outcome(future) -> tuple:
+    """A finished run's outcome; a run cancelled by the executor (its cluster went away) is an interruption."""
+    if future.cancelled():
+        raise CancelledError()
+    return future.result()
 
 
 def _store(store: Store, result: Result) -> Result:

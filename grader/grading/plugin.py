@@ -8,7 +8,12 @@ worker), so everything recorded here comes from trusted code:
 * the message is the failure text the tests chose (`pytest.fail(msg, pytrace=False)`, or the
   one-line `student_message` set by tests/conftest.py), else the exception's last line; never a
   traceback, so no hidden test code reaches a feedback page;
-* the submission's output and the report's artifacts arrive through `record_property`.
+* the submission's output and the report's artifacts arrive through `record_property`;
+* a parametrized test's question carries its parameters ("...? (activation: relu)"), so a feedback
+  list of passed tests says which case passed;
+* a test that ends in an exception raised by trusted code (not by the submission, not a chosen
+  failure) is an internal error of the suite: outcome "error", with a message that names no kit
+  type. The kit's meta-test requires that no submission in its catalogue ever causes one.
 
 The file is written by this process to a path only it was given; nothing reads the stdout or the
 exit status of a process that ran submission code.
@@ -55,6 +60,55 @@ def plain(value):
     return str(value)
 
 
+INTERNAL_MESSAGE = ("The grader could not judge this test: checking what the submission returned raised {kind} in "
+                    "the grader itself. This is a fault of the grader, not a verdict on your code; your tutor "
+                    "will look at it.")
+
+
+def question_of(item) -> str:
+    """The test's one-line question, with its parameters when it is one case of a parametrized test."""
+    doc = (getattr(item, "obj", None).__doc__ or "").strip().splitlines()
+    question = doc[0] if doc else ""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or not callspec.params:
+        return question
+    detail = ", ".join(f"{name}: {value}" for name, value in callspec.params.items())
+    return f"{question} ({detail})" if question else detail
+
+
+def submission_files(config) -> set[Path]:
+    """Files whose frames are the submission's side: the file(s) --submission names, and the kit's
+    training loop, which runs next to the submission's model (in the worker when sandboxed)."""
+    from grader.sandbox import training
+
+    side = {Path(training.__file__).resolve()}
+    option = config.getoption("submission", None)
+    if not option:
+        return side
+    path = Path(option)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if path.is_dir():
+        return side | {p.resolve() for p in path.glob("*.py")}
+    return side | {path.resolve()}
+
+
+def raised_by_trusted_code(excinfo, submission: set[Path]) -> bool:
+    """An exception that is neither a chosen outcome nor the submission's own (a bug of the suite)."""
+    error = excinfo.value
+    if isinstance(error, (pytest.fail.Exception, pytest.skip.Exception, pytest.xfail.Exception)):
+        return False
+    if getattr(error, "student_message", None) is not None or isinstance(error, (KeyboardInterrupt, SystemExit)):
+        return False
+    for entry in excinfo.traceback:
+        try:
+            if Path(str(entry.path)).resolve() in submission:
+                return False
+        except (OSError, ValueError):
+            continue
+    return True
+
+
 def failure_message(report) -> str:
     longrepr = report.longrepr
     if longrepr is None:
@@ -76,13 +130,14 @@ class ResultsRecorder:
         self.tests: dict[str, dict] = {}
         self.artifacts: dict[str, object] = {}
         self.backend = None
+        self.internal: dict[str, str] = {}  # nodeid -> exception type name, for internal errors
+        self.submission = submission_files(config)
         self.stops: set[str] = set()  # limits that stopped a worker during the run
         self.usage: dict = {}
 
     def pytest_collection_finish(self, session):
         for item in session.items:  # after -k/-m deselection: only what runs
             marker = item.get_closest_marker("points")
-            doc = (getattr(item, "obj", None).__doc__ or "").strip().splitlines()
             self.tests[item.nodeid] = {
                 "id": item.nodeid.split("::", 1)[-1],
                 "nodeid": item.nodeid,
@@ -90,10 +145,17 @@ class ResultsRecorder:
                 "earned": 0.0,
                 "outcome": "not run",
                 "seconds": 0.0,
-                "doc": doc[0] if doc else "",
+                "doc": question_of(item),
                 "message": "",
                 "output": "",
             }
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if call.excinfo is not None and report.failed and raised_by_trusted_code(call.excinfo, self.submission):
+            self.internal[item.nodeid] = type(call.excinfo.value).__name__
+        return report
 
     def pytest_runtest_logreport(self, report):
         entry = self.tests.get(report.nodeid)
@@ -117,6 +179,9 @@ class ResultsRecorder:
             if entry["outcome"] in ("not run", "passed"):
                 entry["outcome"] = "error" if report.when == "setup" else "failed"
                 entry["message"] = clip(failure_message(report), MESSAGE_LIMIT)
+                if report.nodeid in self.internal:
+                    entry["outcome"] = "error"
+                    entry["message"] = INTERNAL_MESSAGE.format(kind=self.internal[report.nodeid])
             if report.when == "teardown" and entry["outcome"] != "error":
                 entry["outcome"] = "failed"
         elif report.skipped and entry["outcome"] == "not run":

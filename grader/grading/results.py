@@ -48,6 +48,7 @@ class Result:
     log: str = ""  # the tail of the pytest process's own output: for the tutor, never parsed
     artifacts: dict = field(default_factory=dict)
     key: str = ""  # the store key this result was computed for
+    worker: str = ""  # host:pid of the process that ran the suite (the coordinator's with the local pool)
     stopped: list = field(default_factory=list)  # limits that stopped a worker (cpu, wall, killed): graded again next run
     usage: dict = field(default_factory=dict)  # the submission's cgroup counters: cpu_seconds, peak_mib
 

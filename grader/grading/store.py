@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
-from grader.grading.results import Result
+from grader.grading.results import GRADED, Result
+from grader.sandbox.mnist import cache_root, private
 
 # Kit modules whose code can change a verdict: the whole sandbox runtime plus the trusted pytest side.
 SUITE_MODULES = ("grading/plugin.py", "grading/harness.py", "grading/results.py")
@@ -92,3 +94,30 @@ class Store:
         except (OSError, ValueError):
             return False
         return isinstance(data, dict) and data.get("submission") == path.stem and isinstance(data.get("key"), str)
+
+
+def kept_key(key: str, backend: str | None) -> Result | None:
+    """An answer key kept by an earlier run (any output folder) for this key and backend, from the user's cache."""
+    root = cache_root()
+    name = f"{key}-{backend or 'default'}"
+    path = root / "answer-keys" / f"{name}.json" if root is not None else None
+    if path is None or not (private(path.parent, stat.S_IFDIR) and private(path)):
+        return None
+    result = Store(path.parent).get(name, key)
+    return result if result is not None and result.submission == REFERENCE else None
+
+
+def keep_key(reference: Result, backend: str | None) -> None:
+    """Keep a clean answer key for other output folders (nothing when the cache cannot be written)."""
+    root = cache_root()
+    if root is None or reference.status != GRADED or reference.reason:
+        return
+    try:
+        folder = root / "answer-keys"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        name = f"{reference.key}-{backend or 'default'}"
+        partial = folder / f".{name}.{os.getpid()}.partial"
+        partial.write_text(json.dumps(reference.to_json(), allow_nan=False))
+        os.replace(partial, folder / f"{name}.json")
+    except OSError:
+        pass

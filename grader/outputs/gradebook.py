@@ -6,15 +6,23 @@ REPORT.md). Every student gets a submission with auto_score per test cell and ma
 manual cell (needs_manual_grade while blank). `nbgrader export` works on the result. Do not run
 `nbgrader autograde` on it: it looks for notebooks that do not exist and would zero the grades.
 
-The database is rebuilt from scratch each time into a temporary file and moved into place.
+The database is rebuilt from scratch each time into a temporary file and moved into place. Creating
+an empty nbgrader database runs an `alembic` subprocess (seconds); so the empty database of each
+nbgrader version and course is made once, kept in the user's cache (see grader.sandbox.mnist's
+cache_root) and copied; nbgrader skips alembic for a database that already has its tables.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import stat
 import sys
 import warnings
 from pathlib import Path
+
+from grader.sandbox.mnist import cache_root, private
 
 ASSIGNMENT = "exercise02"
 UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
@@ -46,6 +54,7 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
             warnings.simplefilter("ignore")  # SQLAlchemy 2.x SAWarnings from nbgrader's add_submission
             from nbgrader.api import Gradebook
 
+            copy_empty(partial, course_id, Gradebook)
             with Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
                 gb.add_assignment(ASSIGNMENT)
                 gb.add_notebook(NOTEBOOK, ASSIGNMENT)
@@ -70,6 +79,67 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
     finally:
         os.environ["PATH"] = old_path
     os.replace(partial, path)
+
+
+def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
+    """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there."""
+    import nbgrader
+
+    root = cache_root()
+    if root is None:
+        return  # nbgrader creates it (and runs alembic)
+    folder = root / "gradebooks"
+    tag = hashlib.sha256(f"{nbgrader.__version__}\0{course_id}".encode()).hexdigest()[:16]
+    empty = folder / f"empty-{tag}.db"
+    try:
+        if not (private(folder, stat.S_IFDIR) and private(empty)):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            making = folder / f".{empty.name}.{os.getpid()}.partial"
+            making.unlink(missing_ok=True)
+            with gradebook_class(f"sqlite:///{making}", course_id=course_id):
+                pass
+            os.replace(making, empty)
+        if private(folder, stat.S_IFDIR) and private(empty):
+            shutil.copyfile(empty, target)
+    except OSError:
+        target.unlink(missing_ok=True)  # nbgrader creates it
+
+
+KEPT = 8  # gradebooks kept by content in the user's cache (the newest)
+
+
+def copy_kept(digest: str, path: Path) -> bool:
+    """Copy the gradebook kept for this content digest to path; False when there is none."""
+    root = cache_root()
+    kept = root / "gradebooks" / f"{digest}.db" if root is not None else None
+    if kept is None or not (private(kept.parent, stat.S_IFDIR) and private(kept)):
+        return False
+    partial = path.with_name(path.name + ".partial")
+    try:
+        shutil.copyfile(kept, partial)
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def keep(digest: str, path: Path) -> None:
+    """Keep a copy of a written gradebook under its content digest; drop all but the newest KEPT."""
+    root = cache_root()
+    if root is None:
+        return
+    folder = root / "gradebooks"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = folder / f".{digest}.{os.getpid()}.partial"
+        shutil.copyfile(path, partial)
+        os.replace(partial, folder / f"{digest}.db")
+        books = sorted((p for p in folder.glob("*.db") if not p.name.startswith("empty-")), key=lambda p: p.stat().st_mtime)
+        for old in books[:-KEPT]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> bool:

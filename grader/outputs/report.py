@@ -385,8 +385,9 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
         return path
     updated = in_place and path.is_file() and gradebook.update_grades(path, course_id=course_id, tests=tests, rows=book,
                                                                       manual_parts=manual_points.PARTS)  # fmt: skip
-    if not updated:
+    if not updated and not gradebook.copy_kept(digest, path):  # the same content from another output folder
         gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
+        gradebook.keep(digest, path)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     _write_text(stamp, digest)
     return path

@@ -131,12 +131,14 @@ def softmax(z):
 
 # =============================================================================== losses
 # A loss takes the network output (N, K) and the targets (N, K) and averages over the N rows.
+# Like softmax, the losses work along the last axis for any number of dimensions: N is the number of
+# rows, the product of all axes but the last ((2, 3, K) has 6 rows; a single 1-D row has N = 1).
 
 
 def mse_loss(y_hat, y):
     """Squared error: sum((y_hat - y)^2) / (2N)."""
     ### BEGIN SOLUTION
-    n = y_hat.shape[0]
+    n = y_hat.size // y_hat.shape[-1]  # rows: every axis but the last
     return float(np.sum((y_hat - y) ** 2) / (2 * n))
     ### END SOLUTION
 
@@ -144,7 +146,7 @@ def mse_loss(y_hat, y):
 def mse_loss_grad(y_hat, y):
     """d mse_loss / d y_hat = (y_hat - y) / N."""
     ### BEGIN SOLUTION
-    n = y_hat.shape[0]
+    n = y_hat.size // y_hat.shape[-1]  # rows: every axis but the last
     return (y_hat - y) / n  # (N, K)
     ### END SOLUTION
 
@@ -152,7 +154,7 @@ def mse_loss_grad(y_hat, y):
 def cross_entropy_loss(logits, y):
     """-sum(y * log softmax(logits)) / N for one-hot y; finite for any finite logits."""
     ### BEGIN SOLUTION
-    n = logits.shape[0]
+    n = logits.size // logits.shape[-1]  # rows: every axis but the last
     shifted = logits - np.max(logits, axis=-1, keepdims=True)  # (N, K)
     log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))  # (N, K), log softmax
     return float(-np.sum(y * log_p) / n)
@@ -162,7 +164,7 @@ def cross_entropy_loss(logits, y):
 def cross_entropy_loss_grad(logits, y):
     """d cross_entropy_loss / d logits = (softmax(logits) - y) / N."""
     ### BEGIN SOLUTION
-    n = logits.shape[0]
+    n = logits.size // logits.shape[-1]  # rows: every axis but the last
     return (softmax(logits) - y) / n  # (N, K)
     ### END SOLUTION
 

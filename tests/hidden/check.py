@@ -28,19 +28,43 @@ def short(value, limit: int = 120) -> str:
             text = np.array2string(value, separator=", ")
         text = " ".join(text.split())
     else:
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception:  # a hostile or deeply nested value
+            text = "(a value that cannot be shown)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def dtype_problem(value: np.ndarray) -> str:
+    """A message part when an array is not float64 (the SPEC: every array a stub returns is float64)."""
+    kind = value.dtype
+    if kind == np.float64:
+        return ""
+    if kind == np.bool_:
+        return ("it is a boolean array (True/False), not float64: convert with .astype(np.float64) "
+                "(a comparison such as z > 0 gives booleans)")
+    if kind.kind == "f":
+        return (f"the result looks computed in {kind.name}; the contract uses float64 "
+                f"(look for astype(np.{kind.name}), dtype=np.{kind.name} or {kind.name} inputs)")
+    if kind.kind in "iu":
+        return (f"it has the integer dtype {kind.name}, not float64: convert with .astype(np.float64) "
+                "(or use 1.0/0.0 instead of 1/0)")
+    return f"it has dtype {kind.name}; expected float64"
+
+
 def array(value, what: str, shape=None, look: str = "") -> np.ndarray:
-    """`value` as a float64 array, failing with a clear message if it is not one of the right shape."""
+    """`value` as a float64 array, failing with a clear message if it is not a float64 array of the right shape."""
     where = f" Look at {look}." if look else ""
+    expect = "a NumPy array of float64" + (f" of shape {tuple(shape)}" if shape is not None else "")
     if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
-        fail(f"{what} returned a {type(value).__name__}; expected a NumPy array" +
-             (f" of shape {shape}" if shape else "") + f".{where}")
-    if not isinstance(value, (np.ndarray, float, int)) or isinstance(value, bool):
-        fail(f"{what} returned {type(value).__name__} {short(value)}; expected a NumPy array"
-             + (f" of shape {shape}" if shape else "") + f".{where}")
+        fail(f"{what} returned a {type(value).__name__} (not an array); expected {expect}.{where}")
+    if not isinstance(value, np.ndarray):
+        fail(f"{what} returned {described(value)}; expected {expect}.{where}")
+    if value.dtype.kind not in "biuf":
+        fail(f"{what} returned an array of dtype {value.dtype}; expected {expect}.{where}")
+    problem = dtype_problem(value)
+    if problem:
+        fail(f"{what} returned an array of dtype {value.dtype.name}; expected float64: {problem}.{where}")
     result = np.asarray(value, dtype=np.float64)
     if shape is not None and result.shape != tuple(shape):
         hint = ""
@@ -54,19 +78,70 @@ def array(value, what: str, shape=None, look: str = "") -> np.ndarray:
     return result
 
 
+def kind_of(value) -> str:
+    """The kind of a returned value in words a student knows (never the kit's own type names)."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "a bool"
+    if isinstance(value, int):
+        return "an int"
+    if isinstance(value, (float, str, dict, list, tuple)):
+        return f"a {type(value).__name__}"
+    if hasattr(value, "type_name"):  # an object of the submission seen through a handle
+        return f"an object ({str(value.type_name)[:40]})"
+    return "an object"
+
+
+def described(value) -> str:
+    """'None', or the kind of a value followed by a short text of it."""
+    return "None" if value is None else f"{kind_of(value)} {short(value)}"
+
+
+def array_list(value, what: str, shapes, look: str = "") -> list:
+    """`value` as a list of float64 arrays with the given shapes (weights, gradients, ...)."""
+    where = f" Look at {look}." if look else ""
+    if not isinstance(value, (list, tuple)):
+        fail(f"{what} is {described(value)}; expected a list of {len(shapes)} arrays "
+             f"(one per layer).{where}")
+    if len(value) != len(shapes):
+        fail(f"{what} is a list of length {len(value)}; expected {len(shapes)} arrays (one per layer).{where}")
+    return [array(v, f"{what}[{i}]", s, look) for i, (v, s) in enumerate(zip(value, shapes))]
+
+
 def scalar(value, what: str, look: str = "") -> float:
     where = f" Look at {look}." if look else ""
     if isinstance(value, np.ndarray):
         if value.size != 1:
             fail(f"{what} returned an array of shape {value.shape}; expected one number (a float).{where}")
+        if value.dtype.kind not in "iuf":
+            fail(f"{what} returned an array of dtype {value.dtype}; expected one number (a float).{where}")
         value = value.reshape(()).item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        fail(f"{what} returned {type(value).__name__} {short(value)}; expected a float.{where}")
+        fail(f"{what} returned {described(value)}; expected a float.{where}")
     return float(value)
 
 
-def scalar_close(what: str, got, expected: float, *, rtol=1e-7, atol=1e-12, context="", look="", n=None, hints=()):
-    """Compare a returned number with the expected one; hints for ratios (2, N, -1) and NaN."""
+FLOAT32_RTOL = 3e-6  # float32 arithmetic: a few units of 2^-23 relative error per value
+
+
+def looks_float32(got, expected, atol: float) -> bool:
+    """Every value right to float32 precision (but not to float64's): computed in float32 somewhere."""
+    got = np.asarray(got, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return False
+    error = np.abs(got - expected)
+    return bool(np.all(error <= FLOAT32_RTOL * np.abs(expected) + atol) and np.any(error > 1e-9 * np.abs(expected) + atol))
+
+
+FLOAT32_TEXT = ("The result looks computed in float32 (every value right to about 7 digits only); the contract uses "
+                "float64: look for astype(np.float32), dtype=np.float32 or float32 constants.")
+
+
+def scalar_close(what: str, got, expected: float, *, rtol=1e-9, atol=1e-12, context="", look="", n=None, lr=None,
+                 hints=()):
+    """Compare a returned number with the expected one; hints for float32, ratios (2, N, -1, lr) and NaN."""
     value = scalar(got, what, look)
     if math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
         return value
@@ -74,8 +149,10 @@ def scalar_close(what: str, got, expected: float, *, rtol=1e-7, atol=1e-12, cont
     if not math.isfinite(value):
         parts.append("It is not finite: something overflowed (exp of a large number?) or 0 * inf / log(0) happened; "
                      "shift by the row maximum (log-sum-exp) before exponentiating.")
+    elif looks_float32(value, expected, atol):
+        parts.append(FLOAT32_TEXT)
     else:
-        ratio_text = ratio_hint(np.array([value]), np.array([expected]), n)
+        ratio_text = ratio_hint(np.array([value]), np.array([expected]), n, lr)
         if ratio_text:
             parts.append(ratio_text)
     parts.extend(h for h in hints if h)
@@ -84,20 +161,10 @@ def scalar_close(what: str, got, expected: float, *, rtol=1e-7, atol=1e-12, cont
     fail(" ".join(parts))
 
 
-def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None) -> str:
-    """A hint when `got` is a constant multiple of `expected` (or its transpose)."""
-    g = np.asarray(got, dtype=np.float64).ravel()
-    e = np.asarray(expected, dtype=np.float64).ravel()
-    if g.shape != e.shape or not np.all(np.isfinite(g)):
-        return ""
-    ee = float(e @ e)
-    if ee == 0.0:
-        return "Expected all zeros." if np.any(g) else ""
-    if not np.any(g):
-        return "Everything came back as 0: is the value ever computed or stored?"
-    r = float(g @ e) / ee
-    if np.linalg.norm(g - r * e) > 1e-6 * max(np.linalg.norm(g), 1e-300):
-        return ""
+def factor_hint(r: float, n=None, lr=None, tol: float = 1e-6) -> str:
+    """What a factor between the returned and the expected values suggests ("" when nothing clear)."""
+    if abs(r - 1.0) < 0.01 or r == 0.0:
+        return ""  # within 1 % of 1: not a factor, a different error (and 0 is said as "all zeros")
     candidates = [
         (-1.0, "It has the wrong sign (ratio -1): check the order of a subtraction (y_hat - y, not y - y_hat) "
                "or a minus sign that is missing or doubled."),
@@ -112,14 +179,46 @@ def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None) -> str:
             (float(n) ** 2, f"It is N^2 = {n * n} times too large: the average over the batch is missing twice."),
             (1.0 / n ** 2, f"It is N^2 = {n * n} times too small: divided by N too often."),
         ]
+    if lr and abs(lr - 1.0) > 0.01 and abs(lr - 0.5) > 0.01 and abs(lr - 2.0) > 0.01:
+        candidates += [(float(lr), f"It is lr = {lr:g} times the expected value: the learning rate is applied "
+                                   "where it does not belong."),
+                       (1.0 / lr, f"It is 1/lr = {1 / lr:.4g} times the expected value: the learning rate is "
+                                  "missing.")]
     for value, text in candidates:
-        if abs(r - value) <= 1e-6 * abs(value):
+        if abs(r - value) <= tol * abs(value):
             return text
-    return f"It is the expected value times {r:.6g}: a constant factor is wrong."
+    return f"It is the expected value times {r:.4g}, the same factor everywhere."
 
 
-def arrays_close(what: str, got, expected, *, rtol=1e-7, atol=1e-10, context="", look="", n=None, hints=()):
-    """Compare a returned array with the expected one; shape, finiteness and values, with hints."""
+def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None, lr=None) -> str:
+    """A hint when `got` is a constant multiple of `expected`."""
+    g = np.asarray(got, dtype=np.float64).ravel()
+    e = np.asarray(expected, dtype=np.float64).ravel()
+    if g.shape != e.shape or not np.all(np.isfinite(g)):
+        return ""
+    ee = float(e @ e)
+    if ee == 0.0:
+        return "Expected all zeros." if np.any(g) else ""
+    if not np.any(g):
+        return "Everything came back as 0: is the value ever computed or stored?"
+    r = float(g @ e) / ee
+    if np.linalg.norm(g - r * e) > 1e-6 * max(np.linalg.norm(g), 1e-300):
+        return ""
+    return factor_hint(r, n, lr)
+
+
+def worst_entry(value: np.ndarray, expected: np.ndarray) -> tuple:
+    """The index of the entry with the largest error (a non-finite value counts as the largest)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(value - expected)
+    error = np.where(np.isfinite(error), error, np.inf)
+    flat = int(np.argmax(error)) if error.size else 0
+    return tuple(int(i) for i in np.unravel_index(flat, value.shape)) if value.ndim else ()
+
+
+def arrays_close(what: str, got, expected, *, rtol=1e-9, atol=1e-10, context="", look="", n=None, lr=None,
+                 hints=()):
+    """Compare a returned array with the expected one; dtype, shape, finiteness and values, with hints."""
     expected = np.asarray(expected, dtype=np.float64)
     value = array(got, what, expected.shape, look)
     if np.allclose(value, expected, rtol=rtol, atol=atol):
@@ -127,21 +226,23 @@ def arrays_close(what: str, got, expected, *, rtol=1e-7, atol=1e-10, context="",
     parts = []
     bad = ~np.isclose(value, expected, rtol=rtol, atol=atol)
     count = int(bad.sum())
-    first = tuple(int(i) for i in np.argwhere(bad)[0])
-    where_text = f"at index {first}" if value.ndim else ""
-    diff = np.abs(value - expected)
-    max_err = float(diff.max()) if np.all(np.isfinite(diff)) else float("nan")
+    worst = worst_entry(value, expected)
+    where_text = f" at index {worst}" if value.ndim else ""
+    with np.errstate(invalid="ignore", over="ignore"):
+        max_err = float(np.abs(value[worst] - expected[worst]))
     parts.append(
-        f"{what} differs from the expected values{context}: {count} of {value.size} entries wrong, "
-        f"first {where_text}: got {value[first]:.8g}, expected {expected[first]:.8g}"
-        + (f"; largest error {max_err:.3g}" if math.isfinite(max_err) else "") + "."
+        f"{what} differs from the expected values{context}: {count} of {value.size} entries wrong; "
+        f"the largest error is{where_text}: got {value[worst]:.8g}, expected {expected[worst]:.8g}"
+        + (f" (error {max_err:.3g})" if math.isfinite(max_err) else "") + "."
     )
     if not np.all(np.isfinite(value)):
         k = int((~np.isfinite(value)).sum())
         parts.append(f"{k} entries are NaN or inf although the expected values are finite: something overflowed "
                      "for large inputs (exp of a large number, inf/inf, 0*log 0); use a form that cannot overflow.")
+    elif looks_float32(value, expected, atol):
+        parts.append(FLOAT32_TEXT)
     else:
-        text = ratio_hint(value, expected, n)
+        text = ratio_hint(value, expected, n, lr) if value.size >= 3 else ""  # 1-2 entries: any factor fits
         if text:
             parts.append(text)
         elif value.ndim == 2 and value.shape[0] == value.shape[1] and np.allclose(value, expected.T, rtol=rtol, atol=atol):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import check
 import reference as ref
 
 KINK_MARGIN = 1e-3  # |z| of every pre-activation (and |W| with l1) at least this
@@ -47,6 +48,9 @@ class Net:
         """The submission's MLP with this net's weights and biases copied in."""
         model = student.MLP(list(self.sizes), activation=self.activation, output_activation=self.output_activation,
                             loss=self.loss, l1=self.l1, l2=self.l2, seed=0)
+        if not hasattr(model, "type_name"):  # a value came back, not an object of the submission
+            check.fail(f"MLP({self.sizes}, ...) gave {check.described(model)}; expected an MLP "
+                       "object. Look at the MLP class (it must stay a class).")
         model.set("weights", [W.copy() for W in self.weights])
         model.set("biases", [b.copy() for b in self.biases])
         return model

@@ -98,20 +98,26 @@ def softmax(z):
     return np.exp(log_softmax(z))
 
 
+def rows(a) -> int:
+    """N, the number of rows: the product of every axis but the last (1 for a single 1-D row)."""
+    a = np.asarray(a)
+    return int(np.prod(a.shape[:-1], dtype=np.int64))
+
+
 def mse_loss(y_hat, y):
-    return float(np.sum((y_hat - y) ** 2) / (2 * y_hat.shape[0]))
+    return float(np.sum((y_hat - y) ** 2) / (2 * rows(y_hat)))
 
 
 def mse_loss_grad(y_hat, y):
-    return (y_hat - y) / y_hat.shape[0]
+    return (y_hat - y) / rows(y_hat)
 
 
 def cross_entropy_loss(logits, y):
-    return float(-np.sum(y * log_softmax(logits)) / logits.shape[0])
+    return float(-np.sum(y * log_softmax(logits)) / rows(logits))
 
 
 def cross_entropy_loss_grad(logits, y):
-    return (softmax(logits) - y) / logits.shape[0]
+    return (softmax(logits) - y) / rows(logits)
 
 
 LOSSES = {"mse": (mse_loss, mse_loss_grad), "cross_entropy": (cross_entropy_loss, cross_entropy_loss_grad)}
@@ -164,6 +170,27 @@ def numerical_gradients(weights, biases, X, Y, activation, output_activation, lo
             group.append(g)
         grads.append(group)
     return grads[0], grads[1]
+
+
+def backward(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0, *,
+             output_derivative=True, l1_term=np.sign):
+    """Analytic gradients (dWs, dbs) of `loss`, for the hints only (verdicts use numerical_gradients).
+
+    output_derivative=False and l1_term=np.abs give the gradients of two typical mistakes.
+    """
+    output, zs = forward(weights, biases, X, activation, output_activation, keep=True)
+    inputs = [np.asarray(X, dtype=np.float64)] + [ACTIVATIONS[activation][0](Z) for Z in zs[:-1]]
+    dA = LOSSES[loss_name][1](output, Y)
+    dWs, dbs = [None] * len(weights), [None] * len(weights)
+    for layer in reversed(range(len(weights))):
+        W = np.asarray(weights[layer], dtype=np.float64)
+        last = layer == len(weights) - 1
+        f_grad = ACTIVATIONS[output_activation if last else activation][1]
+        dZ = dA if (last and not output_derivative) else dA * f_grad(zs[layer])
+        dWs[layer] = dZ.T @ inputs[layer] + l1 * l1_term(W) + l2 * W
+        dbs[layer] = dZ.sum(axis=0)
+        dA = dZ @ W
+    return dWs, dbs
 
 
 def min_abs_preactivation(weights, biases, X, activation, output_activation):

@@ -1,4 +1,9 @@
-"""Activations, their derivatives and the softmax (19 points)."""
+"""Activations, their derivatives and the softmax (19 points).
+
+Every returned array must be float64 of the input's shape (check.array says so otherwise, with its
+own message for booleans, float32 and integers); softmax works along the last axis for any number
+of dimensions (SPEC), so it is checked on 1-D, 2-D and 3-D inputs.
+"""
 
 from __future__ import annotations
 
@@ -34,18 +39,18 @@ def away_from_kink(rng, shape, scale=3.0):
     return z
 
 
-def first_wrong_input(got, expected, z, rtol, atol) -> str:
-    if not isinstance(got, np.ndarray) or got.shape != expected.shape:
+def worst_input(got, expected, z, rtol, atol) -> str:
+    """The input z of the entry with the largest error (the arrays' own message gives only its index)."""
+    if not isinstance(got, np.ndarray) or got.shape != expected.shape or got.dtype.kind not in "biuf":
         return ""
-    bad = np.argwhere(~np.isclose(got, expected, rtol=rtol, atol=atol))
-    if not len(bad):
+    if np.allclose(got, expected, rtol=rtol, atol=atol):
         return ""
-    ix = tuple(bad[0])
-    return f"For example at z = {z[ix]:.6g}: got {got[ix]:.8g}, expected {expected[ix]:.8g}."
+    ix = check.worst_entry(got.astype(np.float64), expected)
+    return f"That entry is at z = {z[ix]:.6g}."
 
 
-def compare(what, got, expected, z, look, rtol=1e-7, atol=1e-12, hints=()):
-    extra = first_wrong_input(got, np.asarray(expected), z, rtol, atol)
+def compare(what, got, expected, z, look, rtol=1e-9, atol=1e-12, hints=()):
+    extra = worst_input(got, np.asarray(expected), z, rtol, atol)
     check.arrays_close(what, got, expected, rtol=rtol, atol=atol, look=look, hints=(extra, *hints))
 
 
@@ -96,7 +101,7 @@ def test_activation_alpha_is_used(student, rng):
             elif name == "elu" and np.allclose(got, np.where(z > 0, 1.0, np.exp(z))):
                 hint = "For z < 0 it returns e^z: the factor alpha is missing (d/dz alpha*(e^z - 1) = alpha*e^z)."
         compare(f"{name}_grad(z, alpha={alpha})", got, df(z, alpha), z,
-                f"{name}_grad: it should return {DERIVATIVES[name]}", rtol=1e-7, hints=(hint,))
+                f"{name}_grad: it should return {DERIVATIVES[name]}", rtol=1e-9, hints=(hint,))
 
 
 # --------------------------------------------------------------------------- softmax
@@ -105,12 +110,12 @@ LECTURE_X = np.array([1.0, 0.1, 3.0, 0.1, 0.4, 2.0, 1.0, 0.05, 0.0])
 LECTURE_PERCENT = [7.0, 2.9, 51.9, 2.9, 3.9, 19.1, 7.0, 2.7, 2.6]
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(1)
 def test_softmax_lecture_table(student):
     """Does softmax reproduce the lecture's table (x = [1, 0.1, 3, ...] -> [7.0, 2.9, 51.9, ...] %)?"""
     z = LECTURE_X[None, :]  # one row, 9 classes
     got = student.softmax(z)
-    check.arrays_close("softmax(x) for the lecture's x", got, ref.softmax(z), rtol=1e-7, atol=1e-12,
+    check.arrays_close("softmax(x) for the lecture's x", got, ref.softmax(z), rtol=1e-9, atol=1e-12,
                        look=f"softmax: e^x_k / sum_j e^x_j along the last axis; the lecture's table in % is "
                             f"{LECTURE_PERCENT}")
 
@@ -127,7 +132,7 @@ def test_softmax_rows_sum_to_one_and_shift_invariant(student, rng):
     shift = rng.uniform(-50, 50, (5, 1))
     shifted = student.softmax(z + shift)
     check.arrays_close("softmax(z + c) with a different constant c per row", shifted, ref.softmax(z),
-                       rtol=1e-7, atol=1e-12, look="softmax: it must not depend on a constant added to a row")
+                       rtol=1e-9, atol=1e-12, look="softmax: it must not depend on a constant added to a row")
 
 
 @pytest.mark.points(2)
@@ -139,7 +144,7 @@ def test_softmax_along_last_axis(student, rng):
         hints = []
         if isinstance(got, np.ndarray) and got.shape == shape and np.allclose(got, ref.softmax(z.T).T):
             hints.append("Each column sums to 1 instead of each row: use axis=-1 (the last axis), not axis=0.")
-        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-7, atol=1e-12,
+        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-9, atol=1e-12,
                            look="softmax: max, exp and sum along axis=-1 with keepdims=True", hints=hints)
 
 
@@ -147,5 +152,26 @@ def test_softmax_along_last_axis(student, rng):
 def test_softmax_large_logits(student):
     """Is softmax finite and correct (no overflow, NaN or warning) for logits up to +-1e4?"""
     got = check.no_warnings(student, lambda: student.softmax(check.BIG_LOGITS.copy()), "softmax")
-    check.arrays_close("softmax(z) for logits up to +-1e4", got, ref.softmax(check.BIG_LOGITS), rtol=1e-7, atol=1e-12,
+    check.arrays_close("softmax(z) for logits up to +-1e4", got, ref.softmax(check.BIG_LOGITS), rtol=1e-9, atol=1e-12,
                        look="softmax: subtract the row maximum before exp (softmax(z) = softmax(z - max z))")
+
+
+@pytest.mark.points(1)
+def test_softmax_any_number_of_dimensions(student, rng):
+    """Does softmax work along the last axis of a 1-D vector and of a 3-D array as well as of a 2-D batch?"""
+    for shape in ((6,), (2, 3, 4)):
+        z = rng.normal(0.0, 2.0, shape)
+        got = student.softmax(z.copy())
+        hints = []
+        if isinstance(got, np.ndarray) and got.shape == shape and got.dtype.kind == "f" and len(shape) == 3:
+            for axis in (0, 1):
+                if np.allclose(got, np.moveaxis(ref.softmax(np.moveaxis(z, axis, -1)), -1, axis)):
+                    hints.append(f"It is normalised along axis {axis}: use axis=-1 (the last axis), which works for "
+                                 "any number of dimensions.")
+            if np.allclose(got, ref.softmax(z.reshape(-1)).reshape(shape)):
+                hints.append("The whole array sums to 1: normalise each row (along axis=-1, keepdims=True).")
+        if isinstance(got, np.ndarray) and got.shape == shape and len(shape) == 1 and \
+                got.dtype.kind == "f" and np.allclose(got, 1.0):
+            hints.append("Every entry is 1: a 1-D input is one row, so the sum runs over its only axis (axis=-1).")
+        check.arrays_close(f"softmax(z) for z of shape {shape}", got, ref.softmax(z), rtol=1e-9, atol=1e-12,
+                           look="softmax: max, exp and sum along axis=-1 with keepdims=True (not axis=1)", hints=hints)

@@ -77,19 +77,19 @@ def softmax(z):
 
 def mse_loss(y_hat, y):
     d = (y_hat - y).ravel()
-    return float(d @ d) / (2.0 * len(y_hat))
+    return float(d @ d) / (2.0 * (y_hat.size // y_hat.shape[-1]))
 
 
 def mse_loss_grad(y_hat, y):
-    return (y_hat - y) * (1.0 / len(y_hat))
+    return (y_hat - y) * (1.0 / (y_hat.size // y_hat.shape[-1]))
 
 
 def cross_entropy_loss(logits, y):
-    return float(-(y * log_softmax(logits)).sum(axis=1).mean())
+    return float(-(y * log_softmax(logits)).sum(axis=-1).mean())
 
 
 def cross_entropy_loss_grad(logits, y):
-    return (softmax(logits) - y) / logits.shape[0]
+    return (softmax(logits) - y) / (logits.size // logits.shape[-1])
 
 
 # derivative as a function of the activation value a = f(z)

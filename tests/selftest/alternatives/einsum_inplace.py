@@ -78,21 +78,21 @@ def softmax(z):
 
 def mse_loss(y_hat, y):
     d = y_hat - y
-    return 0.5 * float(np.mean(np.einsum("nk,nk->n", d, d)))
+    return 0.5 * float(np.mean(np.einsum("...k,...k->...", d, d)))
 
 
 def mse_loss_grad(y_hat, y):
-    return np.subtract(y_hat, y) / np.shape(y_hat)[0]
+    return np.subtract(y_hat, y) / (np.size(y_hat) // np.shape(y_hat)[-1])
 
 
 def cross_entropy_loss(logits, y):
-    m = logits.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
-    return float(np.mean(np.einsum("nk,n->n", y, lse) - np.einsum("nk,nk->n", y, logits)))
+    m = logits.max(axis=-1, keepdims=True)
+    lse = m[..., 0] + np.log(np.exp(logits - m).sum(axis=-1))
+    return float(np.mean(np.einsum("...k,...->...", y, lse) - np.einsum("...k,...k->...", y, logits)))
 
 
 def cross_entropy_loss_grad(logits, y):
-    return (softmax(logits) - y) / len(logits)
+    return (softmax(logits) - y) / (logits.size // logits.shape[-1])
 
 
 TABLE = {

@@ -77,21 +77,21 @@ def softmax(z):
 
 
 def mse_loss(y_hat, y):
-    return float(((y_hat - y) ** 2).sum() / (2 * y_hat.shape[0]))
+    return float(((y_hat - y) ** 2).sum() / (2 * (y_hat.size // y_hat.shape[-1])))
 
 
 def mse_loss_grad(y_hat, y):
-    return (y_hat - y) / y_hat.shape[0]
+    return (y_hat - y) / (y_hat.size // y_hat.shape[-1])
 
 
 def cross_entropy_loss(logits, y):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-(y * log_probs).sum() / logits.shape[0])
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return float(-(y * log_probs).sum() / (logits.size // logits.shape[-1]))
 
 
 def cross_entropy_loss_grad(logits, y):
-    return (softmax(logits) - y) / logits.shape[0]
+    return (softmax(logits) - y) / (logits.size // logits.shape[-1])
 
 
 class Activation:

@@ -1,0 +1,224 @@
+"""`grader grade --cluster local:2` (Dask, 2 worker processes) against the local pool, in the sandbox.
+
+The class is the committed sample class plus two hostile submissions from redteam/ (one patches
+numpy's comparisons at import, one never finishes its import: the wall budget must stop it on the
+worker) and an honest slow one (so a kill lands while a run is in flight). The stand-in suite keeps
+each run to seconds. The cluster's grades must equal the pool's (statuses, reasons, points,
+messages), also when a worker process is SIGKILLed mid-run and when the coordinator is SIGKILLed
+and the same command is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from classroom import KIT, STANDIN
+
+REDTEAM = Path(__file__).resolve().parent / "redteam"
+HOSTILE = {"zz-patch-numpy": "patch_numpy.py", "zz-slow-import": "slow_import.py"}
+BUDGET = "20"
+
+
+def make_class(root: Path, with_hang: bool = True) -> Path:
+    source = root / "class"
+    shutil.copytree(KIT / "submissions", source)
+    for name, attack in HOSTILE.items():
+        if with_hang or name != "zz-slow-import":
+            (source / name).mkdir()
+            shutil.copyfile(REDTEAM / attack, source / name / "exercise02_template.py")
+    (source / "zz-slow-honest").mkdir()
+    solution = (KIT / "solutions" / "exercise02.py").read_text()
+    (source / "zz-slow-honest" / "exercise02.py").write_text("import time\ntime.sleep(4)\n" + solution)
+    return source
+
+
+def command(source: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
+            "--backend", "sandbox", "--budget", BUDGET, "-j", "2", *extra]  # fmt: skip
+
+
+def grade(source: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    done = subprocess.run(command(source, out, *extra), cwd=KIT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def verdicts(out: Path) -> dict[str, tuple]:
+    """Each kept result's status, reason, backend and tests (id, outcome, earned, message): no timings, logs, workers."""
+    kept = {}
+    for path in (out / "results").glob("*.json"):
+        data = json.loads(path.read_text())
+        tests = [(t["id"], t["outcome"], t["earned"], t["message"]) for t in data["tests"]]
+        kept[path.stem] = (data["status"], data["reason"], data["backend"], data["key"], tests)
+    return kept
+
+
+def workers_of(out: Path) -> set[str]:
+    """Who ran the submissions (not the answer key, which may come from another folder's run via the cache)."""
+    return {json.loads(p.read_text())["worker"] for p in (out / "results").glob("*.json") if p.stem != "_reference"} - {""}
+
+
+def descendants(root: int) -> dict[int, tuple[int, str]]:
+    """{pid: (parent pid, command line)} of every process below root."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                table[int(entry.name)] = (ppid, (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except (OSError, IndexError, ValueError):
+                continue
+    below, frontier = {}, {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier and pid not in below}
+        below.update({pid: table[pid] for pid in frontier})
+    return below
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_runner_travels_as_its_portable_part_and_refuses_another_kit(tmp_path):
+    """Is a Runner rebuilt on this machine's kit, and does one built for another suite version refuse to run?"""
+    from grader.grading import harness, store
+
+    runner = harness.Runner(KIT, STANDIN, budget=7.0, backend="sandbox")
+    runner.version = store.suite_version(KIT, STANDIN, KIT / "solutions" / "exercise02.py")
+    same = pickle.loads(pickle.dumps(runner))
+    assert (same.kit, same.suite, same.budget, same.backend, same.mismatch) == (KIT, STANDIN, 7.0, "sandbox", "")
+    assert same is not runner and same.token == runner.token
+    runner.version = "0" * 64
+    other = pickle.loads(pickle.dumps(runner))
+    with pytest.raises(harness.KitMismatch, match="different kit .*install the same kit version on every worker"):
+        other.run("exercise02.py", b"x = 1\n", 1)
+    outside = harness.Runner(KIT, tmp_path)
+    with pytest.raises(harness.HarnessError, match="not inside the kit"):
+        pickle.dumps(outside)
+
+
+def test_cluster_addresses_are_checked():
+    """Do a malformed --cluster and a missing worker pool give one clear error?"""
+    from grader.grading import executor
+
+    for bad in ("local:0", "local:x", "slurm:-1", "slurm:", "8786"):
+        with pytest.raises(executor.ClusterError, match="--cluster"):
+            executor.open_engine(bad)
+
+
+def test_slurm_config_example_makes_a_job_script():
+    """Does the documented jobqueue.yaml give a Slurm job that activates the kit and runs one worker of `cores` threads?"""
+    pytest.importorskip("dask_jobqueue", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    import dask.config
+    import yaml
+    from dask_jobqueue import SLURMCluster
+
+    config = yaml.safe_load((KIT / "examples" / "cluster" / "jobqueue.yaml").read_text())["jobqueue"]["slurm"]
+    with dask.config.set({f"jobqueue.slurm.{key}": value for key, value in config.items()}):
+        with SLURMCluster(dashboard_address=None) as cluster:
+            script = cluster.job_script()
+    assert "#SBATCH --cpus-per-task=8" in script and "source ~/exercise02-kit/.venv/bin/activate" in script
+    assert "--nthreads 8" in script and "--nworkers" not in script  # one worker process per job
+
+
+@pytest.fixture(scope="module")
+def pool_and_cluster(tmp_path_factory):
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    from grader.sandbox import probe
+
+    mode, reason = probe()
+    if mode != "bwrap":
+        pytest.skip(f"needs the bwrap sandbox: {reason}")
+    root = tmp_path_factory.mktemp("cluster")
+    source = make_class(root)
+    pool = grade(source, root / "pool")
+    cluster = grade(source, root / "cluster", "--cluster", "local:2")
+    return root, source, pool, cluster
+
+
+def test_cluster_grades_equal_the_local_pool(pool_and_cluster):
+    """On a 2-process LocalCluster, are statuses, reasons, points and messages those of the local pool?"""
+    root, source, pool, cluster = pool_and_cluster
+    local, remote = verdicts(root / "pool"), verdicts(root / "cluster")
+    assert len(local) == 10 and remote == local
+    assert re.search(r"\(\d running on 2 workers, ETA", cluster.stderr), cluster.stderr[-2000:]
+    assert len({w.rsplit(":", 1)[1] for w in workers_of(root / "cluster")}) == 2, "both worker processes ran submissions"
+    assert workers_of(root / "cluster").isdisjoint(workers_of(root / "pool"))
+    assert {backend for _, _, backend, _, _ in remote.values()} == {"sandbox", None}  # None: the syntax error
+
+
+def test_cluster_hostile_submissions(pool_and_cluster):
+    """Does the hang stop at the wall budget on the worker, and does patched numpy earn only its honest work?"""
+    root, *_ = pool_and_cluster
+    remote = verdicts(root / "cluster")
+    status, reason, _, _, tests = remote["zz-slow-import"]
+    assert status == "timeout" and f"wall budget of {BUDGET} s" in reason and not any(t[2] for t in tests)
+    status, _, _, _, tests = remote["zz-patch-numpy"]
+    earned = {t[0]: t[2] for t in tests}
+    assert status == "graded" and earned.pop("test_sigmoid_values") == 10 and not any(earned.values())
+
+
+def test_cluster_survives_a_killed_worker(pool_and_cluster, tmp_path):
+    """A worker SIGKILLed mid-run: is its submission re-run elsewhere, graded once, and the grades unchanged?"""
+    root, *_ = pool_and_cluster
+    source = make_class(tmp_path, with_hang=False)
+    out = tmp_path / "out"
+    process = subprocess.Popen(command(source, out, "--cluster", "local:2"), cwd=KIT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and process.poll() is None:
+        for pid, (ppid, line) in descendants(process.pid).items():
+            if "-m pytest" in line and str(STANDIN) in line:
+                victim, run = ppid, pid  # the worker process running this pytest
+                break
+        time.sleep(0.05)
+    assert victim is not None and victim != process.pid, "no run in flight to kill"
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=240)
+    assert process.returncode == 0, stderr[-3000:]
+    assert not alive(run), "the killed worker's pytest run outlived it"
+    expected = {k: v for k, v in verdicts(root / "pool").items() if k != "zz-slow-import"}
+    assert verdicts(out) == expected
+    graded = [line.split(": ")[0].split(" ", 1)[1] for line in stderr.splitlines() if re.match(r"\d+/8 ", line)]
+    assert sorted(graded) == sorted(set(graded)) and len(graded) == 8, stderr[-3000:]
+    assert re.search(r"graded 7, from cache 0, failed to run \d+ \(of 8\)", stdout), stdout  # each run counted once
+
+
+def test_cluster_resumes_after_the_coordinator_is_killed(pool_and_cluster, tmp_path):
+    """The coordinator SIGKILLed half way: are its workers gone, and does the same command finish with the same grades?"""
+    root, *_ = pool_and_cluster
+    source = make_class(tmp_path, with_hang=False)
+    out = tmp_path / "out"
+    process = subprocess.Popen(command(source, out, "--cluster", "local:2"), cwd=KIT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    kept = []
+    while len(kept) < 4 and time.monotonic() < deadline and process.poll() is None:  # the key, a syntax error and 2 more
+        kept = list((out / "results").glob("*.json")) if (out / "results").is_dir() else []
+        time.sleep(0.05)
+    family = descendants(process.pid)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept_before = len([p for p in (out / "results").glob("*.json") if not p.name.startswith("_")])
+    assert 0 < kept_before < 8, "the kill did not land half way"
+    time.sleep(3)  # the workers notice their parent is gone; their pytest runs die with them
+    assert [pid for pid in family if alive(pid)] == [], "cluster processes outlived the killed coordinator"
+    resumed = grade(source, out, "--cluster", "local:2")
+    assert f"from cache {kept_before}," in resumed.stdout, resumed.stdout
+    expected = {k: v for k, v in verdicts(root / "pool").items() if k != "zz-slow-import"}
+    assert verdicts(out) == expected
+    assert not [p for p in (out / "results").iterdir() if "partial" in p.name]
