@@ -22,7 +22,6 @@ import sys
 import warnings
 from pathlib import Path
 
-from grader.sandbox.mnist import cache_root, private
 
 ASSIGNMENT = "exercise02"
 UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
@@ -35,6 +34,17 @@ def neutral(text) -> str | None:
         return None
     text = str(text)
     return "'" + text if text.startswith(UNSAFE_LEAD) else text
+
+
+def set_scores(notebook, earned: dict, manual: dict, manual_parts: dict) -> None:
+    """Every grade of one submission's notebook: auto_score per test cell, manual_score per manual part."""
+    for grade in notebook.grades:
+        if grade.name in manual_parts:
+            grade.manual_score = manual.get(grade.name)
+            grade.needs_manual_grade = manual.get(grade.name) is None
+        else:
+            grade.auto_score = float(earned.get(grade.name, 0.0))
+            grade.needs_manual_grade = False
 
 
 def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> None:
@@ -68,13 +78,7 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
                     gb.add_submission(ASSIGNMENT, student)
                     # One lookup of the submission's grade rows (find_grade would query once per cell).
                     notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
-                    for grade in notebook.grades:
-                        if grade.name in manual_parts:
-                            grade.manual_score = manual.get(grade.name)
-                            grade.needs_manual_grade = manual.get(grade.name) is None
-                        else:
-                            grade.auto_score = float(earned.get(grade.name, 0.0))
-                            grade.needs_manual_grade = False
+                    set_scores(notebook, earned, manual, manual_parts)
                 gb.db.commit()
     finally:
         os.environ["PATH"] = old_path
@@ -84,6 +88,8 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
 def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
     """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there."""
     import nbgrader
+
+    from grader.sandbox.mnist import cache_root, private  # the kit's cache rules (lazy: `grader review` imports this module)
 
     root = cache_root()
     if root is None:
@@ -110,6 +116,8 @@ KEPT = 8  # gradebooks kept by content in the user's cache (the newest)
 
 def copy_kept(digest: str, path: Path) -> bool:
     """Copy the gradebook kept for this content digest to path; False when there is none."""
+    from grader.sandbox.mnist import cache_root, private
+
     root = cache_root()
     kept = root / "gradebooks" / f"{digest}.db" if root is not None else None
     if kept is None or not (private(kept.parent, stat.S_IFDIR) and private(kept)):
@@ -126,6 +134,8 @@ def copy_kept(digest: str, path: Path) -> bool:
 
 def keep(digest: str, path: Path) -> None:
     """Keep a copy of a written gradebook under its content digest; drop all but the newest KEPT."""
+    from grader.sandbox.mnist import cache_root
+
     root = cache_root()
     if root is None:
         return
@@ -165,11 +175,6 @@ def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict
                 if {grade.name for grade in notebook.grades} != cells:
                     gb.db.rollback()
                     return False
-                for grade in notebook.grades:
-                    if grade.name in manual_parts:
-                        grade.manual_score = manual.get(grade.name)
-                        grade.needs_manual_grade = manual.get(grade.name) is None
-                    else:
-                        grade.auto_score = float(earned.get(grade.name, 0.0))
+                set_scores(notebook, earned, manual, manual_parts)
             gb.db.commit()
     return True

@@ -10,6 +10,14 @@ This package ships in the student bundle for `pytest --sandbox`: it imports only
 library and NumPy, and nothing else of the kit.
 """
 
-from grader.sandbox.client import NPROC, SandboxStudent, SandboxUnavailable, probe, sandbox_refusal, tasks_of_uid
-
 __all__ = ["NPROC", "SandboxStudent", "SandboxUnavailable", "probe", "sandbox_refusal", "tasks_of_uid"]
+
+
+def __getattr__(name: str):
+    """The client's names, imported on first use: `from grader.sandbox import mnist` (say, for the
+    trusted reader's cache) must not start the whole worker runtime (subprocess, threads, cgroups)."""
+    if name in __all__:
+        from grader.sandbox import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'grader.sandbox' has no attribute {name!r}")

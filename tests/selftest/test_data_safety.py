@@ -56,7 +56,7 @@ def test_safety_progress_lines_for_kept_results(rerun):
     _, _, done = rerun
     lines = [line for line in done.stderr.splitlines() if re.match(r"\d+/\d+ ", line)]
     assert [line.split()[0] for line in lines] == [f"{i}/6" for i in range(1, 7)]
-    assert all("(kept)" in line for line in lines) and "(ETA ?)" in lines[0] and "(ETA 0 s)" in lines[-1]
+    assert all("(kept)" in line for line in lines) and "ETA ?)" in lines[0] and "ETA 0 s)" in lines[-1]
 
 
 def test_safety_manual_points_with_semicolons(rerun):
