@@ -41,7 +41,7 @@ SOLUTION = KIT / "solutions" / "exercise02.py"
 
 def env(cache: str | None = None) -> dict:
     values = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    values.update({name: "1" for name in harness.THREAD_ENV}, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    values.update(harness.RUN_ENV)
     if cache is not None:
         values["GRADER_CACHE"] = cache
     return values
@@ -60,7 +60,7 @@ def median_of(reps: int, measure) -> float:
 def one_submission(reps: int, rows: list) -> None:
     python = [sys.executable, "-c", "import numpy, pytest"]
     rows.append(("python + numpy + pytest import", median_of(reps, lambda: timed(python, env=env()))))
-    collect = [sys.executable, "-m", "pytest", str(SUITE), "--collect-only", "-q", "-p", "grader.grading.plugin",
+    collect = [sys.executable, "-m", "pytest", str(SUITE), "--collect-only", "-q", *harness.PLUGINS,
                "--rootdir", str(KIT), "--assert=plain", "-p", "no:cacheprovider"]  # fmt: skip
     rows.append(("pytest start-up + collection", median_of(reps, lambda: timed(collect, env=env()))))
     runner = harness.Runner(KIT, SUITE)

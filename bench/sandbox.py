@@ -83,11 +83,10 @@ def suite_run(pytest_args: list[str], flag: str) -> tuple[float, dict]:
     from grader.grading import harness
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.update({name: "1" for name in harness.THREAD_ENV})
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    env.update(harness.RUN_ENV)
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results.json"
-        command = [sys.executable, "-m", "pytest", *pytest_args, "-p", "grader.grading.plugin", "--results-json", str(results),
+        command = [sys.executable, "-m", "pytest", *pytest_args, *harness.PLUGINS, "--results-json", str(results),
                    "--rootdir", str(ROOT), "--assert=plain", "-p", "no:cacheprovider", "-q", flag]  # fmt: skip
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, env=env, check=False, stdin=subprocess.DEVNULL,

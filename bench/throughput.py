@@ -98,8 +98,7 @@ sys.exit(code)
 def child_env() -> dict:
     """The environment the harness gives its pytest processes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.update({name: "1" for name in harness.THREAD_ENV})
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    env.update(harness.RUN_ENV)
     return env
 
 
@@ -128,7 +127,7 @@ def floor_targets(class_dir: Path, work: Path) -> list[tuple[str, Path, int]]:
 
 def floor_run(sid: str, code: Path, seed: int, out: Path) -> dict:
     """The suite in-process on one file, with the harness's options: wall, CPU and results.json's tests."""
-    command = [sys.executable, "-m", "pytest", str(SUITE), "-p", "grader.grading.plugin", "--results-json", str(out),
+    command = [sys.executable, "-m", "pytest", str(SUITE), *harness.PLUGINS, "--results-json", str(out),
                "--submission", str(code), "--seed", str(seed), "--rootdir", str(KIT),
                "--assert=plain", "-p", "no:cacheprovider", "-q", "--in-process"]  # fmt: skip
     wall, cpu, _ = run(command, cwd=KIT, env=child_env(), stdin=subprocess.DEVNULL,

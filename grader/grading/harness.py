@@ -2,12 +2,13 @@
 
 For one submission it stages the code file alone into a private work folder and runs
 
-    python -m pytest <suite> -p grader.grading.plugin --results-json <private>/results.json
+    python -m pytest <suite> -p pytest_timeout -p grader.grading.plugin --results-json <private>/results.json
         --submission <private>/sub/<code file> --seed <from the submission's key>
         --assert=plain -p no:cacheprovider -q
 
 with the kit as cwd and rootdir (so the kit's pyproject and tests/conftest.py apply; the student's
-folder is never rootdir and never on sys.path), one BLAS thread, and a wall budget: on overrun the
+folder is never rootdir and never on sys.path), one BLAS thread, no plugin but the two named (RUN_ENV
+turns pytest's plugin autoloading off), and a wall budget: on overrun the
 whole process group is killed (the sandbox's workers die with their parent). The process's own
 output is read with a bound and kept only for the tutor's log. Scores come only from the
 results.json the plugin writes; without it the submission is "crashed" (or "timeout").
@@ -61,6 +62,12 @@ THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 BACKEND_FLAGS = {None: [], "sandbox": ["--sandbox"], "in-process": ["--in-process"],  # tests only choose
                  "unsandboxed": ["--sandbox"]}  # --no-sandbox: the worker, in bwrap where it runs, else without it
 UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # grader.sandbox.client's opt-out; set only for "unsandboxed"
+# Every pytest run's fixed environment: one BLAS thread, no display, no bytecode, fixed str hashing, and only
+# the plugins PLUGINS names (a third-party pytest plugin installed on the machine never changes a grade; loading
+# them all cost about 0.6 s a run).
+RUN_ENV = {**{name: "1" for name in THREAD_ENV}, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONHASHSEED": "0", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # fmt: skip
+PLUGINS = ("-p", "pytest_timeout", "-p", "grader.grading.plugin")
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
 LAUNCHER = (
@@ -141,7 +148,7 @@ class Runner:
             results_json.parent.mkdir(mode=0o700)
             command = [
                 sys.executable, "-c", LAUNCHER, str(os.getpid()),
-                "-m", "pytest", str(self.suite), "-p", "grader.grading.plugin",
+                "-m", "pytest", str(self.suite), *PLUGINS,
                 "--results-json", str(results_json), "--submission", str(staged), "--seed", str(seed),
                 "--rootdir", str(self.kit), "--assert=plain", "-p", "no:cacheprovider", "-q",
                 *BACKEND_FLAGS[self.backend],
@@ -166,8 +173,12 @@ class Runner:
         env.update(extra_env)
         if self.backend == "unsandboxed":
             env[UNSANDBOXED_ENV] = "1"
-        env.update({name: "1" for name in THREAD_ENV})
-        env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+        env.update(RUN_ENV)
+        from grader.sandbox.layout import PROBED_ENV, probe_record
+
+        env.pop(PROBED_ENV, None)
+        if self.backend != "in-process":
+            env[PROBED_ENV] = probe_record()  # this machine's probe, made once per grader process (fail closed: "" runs it)
         process = subprocess.Popen(
             command, cwd=self.kit, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
