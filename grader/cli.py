@@ -224,7 +224,7 @@ def run_grade(args) -> int:
               f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
         return 2
     from grader.grading import executor, harness, imports, intake, store
-    from grader.outputs import guard, manual, moodle, report, similarity
+    from grader.outputs import guard, manual, moodle, report, similarity, warmup
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -271,9 +271,18 @@ def run_grade(args) -> int:
         if args.late_penalty:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
-        bar = Progress(sys.stderr)
-        batch = executor.grade_class(args.cluster, submissions, runner=runner, solution=KIT / "solutions" / "exercise02.py",
-                                     store=store.Store(out / "results"), jobs=args.jobs, progress=bar.update)  # fmt: skip
+        bar, warm = Progress(sys.stderr), warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), submissions)
+
+        def progress(done, total, result, cached, in_flight=0, workers=None):
+            bar.update(done, total, result, cached, in_flight, workers)
+            warm.add(result, cached)  # its images are made while the pool grades the rest
+
+        try:
+            batch = executor.grade_class(args.cluster, submissions, runner=runner, store=store.Store(out / "results"),
+                                         solution=KIT / "solutions" / "exercise02.py", jobs=args.jobs, progress=progress)  # fmt: skip
+        except BaseException:
+            warm.cancel()
+            raise
         bar.finish()
         points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
         for problem in points.problems:
@@ -286,7 +295,7 @@ def run_grade(args) -> int:
             print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
                                    manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
-                                   integrity=integrity.flags if integrity else None)  # fmt: skip
+                                   integrity=integrity.flags if integrity else None, images=warm.finish())  # fmt: skip
         lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
                                                                "manual-template.csv")))  # fmt: skip
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))

@@ -28,6 +28,13 @@ UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads
 NOTEBOOK = "exercise02"
 
 
+def preload() -> None:
+    """Import nbgrader's API now (seconds: nbformat, jsonschema, SQLAlchemy), e.g. in a thread while the pool grades."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import nbgrader.api  # noqa: F401
+
+
 def neutral(text) -> str | None:
     """A name as stored: `nbgrader export` copies it verbatim into a CSV, so = + - @ tab CR LF at the start get a '."""
     if text is None or text == "":

@@ -190,6 +190,11 @@ class ImageCache:
                         lambda data: plots.Image(None if data[0] is None else base64.b64decode(data[0]), str(data[1]),
                                                  None if data[2] is None else tuple(data[2])))  # fmt: skip
 
+    def make(self, sub: Submission, result: Result) -> tuple[dict[str, bytes], dict[str, plots.Image]]:
+        """One submission's images: the redrawn plots by file name and each submitted plot checked, by plot path."""
+        histories, _ = plots.clean_histories(result.artifacts.get("lr_histories"))
+        return self.redraw(histories), {plot: self.check_png(sub.plots.get(plot)) for plot in PLOT_NAMES}
+
     def prune(self) -> None:
         for stale in self.folder.glob("*.json") if self.folder is not None and self.folder.is_dir() else []:
             if stale.name not in self.used and re.fullmatch(r"[0-9a-f]{64}\.json", stale.name):  # only entries it made
@@ -199,12 +204,12 @@ class ImageCache:
 def submission_view(sub: Submission, result: Result, manual, key, images: ImageCache | None = None, late=None) -> dict:
     """Everything the pages show about one submission (untrusted strings stay strings: escaped later)."""
     images = images or ImageCache(None)
-    histories, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
-    redrawn = images.redraw(histories)
+    _, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
+    redrawn, checked = images.make(sub, result)
     figures = []
     for plot in PLOT_NAMES:
         name = plot.split("/")[-1]
-        image = images.check_png(sub.plots.get(plot))
+        image = checked[plot]
         figures.append({
             "name": name,
             "submitted": data_uri(image.png),
@@ -323,18 +328,19 @@ def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: 
 
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
               notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
-              stamp: str = "", integrity: dict | None = None) -> dict:  # fmt: skip
+              stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None) -> dict:  # fmt: skip
     """Every output of `grader grade` into `out`; returns what was written (written["pages"]: the feedback pages).
 
     late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page;
-    integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run).
+    integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run);
+    images: the ImageCache of out (grader.outputs.warmup fills it while the pool grades); default: a new one.
     """
     late = late or {}
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
     written["manual-template.csv"] = out / manual_points.TEMPLATE_NAME
-    images = ImageCache(out / "results" / IMAGES)
+    images = images or ImageCache(out / "results" / IMAGES)
     views = [submission_view(s, results[s.id], manual, key, images, late.get(s.id)) for s in submissions]
     for view in views:
         view["stamp"] = stamp

@@ -1,0 +1,65 @@
+"""Output work done while the pool grades, so that little is left to do after the last run.
+
+While the pool grades, the coordinator mostly waits. A Warmup uses that time, on one thread of its own:
+once the first submission has been run (so the gradebook will change), nbgrader's API is imported
+(seconds: nbformat, jsonschema, SQLAlchemy); and as each submission's result arrives, its images
+(the learning-rate plots redrawn from its histories, its submitted PNGs checked and re-encoded) are
+made into the report's ImageCache. report.write_all then finds every image made: the entries are the
+same content-addressed ones it would make itself, so the outputs do not depend on the warm-up having
+run, finished or failed (a failure here is only logged; write_all makes what is missing).
+
+One thread, so matplotlib never draws two figures at once, and the images come in the order the
+results do. finish() waits for the queue (the images of the last results), cancel() drops it.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from grader.grading.intake import Submission
+from grader.grading.results import Result
+from grader.outputs.report import ImageCache
+
+
+class Warmup:
+    def __init__(self, images: ImageCache, submissions: list[Submission], gradebook: bool = True):
+        self.images = images
+        self.by_id = {sub.id: sub for sub in submissions}
+        self.gradebook = gradebook  # import nbgrader once something is run (False: no gradebook is written)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warmup")
+        self.failures: list[str] = []
+
+    def add(self, result: Result, cached: bool) -> None:
+        """A result has arrived (progress callback): queue its images, and nbgrader's import before the first run's."""
+        if not cached and self.gradebook:
+            self.gradebook = False
+            self._submit(_preload_gradebook)
+        sub = self.by_id.get(result.submission)
+        if sub is not None:
+            self._submit(self.images.make, sub, result)
+
+    def finish(self) -> ImageCache:
+        """Wait for the queued work; the ImageCache for report.write_all."""
+        self.pool.shutdown(wait=True)
+        for failure in self.failures:
+            print(f"note: preparing the outputs early failed ({failure}); they are made now instead", file=sys.stderr)
+        return self.images
+
+    def cancel(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, work, *args) -> None:
+        def guarded():
+            try:
+                work(*args)
+            except Exception as error:  # noqa: BLE001  (the same work is redone, and reported, by write_all)
+                self.failures.append(f"{type(error).__name__}: {error}"[:300])
+
+        self.pool.submit(guarded)
+
+
+def _preload_gradebook() -> None:
+    from grader.outputs import gradebook
+
+    gradebook.preload()
