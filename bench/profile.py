@@ -4,7 +4,7 @@
 
 One submission (the reference solution, graded exactly as `grader grade` does, sandboxed):
   python + numpy + pytest import; pytest start-up and collection of the hidden suite; the whole run
-  through harness.Runner (what one submission costs the pool), split by test file from results.json
+  through grader.grading.runner.Runner (what one submission costs the pool), split by test file from results.json
   (the sandbox's worker start is inside the first test that uses `student`; the worker's MNIST read
   inside test_training); the rest (start-up, collection, result writing, process exit);
   the trusted MNIST reader, train + test, from the .gz (GRADER_CACHE=off) and from its copy.
@@ -32,7 +32,7 @@ from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
-from grader.grading import harness  # noqa: E402
+from grader.grading.runner import PLUGINS, RUN_ENV, Runner, run_code  # noqa: E402
 from grader.outputs.report import IMAGES  # noqa: E402
 
 SUITE = KIT / "tests" / "hidden"
@@ -41,7 +41,7 @@ SOLUTION = KIT / "solutions" / "exercise02.py"
 
 def env(cache: str | None = None) -> dict:
     values = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    values.update(harness.RUN_ENV)
+    values.update(RUN_ENV)
     if cache is not None:
         values["GRADER_CACHE"] = cache
     return values
@@ -60,13 +60,13 @@ def median_of(reps: int, measure) -> float:
 def one_submission(reps: int, rows: list) -> None:
     python = [sys.executable, "-c", "import numpy, pytest"]
     rows.append(("python + numpy + pytest import", median_of(reps, lambda: timed(python, env=env()))))
-    collect = [sys.executable, "-m", "pytest", str(SUITE), "--collect-only", "-q", *harness.PLUGINS,
+    collect = [sys.executable, "-m", "pytest", str(SUITE), "--collect-only", "-q", *PLUGINS,
                "--rootdir", str(KIT), "--assert=plain", "-p", "no:cacheprovider"]  # fmt: skip
     rows.append(("pytest start-up + collection", median_of(reps, lambda: timed(collect, env=env()))))
-    runner = harness.Runner(KIT, SUITE)
+    runner = Runner(KIT, SUITE)
     runs = []
     for _ in range(reps):
-        data, status, reason, log, seconds, _ = harness.run_code(runner, SOLUTION.name, SOLUTION.read_bytes(), 1)
+        data, status, reason, log, seconds, _ = run_code(runner, SOLUTION.name, SOLUTION.read_bytes(), 1)
         if data is None:
             sys.exit(f"the run failed: {status} {reason}\n{log[-2000:]}")
         by_file = defaultdict(float)

@@ -80,13 +80,13 @@ def suite_run(pytest_args: list[str], flag: str) -> tuple[float, dict]:
     import os
     import subprocess
 
-    from grader.grading import harness
+    from grader.grading.runner import PLUGINS, RUN_ENV
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.update(harness.RUN_ENV)
+    env.update(RUN_ENV)
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder) / "results.json"
-        command = [sys.executable, "-m", "pytest", *pytest_args, *harness.PLUGINS, "--results-json", str(results),
+        command = [sys.executable, "-m", "pytest", *pytest_args, *PLUGINS, "--results-json", str(results),
                    "--rootdir", str(ROOT), "--assert=plain", "-p", "no:cacheprovider", "-q", flag]  # fmt: skip
         started = time.perf_counter()
         subprocess.run(command, cwd=ROOT, env=env, check=False, stdin=subprocess.DEVNULL,

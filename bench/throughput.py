@@ -53,6 +53,7 @@ sys.path.insert(0, str(KIT))
 sys.path.insert(0, str(KIT / "bench"))
 import classgen  # noqa: E402
 from grader.grading import harness, intake, store  # noqa: E402
+from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402
 
 SUITE = KIT / "tests" / "hidden"
 SOLUTION = KIT / "solutions" / "exercise02.py"
@@ -98,7 +99,7 @@ sys.exit(code)
 def child_env() -> dict:
     """The environment the harness gives its pytest processes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.update(harness.RUN_ENV)
+    env.update(RUN_ENV)
     return env
 
 
@@ -127,7 +128,7 @@ def floor_targets(class_dir: Path, work: Path) -> list[tuple[str, Path, int]]:
 
 def floor_run(sid: str, code: Path, seed: int, out: Path) -> dict:
     """The suite in-process on one file, with the harness's options: wall, CPU and results.json's tests."""
-    command = [sys.executable, "-m", "pytest", str(SUITE), *harness.PLUGINS, "--results-json", str(out),
+    command = [sys.executable, "-m", "pytest", str(SUITE), *PLUGINS, "--results-json", str(out),
                "--submission", str(code), "--seed", str(seed), "--rootdir", str(KIT),
                "--assert=plain", "-p", "no:cacheprovider", "-q", "--in-process"]  # fmt: skip
     wall, cpu, _ = run(command, cwd=KIT, env=child_env(), stdin=subprocess.DEVNULL,

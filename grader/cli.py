@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 import tempfile
 from pathlib import Path
 
@@ -224,7 +223,8 @@ def run_grade(args) -> int:
               f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
         return 2
     from grader.grading import executor, harness, imports, intake, store
-    from grader.outputs import guard, manual, moodle, report, similarity, warmup
+    from grader.grading.runner import Runner
+    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -270,17 +270,18 @@ def run_grade(args) -> int:
         late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
         if args.late_penalty:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
-        runner = harness.Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
-        bar, warm = Progress(sys.stderr), warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), submissions)
+        runner = Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
+        bar, warm = progress.Progress(sys.stderr), warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), submissions)
 
-        def progress(done, total, result, cached, in_flight=0, workers=None):
+        def on_result(done, total, result, cached, in_flight=0, workers=None):
             bar.update(done, total, result, cached, in_flight, workers)
             warm.add(result, cached)  # its images are made while the pool grades the rest
 
         try:
             batch = executor.grade_class(args.cluster, submissions, runner=runner, store=store.Store(out / "results"),
-                                         solution=KIT / "solutions" / "exercise02.py", jobs=args.jobs, progress=progress)  # fmt: skip
+                                         solution=KIT / "solutions" / "exercise02.py", jobs=args.jobs, progress=on_result)  # fmt: skip
         except BaseException:
+            bar.finish()
             warm.cancel()
             raise
         bar.finish()
@@ -343,47 +344,6 @@ def stamp(args) -> str:
         kit = "unknown"
     suite = store.suite_version(KIT, args.suite.resolve(), KIT / "solutions" / "exercise02.py")[:12]
     return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"
-
-
-class Progress:
-    """i/N, a bar, runs in flight (on how many workers) and an ETA on stderr: redrawn in place on a terminal.
-
-    Kept results are counted as done at once; the ETA is the time per freshly graded submission so
-    far (measured from the start of grading, the answer key included) times the fresh ones left,
-    and "?" until one has been graded.
-    """
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started = time.monotonic()
-        self.fresh = 0
-        self.kept = 0
-        self.shown = False
-
-    def update(self, done: int, total: int, result, cached: bool, in_flight: int = 0, workers: int | None = None) -> None:
-        self.shown = True
-        if cached:
-            self.kept += 1
-        elif result.seconds > 0:  # run now (not refused before running: no code, syntax error)
-            self.fresh += 1
-        left = total - done
-        eta = f"{(time.monotonic() - self.started) / self.fresh * left:.0f} s" if self.fresh else "?"
-        if not left:
-            eta = "0 s"
-        what = f"{result.submission}: {result.status} {result.points:g}/{result.max_points:g}" + (" (kept)" if cached else "")
-        where = f"{in_flight} running" + ("" if workers is None else f" on {workers} workers")
-        if self.tty:
-            filled = round(30 * done / max(total, 1))
-            self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}  {where}  ETA {eta:>6}  {what[:40]:<40}")
-        else:
-            self.stream.write(f"{done}/{total} {what} ({where}, ETA {eta})\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.tty and self.shown:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def run_template(args) -> int:

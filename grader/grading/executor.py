@@ -8,7 +8,7 @@
 
 An Engine hands grade_class a concurrent.futures executor; that is all the harness sees. Dask is an
 optional extra (`pip install '.[cluster]'`) imported only here and only for a cluster. What travels to
-a worker is `harness.run_code` with the runner's portable part and the submission's code bytes; what
+a worker is `runner.run_code` with the runner's portable part and the submission's code bytes; what
 comes back is the results.json content and the bounded log. A worker that dies mid-run has its runs
 re-run elsewhere by the scheduler (`distributed.scheduler.allowed-failures` times at most); the
 coordinator stores each submission when its future finishes, so nothing is lost or counted twice.
@@ -20,6 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from grader.grading import harness
+from grader.grading.runner import Runner, stop_travelled
 
 
 WORKER_WAIT = 60  # seconds a running scheduler may take to show its first worker
@@ -45,11 +46,11 @@ class Engine:
         """Worker processes connected now (None for the local pool)."""
         return None if self.client is None else len(self.client.scheduler_info()["workers"])
 
-    def stop_runs(self, runner: harness.Runner) -> None:
+    def stop_runs(self, runner: Runner) -> None:
         """Kill the runs this coordinator still has on the workers (after Ctrl-C; the futures are cancelled)."""
         if self.client is not None:
             try:
-                self.client.run(harness.stop_travelled, runner.token, on_error="ignore")
+                self.client.run(stop_travelled, runner.token, on_error="ignore")
             except Exception:  # the cluster is gone: the runs' own wall budget ends them there
                 pass
 
@@ -71,7 +72,7 @@ class Engine:
         self.close()
 
 
-def grade_class(cluster: str | None, submissions, *, runner: harness.Runner, store, jobs: int | None, progress=None,
+def grade_class(cluster: str | None, submissions, *, runner: Runner, store, jobs: int | None, progress=None,
                 **options):  # fmt: skip
     """harness.grade_class on the engine for `cluster` (jobs: runs in flight, default its slots).
 

@@ -95,19 +95,20 @@ def alive(pid: int) -> bool:
 
 def test_runner_travels_as_its_portable_part_and_refuses_another_kit(tmp_path):
     """Is a Runner rebuilt on this machine's kit, and does one built for another suite version refuse to run?"""
-    from grader.grading import harness, store
+    from grader.grading import store
+    from grader.grading.runner import HarnessError, KitMismatch, Runner
 
-    runner = harness.Runner(KIT, STANDIN, budget=7.0, backend="sandbox")
+    runner = Runner(KIT, STANDIN, budget=7.0, backend="sandbox")
     runner.version = store.suite_version(KIT, STANDIN, KIT / "solutions" / "exercise02.py")
     same = pickle.loads(pickle.dumps(runner))
     assert (same.kit, same.suite, same.budget, same.backend, same.mismatch) == (KIT, STANDIN, 7.0, "sandbox", "")
     assert same is not runner and same.token == runner.token
     runner.version = "0" * 64
     other = pickle.loads(pickle.dumps(runner))
-    with pytest.raises(harness.KitMismatch, match="different kit .*install the same kit version on every worker"):
+    with pytest.raises(KitMismatch, match="different kit .*install the same kit version on every worker"):
         other.run("exercise02.py", b"x = 1\n", 1)
-    outside = harness.Runner(KIT, tmp_path)
-    with pytest.raises(harness.HarnessError, match="not inside the kit"):
+    outside = Runner(KIT, tmp_path)
+    with pytest.raises(HarnessError, match="not inside the kit"):
         pickle.dumps(outside)
 
 

@@ -59,6 +59,28 @@ def test_safety_progress_lines_for_kept_results(rerun):
     assert all("(kept)" in line for line in lines) and "ETA ?)" in lines[0] and "ETA 0 s)" in lines[-1]
 
 
+def test_safety_progress_bar_on_a_terminal():
+    """On a terminal, is the progress one bar redrawn in place, ending at N/N with the last submission's status?"""
+    import io
+    from types import SimpleNamespace
+
+    from grader.outputs.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    bar = Progress(screen)
+    for i in range(1, 4):
+        bar.update(i, 3, SimpleNamespace(submission=f"s{i}", status="graded", points=i, max_points=3, seconds=1.0), False, 3 - i)
+    bar.finish()
+    text = screen.getvalue()
+    assert "\n" not in text.rstrip("\n") and "\r" in text, repr(text)  # redrawn in place, one line
+    last = text.rstrip("\n").split("\r")[-1]
+    assert "3/3" in last and "ETA    0 s" in last and "s3: graded 3/3" in last, repr(last)
+
+
 def test_safety_manual_points_with_semicolons(rerun):
     """Is a manual-points sheet saved by German or French Excel (';', decimal comma) read as it is meant?"""
     out, _, _ = rerun

@@ -1,0 +1,234 @@
+"""One run of the suite on one submission, in a trusted pytest process of its own: the Runner.
+
+For one submission it stages the code file alone into a private work folder and runs
+
+    python -m pytest <suite> -p pytest_timeout -p grader.grading.plugin --results-json <private>/results.json
+        --submission <private>/sub/<code file> --seed <from the submission's key>
+        --assert=plain -p no:cacheprovider -q
+
+with the kit as cwd and rootdir (so the kit's pyproject and tests/conftest.py apply; the student's
+folder is never rootdir and never on sys.path), one BLAS thread, no plugin but the two named (RUN_ENV
+turns pytest's plugin autoloading off), and a wall budget: on overrun the
+whole process group is killed (the sandbox's workers die with their parent). The process's own
+output is read with a bound and kept only for the tutor's log. Scores come only from the
+results.json the plugin writes; without it the submission is "crashed" (or "timeout").
+
+A Runner that travels to another machine (grader.grading.executor) travels as its portable part
+(suite relative to the kit, budget, backend, suite version) and is rebuilt there on that machine's
+kit by `on_this_machine`, which refuses to run when that kit's suite version differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.grading.results import CRASHED, GRADED, TIMEOUT
+from grader.grading.store import suite_version
+
+LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+BACKEND_FLAGS = {None: [], "sandbox": ["--sandbox"], "in-process": ["--in-process"],  # tests only choose
+                 "unsandboxed": ["--sandbox"]}  # --no-sandbox: the worker, in bwrap where it runs, else without it
+UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # grader.sandbox.client's opt-out; set only for "unsandboxed"
+# Every pytest run's fixed environment: one BLAS thread, no display, no bytecode, fixed str hashing, and only
+# the plugins PLUGINS names (a third-party pytest plugin installed on the machine never changes a grade; loading
+# them all cost about 0.6 s a run).
+RUN_ENV = {**{name: "1" for name in THREAD_ENV}, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONHASHSEED": "0", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # fmt: skip
+PLUGINS = ("-p", "pytest_timeout", "-p", "grader.grading.plugin")
+
+# Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
+LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\nexcept Exception:\n    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n    os._exit(70)\n"
+    "os.execv(sys.executable, [sys.executable] + sys.argv[2:])\n"
+)
+
+
+
+class HarnessError(Exception):
+    """The kit itself is broken (the reference run failed): nothing can be graded."""
+
+
+class KitMismatch(HarnessError):
+    """A worker's kit grades with a different suite than the coordinator's: its results would not compare."""
+
+
+
+@dataclass
+class Runner:
+    """What every pytest run shares: where the kit is, which suite, the budget, the backend."""
+
+    kit: Path
+    suite: Path
+    budget: float = 600.0
+    backend: str | None = None  # None: the suite's default (the sandbox); "unsandboxed" (--no-sandbox); tests pass "in-process"
+
+    version: str = ""  # the suite version runs are for; set by grade_class, checked where a runner travels to
+
+    def __post_init__(self):
+        self._live: dict[int, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.mismatch = ""  # set on a rebuilt runner whose kit differs from the coordinator's
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # which coordinator's runs these are
+
+    def __reduce__(self):
+        """Pickled (for a worker on another machine) as its portable part, rebuilt there by `on_this_machine`."""
+        kit = Path(self.kit)
+        if not Path(self.suite).is_relative_to(kit):
+            raise HarnessError(f"the suite {self.suite} is not inside the kit {kit}: workers could not find it")
+        spec = (str(Path(self.suite).relative_to(kit)), self.budget, self.backend, self.version, self.token)
+        return (on_this_machine, spec)
+
+    def run(self, name: str, code: bytes, seed: int) -> tuple[dict | None, str, str, str, float]:
+        """Run the suite on one code file's bytes: (results.json content or None, status, reason, log, seconds)."""
+        if self.mismatch:
+            raise KitMismatch(self.mismatch)
+        work = Path(tempfile.mkdtemp(prefix="grader-"))  # 0700: no other local user reaches the staged copy
+        try:
+            (work / "tmp").mkdir(mode=0o700)  # the run's TMPDIR: the sandbox's private folders die with `work`
+            sub = work / "sub"
+            sub.mkdir(mode=0o755)
+            staged = sub / Path(name).name
+            staged.write_bytes(code)
+            os.chmod(staged, 0o644)
+            results_json = work / "out" / "results.json"
+            results_json.parent.mkdir(mode=0o700)
+            command = [
+                sys.executable, "-c", LAUNCHER, str(os.getpid()),
+                "-m", "pytest", str(self.suite), *PLUGINS,
+                "--results-json", str(results_json), "--submission", str(staged), "--seed", str(seed),
+                "--rootdir", str(self.kit), "--assert=plain", "-p", "no:cacheprovider", "-q",
+                *BACKEND_FLAGS[self.backend],
+            ]  # fmt: skip
+            started = time.monotonic()
+            status, reason, log = self._supervise(command, {"TMPDIR": str(work / "tmp")})
+            seconds = time.monotonic() - started
+            data = None
+            if results_json.is_file():
+                try:
+                    data = json.loads(results_json.read_text())
+                except ValueError as error:
+                    status, reason = CRASHED, f"results.json unreadable: {error}"
+            if data is None and status == GRADED:
+                status, reason = CRASHED, (reason + ": " if reason else "") + "the test run ended without writing results (see the log)"
+            return data, status, reason, log, seconds
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _supervise(self, command: list[str], extra_env: dict) -> tuple[str, str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON")) and k != UNSANDBOXED_ENV}
+        env.update(extra_env)
+        if self.backend == "unsandboxed":
+            env[UNSANDBOXED_ENV] = "1"
+        env.update(RUN_ENV)
+        from grader.sandbox.layout import PROBED_ENV, probe_record
+
+        env.pop(PROBED_ENV, None)
+        if self.backend != "in-process":
+            env[PROBED_ENV] = probe_record()  # this machine's probe, made once per grader process (fail closed: "" runs it)
+        process = subprocess.Popen(
+            command, cwd=self.kit, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+        )  # fmt: skip
+        with self._lock:
+            self._live[process.pid] = process
+        if self.stopping.is_set():
+            self._kill(process)
+        head, tail, total = bytearray(), bytearray(), [0]
+
+        def drain():
+            while chunk := os.read(process.stdout.fileno(), 65536):
+                total[0] += len(chunk)
+                if len(head) < LOG_HEAD:
+                    head.extend(chunk[: LOG_HEAD - len(head)])
+                tail.extend(chunk)
+                del tail[:-LOG_TAIL]
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        status, reason = GRADED, ""
+        try:
+            code = process.wait(timeout=self.budget)
+            if code not in (0, 1) and not self.stopping.is_set():  # 1: some tests failed
+                reason = f"pytest exited with status {code}"
+        except subprocess.TimeoutExpired:
+            self._kill(process)
+            process.wait()
+            status, reason = TIMEOUT, f"ran over the wall budget of {self.budget:g} s and was stopped"
+        finally:
+            with self._lock:
+                self._live.pop(process.pid, None)
+        reader.join(timeout=5)
+        process.stdout.close()
+        log = bytes(head).decode("utf-8", "replace")
+        if total[0] > len(head):
+            cut = total[0] - len(head) - len(tail)
+            log += (f"\n... [{cut} bytes cut] ...\n" if cut > 0 else "") + bytes(tail[-(total[0] - len(head)):]).decode("utf-8", "replace")
+        return status, reason, log
+
+    def _kill(self, process: subprocess.Popen) -> None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self) -> None:
+        """Kill every running pytest process (Ctrl-C); the runs in progress are not stored."""
+        self.stopping.set()
+        with self._lock:
+            live = list(self._live.values())
+        for process in live:
+            self._kill(process)
+
+
+KIT = Path(__file__).resolve().parents[2]  # this machine's kit
+SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit: part of the suite version
+_REBUILT: dict[tuple, Runner] = {}
+
+
+def on_this_machine(suite: str, budget: float, backend: str | None, version: str, token: str) -> Runner:
+    """A travelling Runner rebuilt on this machine's kit (one per process and coordinator, so stop() reaches it).
+
+    It refuses to run (KitMismatch, at its first run) when this kit's suite version differs.
+    """
+    spec = (suite, budget, backend, version, token)
+    if spec not in _REBUILT:
+        runner = Runner(KIT, KIT / suite, budget=budget, backend=backend, version=version)
+        runner.token = token
+        here = suite_version(KIT, KIT / suite, KIT / SOLUTION) if (KIT / suite).is_dir() else "<no suite>"
+        if here != version:
+            runner.mismatch = (
+                f"worker {socket.gethostname()} has a different kit (suite version {here[:12]}, the coordinator's is "
+                f"{version[:12]}, kit at {KIT}): install the same kit version on every worker"
+            )
+        _REBUILT[spec] = runner
+    return _REBUILT[spec]
+
+
+def stop_travelled(token: str) -> int:
+    """Stop (kill) the runs of one coordinator's rebuilt runners in this process; how many runners."""
+    stopped = [spec for spec in list(_REBUILT) if spec[-1] == token]
+    for spec in stopped:
+        _REBUILT.pop(spec).stop()
+    return len(stopped)
+
+
+def run_code(runner: Runner, name: str, code: bytes, seed: int) -> tuple:
+    """What travels to an executor: one run of the suite; returns the run's outcome and the worker's name."""
+    return (*runner.run(name, code, seed), f"{socket.gethostname()}:{os.getpid()}")
+
+
