@@ -49,6 +49,7 @@ RUN_ENV = {**{name: "1" for name in THREAD_ENV}, "MPLBACKEND": "Agg", "PYTHONDON
 PLUGINS = ("-p", "pytest_timeout", "-p", "grader.grading.plugin")
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
+# Run with -I -S (stdlib only, no site-packages): 10 ms instead of 80.
 LAUNCHER = (
     "import ctypes, os, signal, sys\n"
     "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\nexcept Exception:\n    pass\n"
@@ -108,7 +109,7 @@ class Runner:
             results_json = work / "out" / "results.json"
             results_json.parent.mkdir(mode=0o700)
             command = [
-                sys.executable, "-c", LAUNCHER, str(os.getpid()),
+                sys.executable, "-I", "-S", "-c", LAUNCHER, str(os.getpid()),
                 "-m", "pytest", str(self.suite), *PLUGINS,
                 "--results-json", str(results_json), "--submission", str(staged), "--seed", str(seed),
                 "--rootdir", str(self.kit), "--assert=plain", "-p", "no:cacheprovider", "-q",
