@@ -19,7 +19,7 @@ from grader.grading.results import GRADED, Result
 from grader.sandbox.mnist import cache_root, private
 
 # Kit modules whose code can change a verdict: the whole sandbox runtime plus the trusted pytest side.
-SUITE_MODULES = ("grading/plugin.py", "grading/harness.py", "grading/results.py")
+SUITE_MODULES = ("grading/plugin.py", "grading/harness.py", "grading/runner.py", "grading/results.py")
 REFERENCE = "_reference"  # the answer key's file name; submission ids never start with "_"
 
 
