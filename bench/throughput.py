@@ -17,7 +17,10 @@ two crashing ones) in a temp folder, then, in this order:
 3. the in-process runs again, JOBS at a time (the floor under the same parallel conditions);
 4. `grader grade CLASS --out FRESH -j JOBS`, then the same command again on the same --out (the
    unchanged class, served from the store).
-Every grading run has GRADER_CACHE=off, so each runs the answer key itself, as the floor does.
+Every run uses a bench-owned cache folder (GRADER_CACHE) holding only what lasts on a tutor's
+machine (MNIST's uncompressed copies, the empty gradebook); it is emptied of the answer key and the
+class's gradebook before each first grading run, so each runs its own key (as the floor does) and
+writes its own gradebook instead of reusing the previous run's.
 
 Prints wall seconds and the load average of each phase, and the targets of issue 15 with
 `ok`/`MISSED`: grade -j JOBS / floor(JOBS) <= 1.15x when N < 40, <= 1.1x when N >= 40 (the line
@@ -45,6 +48,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +60,7 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT))
 sys.path.insert(0, str(KIT / "bench"))
+import cache  # noqa: E402  (bench/cache.py)
 import classgen  # noqa: E402
 from grader.grading import harness, intake, store  # noqa: E402
 from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402
@@ -206,9 +211,9 @@ def main() -> None:
         return compare_engines(options)
     if options.quick:
         options.n, options.no_serial = 10, True
-    os.environ["GRADER_CACHE"] = "off"  # every grading run runs its own answer key, as the floor does
 
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+    cache_dir = cache.use_folder(work / "cache")  # MNIST's copies warm for every run; no kept key or gradebook
     class_dir = work / "class"
     kinds = classgen.write_class(class_dir, options.n)
     print(f"class: {options.n} submissions ({classgen.describe(kinds)}); cores {os.cpu_count()}; "
@@ -223,10 +228,12 @@ def main() -> None:
     ser = None
     if serial:
         print("grading -j 1 ...", file=sys.stderr)
+        cache.forget_class(cache_dir)
         ser = grade(class_dir, work / "out-ser", 1, work / "stats-ser.json")
     print(f"in-process, {options.jobs} at a time ...", file=sys.stderr)
     pool, pool_wall, pool_load = floor_runs(targets, work, options.jobs)
     print(f"grading -j {options.jobs} ...", file=sys.stderr)
+    cache.forget_class(cache_dir)  # this run pays its own answer key and gradebook too
     par = grade(class_dir, work / "out-par", options.jobs, work / "stats-par.json")
     print("re-grading the unchanged class ...", file=sys.stderr)
     again = grade(class_dir, work / "out-par", options.jobs, work / "stats-again.json")
@@ -283,8 +290,6 @@ def main() -> None:
     label, pairs = matched[0]
     print_seconds(label, pairs)
     if not options.keep:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -385,8 +390,6 @@ def compare_engines(options) -> None:
     per_core = statistics.mean(runs) / max(1.0, cluster["load"] / (os.cpu_count() or 1))
     print(f"  one run's cost on an unloaded core ~ mean / max(1, load/cores) = {per_core:.2f} s")
     if not options.keep:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
 
 
