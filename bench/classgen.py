@@ -4,9 +4,11 @@
 
 Composition (deterministic for a given N): about 60 % correct submissions (the solution with a
 per-student comment so every content hash differs, the benign rewrites of the mutant catalogue, the
-three alternative implementations), about 30 % single-bug mutants spread over the catalogue in
-tests/selftest/mutants.py, one slow but correct submission (forward sleeps 0.2 ms per call, some
-+5 s on the hidden suite), one that crashes at import and one whose worker dies inside train().
+alternative implementations in tests/selftest/alternatives), about 30 % single-bug mutants spread
+over the catalogue in tests/selftest/mutants.py (past the catalogue's size, N > ~235, a mutant comes
+again under a numbered folder with a comment, so folder names and contents stay unique), one slow
+but correct submission (forward sleeps 0.2 ms per call, some +5 s on the hidden suite), one that
+crashes at import and one whose worker dies inside train().
 Every folder also holds the sample plots and REPORT.md of submissions/ada-lovelace, like a real
 hand-in (the report pages embed them). Used by bench/throughput.py and bench/memory.py.
 """
@@ -53,7 +55,14 @@ def plan(n: int) -> list[tuple[str, str, str]]:
     n_mutants = round(0.3 * n) if n >= 5 else 0
     n_correct = n - len(special) - n_mutants
     picked = [mutants.MUTANTS[(i * len(mutants.MUTANTS)) // max(n_mutants, 1)] for i in range(n_mutants)]
-    rows = [(f"mutant-{m.name.replace('_', '-')}", "mutant", m.apply(solution)) for m in picked]
+    rows, seen = [], Counter()
+    for m in picked:  # past the catalogue's size a mutant comes again: its folder and content then get a number
+        name, seen[m.name] = f"mutant-{m.name.replace('_', '-')}", seen[m.name] + 1
+        text = m.apply(solution)
+        if seen[m.name] > 1:
+            name += f"-{seen[m.name]}"
+            text += f"\n# submitted by {name}\n"
+        rows.append((name, "mutant", text))
     variants = [("benign", m.apply(solution)) for m in mutants.BENIGN]
     variants += [("alternative", path.read_text()) for path in ALTERNATIVES]
     for i in range(n_correct):
