@@ -1,6 +1,8 @@
 """What `grader grade` keeps across output folders in the user's cache (GRADER_CACHE): the answer key
 of a suite version and gradebooks by content. Grades must not change: a class graded without the
-cache, with a cold one and with a warm one gives the same results, CSVs and gradebook.
+cache, with a cold one and with a warm one gives the same results, CSVs and gradebook, on the sample
+class and on the benchmarks' generated class (bench/classgen.py, at the smallest size that holds
+every kind of submission it makes).
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from collections import Counter
+
 from classroom import KIT, STANDIN, make_class
 
 from grader.outputs import gradebook
+
+sys.path.insert(0, str(KIT / "bench"))
+import classgen  # noqa: E402
 
 
 def grade(source: Path, out: Path, cache: str) -> subprocess.CompletedProcess:
@@ -46,7 +53,20 @@ def book(out: Path) -> list[tuple]:
 
 def test_cache_keeps_the_key_and_gradebook_and_changes_no_grade(tmp_path):
     """Without, with a cold and with a warm cache: same grades and gradebook; the warm run reuses the key and the book?"""
-    source = make_class(tmp_path)
+    check_reuse(make_class(tmp_path), tmp_path)
+
+
+def test_cache_changes_no_grade_on_the_benchmark_class(tmp_path):
+    """On the benchmarks' class (mutants, alternatives, a slow and two crashing submissions): the same grades?"""
+    kinds = lambda n: Counter(kind for _, kind, _ in classgen.plan(n))  # noqa: E731
+    n = min(n for n in range(4, 41) if kinds(n).keys() == kinds(40).keys())
+    written = classgen.write_class(tmp_path / "bench-class", n)
+    assert written.keys() == kinds(40).keys() and sum(written.values()) == n
+    check_reuse(tmp_path / "bench-class", tmp_path)
+
+
+def check_reuse(source: Path, tmp_path: Path) -> None:
+    """Grade `source` without the cache, with a cold and with a warm one; assert nothing graded differs."""
     cache = tmp_path / "cache"
     grade(source, tmp_path / "off", "off")
     grade(source, tmp_path / "cold", str(cache))
