@@ -9,8 +9,8 @@ two crashing ones) in a temp folder, then, in this order:
 1. floor: the same suite's work without the grader and without the sandbox, one run after the
    other: for the solution (the answer key) and every submission
    `python -m pytest tests/hidden -p pytest_timeout -p grader.grading.plugin --in-process
-   --submission FILE --results-json X` with the harness's options and environment (harness.PLUGINS,
-   harness.RUN_ENV, the same --seed per submission, --rootdir, --assert=plain). floor(jobs) = the
+   --submission FILE --results-json X` with the harness's options and environment (the runner's
+   PLUGINS and RUN_ENV, the same --seed per submission, --rootdir, --assert=plain). floor(jobs) = the
    summed wall time / jobs.
 2. `grader grade CLASS --out FRESH -j 1` (the CLI's main() in a subprocess, wrapped only to time its
    phases and read its own peak memory);

@@ -4,20 +4,21 @@
 
 Builds an nbgrader course for the same work: one notebook whose only cell is a locked autograder
 test cell worth 100 points that runs the hidden suite in-process in the kernel with the pytest
-invocation the harness uses (`pytest.main([tests/hidden, *harness.PLUGINS, "--results-json", ...,
-"--submission", <the student's file>, "--seed", <the seed the harness gives that submission>,
-"--rootdir", KIT, "--assert=plain", "-p", "no:cacheprovider", "-q", "--in-process"])`, after
-setting harness.RUN_ENV in os.environ: PYTEST_DISABLE_PLUGIN_AUTOLOAD is read by pytest.main) and
-ends with the points earned (nbgrader's partial credit); the student's .py file sits beside the
-notebook and is listed in `Autograde.exclude_overwriting`, so nbgrader does not replace it with the
-source copy (nbgrader#940). Then, interleaved, `nbgrader autograde` (serial: nbgrader cannot grade
-in parallel), `grader grade -j 1` and `grader grade -j JOBS`, each on the same class into a fresh
-folder. Every command runs in the same environment: harness.RUN_ENV (so the kernel starts with one
-BLAS thread before it imports numpy) and the bench's own GRADER_CACHE (bench/cache.py: MNIST's
-uncompressed copies and the empty gradebook warm for both sides; before each of the kit's runs, no
-answer key or gradebook kept from an earlier run). Prints wall and CPU seconds (CPU of the whole process tree, sandboxes included), the
-ratios nbgrader / kit and the verdict `-j 1 >= 1.5x: ok/MISSED` on wall time. Skips with a message
-when nbgrader (or its kernel) is not installed.
+invocation of the harness (grader/grading/runner.py): `pytest.main([tests/hidden, *PLUGINS,
+"--results-json", ..., "--submission", <the student's file>, "--seed", <the seed the harness gives
+that submission>, "--rootdir", KIT, "--assert=plain", "-p", "no:cacheprovider", "-q",
+"--in-process"])`, after setting the runner's RUN_ENV in os.environ (PYTEST_DISABLE_PLUGIN_AUTOLOAD
+is read by pytest.main); it ends with the points earned (nbgrader's partial credit). The student's
+.py file sits beside the notebook and is listed in `Autograde.exclude_overwriting`, so nbgrader does
+not replace it with the source copy (nbgrader#940). Then, interleaved, `nbgrader autograde`
+(serial: nbgrader cannot grade in parallel), `grader grade -j 1` and `grader grade -j JOBS`, each
+on the same class into a fresh folder. Every command runs in the same environment: RUN_ENV (so the
+kernel starts with one BLAS thread before it imports numpy) and the bench's own GRADER_CACHE
+(bench/cache.py: MNIST's uncompressed copies and the empty gradebook warm for both sides; before
+each of the kit's runs, no answer key or gradebook kept from an earlier run). Prints wall and CPU
+seconds (CPU of the whole process tree, sandboxes included), the ratios nbgrader / kit, the
+verdict `-j 1 >= 1.5x: ok/MISSED` on wall time, and for how many submissions nbgrader's cell ran
+the suite to the end. Skips with a message when nbgrader or its Python kernel is not installed.
 
 What makes the comparison unfair, in each direction:
 * Neither: both sides run the same suite with the same pytest options, plugins, seed per
@@ -55,7 +56,7 @@ sys.path.insert(0, str(KIT / "bench"))
 import cache  # noqa: E402  (bench/cache.py)
 import classgen  # noqa: E402
 import throughput  # noqa: E402  (the harness's seed per submission)
-from grader.grading import harness  # noqa: E402
+from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402
 
 ASSIGNMENT, NOTEBOOK, CODE = "ex02", "exercise02", "exercise02_template.py"
 
@@ -64,7 +65,7 @@ ASSIGNMENT, NOTEBOOK, CODE = "ex02", "exercise02", "exercise02_template.py"
 CELL = """\
 import json, os, sys
 sys.path.insert(0, {kit!r})  # this kit's grader plugin and conftest, as `grader grade` uses them
-os.environ.update({env!r})  # harness.RUN_ENV, before pytest.main reads it
+os.environ.update({env!r})  # the runner's RUN_ENV, before pytest.main reads it
 import pytest
 seed = {seeds!r}[os.path.basename(os.path.dirname(os.getcwd()))]
 pytest.main([{suite!r}, *{plugins!r}, "--results-json", "results.json", "--submission", os.path.abspath({code!r}),
@@ -74,8 +75,8 @@ sum(t["earned"] for t in json.load(open("results.json"))["tests"])
 
 
 def cell_source(seeds: dict[str, int]) -> str:
-    return CELL.format(kit=str(KIT), env=harness.RUN_ENV, seeds=seeds, suite=str(KIT / "tests" / "hidden"),
-                       plugins=list(harness.PLUGINS), code=CODE)  # fmt: skip
+    return CELL.format(kit=str(KIT), env=RUN_ENV, seeds=seeds, suite=str(KIT / "tests" / "hidden"),
+                       plugins=list(PLUGINS), code=CODE)  # fmt: skip
 
 
 CONFIG = """\
@@ -97,9 +98,9 @@ def notebook(seeds: dict[str, int]) -> dict:
 
 
 def environment() -> dict:
-    """Every command's environment: the harness's RUN_ENV (nbgrader's kernel inherits it), the bench's GRADER_CACHE."""
+    """Every command's environment: the runner's RUN_ENV (nbgrader's kernel inherits it), the bench's GRADER_CACHE."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    env.update(harness.RUN_ENV)
+    env.update(RUN_ENV)
     return env
 
 
