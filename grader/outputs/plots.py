@@ -130,6 +130,7 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
         axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"lr = {rate:g}")
     if positive:
         axes.set_yscale("log")
+        _plain_log_axis(axes.yaxis, (1.0, 2.0, 5.0))
     axes.set(xlabel="epoch", ylabel="training loss", title="Training loss per learning rate (re-drawn)")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize="small")
@@ -142,10 +143,20 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
     axes.plot(rates, final, marker="o")
     axes.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy", ylim=(0, 1),
              title="Accuracy against learning rate (re-drawn)")  # fmt: skip
-    axes.grid(True, which="both", alpha=0.3)
+    _plain_log_axis(axes.xaxis, (1.0,))
+    axes.grid(True, alpha=0.3)
     figure.subplots_adjust(**MARGINS)
     pictures["lr_accuracy.png"] = _png(figure)
     return pictures
+
+
+def _plain_log_axis(axis, subs: tuple[float, ...]) -> None:
+    """Ticks at subs x 10^k labelled as plain numbers ("0.01", not mathtext 10^-2), no minor ticks: half the drawing time."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    axis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_locator(NullLocator())
 
 
 def _png(figure) -> bytes:
