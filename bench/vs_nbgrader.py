@@ -16,7 +16,7 @@ on the same class into a fresh folder. Every command runs in the same environmen
 kernel starts with one BLAS thread before it imports numpy) and the bench's own GRADER_CACHE
 (bench/cache.py: MNIST's uncompressed copies and the empty gradebook warm for both sides; before
 each of the kit's runs, no answer key or gradebook kept from an earlier run). Prints wall and CPU
-seconds (CPU of the whole process tree, sandboxes included), the ratios nbgrader / kit, the
+seconds (machine-wide, from /proc/stat: run it on an otherwise idle machine), the ratios nbgrader / kit, the
 verdict `-j 1 >= 1.5x: ok/MISSED` on wall time, and for how many submissions nbgrader's cell ran
 the suite to the end. Skips with a message when nbgrader or its Python kernel is not installed.
 
@@ -42,7 +42,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -104,16 +103,34 @@ def environment() -> dict:
     return env
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (psutil: /proc/stat), every process included.
+
+    Not RUSAGE_CHILDREN: the sandboxed workers run under other uids inside bubblewrap and are killed,
+    not waited for, at the end of a run, so the process tree's own accounting misses most of their time."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 def run(command: list[str], cwd: Path, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """(wall s, CPU s of the process tree) of one command; exits when its status is not `allowed`."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu, started = usage.ru_utime + usage.ru_stime, time.perf_counter()
+    """(wall s, machine-wide CPU s) of one command; exits when its status is not `allowed`."""
+    cpu, started = busy_seconds(), time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True)
     wall = time.perf_counter() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in allowed:
         sys.exit(f"{' '.join(command[:4])} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, usage.ru_utime + usage.ru_stime - cpu
+    return wall, busy_seconds() - cpu
+
+
+def test_seconds(results: Path) -> float:
+    """The summed seconds of every test of every submission in a kit run's store (the answer key left out)."""
+    total = 0.0
+    for path in results.glob("*.json"):
+        if not path.name.startswith("_"):
+            total += sum(float(t.get("seconds", 0.0)) for t in json.loads(path.read_text()).get("tests", []))
+    return total
 
 
 def student_of(folder_name: str) -> str:
@@ -180,6 +197,9 @@ def main() -> None:
         print(f"{name:32}{wall[name]:9.1f}{cpu[name]:9.1f}{ratio}")
     print(f"nbgrader's cell ran the suite to the end for {len(ran)} of {len(students)} submissions "
           f"(a submission that ends the process in-process kills the kernel: {', '.join(sorted(set(students) - set(ran))) or 'none'})")
+    tests = test_seconds(work / "out-0-1" / "results")
+    print(f"the suite's tests alone took {tests:.1f} s in the kit's -j 1 run (sandboxed, the answer key not counted): "
+          f"no serial grader running this suite can be more than {wall[base] / tests:.2f}x faster than nbgrader here")
     verdict = wall[base] / wall["grader grade -j 1"]
     print(f"nbgrader / grader grade -j 1, wall: {verdict:.2f}x  -j 1 >= 1.5x: {'ok' if verdict >= 1.5 else 'MISSED'}; "
           f"load average at end {os.getloadavg()[0]:.1f}")
