@@ -252,6 +252,7 @@ def run_grade(args) -> int:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
     lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
+    warm = None
     try:
         if out.is_dir():
             lock.lock()
@@ -280,11 +281,9 @@ def run_grade(args) -> int:
         try:
             batch = executor.grade_class(args.cluster, submissions, runner=runner, store=store.Store(out / "results"),
                                          solution=KIT / "solutions" / "exercise02.py", jobs=args.jobs, progress=on_result)  # fmt: skip
-        except BaseException:
+        finally:
             bar.finish()
-            warm.cancel()
-            raise
-        bar.finish()
+        images = warm.finish()  # before anything else reads or writes out/ (similarity shares the image cache)
         points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
         for problem in points.problems:
             print(f"manual points: {problem}", file=sys.stderr)
@@ -296,7 +295,7 @@ def run_grade(args) -> int:
             print(f"similarity: {problem}", file=sys.stderr)
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
                                    manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
-                                   integrity=integrity.flags if integrity else None, images=warm.finish())  # fmt: skip
+                                   integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
         lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
                                                                "manual-template.csv")))  # fmt: skip
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
@@ -317,6 +316,8 @@ def run_grade(args) -> int:
         print(f"grader grade: {error}", file=sys.stderr)
         return 1
     finally:
+        if warm is not None:
+            warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
         lock.release()
         shutil.rmtree(work, ignore_errors=True)
     if banner:

@@ -130,7 +130,7 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
         axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"lr = {rate:g}")
     if positive:
         axes.set_yscale("log")
-        _plain_log_axis(axes.yaxis, (1.0, 2.0, 5.0))
+        _plain_log_axis(axes.yaxis, [v for r in rates for v in histories[r]["train_loss"] if v is not None and v > 0])
     axes.set(xlabel="epoch", ylabel="training loss", title="Training loss per learning rate (re-drawn)")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize="small")
@@ -143,17 +143,23 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
     axes.plot(rates, final, marker="o")
     axes.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy", ylim=(0, 1),
              title="Accuracy against learning rate (re-drawn)")  # fmt: skip
-    _plain_log_axis(axes.xaxis, (1.0,))
+    _plain_log_axis(axes.xaxis, rates)
     axes.grid(True, alpha=0.3)
     figure.subplots_adjust(**MARGINS)
     pictures["lr_accuracy.png"] = _png(figure)
     return pictures
 
 
-def _plain_log_axis(axis, subs: tuple[float, ...]) -> None:
-    """Ticks at subs x 10^k labelled as plain numbers ("0.01", not mathtext 10^-2), no minor ticks: half the drawing time."""
+def _plain_log_axis(axis, values) -> None:
+    """Over a decade or more: ticks at 1-2-5 (or, over two decades, 1) x 10^k labelled as plain numbers
+    ("0.01", not mathtext 10^-2) and no minor ticks, half the drawing time. A narrower range keeps
+    matplotlib's own ticks (its minor-tick labels are then the only ones in view)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    if not values or max(values) < 10 * min(values):
+        return
+    subs = (1.0,) if max(values) >= 100 * min(values) else (1.0, 2.0, 5.0)
     axis.set_major_locator(LogLocator(base=10.0, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_locator(NullLocator())

@@ -49,6 +49,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from grader.sandbox.protocol import clean_text
@@ -106,6 +107,7 @@ def reachable_by_others(path: str) -> bool:
 
 
 _probed: tuple | None = None
+_PROBING = threading.Lock()
 PROBED_ENV = "EXERCISE02_PROBED"  # the grader's own probe of this machine, handed to its pytest processes
 
 
@@ -117,8 +119,9 @@ def probe() -> tuple[str, str]:
     ever a "bwrap" record: without it the probe runs, so a worker that cannot start still fails closed.
     """
     global _probed
-    if _probed is None:
-        _probed = _handed() or _probe()
+    with _PROBING:  # one trial worker per process, however many threads ask at once
+        if _probed is None:
+            _probed = _handed() or _probe()
     return _probed[0], _probed[1]
 
 
