@@ -122,15 +122,15 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
     pictures = {}
     figure = Figure(figsize=(6, 4), dpi=80)
     axes = figure.subplots()
-    positive = False
+    drawn = []  # every loss drawn (the positive ones), for the log axis
     for rate in rates:
         losses = histories[rate]["train_loss"]
         points = [(i + 1, v) for i, v in enumerate(losses) if v is not None and v > 0]
-        positive |= bool(points)
+        drawn += [p[1] for p in points]
         axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"lr = {rate:g}")
-    if positive:
+    if drawn:
         axes.set_yscale("log")
-        _plain_log_axis(axes.yaxis, [v for r in rates for v in histories[r]["train_loss"] if v is not None and v > 0])
+        _plain_log_axis(axes.yaxis, drawn)
     axes.set(xlabel="epoch", ylabel="training loss", title="Training loss per learning rate (re-drawn)")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize="small")
