@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader.sandbox.error import GraderError, InputError
+
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
 
 
@@ -108,11 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_review(args) -> int:
     from grader.outputs import review
 
-    try:
-        server, url = review.make_server(args.out, args.manual)
-    except review.ReviewError as error:
-        print(f"grader review: {error}", file=sys.stderr)
-        return 2
+    server, url = review.make_server(args.out, args.manual)
     print(f"grader review: {url}\n(only this machine can connect, and only with this address; Ctrl-C stops)", flush=True)
     if not args.no_browser and not review.open_browser(url):
         print("no browser found here: open the address above yourself", flush=True)
@@ -219,38 +217,28 @@ def missing_extras() -> list[str]:
 
 def run_grade(args) -> int:
     if missing := missing_extras():
-        print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
-              f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
-        return 2
-    from grader.grading import executor, harness, imports, intake, store
+        raise InputError(f"the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
+                         f"    python3 -m pip install -e '{KIT}[tutor]'")  # fmt: skip
+    from grader.grading import executor, imports, intake, store
     from grader.grading.runner import Runner
     from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
 
     if not args.submissions.exists():
-        print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
-        return 2
+        raise InputError(f"{args.submissions} does not exist (give a folder of submissions or an LMS zip)")
     out = args.out.resolve()
     if out.exists() and not out.is_dir():
-        print(f"grader grade: --out {args.out} is a file, not a folder", file=sys.stderr)
-        return 2
+        raise InputError(f"--out {args.out} is a file, not a folder")
     if intake.out_inside(args.submissions, out):
-        print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
-              "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
-        return 2
+        raise InputError(f"--out {args.out} is inside the submissions folder {args.submissions}; "
+                         "give an --out outside it (its files would be read as submissions)")  # fmt: skip
     bad_archive = next((p for p in args.compare_with if not p.exists()), None)
     if bad_archive is not None:
-        print(f"grader grade: --compare-with {bad_archive} does not exist", file=sys.stderr)
-        return 2
+        raise InputError(f"--compare-with {bad_archive} does not exist")
     try:
         allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
     except (OSError, ValueError) as error:
-        print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
-        return 2
-    try:
-        sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
-    except moodle.WorksheetError as error:
-        print(f"grader grade: {error}", file=sys.stderr)
-        return 2
+        raise InputError(f"cannot read the from-scratch rule: {error}") from None
+    sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
     lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
     warm = None
     try:
@@ -261,9 +249,8 @@ def run_grade(args) -> int:
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if not submissions:
-            print(f"grader grade: no submissions found in {args.submissions}; nothing was graded and {args.out} "
-                  "was not changed", file=sys.stderr)  # fmt: skip
-            return 1
+            raise GraderError(f"no submissions found in {args.submissions}; nothing was graded and {args.out} "
+                              "was not changed")  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
         lock.lock()
         if sheet is not None:
@@ -302,19 +289,9 @@ def run_grade(args) -> int:
         if sheet is not None:
             lock.record(*write_lms(args, out, sheet, batch, written))
         lock.finish()
-    except guard.Busy as busy:
-        print(f"grader grade: {busy}", file=sys.stderr)
-        return 1
-    except harness.Interrupted as stop:
-        print(f"\nstopped: {stop.done} of {stop.total} submissions are graded and kept in {out / 'results'}; "
-              "run the same command again to continue", file=sys.stderr)  # fmt: skip
-        return 130
     except KeyboardInterrupt:
         print("\nstopped; finished results are kept: run the same command again to continue", file=sys.stderr)
         return 130
-    except (harness.HarnessError, executor.ClusterError) as error:
-        print(f"grader grade: {error}", file=sys.stderr)
-        return 1
     finally:
         if warm is not None:
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
@@ -366,18 +343,13 @@ def run_template(args) -> int:
 
 def run_samples(args) -> int:
     from grader.authoring import samples
-    from grader.authoring.edits import EditMismatch
 
-    try:
-        if args.check:
-            problems = samples.stale(KIT)
-            print("stale samples (run `grader samples`, with --plots for the plots): " + ", ".join(problems)
-                  if problems else "the sample class in submissions/ is up to date")
-            return 1 if problems else 0
-        changed = samples.write(KIT, with_plots=args.plots)
-    except EditMismatch as error:
-        print(f"grader samples: {error}", file=sys.stderr)
-        return 1
+    if args.check:
+        problems = samples.stale(KIT)
+        print("stale samples (run `grader samples`, with --plots for the plots): " + ", ".join(problems)
+              if problems else "the sample class in submissions/ is up to date")
+        return 1 if problems else 0
+    changed = samples.write(KIT, with_plots=args.plots)
     print(f"wrote the sample class in {KIT / 'submissions'} ({len(changed)} stale files fixed)")
     left = samples.stale(KIT)
     if left:
@@ -388,14 +360,9 @@ def run_samples(args) -> int:
 def run_rubric(args) -> int:
     from grader.outputs import rubric
 
-    try:
-        items = rubric.read_rubric(args.suite)
-    except (OSError, SyntaxError, rubric.RubricError) as error:
-        print(f"grader rubric: {error}", file=sys.stderr)
-        return 1
+    items = rubric.read_rubric(args.suite)
     if not items:
-        print(f"grader rubric: no test_*.py files with tests in {args.suite}", file=sys.stderr)
-        return 1
+        raise GraderError(f"no test_*.py files with tests in {args.suite}")
     print(rubric.render(items))
     return 0
 
@@ -414,8 +381,13 @@ def run_release(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; any kit error (grader.sandbox.error.GraderError) is its message and its exit code."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except GraderError as error:
+        print(f"grader {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ code) is copied unchanged. A nested BEGIN, an END without BEGIN, or a BEGIN with
 from __future__ import annotations
 
 import re
+from grader.sandbox.error import GraderError
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 DEF = re.compile(r"^(\s*)(?:async\s+)?(def|class)\s+(\w+)")
 
 
-class TemplateError(ValueError):
+class TemplateError(GraderError, ValueError):
     """The solution's markers are unbalanced."""
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
+from grader.sandbox.error import GraderError
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -61,7 +62,7 @@ LAUNCHER = (
 
 
 
-class HarnessError(Exception):
+class HarnessError(GraderError):
     """The kit itself is broken (the reference run failed): nothing can be graded."""
 
 

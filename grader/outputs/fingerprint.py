@@ -25,6 +25,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from grader.sandbox.error import GraderError
 
 K = 25  # noise threshold: the shortest match that counts, in characters of normalised code
 WINDOW = 8  # winnowing window: every match of K + WINDOW - 1 characters is found
@@ -34,7 +35,7 @@ FOLDER = ".fingerprints"  # under <out>/results/
 KIT = Path(__file__).resolve().parents[2]
 
 
-class FingerprintError(Exception):
+class FingerprintError(GraderError):
     """A child could not compute or compare fingerprints."""
 
 

@@ -16,11 +16,12 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from grader.sandbox.error import GraderError
 
 NAME = ".grader-manifest.json"
 
 
-class Busy(Exception):
+class Busy(GraderError):
     """Another process holds the lock on this output folder."""
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from grader.grading.roster import Claim, Person, match, normalise_id, normalise_name
 from grader.outputs.manual import sniff_dialect
+from grader.sandbox.error import InputError
 
 BOM = "\ufeff"
 IDENTIFIER, FULL_NAME, EMAIL, STATUS = "Identifier", "Full name", "Email address", "Status"
@@ -48,7 +49,7 @@ FEEDBACK_NAME = "feedback.html"
 PLUGIN = "assignfeedback_file"
 
 
-class WorksheetError(Exception):
+class WorksheetError(InputError):
     """The file is not a Moodle grading worksheet this kit can fill in (the message says why)."""
 
 

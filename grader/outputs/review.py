@@ -38,6 +38,7 @@ from flask import send_from_directory, url_for
 from grader.outputs import manual as manual_points
 from grader.outputs import report, snapshot
 from grader.outputs.markdown import render_markdown
+from grader.sandbox.error import InputError
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = "review.html.j2"
@@ -48,7 +49,7 @@ FIELDS = (*manual_points.PARTS, "comment")
 MAX_FLAGS, FLAG_CHARS = 20, 300  # similarity hints shown per submission, characters each
 
 
-class ReviewError(Exception):
+class ReviewError(InputError):
     """The output folder cannot be reviewed (the message says what to do)."""
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 
 from grader.grading.intake import Submission
 from grader.grading.results import Result, TestResult
+from grader.sandbox.error import GraderError
 
 FOLDER = "review"
 VERSION = 1
 
 
-class SnapshotError(Exception):
+class SnapshotError(GraderError):
     """The output folder holds no usable snapshot (say what to run)."""
 
 

@@ -43,7 +43,6 @@ def main() -> None:
     sys.path.insert(0, here)
     import numpy  # noqa: F401  (before the submission: its import cost is not the submission's)
 
-    import mnist
     import protocol
     import training
 
@@ -52,7 +51,7 @@ def main() -> None:
         sys.meta_path.insert(0, ImportGuard(config["imports"]["allowed"], config["imports"]["message"]))
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
-    Worker(protocol, mnist, rpc_in, rpc_out, config, training).run()
+    Worker(protocol, rpc_in, rpc_out, config, training).run()
 
 
 def limit_resources(config: dict) -> None:
@@ -113,11 +112,10 @@ class ImportGuard:
 
 
 class Worker:
-    def __init__(self, protocol, mnist, rpc_in: int, rpc_out: int, config: dict, training=None):
-        self.protocol, self.mnist, self.training = protocol, mnist, training
+    def __init__(self, protocol, rpc_in: int, rpc_out: int, config: dict, training=None):
+        self.protocol, self.training = protocol, training
         self.rpc_in, self.rpc_out = rpc_in, rpc_out
         self.path = config["submission"]
-        self.data_dir = config["data_dir"]
         self.objects: dict = {}  # handle id -> object
         self.ids: dict = {}  # id(object) -> handle id, so one object keeps one handle
         self.next_id = 1
@@ -169,7 +167,7 @@ class Worker:
         op = header.get("op")
         if op == "ping":
             return {"ok": True, "value": "pong"}
-        args = self.protocol.decode(header.get("args"), arrays, self.find, self.load_data)
+        args = self.protocol.decode(header.get("args"), arrays, self.find)
         reply = self.hold if header.get("keep") is True else self.result
         if op == "call":
             target, name = self.module, header["name"]
@@ -242,9 +240,6 @@ class Worker:
         if handle_id not in self.objects:
             raise LookupError(f"object #{handle_id} is not kept by this worker")
         return self.objects[handle_id]
-
-    def load_data(self, name: str, rows):
-        return self.mnist.dataset(name, data_dir=self.data_dir, rows=rows)
 
     def describe(self, error: BaseException) -> dict:
         """What the parent needs to explain an exception: type, message, builtin base, own frames."""

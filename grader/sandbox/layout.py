@@ -33,8 +33,8 @@ When the grader is not root, bwrap runs as the grader's own uid with `--unshare-
 RLIMIT_NPROC is then set to the uid's current task count + 32, since it is counted per uid.
 
 Everything else follows the course's sandbox design notes (section 4): the interpreter is bound at its
-own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the kit
-files boot.py/protocol.py/mnist.py and ONE submission file (copied into a fresh private dir) and
+own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the runtime
+files of KIT_FILES and ONE submission file (copied into a fresh private dir) and
 the MNIST folder read-only under /opt/exercise02, a size-capped private /tmp, --clearenv with
 threads pinned to 1, `python -I -B`. Parallel pytest processes take a slot with an flock on
 /tmp/exercise02-grader-slots/<k>.lock (uid 61000+k), so they never share a uid.
@@ -52,9 +52,10 @@ import sys
 import threading
 from pathlib import Path
 
+from grader.sandbox.error import GraderError
 from grader.sandbox.protocol import clean_text
 
-KIT_FILES = ("boot.py", "protocol.py", "mnist.py", "training.py")  # the runtime files mounted into the sandbox
+KIT_FILES = ("boot.py", "error.py", "protocol.py", "training.py")  # the runtime files mounted into the sandbox
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = RUNTIME_DIR.parents[1]  # the kit's top folder: must never be visible inside
 INSIDE = "/opt/exercise02"  # where the kit files, the submission and the data appear in the sandbox
@@ -172,7 +173,7 @@ def _probe() -> tuple:
     return "process", f"bwrap is installed but cannot run the worker here: {failure}", False
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(GraderError, RuntimeError):
     """The sandbox cannot run on this machine and running without it was not asked for."""
 
 

@@ -30,6 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+if __package__:
+    from grader.sandbox.error import GraderError
+else:  # inside the sandbox: boot.py imports the runtime's files by bare name
+    from error import GraderError  # type: ignore[no-redef]
+
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
 FILES = {  # name: (file, SHA-256 of the uncompressed bytes, IDX magic, count)
     ("train", "images"): (
@@ -62,7 +67,7 @@ NAMES = tuple(f"mnist/{split}/{part}" for split in ("train", "test") for part in
 _cache: dict = {}
 
 
-class DataError(Exception):
+class DataError(GraderError):
     """An MNIST file is missing or damaged; the message names the file and the folder."""
 
 

@@ -35,7 +35,7 @@ MAX_MODULE_LINES = 450
 MAX_CLASS_LINES = 220
 # Over the limit when the branches of this round met on main; to be split by role. Each may not grow
 # past the size recorded here, and must leave this list once it is back under the limit.
-KNOWN_OVERSIZE = {"grader/sandbox/protocol.py": 473}
+KNOWN_OVERSIZE: dict[str, int] = {}
 
 
 def room_of(parts: tuple[str, ...]) -> str | None:
