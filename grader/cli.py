@@ -166,11 +166,11 @@ def add_moodle_options(grade) -> None:
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
-def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
+def write_lms(args, out: Path, sheet, batch, written) -> list[Path]:
     """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
     from grader.outputs import moodle
 
-    rows, pages = written["rows"], written["pages"]
+    rows, pages = written.rows, written.pages
     files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
                                           {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
     for problem in problems:
@@ -283,8 +283,7 @@ def run_grade(args) -> int:
         written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
                                    manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
                                    integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
-        lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
-                                                               "manual-template.csv")))  # fmt: skip
+        lock.record(*written.files())
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
         if sheet is not None:
             lock.record(*write_lms(args, out, sheet, batch, written))
@@ -301,7 +300,7 @@ def run_grade(args) -> int:
         print(f"WARNING: {banner}", file=sys.stderr)
     print(
         f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} "
-        f"(of {len(submissions)}) in {batch.seconds:.0f} s; report: {written['report.html']}"
+        f"(of {len(submissions)}) in {batch.seconds:.0f} s; report: {written.report_html}"
     )
     if sheet is not None:
         print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "

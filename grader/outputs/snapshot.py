@@ -19,10 +19,11 @@ from pathlib import Path
 
 from grader.grading.intake import Submission
 from grader.grading.results import Result, TestResult
+from grader.outputs.view import SubmissionView
 from grader.sandbox.error import GraderError
 
 FOLDER = "review"
-VERSION = 1
+VERSION = 2  # 2: the view is a SubmissionView (grader.outputs.view)
 
 
 class SnapshotError(GraderError):
@@ -34,7 +35,7 @@ class Snapshot:
     submissions: list[Submission]  # id, label, members only (no files)
     results: dict[str, Result]
     key: list[TestResult]
-    views: list[dict]  # report.submission_view() of each submission, as JSON data
+    views: list[SubmissionView]  # report.submission_view() of each submission
     notes: list[str]
     banner: str | None
     course_id: str
@@ -45,7 +46,7 @@ def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner
     folder.mkdir(parents=True, exist_ok=True)
     for sub, view in zip(submissions, views):
         result = dict(results[sub.id].to_json(), log="", artifacts={})  # the view holds what the pages need of them
-        _write_json(folder / f"{sub.id}.json", {"label": sub.label, "members": sub.members, "result": result, "view": view,
+        _write_json(folder / f"{sub.id}.json", {"label": sub.label, "members": sub.members, "result": result, "view": view.to_json(),
                                                "participant": sub.participant, "participants": sub.participants})  # fmt: skip
     ids = [s.id for s in submissions]
     for stale in folder.glob("*.json"):
@@ -71,10 +72,15 @@ def read_snapshot(out: Path) -> Snapshot:
             data = json.loads((folder / f"{sid}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise SnapshotError(f"{folder / sid}.json cannot be read ({error}): run `grader grade` again") from None
+        try:
+            view = SubmissionView.from_json(data["view"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise SnapshotError(f"{folder / sid}.json does not hold a page view of this kit ({type(error).__name__}: "
+                                f"{error}): run `grader grade` again") from None  # fmt: skip
         submissions.append(Submission(id=sid, label=data["label"], folder=Path(os.devnull), members=data["members"],
                                       participant=data.get("participant", ""), participants=data.get("participants")))  # fmt: skip
         results[sid] = Result.from_json(data["result"])
-        views.append(data["view"])
+        views.append(view)
     key = [TestResult(**t) for t in head["key"]]
     return Snapshot(submissions, results, key, views, head["notes"], head["banner"], head["course_id"])
 
