@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from grader.sandbox.error import GraderError, InputError
@@ -166,22 +164,6 @@ def add_moodle_options(grade) -> None:
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
-def write_lms(args, out: Path, sheet, batch, written) -> list[Path]:
-    """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
-    from grader.outputs import moodle
-
-    rows, pages = written.rows, written.pages
-    files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
-                                          {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
-    for problem in problems:
-        print(f"worksheet: {problem}", file=sys.stderr)
-    pending = sorted({r.submission for r in rows if r.participant and "pending" in r.status})
-    if pending:
-        print(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
-              f"(fill in {out / 'manual.csv'} and run again before uploading)", file=sys.stderr)  # fmt: skip
-    return files
-
-
 def tutor_packages() -> list[str]:
     """The `tutor` extra's package names, from pyproject.toml (one source of truth) or the installed metadata."""
     import re
@@ -216,111 +198,29 @@ def missing_extras() -> list[str]:
 
 
 def run_grade(args) -> int:
+    """`grader grade`: the options as a pipeline Request, one call, the summary lines."""
     if missing := missing_extras():
         raise InputError(f"the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
                          f"    python3 -m pip install -e '{KIT}[tutor]'")  # fmt: skip
-    from grader.grading import executor, imports, intake, store
-    from grader.grading.runner import Runner
-    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
+    from grader.outputs.progress import Progress
+    from grader.pipeline import flow, request
 
-    if not args.submissions.exists():
-        raise InputError(f"{args.submissions} does not exist (give a folder of submissions or an LMS zip)")
-    out = args.out.resolve()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {args.out} is a file, not a folder")
-    if intake.out_inside(args.submissions, out):
-        raise InputError(f"--out {args.out} is inside the submissions folder {args.submissions}; "
-                         "give an --out outside it (its files would be read as submissions)")  # fmt: skip
-    bad_archive = next((p for p in args.compare_with if not p.exists()), None)
-    if bad_archive is not None:
-        raise InputError(f"--compare-with {bad_archive} does not exist")
     try:
-        allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
-    except (OSError, ValueError) as error:
-        raise InputError(f"cannot read the from-scratch rule: {error}") from None
-    sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
-    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
-    warm = None
-    try:
-        if out.is_dir():
-            lock.lock()
-        submissions, notes = intake.collect(args.submissions, work)
-        forbidden = imports.check_class(submissions, allowed)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        if not submissions:
-            raise GraderError(f"no submissions found in {args.submissions}; nothing was graded and {args.out} "
-                              "was not changed")  # fmt: skip
-        out.mkdir(parents=True, exist_ok=True)
-        lock.lock()
-        if sheet is not None:
-            notes += moodle.match_class(sheet, submissions)
-        late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
-        if args.late_penalty:
-            notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
-        runner = Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
-        bar, warm = progress.Progress(sys.stderr), warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), submissions)
-
-        def on_result(done, total, result, cached, in_flight=0, workers=None):
-            bar.update(done, total, result, cached, in_flight, workers)
-            warm.add(result, cached)  # its images are made while the pool grades the rest
-
-        try:
-            batch = executor.grade_class(args.cluster, submissions, runner=runner, store=store.Store(out / "results"),
-                                         jobs=args.jobs, progress=on_result)  # fmt: skip
-        finally:
-            bar.finish()
-        images = warm.finish()  # before anything else reads or writes out/ (similarity shares the image cache)
-        points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
-        for problem in points.problems:
-            print(f"manual points: {problem}", file=sys.stderr)
-        banner = report.sandbox_banner(batch.backends)
-        integrity = None if args.no_similarity else similarity.write_safely(
-            out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
-            threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
-        for problem in integrity.problems if integrity else []:
-            print(f"similarity: {problem}", file=sys.stderr)
-        written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
-                                   integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
-        lock.record(*written.files())
-        lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
-        if sheet is not None:
-            lock.record(*write_lms(args, out, sheet, batch, written))
-        lock.finish()
+        done = flow.grade_class(request.Request.from_options(args, kit=KIT), progress=Progress(sys.stderr),
+                                say=lambda line: print(line, file=sys.stderr))  # fmt: skip
     except KeyboardInterrupt:
         print("\nstopped; finished results are kept: run the same command again to continue", file=sys.stderr)
         return 130
-    finally:
-        if warm is not None:
-            warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
-        lock.release()
-        shutil.rmtree(work, ignore_errors=True)
-    if banner:
-        print(f"WARNING: {banner}", file=sys.stderr)
-    print(
-        f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} "
-        f"(of {len(submissions)}) in {batch.seconds:.0f} s; report: {written.report_html}"
-    )
-    if sheet is not None:
-        print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "
-              f"{out / 'moodle' / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
+    if done.banner:
+        print(f"WARNING: {done.banner}", file=sys.stderr)
+    batch = done.batch
+    print(f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} (of {done.count}) "
+          f"in {batch.seconds:.0f} s; report: {done.written.report_html}")  # fmt: skip
+    if args.worksheet:
+        moodle = args.out.resolve() / "moodle"
+        print(f"Moodle: {moodle / 'grades-upload.csv'} (Upload grading worksheet), "
+              f"{moodle / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
     return 0
-
-
-def stamp(args) -> str:
-    """The date and the versions every page shows: when, which kit, which suite (a hash of what decides grades)."""
-    import datetime
-    import tomllib
-
-    from grader.grading import store
-
-    try:
-        kit = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["version"]
-    except (OSError, ValueError, KeyError):
-        kit = "unknown"
-    suite = store.suite_version(KIT, args.suite.resolve(), KIT / "solutions" / "exercise02.py")[:12]
-    return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"
 
 
 def run_template(args) -> int:

@@ -22,6 +22,7 @@ collect_ignore = ["fixtures"]
 # `python3 -m pytest tests/public tests/selftest -m "not slow"` leaves them out (CONTRIBUTING.md).
 # A file name marks every test of the file; "file::test" marks one test.
 SLOW = (
+    "test_cluster.py",
     "test_hidden_suite.py",
     "test_redteam.py",
     "test_redteam_batch.py",
