@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from grader.sandbox.activity import Activity
 from grader.sandbox.layout import (
     INSIDE,
     RUNTIME_DIR,
@@ -121,6 +122,7 @@ class Worker:
         self.flooded = False
         self.killed = False
         self.lock = threading.Lock()
+        self.activity = Activity(self.tasks)  # its idle time during a call (host._await)
 
     def kill(self) -> None:
         """Stop everything the worker started; safe from any thread, more than once."""
@@ -224,8 +226,16 @@ class Worker:
             return 0.0
         if spec.group is not None:
             return spec.group.cpu_seconds()
-        pids = tasks_of_uid(spec.slot_uid) if spec.slot_uid is not None else tree_of(self.process.pid)
-        return sum(cpu_of(pid) for pid in pids)
+        return sum(cpu_of(pid) for pid in self.tasks())
+
+    def tasks(self) -> list[int]:
+        """The submission's processes now: its cgroup's, else the slot uid's, else the worker's process tree."""
+        spec = getattr(self, "spec", None)
+        if spec is None or self.process is None:
+            return []
+        if spec.group is not None:
+            return spec.group.pids()
+        return tasks_of_uid(spec.slot_uid) if spec.slot_uid is not None else tree_of(self.process.pid)
 
     def _drain(self) -> None:
         """Read the submission's output into the bounded buffer; stop the worker on a flood.
