@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
@@ -227,6 +225,7 @@ def run_grade(args) -> int:
         return 2
     from grader.grading import executor, harness, imports, intake, store
     from grader.grading.runner import Runner
+    from grader.sandbox import staging
     from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
 
     if not args.submissions.exists():
@@ -254,7 +253,7 @@ def run_grade(args) -> int:
     except moodle.WorksheetError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
-    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
+    lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
     warm = None
     try:
         if out.is_dir():
@@ -323,7 +322,7 @@ def run_grade(args) -> int:
         if warm is not None:
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
         lock.release()
-        shutil.rmtree(work, ignore_errors=True)
+        staging.remove(work)
     if banner:
         print(f"WARNING: {banner}", file=sys.stderr)
     print(

@@ -33,7 +33,7 @@ POLL = 0.05  # seconds between two looks at the submission's CPU time while a ca
 # Idle time (no task of the submission on a CPU or waiting for one) allowed per call and in all. An honest
 # submission is idle for well under a second in a whole run (docs/security.md); these bound how long a
 # submission that sleeps can hold its slot, whatever the machine's load.
-IDLE_CALL, IDLE_TOTAL = 10.0, 30.0
+IDLE_CALL, IDLE_TOTAL = 5.0, 15.0
 REPLY_KEYS = {"id", "ok", "value", "error"}
 READY_KEYS = {"id", "ok", "ready", "error"}
 MAIN_HINT = ("; code that runs experiments or training when the file is imported belongs under "
@@ -119,10 +119,10 @@ class WorkerHost:
         calls are refused with the same explanation."""
         cause = ("the submission's processes were neither running nor waiting for a CPU: time.sleep, input(), "
                  "waiting for a lock, a pipe or a child process that never ends")
-        if self._idle >= self._idle_total - 0.5:
-            self._idle_spent = (f"not run: the submission has already waited {self._idle_total:g} s in all without "
-                                f"computing ({cause}); nothing in the exercise needs to wait, so no further "
-                                "call is made. Remove the waiting code")
+        if self._idle >= self._idle_total - 0.5:  # what is left would stop the next call for noise
+            self._idle_spent = (f"not run: the submission has used up its allowance of {self._idle_total:g} s of "
+                                f"waiting without computing ({cause}); nothing in the exercise needs to wait, so "
+                                "no further call is made. Remove the waiting code")
         return (f"{what} waited {idle:.1f} s without computing ({cause}); a call may wait at most {self._idle_call:g} s "
                 f"and a whole run {self._idle_total:g} s, and nothing in the exercise needs to wait; the worker was "
                 "stopped. Remove the waiting code")
