@@ -33,10 +33,14 @@ When the grader is not root, bwrap runs as the grader's own uid with `--unshare-
 RLIMIT_NPROC is then set to the uid's current task count + 32, since it is counted per uid.
 
 Everything else follows the course's sandbox design notes (section 4): the interpreter is bound at its
-own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the kit
-files boot.py/protocol.py/mnist.py and ONE submission file (copied into a fresh private dir) and
-the MNIST folder read-only under /opt/exercise02, a size-capped private /tmp, --clearenv with
-threads pinned to 1, `python -I -B`. Parallel pytest processes take a slot with an flock on
+own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the
+runtime files (KIT_FILES) and ONE submission file under /opt/exercise02, a size-capped private /tmp,
+--clearenv with threads pinned to 1, `python -I -B`. The runtime files and the submission are copied
+(bwrap --file) into a tmpfs at /opt/exercise02 that is then remounted read-only, not bound: a bind
+mount names its source in /proc/self/mountinfo, which would show the kit's folder and the staging
+folder inside. The interpreter's folders, /usr and the other system folders are bound at their own
+paths, so the mount table names only paths the worker sees anyway (sys.prefix is the interpreter's
+own path: the binary's RUNPATH and its stdlib point there, so it cannot move). Parallel pytest processes take a slot with an flock on
 /tmp/exercise02-grader-slots/<k>.lock (uid 61000+k), so they never share a uid.
 
 """
