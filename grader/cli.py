@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions in flight at once, 1 to 256 (default: CPU count, or the cluster's worker threads)")  # fmt: skip
     grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
                        help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
+    grade.add_argument("--retry-timeouts", action="store_true",
+                       help="grade again the unchanged submissions whose kept result was stopped for waiting without "
+                            "computing (such verdicts are kept otherwise; docs/security.md)")  # fmt: skip
     grade.add_argument("--cluster", metavar="ADDRESS", help="grade on Dask: tcp://HOST:PORT (a running scheduler), local:N "
                        "(N worker processes here) or slurm[:N] (N Slurm jobs); docs/cluster.md, pip install '.[cluster]'")
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")

@@ -10,8 +10,6 @@ warm-up, releases the folder's lock and removes the intake folder, leaving the r
 from __future__ import annotations
 
 import datetime
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from grader.grading.runner import Runner
 from grader.outputs import guard, manual, moodle, report, similarity, warmup
 from grader.outputs.view import Written
 from grader.pipeline.request import Checked, Request, check
+from grader.sandbox import staging
 from grader.sandbox.error import GraderError
 
 
@@ -56,7 +55,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
     """
     checked = check(request)
     out = checked.out
-    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
+    lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
     warm = None
     try:
         if out.is_dir():
@@ -83,7 +82,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         if warm is not None:
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
         lock.release()
-        shutil.rmtree(work, ignore_errors=True)
+        staging.remove(work)
     return Outcome(batch, len(klass.submissions), written, report.sandbox_banner(batch.backends), lms)
 
 
@@ -122,9 +121,9 @@ def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, pr
     try:
         if executor is not None:
             return harness.grade_class(klass.submissions, runner=runner, store=kept, jobs=request.jobs,
-                                       progress=on_result, executor=executor)  # fmt: skip
+                                       progress=on_result, executor=executor, retry_timeouts=request.retry_timeouts)  # fmt: skip
         return engines.grade_class(request.cluster, klass.submissions, runner=runner, store=kept, jobs=request.jobs,
-                                   progress=on_result)  # fmt: skip
+                                   progress=on_result, retry_timeouts=request.retry_timeouts)  # fmt: skip
     finally:
         if progress is not None:
             progress.finish()

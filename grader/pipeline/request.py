@@ -29,6 +29,7 @@ class Request:
     compare_with: list[Path] = field(default_factory=list)
     similarity_threshold: float = 0.5
     no_similarity: bool = False
+    retry_timeouts: bool = False  # grade again the kept results stopped only for idling
 
     @classmethod
     def from_options(cls, options, **fixed) -> "Request":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-from pathlib import Path
 
 from classroom import KIT
 
