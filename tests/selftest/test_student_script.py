@@ -122,7 +122,9 @@ def test_quick_run_stops_at_the_first_stub_with_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     stub_line = 1 + script.read_text().splitlines().index('        raise NotImplementedError("MLP.forward")')
     assert lines == [f"Stopped: MLP.forward (line {stub_line} of exercise02_template.py) still raises "
-                     'NotImplementedError. Implement it next, then run its tests with: pytest -k "test_forward"']
+                     'NotImplementedError. Implement it next, then run its tests with: pytest -k "test_forward"'], (
+        "the run (run_xor, first) no longer reaches MLP.forward first, or explain_stub's wording in "
+        "solutions/exercise02.py changed: edit this expectation to match")
 
 
 def test_every_stub_names_a_pytest_k_that_selects_its_public_tests():
