@@ -151,8 +151,8 @@ IMAGES = ".images"  # <out>/results/.images/<digest>.json: the PNGs made by earl
 class ImageCache:
     """The report's PNGs (re-drawn plots, re-encoded submitted plots) by a digest of their inputs and of plots.py.
 
-    Making them costs about 0.3 s a submission (matplotlib; Pillow with optimize=True): without this,
-    re-grading an unchanged class of 40 took 12 s instead of 3. A run removes the entries it did not use.
+    Making them is most of the report's cost (matplotlib draws, Pillow re-encodes); kept here, an
+    unchanged class is re-graded without drawing anything. A run removes the entries it did not use.
     """
 
     def __init__(self, folder: Path | None):
