@@ -206,7 +206,7 @@ def run_grade(args) -> int:
     if missing := missing_extras():
         raise InputError(f"the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
                          f"    python3 -m pip install -e '{KIT}[tutor]'")  # fmt: skip
-    from grader.outputs.progress import Progress
+    from grader.outputs.progress import Progress, summary
     from grader.pipeline import flow, request
 
     try:
@@ -218,8 +218,8 @@ def run_grade(args) -> int:
     if done.banner:
         print(f"WARNING: {done.banner}", file=sys.stderr)
     batch = done.batch
-    print(f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} (of {done.count}) "
-          f"in {batch.seconds:.0f} s; report: {done.written.report_html}")  # fmt: skip
+    print(f"{summary([r.status for r in batch.results.values()], batch.cached)}; took {batch.seconds:.0f} s\n"
+          f"report: {done.written.report_html}")  # fmt: skip
     if args.worksheet:
         moodle = args.out.resolve() / "moodle"
         print(f"Moodle: {moodle / 'grades-upload.csv'} (Upload grading worksheet), "

@@ -1,9 +1,10 @@
 """Manual points: what a tutor gives by hand for the plots and REPORT.md, merged into every output.
 
-`grader grade` writes <out>/manual-template.csv (one row per submission). The tutor copies it to
-<out>/manual.csv (or any path given with --manual), fills in the points, and runs `grader grade`
-again: the automatic results come from the store in seconds and the manual points are merged into
-grades.csv, the report, the feedback pages and the gradebook. A blank cell means "not graded yet".
+`grader grade` writes <out>/manual-template.csv (one row per submission) and, when it does not exist
+yet, <out>/manual.csv with the same blank rows (never replacing one that exists). The tutor fills in
+the points there (or in any file given with --manual), and runs `grader grade` again: the automatic
+results come from the store in seconds and the manual points are merged into grades.csv, the report,
+the feedback pages and the gradebook. A blank cell means "not graded yet".
 A bad row never stops grading; it becomes a message in the report and on stderr.
 
 `grader review` writes the same file through save_points (one row changed, every other row and cell
@@ -78,9 +79,17 @@ def max_points() -> float:
     return sum(PARTS.values())
 
 
-def write_template(path: Path, rows: list[tuple[str, list[str]]]) -> None:
-    """One row per (submission id, student ids), points blank, maxima filled in."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+def write_template(path: Path, rows: list[tuple[str, list[str]]], *, keep: bool = False) -> bool:
+    """One row per (submission id, student ids), points blank, maxima filled in.
+
+    keep=True creates the file only when it does not exist (O_EXCL: never replaces a sheet a tutor or
+    `grader review` wrote, even one created a moment ago); returns whether the file was written.
+    """
+    try:
+        handle = open(path, "x" if keep else "w", newline="", encoding="utf-8")
+    except FileExistsError:
+        return False
+    with handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for submission, students in rows:
@@ -88,6 +97,7 @@ def write_template(path: Path, rows: list[tuple[str, list[str]]]) -> None:
             for maximum in PARTS.values():
                 row += ["", f"{maximum:g}"]
             writer.writerow(row + [""])
+    return True
 
 
 def read_manual(path: Path | None, known: set[str]) -> Manual:

@@ -29,6 +29,7 @@ from grader.outputs import manual as manual_points
 from grader.outputs import plots, snapshot
 from grader.outputs.gradebook import UNSAFE_LEAD
 from grader.outputs.markdown import render_markdown
+from grader.outputs.rates import pass_rates
 from grader.outputs.view import UNSANDBOXED, Figure, SubmissionView, TestLine, Written, check_template, score
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, IMPORT_ERROR, Result
@@ -260,11 +261,8 @@ def class_view(views: list[SubmissionView], key) -> dict:
         bins[min(9, int(10 * total / maximum)) if maximum else 0] += 1
     top = max(bins) or 1
     histogram = [{"label": f"{10 * i}–{10 * (i + 1)} %", "count": c, "height": round(100 * c / top)} for i, c in enumerate(bins)]
-    rates = []
-    for i, test in enumerate(key):
-        passed = sum(1 for v in views if v.tests[i].outcome == "passed")
-        rates.append({"id": test.id, "doc": test.doc, "points": test.points, "passed": passed,
-                      "rate": round(100 * passed / len(views)) if views else 0})  # fmt: skip
+    passed = [sum(1 for v in views if v.tests[i].outcome == "passed") for i in range(len(key))]
+    rates = pass_rates(key, passed, len(views))  # one line per test function, its cases in a fold
     by = {
         "by-name": sorted(views, key=lambda v: v.id),
         "by-points-desc": sorted(views, key=lambda v: (-v.points, v.id)),

@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.grading.results import DID_NOT_RUN, IMPORT_ERROR
 from grader.outputs import manual as manual_points
 from grader.outputs.plots import ReportText
 
@@ -87,6 +88,24 @@ class SubmissionView:
     @property
     def lost(self) -> list[TestLine]:
         return [t for t in self.tests if t.lost > 0]
+
+    @property
+    def unrun(self) -> list[TestLine]:
+        """The tests that never ran for this submission: all of them when its file could not be imported, else
+        those its stopped run did not reach. One cause, so the pages say it once instead of a row per test."""
+        if self.status == IMPORT_ERROR:
+            return list(self.tests)
+        return [t for t in self.tests if t.outcome == DID_NOT_RUN]
+
+    @property
+    def unrun_points(self) -> float:
+        return round(sum(t.points for t in self.unrun), 4)
+
+    @property
+    def failed(self) -> list[TestLine]:
+        """The tests that ran and lost points (each with its own message)."""
+        unrun = {t.id for t in self.unrun}
+        return [t for t in self.lost if t.id not in unrun]
 
     @property
     def unsandboxed(self) -> bool:

@@ -74,6 +74,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
                                    late=klass.late, stamp=stamp(request),
                                    integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
         lock.record(*written.files())
+        start_sheet(request, out, klass)  # after the pages: they still say "not graded yet"
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
         lms = write_lms(request, checked, out, batch, written, say)
         lock.record(*lms)
@@ -142,6 +143,13 @@ def read_points(request: Request, out: Path, klass: Class, say) -> manual.Manual
     for problem in points.problems:
         say(f"manual points: {problem}")
     return points
+
+
+def start_sheet(request: Request, out: Path, klass: Class) -> None:
+    """<out>/manual.csv with blank points when it does not exist (the default sheet only), so the tutor fills it
+    in without a copy step. Never replaced, and not in the manifest, so no later run deletes it."""
+    if request.manual is None:
+        manual.write_template(out / manual.FILLED_NAME, [(s.id, s.members) for s in klass.submissions], keep=True)
 
 
 def compare_class(request: Request, out: Path, klass: Class, images: report.ImageCache, say):

@@ -49,6 +49,8 @@ def test_safety_never_deletes_what_it_did_not_write(rerun, graded_class):
     for rel, data in tutor.items():
         assert (out / rel).read_bytes() == data, rel
     assert "feedback/my-notes.html" not in (out / ".grader-manifest.json").read_text()
+    assert (out / "manual.csv").read_text(encoding="utf-8").endswith("ada-lovelace;;5,5;6;4;4;nice; really\n")  # kept
+    assert '"manual.csv"' not in (out / ".grader-manifest.json").read_text()  # so no later run deletes it
 
 
 def test_safety_progress_lines_for_kept_results(rerun):
@@ -182,11 +184,15 @@ def test_safety_nbgrader_export_command_keeps_grades_csv(graded_class, tmp_path)
 
 
 def test_status_import_error_flagged_once(graded_class):
-    """Is an import crash its own status, flagged in the class table, said once on the feedback page?"""
+    """Is an import crash its own status, flagged in the class table, its error said once (no row per test) on the
+    feedback page and in the report?"""
     report = (graded_class / "report.html").read_text()
     assert "⚑ import error" in report and "st-import-error" in report
     page = (graded_class / "feedback" / "carol-crash.html").read_text()
-    assert page.count("could not import") == 1 and "could not be imported (see the top of the page)" in page
+    assert page.count("could not import") == 1 and "not run:" not in page  # the error once, no row per test
+    assert re.search(r"(\d+) of \1 tests \([\d.]+ points\) did not run, for the reason above\.", page), page
+    section = report.split('id="s-carol-crash"', 1)[1].split("test run log (for the tutor)", 1)[0]  # before the raw log
+    assert section.count("could not import") == 1 and "<table>" not in section and "lost points" not in section
 
 
 def test_status_pages_show_date_and_versions(graded_class):

@@ -34,6 +34,22 @@ def test_grade_writes_every_output(graded_class):
     assert "ada-lovelace.html" in pages and len(pages) == 7
 
 
+def test_grade_starts_the_manual_sheet(graded_class):
+    """Does the first run write manual.csv itself, one blank row per submission, so a tutor only fills it in?"""
+    sheet = rows(graded_class / "manual.csv")
+    assert sheet == rows(graded_class / "manual-template.csv") and len(sheet) == 7
+    assert all(r["plots_points"] == r["report_points"] == "" for r in sheet)
+
+
+def test_manual_sheet_is_never_replaced(tmp_path):
+    """Does writing the sheet with keep=True leave an existing manual.csv exactly as it was?"""
+    sheet = tmp_path / "manual.csv"
+    assert manual.write_template(sheet, [("ada", ["s1"])], keep=True) is True
+    sheet.write_text("mine\n")
+    assert manual.write_template(sheet, [("ada", ["s1"]), ("bob", ["s2"])], keep=True) is False
+    assert sheet.read_text() == "mine\n"
+
+
 def test_grade_csv_columns_and_spreadsheet_safety(graded_class):
     """Are the CSV columns exactly as docs/contract.md says, groups expanded, and no cell a formula?"""
     with open(graded_class / "results.csv", newline="") as handle:
@@ -96,7 +112,7 @@ def test_grade_manual_points_merge(graded_class, tmp_path):
         writer.writerow({"submission": "bob-partly-wrong", "plots_points": "99", "report_points": "abc"})
         writer.writerow({"submission": "nobody", "plots_points": "1"})
     done = grade(graded_class.parent / "class", graded_class, "--manual", str(sheet))
-    assert "graded 0, from cache 7" in done.stdout
+    assert "7 submissions: " in done.stdout and "; 7 from earlier runs" in done.stdout, done.stdout
     assert "unknown submission 'nobody'" in done.stderr and "not a number from 0 to 6" in done.stderr
     grades = {r["student"]: r for r in rows(graded_class / "grades.csv")}
     assert grades["ada-lovelace"]["points"] == "69.5" and grades["ada-lovelace"]["plots_points"] == "5.5"
@@ -171,7 +187,7 @@ def test_grade_resumes_after_sigkill(graded_class, tmp_path):
                "the pytest processes of the killed grader are gone")  # fmt: skip
     release.touch()
     resumed = grade(source, out)
-    assert f"graded 1, from cache {len(others)}," in resumed.stdout, resumed.stdout
+    assert f"; {len(others)} from earlier runs" in resumed.stdout, resumed.stdout  # the held one is graded now
     gate = kept_results(out).pop("zz-gate")
     assert gate[0] == "graded" and {k: v for k, v in kept_results(out).items() if k != "zz-gate"} == kept_results(graded_class)
     lines = [line for line in stable(out / "results.csv") if line[0] != "zz-gate"]
@@ -180,7 +196,7 @@ def test_grade_resumes_after_sigkill(graded_class, tmp_path):
     assert auto(out / "grades.csv") == auto(graded_class / "grades.csv")
     assert not [p for p in (out / "results").iterdir() if "partial" in p.name]
     again = grade(source, out)
-    assert f"graded 0, from cache {len(others) + 1}" in again.stdout
+    assert f"; {len(others) + 1} from earlier runs" in again.stdout, again.stdout
 
 
 def test_grade_output_names_are_reserved_ids(graded_class):

@@ -52,13 +52,18 @@ def test_grade_sample_class_with_hidden_suite(tmp_path):
     done = subprocess.run([sys.executable, "-m", "grader", "grade", "--out", str(out), "-j", "2"],
                           cwd=KIT, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "graded 5, from cache 0, failed to run 2 (of 6)" in done.stdout  # mallory (syntax error), carol (import error)
+    assert "6 submissions: 4 graded, 2 could not run (1 import error, 1 syntax error); 0 from earlier runs" in done.stdout
     kept = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     points = {name: sum(t["earned"] for t in r["tests"]) for name, r in kept.items()}
     assert points["_reference"] == points["ada-lovelace"] == points["group-eve-frank"] == 100
     assert 0 < points["bob-partly-wrong"] < 100 and 0 < points["dave-no-plots"] < 100
     assert points["carol-crash"] == 0 and "could not import" in kept["carol-crash"]["reason"]
     assert kept["mallory-syntax"]["status"] == "syntax-error"
+    rates = (out / "report.html").read_text().split("Pass rate per test", 1)[1].split("</div></div>", 1)[0]
+    functions = {t["id"].split("[")[0] for t in kept["_reference"]["tests"]}
+    with_cases = {t["id"].split("[")[0] for t in kept["_reference"]["tests"] if "[" in t["id"]}
+    assert rates.count('class="rate"') == len(functions) < len(kept["_reference"]["tests"])  # one line per function
+    assert rates.count('<details class="rate">') == len(with_cases) > 0  # its cases in a fold
     with open(out / "grades.csv", newline="") as handle:
         students = {r["student"] for r in csv.DictReader(handle)}
     assert {"s1234567", "s7654321"} <= students and len(students) == 7
