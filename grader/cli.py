@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from grader.sandbox.error import GraderError, InputError
-
-KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
+from grader.sandbox.kit import KIT, SOLUTION, TEMPLATE  # KIT: the kit's top folder
 
 
 def in_kit(relative: str) -> str:
@@ -230,8 +229,7 @@ def run_grade(args) -> int:
 def run_template(args) -> int:
     from grader.authoring import template
 
-    solution = KIT / "solutions" / "exercise02.py"
-    target = KIT / "exercise02_template.py"
+    solution, target = KIT / SOLUTION, KIT / TEMPLATE
     text = template.render(solution.read_text())
     if args.check:
         if not target.is_file() or target.read_text() != text:
@@ -279,7 +277,7 @@ def run_rubric(args) -> int:
 def run_release(args) -> int:
     from grader.authoring import release, template
 
-    solution, target = KIT / "solutions" / "exercise02.py", KIT / "exercise02_template.py"
+    solution, target = KIT / SOLUTION, KIT / TEMPLATE
     text = template.render(solution.read_text())
     if not target.is_file() or target.read_text() != text:
         target.write_text(text)

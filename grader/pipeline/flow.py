@@ -22,6 +22,7 @@ from grader.outputs.view import Written
 from grader.pipeline.request import Checked, Request, check
 from grader.sandbox import staging
 from grader.sandbox.error import GraderError
+from grader.sandbox.kit import SOLUTION
 
 
 @dataclass
@@ -177,5 +178,5 @@ def stamp(request: Request) -> str:
         kit = tomllib.loads((request.kit / "pyproject.toml").read_text())["project"]["version"]
     except (OSError, ValueError, KeyError):
         kit = "unknown"
-    suite = store.suite_version(request.kit, request.suite.resolve(), request.kit / "solutions" / "exercise02.py")[:12]
+    suite = store.suite_version(request.kit, request.suite.resolve(), request.kit / SOLUTION)[:12]
     return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"
