@@ -147,6 +147,7 @@ IMPORT_NAMES = {"pillow": "PIL", "markdown-it-py": "markdown_it"}  # a tutor pac
 
 def add_moodle_options(grade) -> None:
     from grader.grading import lateness
+    from grader.outputs import language
 
     def typed(parse):
         def wrapped(text):
@@ -160,6 +161,11 @@ def add_moodle_options(grade) -> None:
     group = grade.add_argument_group("Moodle and lateness (docs/moodle.md)")
     group.add_argument("--worksheet", type=Path, default=None, help="Moodle's grading worksheet (CSV): writes "
                        "<out>/moodle/grades-upload.csv and feedback-files.zip for upload")  # fmt: skip
+    group.add_argument("--columns", type=typed(language.parse_columns), default=None, metavar="KEY=HEADER,...",
+                       help="the worksheet's headers in a language other than English or German, by Moodle's string "
+                       "keys: recordid=...,gradenoun=...,lastmodifiedgrade=...,maxgrade=...")  # fmt: skip
+    group.add_argument("--upload-pending", action="store_true", help="put grades whose manual points are pending "
+                       "into the upload too (default: left out, so that the complete upload later is not skipped)")  # fmt: skip
     group.add_argument("--missing-zero", action="store_true", help="worksheet rows without a submission get 0 "
                        "and a 'no submission' comment (default: left blank)")  # fmt: skip
     group.add_argument("--deadline", type=typed(lateness.parse_deadline), default=None,
@@ -174,13 +180,9 @@ def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
 
     rows, pages = written["rows"], written["pages"]
     files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
-                                          {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
+                                          {p.stem: p for p in pages}, args.missing_zero, args.upload_pending)  # fmt: skip
     for problem in problems:
         print(f"worksheet: {problem}", file=sys.stderr)
-    pending = sorted({r.submission for r in rows if r.participant and "pending" in r.status})
-    if pending:
-        print(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
-              f"(fill in {out / 'manual.csv'} and run again before uploading)", file=sys.stderr)  # fmt: skip
     return files
 
 
@@ -247,7 +249,7 @@ def run_grade(args) -> int:
         print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
         return 2
     try:
-        sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
+        sheet = moodle.read_worksheet(args.worksheet, args.columns) if args.worksheet else None
     except moodle.WorksheetError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
@@ -267,7 +269,10 @@ def run_grade(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         lock.lock()
         if sheet is not None:
-            notes += moodle.match_class(sheet, submissions)
+            matched = moodle.match_class(sheet, submissions)
+            for problem in matched:
+                print(f"worksheet: {problem}", file=sys.stderr)
+            notes += matched
         late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
         if args.late_penalty:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
@@ -329,6 +334,9 @@ def run_grade(args) -> int:
     if sheet is not None:
         print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "
               f"{out / 'moodle' / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
+        if sheet.unmatched:
+            print(f"Moodle: {len(sheet.unmatched)} submission(s) match no worksheet row and get NO grade in Moodle: "
+                  f"{', '.join(sheet.unmatched[:10])} (see Attention in the report)", file=sys.stderr)  # fmt: skip
     return 0
 
 

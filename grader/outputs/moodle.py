@@ -23,7 +23,9 @@ Sources and details: docs/moodle.md.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import os
 import re
 import zipfile
@@ -31,6 +33,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+from grader.grading import roster
+from grader.outputs import language
 from grader.grading.roster import Claim, Person, match, normalise_id, normalise_name
 from grader.outputs.manual import sniff_dialect
 
@@ -68,6 +72,10 @@ class Worksheet:
     delimiter: str = ","
     bom: bool = True
     problems: list[str] = field(default_factory=list)
+    team_folders: dict[str, tuple[str, str]] = field(default_factory=dict)  # submission -> (group, group id), 4.1+ teams
+    unmatched: list[str] = field(default_factory=list)  # submissions that reach no worksheet row
+    raw_header: list[str] = field(default_factory=list)  # the header cells byte for byte, written back as they came
+    words: language.Language = language.ENGLISH  # Moodle's strings in the worksheet's language
 
     def people(self) -> list[Person]:
         return [r.person for r in self.rows]
@@ -76,8 +84,12 @@ class Worksheet:
         return next((r for r in self.rows if r.person.participant == participant), None)
 
 
-def read_worksheet(path: Path) -> Worksheet:
-    """The worksheet's header and rows; raises WorksheetError when it cannot be used at all."""
+def read_worksheet(path: Path, columns: language.Language | None = None) -> Worksheet:
+    """The worksheet's header and rows; raises WorksheetError when it cannot be used at all.
+
+    The headers are Moodle's in the tutor's language (grader/outputs/language.py: English, German), or
+    the ones `columns` (--columns) gives.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()[: MAX_BYTES + 1]
@@ -97,15 +109,19 @@ def read_worksheet(path: Path) -> Worksheet:
     if not lines:
         raise WorksheetError(f"{path}: empty")
     header = [h.strip() for h in lines[0]]
-    known = {" ".join(k.split()).casefold(): k for k in KNOWN}  # Moodle versions differ in case ("Maximum grade")
-    keys = [known.get(" ".join(h.split()).casefold(), h) for h in header]
-    missing = [c for c in REQUIRED if c not in keys]
+    words = columns or language.detect(header) or language.ENGLISH
+    known = {language.fold(k): k for k in KNOWN} | {language.fold(v): k for k, v in words.headers.items()}
+    keys = [known.get(language.fold(h), h) for h in header]
+    missing = [words.headers.get(c, c) for c in REQUIRED if c not in keys]
     if missing:
         raise WorksheetError(f"{path}: no column {', '.join(repr(m) for m in missing)}; expected Moodle's grading worksheet "
-                             f"(Identifier, Full name, ..., Grade, Maximum Grade, ..., Last modified (grade)); found {header[:12]}")  # fmt: skip
+                             f"(English: Identifier, ..., Grade, ..., Last modified (grade); German: ID, ..., Bewertung, ..., "
+                             f"Zuletzt geändert (Bewertung)); found {header[:12]}. Another language: give its headers "
+                             "with --columns recordid=...,gradenoun=...,lastmodifiedgrade=...,maxgrade=...")  # fmt: skip
     if MAX_GRADE not in keys:
-        raise WorksheetError(f"{path}: no 'Maximum Grade' column (an assignment graded with a scale?); the kit needs a point grade")
-    sheet = Worksheet(path, header, [], keys, dialect.delimiter, bom)
+        raise WorksheetError(f"{path}: no {words.headers[MAX_GRADE]!r} column (an assignment graded with a scale?); "
+                             "the kit needs a point grade")  # fmt: skip
+    sheet = Worksheet(path, header, [], keys, dialect.delimiter, bom, raw_header=list(lines[0]), words=words)
     seen: dict[str, int] = {}
     for number, cells in enumerate(lines[1:], start=2):
         if not any(c.strip() for c in cells):
@@ -150,9 +166,9 @@ def write_upload(path: Path, sheet: Worksheet, updates: dict[str, tuple[str | No
 
     updates: participant -> (grade text or None to leave the grade as it was, feedback comment).
     """
-    header, keys = list(sheet.header), list(sheet.keys)
+    header, keys = list(sheet.raw_header or sheet.header), list(sheet.keys)
     if FEEDBACK not in keys:
-        header, keys = header + [FEEDBACK], keys + [FEEDBACK]
+        header, keys = header + [sheet.words.headers[FEEDBACK]], keys + [FEEDBACK]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
     writer.writerow(header)
@@ -198,31 +214,78 @@ def _write(path: Path, data: bytes) -> None:
 # --------------------------------------------------------------------------- the class against the worksheet
 
 
+DEFAULT_TEAM = ("Default group", "Standard-Gruppe")  # mod/assign 'defaultteam': students in no group (en, de)
+
+
+def team_of(sub, groups: dict[str, list[Person]], sheet: Worksheet) -> tuple[str, list[Person], str]:
+    """A team download's folder -> (group name, its worksheet rows, layout), or ("", [], "") when none fits.
+
+    4.1+ "<group>_<group id>_assignsubmission_file" (the number is a group id), "Default group_..." (no
+    number, the students in no group); 3.x-4.0 "<group>-<member>_<participant>_assignsubmission_file_"
+    (the number is the member's participant). Names are compared the way Moodle wrote them (roster.team_prefixes).
+    """
+    folder = normalise_name(sub.name)
+    if not sub.participant:
+        if folder.casefold() in {d.casefold() for d in DEFAULT_TEAM}:
+            return folder, groups.get("", []), "no group"
+        return "", [], ""
+    exact = [g for g in groups if g and folder in roster.team_prefixes(g)]
+    if len(exact) == 1:
+        return exact[0], groups[exact[0]], "4.1"
+    row = sheet.row(sub.participant)
+    if row is not None:
+        group = _group_cell(row)
+        prefixes = roster.team_prefixes(group) if group else {normalise_name(d) for d in DEFAULT_TEAM}
+        if any(folder.startswith(p + "-") for p in prefixes):
+            return group or DEFAULT_TEAM[0], groups.get(group, []), "3.x"
+    return "", [], ""
+
+
+def _group_cell(row: Row) -> str:
+    """The row's Group, "" for a student in no group (Moodle shows 'Default group' or nothing)."""
+    group = normalise_name(row.cells.get(TEAM, ""))
+    return "" if group.casefold() in {d.casefold() for d in DEFAULT_TEAM} or group == "-" else group
+
+
 def match_class(sheet: Worksheet, submissions) -> list[str]:
-    """Each submission's members matched to worksheet rows (sets sub.participants); returns class-level problems."""
+    """Each submission's members matched to worksheet rows (sets sub.participants); returns class-level problems.
+
+    A submission that reaches no worksheet row is listed here (the report's Attention box, the terminal)
+    and in sheet.unmatched (the run's closing message): its grade would go nowhere in Moodle.
+    """
     people = sheet.people()
     problems = list(sheet.problems)
     owners: dict[str, list[str]] = {}
-    teams: dict[str, list[Person]] = {}
+    groups: dict[str, list[Person]] = {}
     for row in sheet.rows if TEAM in sheet.keys else []:
-        if row.person.participant:  # Moodle writes the group name into the folder with "_" as " "
-            teams.setdefault(normalise_name(row.cells[TEAM].replace("_", " ")), []).append(row.person)
+        if row.person.participant:
+            groups.setdefault(_group_cell(row), []).append(row.person)
     for sub in submissions:
-        if teams and sub.participant:  # team submissions: "<group name>_<group id>_assignsubmission_file"
-            team = teams.get(normalise_name(sub.name), [])
+        if groups and (sub.participant or sub.name):  # team submissions: the folder names a group
+            name, team, layout = team_of(sub, groups, sheet)
             sub.participants = {p.participant: p.participant for p in team}
-            sub.participant = ""  # a group id, not a participant
+            if layout == "4.1":
+                sheet.team_folders[sub.id] = (name, sub.participant)  # the feedback zip goes to the group's id
+                sub.participant = ""  # a group id, not a participant
+            if layout == "no group":
+                problems.append(f"{sub.label}: Moodle's zip import gives feedback files only to students in a group; "
+                                f"the {len(team)} student(s) in no group get their grade and comment from the worksheet only")  # fmt: skip
             if not team:
-                sub.problems.append(f"group {sub.name[:60]!r}: no worksheet row has this Group; not graded in the worksheet")
+                why = ("no worksheet row has this group" if layout == "" else f"the worksheet lists nobody in {name!r}")
+                sub.problems.append(f"folder {sub.label}: {why}; NOT GRADED IN MOODLE")
             for participant in sub.participants:
                 owners.setdefault(participant, []).append(sub.id)
-            continue
-        claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
-        found = match(claim, [p for p in people if p.participant])
-        sub.participants = {student: person.participant for student, person in found.rows.items()}
-        sub.problems.extend(found.problems)
-        for participant in sub.participants.values():
-            owners.setdefault(participant, []).append(sub.id)
+        else:
+            claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
+            found = match(claim, [p for p in people if p.participant])
+            sub.participants = {student: person.participant for student, person in found.rows.items()}
+            sub.problems.extend(found.problems)
+            for participant in sub.participants.values():
+                owners.setdefault(participant, []).append(sub.id)
+        if not sub.participants:
+            sheet.unmatched.append(sub.id)
+            problems.append(f"{sub.label}: matches no row of the worksheet; its grade and feedback reach nobody in "
+                            "Moodle (a filtered or another group's worksheet? download the worksheet of all participants)")  # fmt: skip
     for participant, subs in sorted(owners.items()):
         if len(subs) > 1:
             problems.append(f"Participant {participant} is in {len(subs)} submissions ({', '.join(subs)}); "
@@ -268,41 +331,98 @@ def comment(row, result, key, feedback_file: str) -> str:
 
 
 def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages: dict[str, Path],
-                 missing_zero: bool) -> tuple[list[Path], list[str]]:  # fmt: skip
-    """moodle/grades-upload.csv and moodle/feedback-files.zip; returns (files written, problems)."""
+                 missing_zero: bool, upload_pending: bool = False) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """moodle/grades-upload.csv and moodle/feedback-files.zip; returns (files written, problems).
+
+    A row whose manual points are pending is left out (grade, comment and feedback file) unless
+    upload_pending: Moodle's import skips a row whose grade changed in Moodle after the worksheet's
+    "Last modified (grade)" (feedback/offline/locallib.php process_import_grades), so a first upload
+    with incomplete grades would make the complete one, built from the same download, be skipped.
+    """
     by_participant: dict[str, object] = {}
     for row in rows:
         if row.participant and (row.participant not in by_participant or row.points > by_participant[row.participant].points):
             by_participant[row.participant] = row
     updates: dict[str, tuple[str | None, str]] = {}
-    problems, zipped = [], []
+    problems, zipped, pending = [], [], []
+    words = sheet.words
     for sheet_row in sheet.rows:
         person = sheet_row.person
         if not person.participant:
             continue
         row = by_participant.get(person.participant)
         top = max_grade(sheet_row)
-        if sheet_row.cells.get("Grade can be changed", "").strip().lower() == "no":
+        if sheet_row.cells.get("Grade can be changed", "").strip().lower() in ("no", "nein"):
             problems.append(f"Participant {person.participant}: Moodle says the grade cannot be changed (locked); left as it is")
             continue
         if row is None:
-            submitted = sheet_row.cells.get(STATUS, "").strip().lower().startswith("submitted")
+            submitted = sheet_row.cells.get(STATUS, "").strip().lower().startswith(words.submitted + ("submitted",))
             if submitted:
                 problems.append(f"Participant {person.participant} ({person.name[:60]}): Moodle says submitted, but no "
                                 "submission here was matched to this row; left blank")  # fmt: skip
             elif missing_zero and top is not None:
-                updates[person.participant] = (scale(0.0, 1.0, top), "Exercise 02: no submission, 0 points.")
+                updates[person.participant] = (scale(0.0, 1.0, top).replace(".", words.decsep), "<p>Exercise 02: no submission, 0 points.</p>")
             continue
         if top is None:
             problems.append(f"Participant {person.participant}: Maximum Grade {sheet_row.cells.get(MAX_GRADE, '')[:20]!r} "
                             "is not a number; left blank")  # fmt: skip
             continue
+        if "pending" in row.status and not upload_pending:
+            pending.append(person.participant)
+            continue
         page = pages.get(row.submission)
-        updates[person.participant] = (scale(row.points, row.max_points, top),
+        updates[person.participant] = (scale(row.points, row.max_points, top).replace(".", words.decsep),
                                        comment(row, results[row.submission], key, FEEDBACK_NAME))  # fmt: skip
-        if page is not None:
-            zipped.append((person.participant, person.name, page))
+        team = sheet.team_folders.get(row.submission)
+        if page is None or (TEAM in sheet.keys and not team and not _group_cell(sheet_row)):
+            continue  # a team assignment's students in no group: Moodle's zip import cannot reach them
+        # 4.1+ team assignments: the zip import maps the folder's number to a group id (importziplib.php
+        # get_participant_mapping), one folder per group; otherwise to the participant.
+        entry = (team[1], team[0], page) if team else (person.participant, person.name, page)
+        if entry not in zipped:
+            zipped.append(entry)
+    if pending:
+        problems.append(f"{len(pending)} participant(s) have manual points pending and are left out of the upload "
+                        f"(grade, comment and feedback file), so that the upload with their manual points lands: "
+                        f"{', '.join('Participant ' + p for p in pending[:10])}{' …' if len(pending) > 10 else ''}; "
+                        "fill in manual.csv and run again, or give --upload-pending to put them in anyway")  # fmt: skip
+    problems += stale_warnings(folder, sheet, updates)
     upload, archive = folder / "grades-upload.csv", folder / "feedback-files.zip"
     write_upload(upload, sheet, updates)
     write_feedback_zip(archive, zipped)
-    return [upload, archive], problems
+    _write(folder / SOURCE_NAME, json.dumps({"worksheet": _digest(sheet.path), "updates": updates}, sort_keys=True).encode())
+    return [upload, archive, folder / SOURCE_NAME], problems
+
+
+SOURCE_NAME = ".upload-source.json"  # the worksheet the last upload was built from, and what it set
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def stale_warnings(folder: Path, sheet: Worksheet, updates: dict) -> list[str]:
+    """What Moodle's stale check (process_import_grades: grade modified > 60 s after the worksheet's
+    "Last modified (grade)" -> the row, grade and comment, is skipped) will do to this upload, said plainly."""
+    override = f"tick \u201c{sheet.words.ignoremodified}\u201d when uploading"
+    warnings = []
+    try:
+        before = json.loads((folder / SOURCE_NAME).read_text())
+    except (OSError, ValueError):
+        before = {}
+    if before.get("worksheet") == _digest(sheet.path) and isinstance(before.get("updates"), dict):
+        changed = [p for p, v in updates.items() if p in before["updates"] and list(v) != list(before["updates"][p])]
+        if changed:
+            warnings.append(f"STALE WORKSHEET: this upload is built from the same downloaded worksheet as the previous one, "
+                            f"and changes {len(changed)} row(s) that upload set; if you uploaded it, Moodle will skip these rows "
+                            f"(grade and comment). Download a fresh grading worksheet and run again with it, or {override}")  # fmt: skip
+    graded = [r.person.participant for r in sheet.rows if r.person.participant in updates
+              and r.cells.get(GRADED_AT, "").strip() not in ("", "-")]  # fmt: skip
+    if graded:
+        warnings.append(f"{len(graded)} row(s) of this worksheet already have a grade in Moodle; Moodle skips a row whose "
+                        "grade changed after this worksheet was downloaded (also by a feedback-zip upload). Upload this "
+                        f"file only if nothing was graded since the download; else download a fresh worksheet, or {override}")  # fmt: skip
+    return warnings
