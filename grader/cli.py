@@ -170,17 +170,20 @@ def add_moodle_options(grade) -> None:
                        "and a 'no submission' comment (default: left blank)")  # fmt: skip
     group.add_argument("--deadline", type=typed(lateness.parse_deadline), default=None,
                        help="ISO date and time (2026-11-30T23:59); later submissions are marked late")  # fmt: skip
+    group.add_argument("--timezone", type=typed(lateness.parse_timezone), default=None, metavar="ZONE",
+                       help="the course's time zone for --deadline and the worksheet's times (e.g. Europe/Berlin; "
+                       "default: this machine's)")  # fmt: skip
     group.add_argument("--late-penalty", type=typed(lateness.parse_policy), default=None, metavar="P[,CAP]",
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
-def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
+def write_lms(args, out: Path, sheet, batch, written: dict, comments: dict[str, str]) -> list[Path]:
     """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
     from grader.outputs import moodle
 
     rows, pages = written["rows"], written["pages"]
     files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
-                                          {p.stem: p for p in pages}, args.missing_zero, args.upload_pending)  # fmt: skip
+                                          {p.stem: p for p in pages}, args.missing_zero, args.upload_pending, comments)  # fmt: skip
     for problem in problems:
         print(f"worksheet: {problem}", file=sys.stderr)
     return files
@@ -273,7 +276,10 @@ def run_grade(args) -> int:
             for problem in matched:
                 print(f"worksheet: {problem}", file=sys.stderr)
             notes += matched
-        late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
+        late, how_late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty, args.timezone)
+        if how_late:
+            print(f"note: {how_late}", file=sys.stderr)
+            notes.append(how_late)
         if args.late_penalty:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
@@ -305,7 +311,7 @@ def run_grade(args) -> int:
                                                                "manual-template.csv")))  # fmt: skip
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
         if sheet is not None:
-            lock.record(*write_lms(args, out, sheet, batch, written))
+            lock.record(*write_lms(args, out, sheet, batch, written, points.comments))
         lock.finish()
     except guard.Busy as busy:
         print(f"grader grade: {busy}", file=sys.stderr)

@@ -118,3 +118,24 @@ def parse_columns(text: str) -> Language:
             raise ValueError(f"unknown key {key!r}; use Moodle's string keys: {', '.join(sorted(by_string))}, "
                              "hiddenuser, decsep, defaultteam, ignoremodified")  # fmt: skip
     return replace(language, code="custom", headers=headers)
+
+
+def parse_date(text: str, words: Language = ENGLISH):
+    """A worksheet time as Moodle's userdate() writes it (strftimedaydatetime), naive (the course's time zone):
+    "Monday, 30 November 2026, 9:15 PM" or "Montag, 30. November 2026, 21:15"; None when it is not one ("-")."""
+    import re
+    from datetime import datetime
+
+    text = " ".join(str(text).split())
+    if words.months:
+        found = re.fullmatch(r"\w+, (\d{1,2})\. (\w+) (\d{4}), (\d{1,2}):(\d{2})", text)
+        if found and found[2] in words.months:
+            day, month, year, hour, minute = int(found[1]), words.months.index(found[2]) + 1, int(found[3]), int(found[4]), int(found[5])
+            try:
+                return datetime(year, month, day, hour, minute)
+            except ValueError:
+                return None
+    try:
+        return datetime.strptime(text, "%A, %d %B %Y, %I:%M %p")
+    except ValueError:
+        return None

@@ -293,45 +293,80 @@ def match_class(sheet: Worksheet, submissions) -> list[str]:
     return problems
 
 
-def late_class(submissions, sheet: Worksheet | None, deadline, policy) -> dict:
-    """submission id -> Lateness: the submitter's worksheet Status first, else --deadline against its time."""
+def late_class(submissions, sheet: Worksheet | None, deadline, policy, zone=None) -> tuple[dict, str]:
+    """(submission id -> Lateness, a note saying how lateness was measured).
+
+    With --deadline: the submitter's worksheet "Last modified (submission)" (else the files' newest time)
+    against it, both in the course's time zone `zone` (None: the machine's). Without: Moodle's status text.
+    """
     from grader.grading import lateness
 
-    late = {}
+    deadline = lateness.localise(deadline, zone)
+    late, from_status = {}, 0
     for sub in submissions:
         row = sheet.row(sub.participant) if sheet is not None and sub.participant else None
         if row is None and sheet is not None and sub.participants:
             row = sheet.row(next(iter(sub.participants.values())))
         status = row.cells.get(STATUS, "") if row else ""
-        when = lateness.parse_moodle_date(row.cells.get(SUBMITTED, "")) if row else None
+        when = lateness.localise(language.parse_date(row.cells.get(SUBMITTED, ""), sheet.words), zone) if row else None
         found = lateness.assess(status, when or sub.submitted, deadline, policy)
         if found is not None:
             late[sub.id] = found
-    return late
+            from_status += deadline is None
+    if deadline is not None:
+        note = f"lateness: exact, submission times against --deadline {deadline:%Y-%m-%d %H:%M} in {lateness.zone_name(zone)}"
+    elif from_status:
+        note = (f"lateness of {from_status} submission(s) from Moodle's status text, which keeps only the two largest units "
+                "(24 h 30 min late shows as '1 day'): give --deadline (and --timezone) for the exact time")  # fmt: skip
+    else:
+        note = ""
+    return late, note
 
 
-def comment(row, result, key, feedback_file: str) -> str:
-    """The worksheet's plain-text feedback: the score, the lateness, each lost test on one line, the pointer."""
+COMMENT_CHARS = 3000  # the comment's length bound (Moodle shows it whole above the feedback files)
+STATUS_WORDS = {"import-error": "the code could not import", "no-code": "no code file was graded",
+                "timeout": "the code ran out of time", "crashed": "the grading process crashed"}  # fmt: skip
+
+
+def comment(row, result, key, feedback_file: str, tutor: str = "") -> str:
+    """The worksheet's feedback comment as safe minimal HTML (Moodle stores it as FORMAT_HTML:
+    assignfeedback_comments set_editor_text): the score, the tutor's comment, the lateness, the lost tests as
+    a list, the pointer to the feedback file. Every text is escaped, cut only between words, and nothing the
+    submission wrote (an import error's message) goes in: that stays on the feedback page."""
+    from html import escape
+    from textwrap import shorten
+
     manual = [v for v in row.manual.values() if v is not None]
-    lines = [f"Exercise 02: {row.points:g} / {row.max_points:g} points (tests {row.auto_points:g} / {row.auto_max:g}, "
+    parts = [f"<p>Exercise 02: {row.points:g} / {row.max_points:g} points (tests {row.auto_points:g} / {row.auto_max:g}, "
              f"manual {sum(manual):g} / {row.max_points - row.auto_max:g}"
-             + ("" if len(manual) == len(row.manual) else ", manual points not graded yet") + ")."]  # fmt: skip
+             + ("" if len(manual) == len(row.manual) else ", manual points not graded yet") + ").</p>"]  # fmt: skip
+    if tutor.strip():
+        parts.append(f"<p>Tutor: {escape(shorten(tutor, 800, placeholder=' …'))}</p>")
     if row.late:
-        lines.append(f"Submitted {row.late}.")
-    if result.status != "graded":  # one cause for every lost test: said once
-        lines.append(f"No test could run ({result.status}): {result.reason[:200]}")
+        parts.append(f"<p>Submitted {escape(row.late)}.</p>")
+    items = []
+    if result.status != "graded":  # one cause for every lost test: said once, in the kit's words
+        parts.append(f"<p>No test could run: {escape(STATUS_WORDS.get(result.status, result.status))} "
+                     f"(details in {escape(feedback_file)}).</p>")  # fmt: skip
     else:
         lost = [t for t in key if row.earned.get(t.id, 0.0) < t.points]
-        for test in lost[:15]:
-            lines.append(f"Lost {test.points - row.earned.get(test.id, 0.0):g}: {(test.doc or test.id)[:120]}")
-        if len(lost) > 15:
-            lines.append(f"... and {len(lost) - 15} more tests")
-    lines.append(f"Details: {feedback_file} in your feedback files.")
-    return "\n".join(lines)
+        budget = COMMENT_CHARS - sum(map(len, parts)) - 200
+        for number, test in enumerate(lost):
+            item = f"<li>Lost {test.points - row.earned.get(test.id, 0.0):g}: {escape(shorten(test.doc or test.id, 160, placeholder=' …'))}</li>"
+            if budget - len(item) < 0:
+                items.append(f"<li>… and {len(lost) - number} more tests</li>")
+                break
+            budget -= len(item)
+            items.append(item)
+    if items:
+        parts.append("<ul>" + "".join(items) + "</ul>")
+    parts.append(f"<p>Details: {escape(feedback_file)} in your feedback files.</p>")
+    return "".join(parts)
 
 
 def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages: dict[str, Path],
-                 missing_zero: bool, upload_pending: bool = False) -> tuple[list[Path], list[str]]:  # fmt: skip
+                 missing_zero: bool, upload_pending: bool = False,
+                 tutor_comments: dict[str, str] | None = None) -> tuple[list[Path], list[str]]:  # fmt: skip
     """moodle/grades-upload.csv and moodle/feedback-files.zip; returns (files written, problems).
 
     A row whose manual points are pending is left out (grade, comment and feedback file) unless
@@ -372,7 +407,8 @@ def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages
             continue
         page = pages.get(row.submission)
         updates[person.participant] = (scale(row.points, row.max_points, top).replace(".", words.decsep),
-                                       comment(row, results[row.submission], key, FEEDBACK_NAME))  # fmt: skip
+                                       comment(row, results[row.submission], key, FEEDBACK_NAME,
+                                               (tutor_comments or {}).get(row.submission, "")))  # fmt: skip
         team = sheet.team_folders.get(row.submission)
         if page is None or (TEAM in sheet.keys and not team and not _group_cell(sheet_row)):
             continue  # a team assignment's students in no group: Moodle's zip import cannot reach them

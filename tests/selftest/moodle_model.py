@@ -160,12 +160,12 @@ def build_download(submitters: list[tuple[Student, dict[str, bytes]]], team: boo
 
 
 def worksheet_date(moment: datetime | None, lang: str = "en") -> str:
-    """mod/assign/gradingtable.php col_timemarked/col_timesubmitted: userdate() with strftimedaydatetime
-    in the user's language; "-" when there is none."""
+    """mod/assign/gradingtable.php col_timemarked/col_timesubmitted: userdate() (lib/moodlelib.php) with
+    strftimedaydatetime in the user's language, fixday/fixhour on (no leading zero on %d and %I); "-" if none."""
     if moment is None:
         return "-"
     if lang == "de":
-        return (f"{DE_DAYS[moment.weekday()]}, {moment.day:02d}. {DE_MONTHS[moment.month - 1]} {moment.year}, "
+        return (f"{DE_DAYS[moment.weekday()]}, {moment.day}. {DE_MONTHS[moment.month - 1]} {moment.year}, "
                 f"{moment:%H:%M}")  # fmt: skip
     return moment.strftime(LANG["en"]["strftimedaydatetime"]).replace(" 0", " ")
 

@@ -180,3 +180,30 @@ def test_moodle_team_submission_folder_is_a_group(tmp_path):
     team_a, team_c = subs
     assert team_a.participants == {"101": "101", "102": "102"} and team_a.participant == ""
     assert team_c.participants == {} and "no worksheet row has this group" in team_c.problems[-1] and "matches no row of the worksheet" in problems[0]
+
+
+def test_moodle_comment_is_safe_bounded_html():
+    """The comment: escaped minimal HTML, words never cut, the tutor's comment in, bounded, the pointer last;
+    an import error's text (the student's) never in it."""
+    from types import SimpleNamespace as NS
+
+    from html.parser import HTMLParser
+
+    doc = "the output activation must be the identity (output_activation: identity) " * 3
+    key = [NS(id=f"t{i}", points=1.0, doc=f"{i} {doc}<script>") for i in range(200)]
+    row = NS(points=3.0, max_points=70.0, auto_points=3.0, auto_max=60.0, manual={"plots": 6.0, "report": None},
+             late="", earned={})  # fmt: skip
+    text = moodle.comment(row, NS(status="graded", reason=""), key, "feedback.html", tutor="Good <b>work</b> & well done")
+    assert len(text) <= moodle.COMMENT_CHARS and text.endswith("<p>Details: feedback.html in your feedback files.</p>")
+    assert "<script>" not in text and "Tutor: Good &lt;b&gt;work&lt;/b&gt; &amp; well done" in text
+    assert "more tests</li></ul>" in text and "identit<" not in text and "identit …" not in text
+    tags = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append(tag)
+
+    Tags().feed(text)
+    assert set(tags) == {"p", "ul", "li"}
+    crashed = moodle.comment(row, NS(status="import-error", reason="<img src=x onerror=alert(1)> boom"), key, "feedback.html")
+    assert "onerror" not in crashed and "boom" not in crashed and "could not import" in crashed

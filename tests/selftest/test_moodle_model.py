@@ -172,3 +172,40 @@ def rebuilt_from_fresh_download(tmp_path, moodle: mm.Assignment, out) -> bytes:
     fresh.write_bytes(mm.export_worksheet(moodle, {101: DUE, 102: DUE}, DUE))
     grade(tmp_path / "download.zip", out, "--worksheet", str(fresh))
     return (out / "moodle" / "grades-upload.csv").read_bytes()
+
+
+def test_model_german_worksheet_and_exact_lateness(tmp_path):
+    """A German Moodle: German headers (written back byte for byte), "Teilnehmer/in" ids, decimal comma, German
+    dates; 24 h 30 min late against --deadline in --timezone is 2 started days (Moodle's status would say 1 day)."""
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    due = datetime(2026, 11, 30, 23, 59, tzinfo=berlin)
+    moodle = solo_class("de")
+    s = {p.participant: p for p in moodle.students}
+    submitted = {101: due - timedelta(hours=1), 102: due + timedelta(hours=24, minutes=30)}
+    assert mm.worksheet_date(submitted[102], "de") == "Mittwoch, 2. Dezember 2026, 00:29"
+    out, done, worksheet, files = run(tmp_path, moodle, [(s[101], ADA), (s[102], BOB)], submitted, "--upload-pending",
+                                      "--deadline", "2026-11-30T23:59", "--timezone", "Europe/Berlin",
+                                      "--late-penalty", "10")  # fmt: skip
+    assert worksheet.refused == "" and sorted(worksheet.grades) == [101, 102]
+    assert_received(moodle, out, [101, 102])
+    rows = kit_grades(out)
+    assert rows["102"]["late_penalty"] == "0.2" and rows["101"]["late_penalty"] == "0"
+    assert "Europe/Berlin" in done.stderr
+    sent = (out / "moodle" / "grades-upload.csv").read_bytes()
+    assert sent.split(b"\n", 1)[0] == (tmp_path / "worksheet.csv").read_bytes().split(b"\n", 1)[0]  # headers byte for byte
+    assert b"Teilnehmer/in102" in sent and f"{moodle.grades[102].grade:.2f}".replace(".", ",").encode() in sent
+
+
+def test_model_filtered_worksheet_and_students_without_submission(tmp_path):
+    """A worksheet filtered to some students: a graded submission without a row is loud (terminal, Attention box,
+    closing message), never a quiet drop; the rows that are there still get their grades."""
+    moodle = solo_class()
+    s = {p.participant: p for p in moodle.students}
+    out, done, worksheet, _ = run(tmp_path, moodle, [(s[101], ADA), (s[102], BOB)], {101: DUE, 102: DUE},
+                                  "--upload-pending", filtered={101, 104})  # fmt: skip
+    assert sorted(worksheet.grades) == [101]
+    assert "jorg-mussig-102" in done.stderr and "get NO grade in Moodle" in done.stderr
+    attention = (out / "report.html").read_text().split("<b>Attention</b>", 1)[1].split("</div>", 1)[0]
+    assert "matches no row of the worksheet" in attention
