@@ -83,6 +83,7 @@ class Submission:
     submitted: datetime | None = None  # newest time stamp of the picked files (untrusted; for --deadline)
     code_problem: str = ""  # why a code file that was there was not used (a cap), for the status
     participants: dict[str, str] | None = None  # student -> LMS participant, set by a worksheet match (None: no worksheet)
+    people: dict[str, tuple[str, str]] = field(default_factory=dict)  # participant -> (full name, email) from the worksheet
 
     def files(self) -> list[Path]:
         """The picked files, in a fixed order (what the store hashes)."""

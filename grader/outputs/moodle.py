@@ -264,6 +264,7 @@ def match_class(sheet: Worksheet, submissions) -> list[str]:
         if groups and (sub.participant or sub.name):  # team submissions: the folder names a group
             name, team, layout = team_of(sub, groups, sheet)
             sub.participants = {p.participant: p.participant for p in team}
+            sub.people = {p.participant: (p.name, p.email) for p in team}
             if layout == "4.1":
                 sheet.team_folders[sub.id] = (name, sub.participant)  # the feedback zip goes to the group's id
                 sub.participant = ""  # a group id, not a participant
@@ -279,6 +280,7 @@ def match_class(sheet: Worksheet, submissions) -> list[str]:
             claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
             found = match(claim, [p for p in people if p.participant])
             sub.participants = {student: person.participant for student, person in found.rows.items()}
+            sub.people = {person.participant: (person.name, person.email) for person in found.rows.values()}
             sub.problems.extend(found.problems)
             for participant in sub.participants.values():
                 owners.setdefault(participant, []).append(sub.id)

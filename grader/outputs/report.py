@@ -62,6 +62,8 @@ class GradeRow:
     participant: str = ""  # the LMS participant number (Moodle), separate from the student id
     late: str = ""  # how late, in words ("" when on time or unknown)
     penalty: float = 0.0  # fraction of the points taken off for lateness
+    name: str = ""  # the student's full name from the LMS worksheet (or members.txt), "" when unknown
+    email: str = ""
 
 
 def safe_cell(value) -> str:
@@ -98,6 +100,7 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
                 late=late_text,
                 penalty=penalty,
             )
+            row.name, row.email = _person(sub, student, row.participant)
             if student in best:
                 other = best[student]
                 keep, drop = (row, other) if row.points > other.points else (other, row)
@@ -106,6 +109,16 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
             else:
                 best[student] = row
     return sorted(best.values(), key=lambda r: r.student)
+
+
+def _person(sub: Submission, student: str, participant: str) -> tuple[str, str]:
+    """A student's own full name and email: the worksheet row (sub.people), else members.txt, else the LMS folder."""
+    if participant and participant in sub.people:
+        return sub.people[participant]
+    details = sub.details.get(student, {})
+    if details.get("name") or details.get("email"):
+        return details.get("name", ""), details.get("email", "")
+    return (sub.name, "") if student == sub.participant and sub.name else ("", "")
 
 
 def write_grades_csv(path: Path, rows: list[GradeRow]) -> None:
@@ -384,8 +397,10 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
 
     labels = {s.id: s.label for s in submissions}
     tests = [(t.id, t.points) for t in key]
-    book = [(r.student, *_names(labels.get(r.submission, "")), r.earned, r.manual, r.participant) for r in rows]
-    digest = hashlib.sha256(json.dumps([course_id, tests, book, manual_points.PARTS], sort_keys=True).encode()).hexdigest()
+    book = [gradebook.Entry(r.student, *_names(r.name or labels.get(r.submission, "")), r.email, r.earned, r.manual,
+                            r.participant, r.penalty) for r in rows]  # fmt: skip
+    digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_points.PARTS],
+                                       sort_keys=True).encode()).hexdigest()  # fmt: skip
     path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
     if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return path
@@ -400,13 +415,14 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
 
 
 def _names(label: str) -> tuple[str, str]:
-    """First and last name from a Moodle folder label ("Anna Maria Muster_123_..."), else blanks."""
+    """First and last name from a full name (the worksheet's) or a Moodle folder label ("Anna Maria Muster_123_..."),
+    else blanks."""
     from grader.grading.intake import MOODLE
 
     match = MOODLE.match(label)
-    if not match or len(match["name"].split()) == 0:
+    words = (match["name"] if match else label if "_" not in label else "").split()
+    if not words:
         return "", ""
-    words = match["name"].split()
     return " ".join(words[:-1])[:100], words[-1][:100]
 
 

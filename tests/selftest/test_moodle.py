@@ -207,3 +207,39 @@ def test_moodle_comment_is_safe_bounded_html():
     assert set(tags) == {"p", "ul", "li"}
     crashed = moodle.comment(row, NS(status="import-error", reason="<img src=x onerror=alert(1)> boom"), key, "feedback.html")
     assert "onerror" not in crashed and "boom" not in crashed and "could not import" in crashed
+
+
+def test_nbgrader_export_equals_grades_csv(round_trip):
+    """nbgrader's own `nbgrader export` and Gradebook API on the kit's gradebook: every student's score equals
+    grades.csv's points (the late one too: the penalty is stored the way nbgrader models it), each group member
+    with their own name and email from the worksheet."""
+    import subprocess
+    import sys
+    import warnings
+
+    out, _, _ = round_trip
+    grades = grades_of(out, "student")
+    command = [sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.root={out}",
+               f"--CourseDirectory.db_url=sqlite:///{out / 'gradebook.db'}", "--CourseDirectory.course_id=exercise02",
+               "--to=nbgrader-grades.csv"]  # fmt: skip
+    done = subprocess.run(command, cwd=out, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "nbgrader-grades.csv", newline="", encoding="utf-8") as handle:
+        exported = {r["student_id"]: r for r in csv.DictReader(handle)}
+    assert set(exported) == set(grades)
+    for student, row in grades.items():
+        assert float(exported[student]["score"]) == pytest.approx(float(row["points"]), abs=1e-3), student
+    assert float(exported["102"]["late_submission_penalty"]) > 0  # the late one
+    assert (exported["g1003"]["first_name"], exported["g1003"]["last_name"], exported["g1003"]["email"]) == (
+        "Grace", "Hopper", "grace@uni.example")  # fmt: skip
+    assert (exported["t2004"]["first_name"], exported["t2004"]["last_name"], exported["t2004"]["email"]) == (
+        "Alan", "Turing", "alan@uni.example")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="exercise02") as gb:
+            for student, row in grades.items():
+                submission = gb.find_submission("exercise02", student)
+                score = max(0.0, submission.score - submission.late_submission_penalty)
+                assert score == pytest.approx(float(row["points"]), abs=1e-3), student
