@@ -229,7 +229,7 @@ def run_grade(args) -> int:
         return 2
     from grader.grading import executor, harness, imports, intake, store
     from grader.grading.runner import Runner
-    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
+    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup, worksheet
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -252,8 +252,8 @@ def run_grade(args) -> int:
         print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
         return 2
     try:
-        sheet = moodle.read_worksheet(args.worksheet, args.columns) if args.worksheet else None
-    except moodle.WorksheetError as error:
+        sheet = worksheet.read_worksheet(args.worksheet, args.columns) if args.worksheet else None
+    except worksheet.WorksheetError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
     lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out

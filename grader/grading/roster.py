@@ -168,6 +168,16 @@ def match(claim: Claim, people: list[Person]) -> Match:
     return result
 
 
+def person_of(sub, student: str, participant: str) -> tuple[str, str]:
+    """A student's own full name and email: the worksheet's row (sub.people), else members.txt, else the LMS folder."""
+    if participant and participant in sub.people:
+        return sub.people[participant]
+    details = sub.details.get(student, {})
+    if details.get("name") or details.get("email"):
+        return details.get("name", ""), details.get("email", "")
+    return (sub.name, "") if student == sub.participant and sub.name else ("", "")
+
+
 def read_members(text: str, max_group: int, problems: list[str]) -> tuple[list[str], dict[str, dict]]:
     """Ids (normalised), and per id the optional full name and email of a line "s123, Ada Lovelace, ada@uni.example"."""
     text = text.lstrip("\ufeff")

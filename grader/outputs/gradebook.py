@@ -62,6 +62,18 @@ class Entry:
     penalty: float = 0.0  # fraction of the points taken off for lateness
 
 
+def split_name(full_name: str = "", label: str = "") -> tuple[str, str]:
+    """First and last name from a full name (the worksheet's), else from a Moodle folder label
+    ("Anna Maria Muster_123_..."), else blanks."""
+    from grader.grading.intake import MOODLE
+
+    match = MOODLE.match(label)
+    words = (full_name or (match["name"] if match else "")).split()
+    if not words:
+        return "", ""
+    return " ".join(words[:-1])[:100], words[-1][:100]
+
+
 def set_scores(notebook, entry: Entry, manual_parts: dict) -> None:
     """Every grade of one submission's notebook: auto_score per test cell, manual_score per manual part, and
     the late penalty in points of the raw score (tests + manual)."""

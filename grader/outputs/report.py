@@ -29,6 +29,7 @@ from grader.outputs import manual as manual_points
 from grader.outputs import plots, snapshot
 from grader.outputs.gradebook import UNSAFE_LEAD
 from grader.outputs.markdown import render_markdown
+from grader.grading import roster
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, IMPORT_ERROR, Result
 
@@ -100,7 +101,7 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
                 late=late_text,
                 penalty=penalty,
             )
-            row.name, row.email = _person(sub, student, row.participant)
+            row.name, row.email = roster.person_of(sub, student, row.participant)
             if student in best:
                 other = best[student]
                 keep, drop = (row, other) if row.points > other.points else (other, row)
@@ -109,16 +110,6 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
             else:
                 best[student] = row
     return sorted(best.values(), key=lambda r: r.student)
-
-
-def _person(sub: Submission, student: str, participant: str) -> tuple[str, str]:
-    """A student's own full name and email: the worksheet row (sub.people), else members.txt, else the LMS folder."""
-    if participant and participant in sub.people:
-        return sub.people[participant]
-    details = sub.details.get(student, {})
-    if details.get("name") or details.get("email"):
-        return details.get("name", ""), details.get("email", "")
-    return (sub.name, "") if student == sub.participant and sub.name else ("", "")
 
 
 def write_grades_csv(path: Path, rows: list[GradeRow]) -> None:
@@ -397,7 +388,7 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
 
     labels = {s.id: s.label for s in submissions}
     tests = [(t.id, t.points) for t in key]
-    book = [gradebook.Entry(r.student, *_names(r.name or labels.get(r.submission, "")), r.email, r.earned, r.manual,
+    book = [gradebook.Entry(r.student, *gradebook.split_name(r.name, labels.get(r.submission, "")), r.email, r.earned, r.manual,
                             r.participant, r.penalty) for r in rows]  # fmt: skip
     digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_points.PARTS],
                                        sort_keys=True).encode()).hexdigest()  # fmt: skip
@@ -412,18 +403,6 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
     stamp.parent.mkdir(parents=True, exist_ok=True)
     _write_text(stamp, digest)
     return path
-
-
-def _names(label: str) -> tuple[str, str]:
-    """First and last name from a full name (the worksheet's) or a Moodle folder label ("Anna Maria Muster_123_..."),
-    else blanks."""
-    from grader.grading.intake import MOODLE
-
-    match = MOODLE.match(label)
-    words = (match["name"] if match else label if "_" not in label else "").split()
-    if not words:
-        return "", ""
-    return " ".join(words[:-1])[:100], words[-1][:100]
 
 
 def _clip(text: str) -> str:

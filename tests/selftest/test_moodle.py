@@ -18,7 +18,7 @@ from classroom import grade
 from moodle_class import HEADER, ROWS, make_moodle_class, write_worksheet
 
 from grader.grading import roster
-from grader.outputs import moodle
+from grader.outputs import moodle, worksheet
 
 
 @pytest.fixture(scope="module")
@@ -137,20 +137,20 @@ def test_moodle_worksheet_any_column_order_and_semicolons(tmp_path):
     order = [HEADER.index(c) for c in reversed(HEADER)]
     header = [HEADER[i].replace("Maximum Grade", "Maximum grade") for i in order]  # newer Moodle's case
     path = write_worksheet(tmp_path / "w.csv", header, [[r[i] for i in order] for r in ROWS], bom=False, delimiter=";")
-    sheet = moodle.read_worksheet(path)
+    sheet = worksheet.read_worksheet(path)
     assert [p.participant for p in sheet.people()] == ["101", "102", "103", "104", "105", "106", "107"]
     assert sheet.people()[1].name == "Jörg Müßig" and sheet.delimiter == ";" and not sheet.bom
-    moodle.write_upload(tmp_path / "up.csv", sheet, {"101": ("17.14", "ok")})
+    worksheet.write_upload(tmp_path / "up.csv", sheet, {"101": ("17.14", "ok")})
     _, written, rows = table(tmp_path / "up.csv")
     assert written == header and rows["Participant 101"]["Grade"] == "17.14"
-    assert moodle.max_grade(sheet.rows[0]) == 20.0
+    assert worksheet.max_grade(sheet.rows[0]) == 20.0
 
 
 def test_moodle_worksheet_refused_with_reason(tmp_path):
     """Is a file that is not a worksheet refused before grading, saying which column is missing?"""
     path = write_worksheet(tmp_path / "w.csv", ["Name", "Points"], [["a", "1"]])
-    with pytest.raises(moodle.WorksheetError, match="no column 'Identifier', 'Grade', 'Last modified \\(grade\\)'"):
-        moodle.read_worksheet(path)
+    with pytest.raises(worksheet.WorksheetError, match="no column 'Identifier', 'Grade', 'Last modified \\(grade\\)'"):
+        worksheet.read_worksheet(path)
     done = grade(tmp_path / "missing-dir", tmp_path / "out", "--worksheet", str(path), check=False)
     assert done.returncode == 2
 
@@ -170,7 +170,7 @@ def test_moodle_team_submission_folder_is_a_group(tmp_path):
 
     header = HEADER[:4] + ["Group"] + HEADER[4:]
     rows = [r[:4] + [group] + r[4:] for r, group in zip(ROWS[:3], ["Team_A", "Team_A", "Team B"])]
-    sheet = moodle.read_worksheet(write_worksheet(tmp_path / "w.csv", header, rows))
+    sheet = worksheet.read_worksheet(write_worksheet(tmp_path / "w.csv", header, rows))
     zipped = tmp_path / "team.zip"
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("Team A_101_assignsubmission_file/exercise02.py", b"x = 1\n")  # 101: a group id here
