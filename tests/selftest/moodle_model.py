@@ -171,13 +171,18 @@ def worksheet_date(moment: datetime | None, lang: str = "en") -> str:
 
 
 def format_time(seconds: int) -> str:
-    """lib/moodlelib.php format_time (English): the two largest non-zero units, the rest dropped."""
-    parts = []
-    for unit, size in (("year", 31536000), ("day", 86400), ("hour", 3600), ("min", 60), ("sec", 1)):
+    """lib/moodlelib.php format_time (English): the largest non-zero unit and the next one below it, that one
+    left out when zero (88200 s = 1 day 0 hours 30 mins -> "1 day"); the rest dropped."""
+    units = (("year", 31536000), ("day", 86400), ("hour", 3600), ("min", 60), ("sec", 1))
+    counts = []
+    for _, size in units:
         count, seconds = divmod(seconds, size)
+        counts.append(count)
+    for index, count in enumerate(counts):
         if count:
-            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
-    return " ".join(parts[:2]) or "now"
+            shown = [(counts[i], units[i][0]) for i in (index, index + 1) if i < len(units) and counts[i]]
+            return " ".join(f"{c} {u}{'' if c == 1 else 's'}" for c, u in shown)
+    return "now"
 
 
 def export_worksheet(assignment: Assignment, submitted: dict[int, datetime], due: datetime | None = None,

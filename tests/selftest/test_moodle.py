@@ -243,3 +243,33 @@ def test_nbgrader_export_equals_grades_csv(round_trip):
                 submission = gb.find_submission("exercise02", student)
                 score = max(0.0, submission.score - submission.late_submission_penalty)
                 assert score == pytest.approx(float(row["points"]), abs=1e-3), student
+
+
+def test_worksheet_in_german_and_with_columns(tmp_path):
+    """A German worksheet is read by Moodle's German strings and written back byte for byte with a decimal comma;
+    another language's headers come from --columns (Moodle's string keys)."""
+    from grader.outputs import language
+
+    german = ["ID", "Vollständiger Name", "E-Mail-Adresse", "Status", "Bewertung", "Bestwertung",
+              "Bewertung kann geändert werden", "Zuletzt geändert (Abgabe)", "Zuletzt geändert (Bewertung)",
+              "Feedback als Kommentar"]  # fmt: skip
+    rows = [["Teilnehmer/in101", "Ada Lovelace", "ada@x", "Zur Bewertung abgegeben", "", "20,00", "Ja",
+             "Montag, 30. November 2026, 21:15", "-", ""]]  # fmt: skip
+    sheet = worksheet.read_worksheet(write_worksheet(tmp_path / "de.csv", german, rows))
+    assert sheet.words is language.GERMAN and sheet.rows[0].person.participant == "101"
+    assert worksheet.max_grade(sheet.rows[0]) == 20.0
+    assert language.parse_date(sheet.rows[0].cells["Last modified (submission)"], sheet.words).hour == 21
+    worksheet.write_upload(tmp_path / "up.csv", sheet, {"101": ("17,14", "<p>ok</p>")})
+    written = (tmp_path / "up.csv").read_bytes()
+    assert written.split(b"\n", 1)[0] == (tmp_path / "de.csv").read_bytes().split(b"\n", 1)[0]
+    assert b'Teilnehmer/in101,Ada Lovelace,ada@x,Zur Bewertung abgegeben,"17,14","20,00"' in written
+    spanish = ["Identificador", "Nombre completo", "Calificación", "Calificación máxima", "Última modificación (calificación)"]
+    path = write_worksheet(tmp_path / "es.csv", spanish, [["Participante 7", "Eva", "", "10,00", "-"]])
+    with pytest.raises(worksheet.WorksheetError, match="--columns"):
+        worksheet.read_worksheet(path)
+    columns = language.parse_columns("recordid=Identificador;fullname=Nombre completo;gradenoun=Calificación;"
+                                     "maxgrade=Calificación máxima;lastmodifiedgrade=Última modificación (calificación);decsep=,")  # fmt: skip
+    sheet = worksheet.read_worksheet(path, columns)
+    assert sheet.rows[0].person.participant == "7" and sheet.rows[0].person.name == "Eva" and sheet.words.decsep == ","
+    with pytest.raises(ValueError, match="unknown key"):
+        language.parse_columns("grade=Note")

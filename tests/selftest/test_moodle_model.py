@@ -209,3 +209,18 @@ def test_model_filtered_worksheet_and_students_without_submission(tmp_path):
     assert "jorg-mussig-102" in done.stderr and "get NO grade in Moodle" in done.stderr
     attention = (out / "report.html").read_text().split("<b>Attention</b>", 1)[1].split("</div>", 1)[0]
     assert "matches no row of the worksheet" in attention
+
+
+def test_model_status_text_truncates_lateness_the_kit_measures_exactly():
+    """Moodle's status says "1 day late" for 24 h 30 min (format_time keeps two units, the zero hours left out):
+    from the status alone that is 1 started day; against --deadline it is 2."""
+    from grader.grading import lateness
+
+    moodle = solo_class()
+    late_by = timedelta(hours=24, minutes=30)
+    data = mm.export_worksheet(moodle, {102: DUE + late_by}, DUE).decode("utf-8").removeprefix("\ufeff")
+    status = next(r for r in csv.DictReader(data.splitlines()) if r["Identifier"] == "Participant 102")["Status"]
+    assert status == "Submitted for grading - 1 day late"
+    policy = lateness.Policy(10)
+    assert lateness.assess(status, policy=policy).penalty == 0.1  # what the status alone gives
+    assert lateness.assess(status, DUE + late_by, DUE, policy).penalty == 0.2  # exact: 2 started days
