@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from grader.grading import roster
+from grader.grading import archive as zips, roster
 from grader.grading.archive import ZIP_MEMBERS, ArchiveError, Entry, member_parts, open_zip, size_text, unpack
-from grader.grading import archive as zips
 from grader.sandbox.error import GraderError
 
 CODE_NAMES = ("exercise02_template.py", "exercise02.py")
