@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from grader.sandbox.error import GraderError, InputError
-
-KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
+from grader.sandbox.kit import KIT, SOLUTION, TEMPLATE  # KIT: the kit's top folder
 
 
 def in_kit(relative: str) -> str:
@@ -147,6 +146,7 @@ IMPORT_NAMES = {"pillow": "PIL", "markdown-it-py": "markdown_it"}  # a tutor pac
 
 def add_moodle_options(grade) -> None:
     from grader.grading import lateness
+    from grader.outputs import language
 
     def typed(parse):
         def wrapped(text):
@@ -160,10 +160,18 @@ def add_moodle_options(grade) -> None:
     group = grade.add_argument_group("Moodle and lateness (docs/moodle.md)")
     group.add_argument("--worksheet", type=Path, default=None, help="Moodle's grading worksheet (CSV): writes "
                        "<out>/moodle/grades-upload.csv and feedback-files.zip for upload")  # fmt: skip
+    group.add_argument("--columns", type=typed(language.parse_columns), default=None, metavar="KEY=HEADER,...",
+                       help="the worksheet's headers in a language other than English or German, by Moodle's string "
+                       "keys: recordid=...,gradenoun=...,lastmodifiedgrade=...,maxgrade=...")  # fmt: skip
+    group.add_argument("--upload-pending", action="store_true", help="put grades whose manual points are pending "
+                       "into the upload too (default: left out, so that the complete upload later is not skipped)")  # fmt: skip
     group.add_argument("--missing-zero", action="store_true", help="worksheet rows without a submission get 0 "
                        "and a 'no submission' comment (default: left blank)")  # fmt: skip
     group.add_argument("--deadline", type=typed(lateness.parse_deadline), default=None,
                        help="ISO date and time (2026-11-30T23:59); later submissions are marked late")  # fmt: skip
+    group.add_argument("--timezone", type=typed(lateness.parse_timezone), default=None, metavar="ZONE",
+                       help="the course's time zone for --deadline and the worksheet's times (e.g. Europe/Berlin; "
+                       "default: this machine's)")  # fmt: skip
     group.add_argument("--late-penalty", type=typed(lateness.parse_policy), default=None, metavar="P[,CAP]",
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
@@ -224,14 +232,16 @@ def run_grade(args) -> int:
         moodle = args.out.resolve() / "moodle"
         print(f"Moodle: {moodle / 'grades-upload.csv'} (Upload grading worksheet), "
               f"{moodle / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
+        if done.unmatched:
+            print(f"Moodle: {len(done.unmatched)} submission(s) match no worksheet row and get NO grade in Moodle: "
+                  f"{', '.join(done.unmatched[:10])} (see Attention in the report)", file=sys.stderr)  # fmt: skip
     return 0
 
 
 def run_template(args) -> int:
     from grader.authoring import template
 
-    solution = KIT / "solutions" / "exercise02.py"
-    target = KIT / "exercise02_template.py"
+    solution, target = KIT / SOLUTION, KIT / TEMPLATE
     text = template.render(solution.read_text())
     if args.check:
         if not target.is_file() or target.read_text() != text:
@@ -279,7 +289,7 @@ def run_rubric(args) -> int:
 def run_release(args) -> int:
     from grader.authoring import release, template
 
-    solution, target = KIT / "solutions" / "exercise02.py", KIT / "exercise02_template.py"
+    solution, target = KIT / SOLUTION, KIT / TEMPLATE
     text = template.render(solution.read_text())
     if not target.is_file() or target.read_text() != text:
         target.write_text(text)

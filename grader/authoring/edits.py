@@ -10,6 +10,7 @@ to change. Nothing is skipped silently.
 from __future__ import annotations
 
 import difflib
+
 from grader.sandbox.error import GraderError
 
 

@@ -13,6 +13,7 @@ code) is copied unchanged. A nested BEGIN, an END without BEGIN, or a BEGIN with
 from __future__ import annotations
 
 import re
+
 from grader.sandbox.error import GraderError
 
 BEGIN = "### BEGIN SOLUTION"

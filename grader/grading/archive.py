@@ -13,6 +13,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
+
 from grader.sandbox.error import GraderError
 
 ZIP_MEMBERS = 20_000  # members per LMS zip

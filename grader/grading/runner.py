@@ -37,6 +37,7 @@ from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
 from grader.sandbox import staging
 from grader.sandbox.error import GraderError
+from grader.sandbox.kit import KIT, SOLUTION
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -219,8 +220,6 @@ def run_version(kit: Path, suite: Path, solution: Path, backend: str | None) -> 
     return suite_version(kit, suite, solution) + tag
 
 
-KIT = Path(__file__).resolve().parents[2]  # this machine's kit
-SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit: part of the run version
 _REBUILT: dict[tuple, Runner] = {}
 
 

@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
+
 from grader.sandbox.error import GraderError
 
 NAME = ".grader-manifest.json"

@@ -22,6 +22,7 @@ from grader.outputs.view import Written
 from grader.pipeline.request import Checked, Request, check
 from grader.sandbox import staging
 from grader.sandbox.error import GraderError
+from grader.sandbox.kit import SOLUTION
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Outcome:
     written: Written
     banner: str | None
     lms: list[Path]
+    unmatched: list[str] = field(default_factory=list)  # submissions no worksheet row matches (they get no LMS grade)
 
 
 def grade_class(request: Request, *, say, progress=None, executor=None) -> Outcome:
@@ -63,7 +65,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         klass = take_class(request, checked, work, say)
         out.mkdir(parents=True, exist_ok=True)
         lock.lock()
-        match_people(request, checked, klass)
+        match_people(request, checked, klass, say)
         warm = warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), klass.submissions)
         batch = run_class(request, klass, out, warm, progress, executor)
         images = finish_images(warm, say)
@@ -76,7 +78,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         lock.record(*written.files())
         start_sheet(request, out, klass)  # after the pages: they still say "not graded yet"
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
-        lms = write_lms(request, checked, out, batch, written, say)
+        lms = write_lms(request, checked, out, batch, written, points, say)
         lock.record(*lms)
         lock.finish()
     finally:
@@ -84,7 +86,8 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
         lock.release()
         staging.remove(work)
-    return Outcome(batch, len(klass.submissions), written, report.sandbox_banner(batch.backends), lms)
+    unmatched = list(checked.sheet.unmatched) if checked.sheet is not None else []
+    return Outcome(batch, len(klass.submissions), written, report.sandbox_banner(batch.backends), lms, unmatched)
 
 
 def take_class(request: Request, checked: Checked, work: Path, say) -> Class:
@@ -99,11 +102,19 @@ def take_class(request: Request, checked: Checked, work: Path, say) -> Class:
     return Class(submissions, notes, forbidden)
 
 
-def match_people(request: Request, checked: Checked, klass: Class) -> None:
-    """The worksheet's participants matched to the submissions, and each submission's lateness (notes for the report)."""
+def match_people(request: Request, checked: Checked, klass: Class, say) -> None:
+    """The worksheet's participants matched to the submissions, and each submission's lateness (said, and notes
+    for the report)."""
     if checked.sheet is not None:
-        klass.notes += moodle.match_class(checked.sheet, klass.submissions)
-    klass.late = moodle.late_class(klass.submissions, checked.sheet, request.deadline, request.late_penalty)
+        matched = moodle.match_class(checked.sheet, klass.submissions)
+        for problem in matched:
+            say(f"worksheet: {problem}")
+        klass.notes += matched
+    klass.late, how_late = moodle.late_class(klass.submissions, checked.sheet, request.deadline, request.late_penalty,
+                                             request.timezone)  # fmt: skip
+    if how_late:
+        say(f"note: {how_late}")
+        klass.notes.append(how_late)
     if request.late_penalty:
         penalised = sum(1 for lateness in klass.late.values() if lateness.penalty)
         klass.notes.append(f"late penalty: {request.late_penalty.describe()}; applied to {penalised} submission(s)")
@@ -164,18 +175,16 @@ def compare_class(request: Request, out: Path, klass: Class, images: report.Imag
     return integrity
 
 
-def write_lms(request: Request, checked: Checked, out: Path, batch, written: Written, say) -> list[Path]:
+def write_lms(request: Request, checked: Checked, out: Path, batch, written: Written, points: manual.Manual,
+              say) -> list[Path]:  # fmt: skip
     """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files."""
     if checked.sheet is None:
         return []
     files, problems = moodle.write_moodle(out / "moodle", checked.sheet, written.rows, batch.results, batch.key,
-                                          {p.stem: p for p in written.pages}, request.missing_zero)  # fmt: skip
+                                          {p.stem: p for p in written.pages}, request.missing_zero,
+                                          request.upload_pending, points.comments)  # fmt: skip
     for problem in problems:
         say(f"worksheet: {problem}")
-    pending = sorted({r.submission for r in written.rows if r.participant and "pending" in r.status})
-    if pending:
-        say(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
-            f"(fill in {out / 'manual.csv'} and run again before uploading)")  # fmt: skip
     return files
 
 
@@ -185,5 +194,5 @@ def stamp(request: Request) -> str:
         kit = tomllib.loads((request.kit / "pyproject.toml").read_text())["project"]["version"]
     except (OSError, ValueError, KeyError):
         kit = "unknown"
-    suite = store.suite_version(request.kit, request.suite.resolve(), request.kit / "solutions" / "exercise02.py")[:12]
+    suite = store.suite_version(request.kit, request.suite.resolve(), request.kit / SOLUTION)[:12]
     return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"

@@ -23,8 +23,11 @@ class Request:
     manual: Path | None = None  # default <out>/manual.csv
     backend: str | None = None  # None: the sandbox; "unsandboxed" (--no-sandbox); self-tests: "in-process"
     worksheet: Path | None = None
+    columns: dict | None = None  # the worksheet's headers in another language (language.parse_columns)
+    upload_pending: bool = False  # grades with manual points pending go into the upload too
     missing_zero: bool = False
     deadline: object = None  # datetime from lateness.parse_deadline
+    timezone: object = None  # the course's zone for --deadline and the worksheet's times
     late_penalty: object = None  # lateness.Policy
     compare_with: list[Path] = field(default_factory=list)
     similarity_threshold: float = 0.5
@@ -50,7 +53,7 @@ class Checked:
 def check(request: Request) -> Checked:
     """Refuse (InputError) what cannot be graded, before the output folder or anything else is touched."""
     from grader.grading import imports, intake
-    from grader.outputs import moodle
+    from grader.outputs import worksheet
 
     if not request.submissions.exists():
         raise InputError(f"{request.submissions} does not exist (give a folder of submissions or an LMS zip)")
@@ -67,5 +70,5 @@ def check(request: Request) -> Checked:
         allowed = imports.read_allowed(request.kit)  # the from-scratch rule: tests/allowed_imports.txt
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read the from-scratch rule: {error}") from None
-    sheet = moodle.read_worksheet(request.worksheet) if request.worksheet else None
+    sheet = worksheet.read_worksheet(request.worksheet, request.columns) if request.worksheet else None
     return Checked(out, allowed, sheet)
