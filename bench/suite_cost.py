@@ -4,7 +4,8 @@
 
 The unit of cost is one epoch of the solution's own `train` on all 60,000 MNIST training images
 (784-128-10 ReLU, cross-entropy, batch 32, lr 0.1, float64), timed in this process. The suite is
-`pytest tests/hidden --in-process` on the solution in a child process; its CPU seconds come from
+`pytest tests/hidden --in-process` on the solution in a child process, with the grader's pytest options
+and environment (grader.grading.runner: no plugin autoload, plain asserts); its CPU seconds come from
 RUSAGE_CHILDREN (the child is waited for, and with one BLAS thread it is the only process doing the
 work). Both run with one BLAS thread and are interleaved, so load hits both alike; the figure is
 the ratio of the medians, suite CPU / epoch CPU (target <= 2.0). pytest's slowest durations of the
@@ -33,10 +34,12 @@ for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[name] = "1"
 
 KIT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(KIT / "bench"))
+sys.path[:0] = [str(KIT), str(KIT / "bench")]
 from mnist_epoch import load_solution  # noqa: E402
 
-ENV = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402  (the grader's own pytest options)
+
+ENV = {**os.environ, **RUN_ENV}
 
 
 def epoch_cpu(ref, X, Y, seed: int) -> float:
@@ -51,7 +54,7 @@ def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str]:
     """(CPU seconds of the child, wall seconds, pytest's slowest durations) of the hidden suite on the solution."""
     command = [sys.executable, "-m", "pytest", "tests/hidden", f"--{backend}", "--submission",
                str(KIT / "solutions" / "exercise02.py"), "--seed", str(seed), "-q", "-p", "no:cacheprovider",
-               "-p", "grader.grading.plugin", "--results-json", str(out), "--durations=6", "--durations-min=0.2"]
+               "--assert=plain", *PLUGINS, "--results-json", str(out), "--durations=6", "--durations-min=0.2"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=KIT, env=ENV, capture_output=True, text=True)

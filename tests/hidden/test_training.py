@@ -97,7 +97,8 @@ def test_xor_learns(student, request, rng):
 
 
 MNIST_PER_CLASS = 1500  # training images per class: one epoch of 15,000, a quarter of the full set's cost
-MNIST_THRESHOLD = 0.88  # correct implementations reach 90.5-92.3 % (40 seeds): 2.5 points below the lowest
+MNIST_RATES = (0.1, 0.02)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
+MNIST_THRESHOLD = 0.89  # correct implementations reach 91.4-92.2 % (50 seeds): 2.4 points below the lowest
 MNIST_BLOCK = 16  # pixels mixed together by one orthogonal block (784 = 49 x 16)
 
 
@@ -156,18 +157,23 @@ def training_steps(student, model, X, Y, order, batch_size, lr, what):
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, rng, record_property):
-    """Do forward, backward and update train a 784-128-10 ReLU net to at least 88 % accuracy on unseen data in 1 epoch of 15,000 images?"""
+    """Do forward, backward and update train a 784-128-10 ReLU net to at least 89 % accuracy on unseen data in 1 epoch of 15,000 images?"""
     secret = secret_generator(request, rng)
     X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
     seed = int(rng.integers(0, 2**31))
     order = replay.epoch_orders(len(X_train), 1, int(rng.integers(0, 2**31)))
+    cut = int(0.8 * len(X_train)) // 32 * 32
     model = student.MLP([784, 128, 10], activation="relu", output_activation="identity", loss="cross_entropy",
                         seed=seed)
-    setting = (f"MNIST 784-128-10 (ReLU, cross-entropy, lr 0.1, batch 32, 1 epoch over {len(X_train)} training "
-               "images, forward, loss, backward, update in an order chosen by the grader; the pixels mixed and "
-               "the classes permuted, which a dense net learns exactly as well)")
+    setting = (f"MNIST 784-128-10 (ReLU, cross-entropy, batch 32, 1 epoch over {len(X_train)} training images, lr "
+               f"{MNIST_RATES[0]} for the first {cut} and {MNIST_RATES[1]} for the rest, forward, loss, backward, "
+               "update in an order chosen by the grader; the pixels mixed and the classes permuted, which a dense "
+               "net learns exactly as well)")
+    losses = []
     with student.limits(seconds=200):
-        losses = training_steps(student, model, X_train, Y_train, order, 32, 0.1, setting)
+        for part, lr in ((order[:, :cut], MNIST_RATES[0]), (order[:, cut:], MNIST_RATES[1])):
+            got = training_steps(student, model, X_train, Y_train, part, 32, lr, setting)
+            losses += got if isinstance(got, list) else []
     del X_train, Y_train
     weights, biases = trained_parameters(model, 2, "training")
     try:
@@ -183,7 +189,7 @@ def test_mnist_accuracy(student, request, rng, record_property):
         return
     shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
     check.fail(f"{setting}: accuracy on the 10000 test images {100 * accuracy:.2f} %, expected at least "
-               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 90.5 to 92.5 %)"
+               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 91.4 to 92.2 %)"
                + (f"; mean training loss {check.short(shown)}" if shown else "") +
                ". The unit tests above point at the part that is wrong; if they all pass, look at MLP.update and "
                "at what forward keeps for backward.")
@@ -193,7 +199,7 @@ LR_DEFAULTS = {"layer_sizes": None, "activation": "relu", "epochs": 2, "batch_si
 LR_KEYS = ("train_loss", "val_loss", "val_accuracy")
 
 
-def lr_data(student, rng, n_train=1000, n_val=250):
+def lr_data(student, rng, n_train=500, n_val=250):
     """Windows of the MNIST training split at offsets new each run: train and validation (X, one-hot Y)."""
     start, val = int(rng.integers(0, 25_000)), int(rng.integers(30_000, 59_000))
     return (student.data("mnist/train/X", rows=(start, start + n_train)),
