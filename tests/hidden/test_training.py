@@ -29,7 +29,7 @@ import replay
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
 XOR_SEEDS = (0, 1, 2, 3, 4)
-XOR_EPOCHS = 1000  # every seed of 40 random encodings is right by 300 (docs/hidden-suite.md)
+XOR_EPOCHS = 600  # every seed of 40 random encodings is right by 300
 XOR_LR = 2.0  # with mse = sum/(2N) this is lr 1.0 on the mean squared error (numerics.md §2.3)
 
 
@@ -100,6 +100,7 @@ MNIST_PER_CLASS = 1500  # training images per class: one epoch of 15,000, a quar
 MNIST_RATES = (0.1, 0.02)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
 MNIST_THRESHOLD = 0.89  # correct implementations reach 91.4-92.2 % (50 seeds): 2.4 points below the lowest
 MNIST_BLOCK = 16  # pixels mixed together by one orthogonal block (784 = 49 x 16)
+MNIST_TEST = 5000  # test images judged, drawn at random: the standard error of an accuracy near 92 % is 0.4 points
 
 
 def orthogonal_blocks(secret, blocks: int, size: int) -> np.ndarray:
@@ -124,8 +125,8 @@ def mix_pixels(images, pixels, rotations) -> np.ndarray:
 def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
     """MNIST as the worker may see it: `per_class` training images of each class drawn at random (equal
     class frequencies reveal no class), shuffled; pixels permuted and mixed by secret orthogonal blocks
-    (float32 training inputs, float64 test inputs); classes permuted. Returns X_train, one-hot Y_train,
-    X_test, y_test."""
+    (float32 training inputs, float64 test inputs); classes permuted; MNIST_TEST random images of the
+    test split. Returns X_train, one-hot Y_train, X_test, y_test."""
     from grader.sandbox import mnist  # the trusted reader (hidden tests only)
 
     pixels, classes = secret.permutation(28 * 28), secret.permutation(10)
@@ -136,8 +137,9 @@ def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
     rows = rows[secret.permutation(len(rows))]
     X_train = mix_pixels(np.take(mnist.read("train", "images", data_dir), rows, axis=0), pixels, rotations)
     Y_train = np.eye(10)[classes[train_labels[rows]]]
-    X_test = mix_pixels(mnist.read("test", "images", data_dir), pixels, rotations)
-    y_test = classes[mnist.read("test", "labels", data_dir)]
+    test_rows = np.sort(secret.choice(len(mnist.read("test", "labels", data_dir)), MNIST_TEST, replace=False))
+    X_test = mix_pixels(np.take(mnist.read("test", "images", data_dir), test_rows, axis=0), pixels, rotations)
+    y_test = classes[mnist.read("test", "labels", data_dir)[test_rows]]
     return X_train.astype(np.float32), Y_train, X_test, y_test
 
 
@@ -188,7 +190,7 @@ def test_mnist_accuracy(student, request, rng, record_property):
     if accuracy >= MNIST_THRESHOLD:
         return
     shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
-    check.fail(f"{setting}: accuracy on the 10000 test images {100 * accuracy:.2f} %, expected at least "
+    check.fail(f"{setting}: accuracy on {len(y_test)} test images {100 * accuracy:.2f} %, expected at least "
                f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 91.4 to 92.2 %)"
                + (f"; mean training loss {check.short(shown)}" if shown else "") +
                ". The unit tests above point at the part that is wrong; if they all pass, look at MLP.update and "
