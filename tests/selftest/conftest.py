@@ -25,6 +25,7 @@ SLOW = (
     "test_hidden_suite.py",
     "test_redteam.py",
     "test_redteam_batch.py",
+    "test_redteam_slots.py",
     "test_reuse.py::test_cache_changes_no_grade_on_the_benchmark_class",
     "test_release.py",
     "test_report_browser.py",
