@@ -141,6 +141,29 @@ def test_review_saves_per_field_and_updates_outputs(app):
     assert "<b>1 of 7</b> submissions fully graded" in index and "/tok/s/bob-partly-wrong" not in index
 
 
+@pytest.mark.parametrize("damage", ["not json", '{"label": "x"}', "overwritten by the class"])
+def test_review_survives_one_malformed_entry(app, damage):
+    """With one submission's snapshot entry damaged (a folder once named `class` overwrote it with the class's
+    head), does the app list it as broken, serve every other submission, and refuse saves that would drop it?"""
+    from grader.outputs import review, snapshot
+
+    out = app.config["out"]
+    entry = out / "review" / "bob-partly-wrong.json"
+    entry.write_text((out / "review" / "class.json").read_text() if damage.startswith("overwritten") else damage)
+    snap = snapshot.read_snapshot(out)
+    assert set(snap.broken) == {"bob-partly-wrong"} and "review/bob-partly-wrong.json cannot be read" in snap.broken["bob-partly-wrong"]
+    assert len(snap.submissions) == len(snap.views) == 6 and "bob-partly-wrong" not in snap.results
+    client = review.create_app(review.Desk(out, out / "manual.csv"), "tok").test_client()  # started on the damaged folder
+    index = client.get("/tok/").get_data(as_text=True)
+    assert 'id="broken"' in index and "bob-partly-wrong: review/bob-partly-wrong.json cannot be read" in index
+    assert "/tok/s/ada-lovelace" in index and client.get("/tok/s/ada-lovelace").status_code == 200
+    assert client.get("/tok/s/bob-partly-wrong").status_code == 404
+    grades = (out / "grades.csv").read_bytes()
+    page = client.post("/tok/s/ada-lovelace", data={"plots": "6", "loaded_plots": ""})
+    assert page.status_code == 422 and "nothing was saved: 1 entry of the review snapshot cannot be read" in page.get_data(as_text=True)
+    assert (out / "grades.csv").read_bytes() == grades and not (out / "manual.csv").exists()
+
+
 def test_review_never_imports_the_grading_runtime():
     """Does the review app load without the harness or the sandbox (it never runs submission code)?"""
     import subprocess
@@ -150,3 +173,20 @@ def test_review_never_imports_the_grading_runtime():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
+
+
+def test_review_save_says_moodle_files_are_stale(app):
+    """After a save, the Moodle files `grader grade --worksheet` wrote no longer hold the grades: the message and
+    the report say so, and how to refresh them."""
+    out = app.config["out"]
+    blank = {"loaded_plots": "", "loaded_report": "", "loaded_comment": ""}
+    done = app.test_client().post("/tok/s/bob-partly-wrong", data={"plots": "5", "report": "", "comment": "", **blank},
+                                  follow_redirects=True)  # fmt: skip
+    assert "STALE" not in done.get_data(as_text=True)  # no Moodle files here: nothing to say
+    (out / "moodle").mkdir()
+    (out / "moodle" / "grades-upload.csv").write_text("Identifier,Grade\n")
+    done = app.test_client().post("/tok/s/bob-partly-wrong", data={"plots": "4", "report": "", "comment": "", **blank,
+                                                                   "loaded_plots": "5"}, follow_redirects=True)  # fmt: skip
+    assert "feedback-files.zip are STALE" in done.get_data(as_text=True) and "again" in done.get_data(as_text=True)
+    attention = (out / "report.html").read_text().split("<b>Attention</b>", 1)[1].split("</div>", 1)[0]
+    assert "are STALE" in attention and "grader grade" in attention
