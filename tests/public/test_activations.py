@@ -161,6 +161,14 @@ def test_softmax_rows(student, check, rng):
                      "own (axis=-1 and keepdims=True in the max and the sum).")
 
 
+def test_softmax_last_axis_of_3d(student, check, rng):
+    """Does softmax work along the last axis of a 3-D array (2, 3, K) too?"""
+    Z = rng.normal(0, 2, (2, 3, 5))
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    check.array(student.softmax(Z), E / E.sum(axis=-1, keepdims=True), call="softmax(Z) for Z of shape (2, 3, 5)",
+                hint="Look at softmax: axis=-1 (the last axis, whatever the number of dimensions), not axis=1.")
+
+
 def test_softmax_large_logits(student, check):
     """Does softmax stay finite, exact and warning-free for logits like 1000 and -1000?"""
     Z = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0], [800.0, 800.0, 0.0]])  # (3, 3)
