@@ -54,7 +54,7 @@ from pathlib import Path
 
 from grader.sandbox.protocol import clean_text
 
-KIT_FILES = ("boot.py", "protocol.py", "mnist.py", "training.py")  # the runtime files mounted into the sandbox
+KIT_FILES = ("boot.py", "protocol.py", "mnist.py", "training.py", "standin.py")  # the runtime files mounted into the sandbox
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = RUNTIME_DIR.parents[1]  # the kit's top folder: must never be visible inside
 INSIDE = "/opt/exercise02"  # where the kit files, the submission and the data appear in the sandbox

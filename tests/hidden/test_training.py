@@ -164,7 +164,7 @@ def history_matches(got, want, n_val) -> bool:
     for key in LR_KEYS:
         values = got.get(key)
         if not isinstance(values, list) or len(values) != len(want[key]) or \
-                not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                not all(check.is_number(v) and math.isfinite(v) for v in values):
             return False
         tolerance = dict(rtol=0.0, atol=1.5 / n_val) if key == "val_accuracy" else dict(rtol=1e-6, atol=1e-9)
         if not np.allclose(np.asarray(values, dtype=np.float64), want[key], **tolerance):
@@ -188,7 +188,7 @@ def check_structure(histories, rates, epochs, call, look):
             if not isinstance(values, list) or len(values) != epochs:
                 check.fail(f"{call}: history[{lr}][{key!r}] is {check.short(values)}; expected a list with one "
                            f"number per epoch ({epochs} epochs). {look} (pass X_val, Y_val and epochs on to train)")
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            if not all(check.is_number(v) and math.isfinite(v) for v in values):
                 check.fail(f"{call}: history[{lr}][{key!r}] = {check.short(values)} is not all finite numbers at "
                            f"a learning rate that does not diverge. {look}")
 
@@ -226,7 +226,7 @@ def test_learning_rate_experiment_histories(student, rng, record_property):
             histories = student.learning_rate_experiment(rates, *(a.copy() for a in data), **arguments)
         check_structure(histories, rates, arguments.get("epochs", LR_DEFAULTS["epochs"]), call, look)
         if arguments:
-            record_property("artifact:lr_histories", {str(lr): histories[lr] for lr in rates})
+            record_property("artifact:lr_histories", {str(lr): {k: histories[lr][k] for k in LR_KEYS} for lr in rates})
         want = replay.learning_rate_experiment(rates, *data, **arguments)
         wrong = [lr for lr in rates if not history_matches(histories[lr], want[lr], n_val)]
         if wrong:

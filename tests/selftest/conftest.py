@@ -25,6 +25,8 @@ SLOW = (
     "test_hidden_suite.py",
     "test_redteam.py",
     "test_redteam_batch.py",
+    "test_redteam_values.py::test_extreme_values_in_process",
+    "test_redteam_values.py::test_extreme_values_sandboxed_score_their_twin",
     "test_reuse.py::test_cache_changes_no_grade_on_the_benchmark_class",
     "test_release.py",
     "test_report_browser.py",
