@@ -26,6 +26,8 @@ ROOT_CONFTEST = HERE.parent / "conftest.py"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import blame  # noqa: E402
+
 
 def root_conftest(config):
     """The module object of tests/conftest.py, as pytest loaded it (any import mode)."""
@@ -54,6 +56,8 @@ def student(request):
     """The submission under test: sandboxed (the default here), or in this process with --in-process."""
     root = root_conftest(request.config)
     handle = root.open_student(request.config, root.choose_backend(request.config, "sandbox"))
+    if handle.backend == "in-process":
+        handle.name_raises = True  # one line naming the call, as the sandbox reports it
     yield handle
     handle.close()
 
@@ -61,6 +65,36 @@ def student(request):
 def register_markers(config):
     config.addinivalue_line("markers", "standins: the test judges MLP's methods alone: the submission's "
                             "activations and losses are replaced by trusted stand-ins while it runs")
+
+
+FAILED_UNITS: list[str] = []  # ids of the unit tests that failed so far in this run (one session per process)
+
+
+def pytest_runtest_logreport(report):
+    """Remember the unit tests that failed, for the integration tests' "fix X first" line."""
+    test_id = report.nodeid.split("::")[-1]
+    if report.failed and test_id.split("[")[0] not in blame.INTEGRATION:
+        if test_id not in FAILED_UNITS:
+            FAILED_UNITS.append(test_id)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """An integration test that fails after unit tests failed says first which functions to fix."""
+    report = yield
+    if report.failed and report.when == "call" and item.originalname in blame.INTEGRATION:
+        hint = blame.fix_first(FAILED_UNITS)
+        if hint:
+            report.longrepr = f"{hint} {message_of(report)}"
+    return report
+
+
+def message_of(report) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, str):
+        return longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    return crash.message.removeprefix("Failed: ") if crash is not None else str(longrepr)
 
 
 @pytest.fixture(autouse=True)

@@ -40,7 +40,7 @@ def test_mse_loss_value(student, rng):
     """Is mse_loss sum((y_hat - y)^2) / (2N) for a batch of N rows?"""
     y_hat, y = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
     check.scalar_close("mse_loss(y_hat, y) for N = 6 rows, 3 outputs", student.mse_loss(y_hat, y),
-                       ref.mse_loss(y_hat, y), n=6, look="mse_loss: sum of the squared errors / (2N), N = number of rows")
+                       ref.mse_loss(y_hat, y), n=6, k=3, look="mse_loss: sum of the squared errors / (2N), N = number of rows")
 
 
 @pytest.mark.points(2)
@@ -49,15 +49,31 @@ def test_mse_loss_grad_matches_finite_differences(student, rng):
     y_hat, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
     expected = finite_differences(lambda v: ref.mse_loss(v, y), y_hat.copy())
     check.arrays_close("mse_loss_grad(y_hat, y) for N = 5", student.mse_loss_grad(y_hat, y), expected,
-                       rtol=1e-6, atol=1e-9, n=5, look="mse_loss_grad: (y_hat - y) / N")
+                       rtol=1e-6, atol=1e-9, n=5, k=4, look="mse_loss_grad: (y_hat - y) / N")
+
+
+def eps_hint(got, logits, y) -> str:
+    """A hint when the value is the loss with a small eps inside (or a floor under) the log."""
+    if not check.is_number(got):
+        return ""
+    p = ref.softmax(logits)
+    for eps in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15):
+        for variant in (p + eps, np.maximum(p, eps), np.clip(p, eps, 1 - eps)):
+            value = float(-np.sum(y * np.log(variant)) / len(y))
+            if abs(got - value) <= 1e-10 * abs(value) and abs(value - ref.cross_entropy_loss(logits, y)) > 1e-13:
+                return (f"The value is the loss with an eps of {eps:g} inside the log (log(p + eps) or a floor at "
+                        "eps), not a float32 error: the contract's loss is exact; compute log softmax directly as "
+                        "(z - max) - log(sum(exp(z - max))), which needs no eps.")
+    return ""
 
 
 @pytest.mark.points(2)
 def test_cross_entropy_loss_value(student, rng):
     """Is cross_entropy_loss -sum(y * log softmax(logits)) / N for one-hot y?"""
     logits, y = rng.normal(0.0, 2.0, (6, 4)), one_hot(rng, 6, 4)
-    check.scalar_close("cross_entropy_loss(logits, y) for N = 6, 4 classes", student.cross_entropy_loss(logits, y),
-                       ref.cross_entropy_loss(logits, y), n=6,
+    got = student.cross_entropy_loss(logits, y)
+    check.scalar_close("cross_entropy_loss(logits, y) for N = 6, 4 classes", got,
+                       ref.cross_entropy_loss(logits, y), n=6, k=4, hints=(eps_hint(got, logits, y),),
                        look="cross_entropy_loss: the mean over rows of -sum_k y_k log softmax(logits)_k")
 
 
@@ -70,7 +86,7 @@ def test_cross_entropy_loss_grad_matches_finite_differences(student, rng):
     hints = []
     if isinstance(got, np.ndarray) and got.shape == logits.shape and np.allclose(got, ref.softmax(logits) - y):
         hints.append("It equals softmax(logits) - y without the 1/N: the loss is a mean over the batch.")
-    check.arrays_close("cross_entropy_loss_grad(logits, y) for N = 7", got, expected, rtol=1e-6, atol=1e-9, n=7,
+    check.arrays_close("cross_entropy_loss_grad(logits, y) for N = 7", got, expected, rtol=1e-6, atol=1e-9, n=7, k=3,
                        look="cross_entropy_loss_grad: (softmax(logits) - y) / N", hints=hints)
 
 

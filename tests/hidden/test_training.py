@@ -198,18 +198,24 @@ def likely_cause(got, rates, data, given, n_val) -> str:
     variants = [(f"it ignores {name} (the histories equal those with {name}={LR_DEFAULTS[name]!r}, the default)",
                  {**given, name: LR_DEFAULTS[name]}) for name in given if given[name] != LR_DEFAULTS[name]]
     variants += [("train gets seed=0 instead of the seed argument (MLP gets it)", {**given, "train_seed": 0}),
-                 ("one model is trained for all rates (each rate needs a fresh MLP)", {**given, "fresh": False})]
+                 ("one model is trained for all rates (each rate needs a fresh MLP)", {**given, "fresh": False}),
+                 ("each rate gets its own seed (seed + i): every rate must use the same seed, so only the rate "
+                  "differs", {**given, "seed_step": 1}),
+                 ("the models use a sigmoid output with mse, not logits with cross_entropy (the experiment trains "
+                  "classifiers: output_activation='identity', loss='cross_entropy')",
+                  {**given, "head": ("sigmoid", "mse")}),
+                 ("the models use mse on the logits, not cross_entropy", {**given, "head": ("identity", "mse")})]
     for text, arguments in variants:
         want = replay.learning_rate_experiment(rates, *data, **arguments)
         if all(history_matches(got.get(lr), want[lr], n_val) for lr in rates):
             return text
-    return ("no single dropped argument explains them: every rate must train MLP(layer_sizes, activation, "
+    return ("no single dropped argument, seed, model or loss explains them: every rate must train MLP(layer_sizes, activation, "
             "output_activation='identity', loss='cross_entropy', seed=seed) with train(model, X_train, Y_train, "
             "epochs, lr, batch_size, X_val, Y_val, seed=seed); or the steps themselves are wrong (see the backward "
             "and update tests)")
 
 
-@pytest.mark.points(3)
+@pytest.mark.points(2)
 @pytest.mark.timeout(120)
 def test_learning_rate_experiment_histories(student, rng, record_property):
     """Does learning_rate_experiment train a fresh model per rate with every argument it is given, and the defaults?"""
@@ -236,3 +242,17 @@ def test_learning_rate_experiment_histories(student, rng, record_property):
                        f"{check.short(histories[lr]['train_loss'])}, expected {check.short(want[lr]['train_loss'])} "
                        f"(what MLP.__init__ and train, both given, produce for these arguments); likely cause: "
                        f"{cause}. {look}")
+
+
+@pytest.mark.standins
+@pytest.mark.points(1)
+def test_learning_rate_experiment_defaults_other_classes(student, rng):
+    """Does learning_rate_experiment's default layer_sizes fit data with another number of inputs and classes?"""
+    n_in, k = int(rng.integers(5, 9)), int(rng.integers(3, 6))
+    X, X_val = rng.standard_normal((40, n_in)), rng.standard_normal((12, n_in))
+    Y, Y_val = np.eye(k)[rng.integers(0, k, 40)], np.eye(k)[rng.integers(0, k, 12)]
+    rates = [float(np.round(rng.uniform(0.01, 0.2), 4))]
+    call = f"learning_rate_experiment({rates}, X_train, Y_train, X_val, Y_val, epochs=1) on {n_in} inputs, {k} classes"
+    look = "Look at learning_rate_experiment: layer_sizes=None means (n_in, 64, n_out) of the data it is given."
+    histories = student.learning_rate_experiment(rates, X.copy(), Y.copy(), X_val.copy(), Y_val.copy(), epochs=1)
+    check_structure(histories, rates, 1, call, look)  # the values: test_learning_rate_experiment_histories

@@ -151,6 +151,24 @@ def test_backward_gradient_check(student, check, rng, slopes, activation, output
                 )
 
 
+def test_backward_twice_gives_the_same_gradients(student, check, rng):
+    """Does calling MLP.backward twice after one forward give the same gradients (overwritten, not added up)?"""
+    sizes = [3, 5, 4]
+    weights, biases = random_parameters(rng, sizes)
+    model = student.MLP(sizes, activation="tanh", output_activation="identity", loss="cross_entropy")
+    model.set("weights", weights)
+    model.set("biases", biases)
+    X, Y = rng.normal(size=(6, 3)), np.eye(4)[rng.integers(0, 4, 6)]
+    model.forward(X)
+    model.backward(Y)
+    first = [check.shaped(g, W.shape, call="grad_weights after backward") for g, W in zip(model.get("grad_weights"), weights)]
+    model.backward(Y)
+    for layer, (g, w) in enumerate(zip(model.get("grad_weights"), first)):
+        check.array(g, w, call=f"grad_weights[{layer}] after a second backward(Y)", rtol=1e-12, atol=1e-14,
+                    hint="Look at MLP.backward: it must overwrite grad_weights/grad_biases (=), not add to them "
+                         "(+=), and leave the cached forward values unchanged.")
+
+
 # --------------------------------------------------------------------------- update
 
 

@@ -29,6 +29,8 @@ class Mutant:
     description: str
     edits: tuple  # ((old, new), ...)
     caught_by: tuple = ()
+    function: str = ""  # the function holding the bug, when not the one its first edit lands in (fairness.owner)
+    crosses: tuple = ()  # tests of another function it may fail, reviewed one by one (the cache between two)
 
     def apply(self, source: str) -> str:
         """The solution with this mutant's edits; raises EditMismatch naming the mutant, the snippet, how
@@ -36,10 +38,10 @@ class Mutant:
         return apply_edits(source, self.edits, owner=f"mutant {self.name!r}", catalogue=CATALOGUE)
 
 
-def m(name, description, edits, *caught_by):
+def m(name, description, edits, *caught_by, function="", crosses=()):
     if isinstance(edits[0], str):
         edits = (edits,)
-    return Mutant(name, description, tuple(edits), tuple(caught_by))
+    return Mutant(name, description, tuple(edits), tuple(caught_by), function, tuple(crosses))
 
 
 MUTANTS = [
@@ -125,7 +127,10 @@ MUTANTS = [
     m("forward_caches_outputs", "forward keeps each layer's output instead of its input",
       ("            self.inputs.append(A)\n            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n",
        "            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n            self.inputs.append(A)\n"),
-      "test_mlp_backward_gradient_check", "test_mlp_backward_depths"),
+      "test_mlp_backward_gradient_check", "test_mlp_backward_depths",
+      # the cache forward keeps is what backward reads: the bug shows in backward, and in forward's purity
+      # test, which runs backward between two forwards
+      function="backward", crosses=("test_mlp_forward_is_pure",)),
     # ---------------------------------------------------------------- loss with regularisation
     m("loss_without_penalty", "MLP.loss ignores the regularisation term",
       ("return float(data_loss(self.output, Y) + penalty)", "return float(data_loss(self.output, Y))"),
@@ -317,6 +322,62 @@ STATE_MUTANTS = [
       "test_mlp_seed_determinism"),
 ]
 MUTANTS += STATE_MUTANTS
+
+# Issue 20: one mutant per class of bug the suite used to miss or misname. Each loses points only in the
+# tests of its own function (and in integration tests), and every message names that function.
+FAIRNESS_MUTANTS = [
+    m("mse_mean_over_entries", "mse_loss as np.mean((y_hat - y)^2) / 2: divides by N * K, not by N",
+      ("return float(np.sum((y_hat - y) ** 2) / (2 * n))", "return float(np.mean((y_hat - y) ** 2) / 2)"),
+      "test_mse_loss_value"),
+    m("mse_grad_mean_over_entries", "mse_loss_grad divides by the number of entries N * K",
+      ("return (y_hat - y) / n  # (N, K)", "return (y_hat - y) / y_hat.size  # (N, K)"),
+      "test_mse_loss_grad_matches_finite_differences"),
+    m("ce_grad_mean_over_entries", "cross_entropy_loss_grad divides by N * K",
+      ("return (softmax(logits) - y) / n  # (N, K)", "return (softmax(logits) - y) / logits.size  # (N, K)"),
+      "test_cross_entropy_loss_grad_matches_finite_differences"),
+    m("ce_eps_in_log", "cross_entropy_loss as -sum(y * log(softmax + 1e-8)) / N (an eps in the log)",
+      ("log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))  # (N, K), log softmax",
+       "log_p = np.log(softmax(logits) + 1e-8)"),
+      "test_cross_entropy_loss_value"),
+    m("sigmoid_grad_overflow", "sigmoid_grad as e^-z / (1 + e^-z)^2: inf / inf = NaN for z = -1000",
+      ("s = sigmoid(z)\n    return s * (1.0 - s)", "e = np.exp(-z)\n    return e / (1.0 + e) ** 2"),
+      "test_activation_grad_matches_finite_differences[sigmoid]"),
+    m("forward_returns_probabilities", "forward returns the softmax of the logits for a cross-entropy net",
+      ("        self.output = A\n        return A\n",
+       "        self.output = A\n        return softmax(A) if self.loss_name == \"cross_entropy\" else A\n"),
+      "test_mlp_forward_rows_independent"),
+    m("backward_derivative_at_output", "backward takes each derivative at the layer's output f(Z), not at Z",
+      ("_, f_grad = self.activation_of(layer)\n            dZ = dA * f_grad(self.pre_activations[layer])",
+       "f, f_grad = self.activation_of(layer)\n            dZ = dA * f_grad(f(self.pre_activations[layer]))"),
+      "test_mlp_backward_gradient_check[sigmoid]", "test_mlp_backward_output_activation[tanh]"),
+    m("update_momentum", "update keeps a velocity across steps (momentum 0.9)",
+      ("            self.weights[layer] -= lr * self.grad_weights[layer]  # (n_out, n_in)\n",
+       "            if not hasattr(self, \"velocity\"):\n                self.velocity = [np.zeros_like(W) for W in self.weights]\n"
+       "            self.velocity[layer] = 0.9 * self.velocity[layer] + self.grad_weights[layer]\n"
+       "            self.weights[layer] -= lr * self.velocity[layer]  # (n_out, n_in)\n"),
+      "test_mlp_update_step"),
+    m("update_decays_again", "update applies weight decay again: W -= lr * (grad + l2 * W)",
+      ("self.weights[layer] -= lr * self.grad_weights[layer]",
+       "self.weights[layer] -= lr * (self.grad_weights[layer] + self.l2 * self.weights[layer])"),
+      "test_mlp_update_step"),
+    m("lr_experiment_ten_classes", "learning_rate_experiment's default layer sizes end in 10 outputs whatever the data",
+      ("layer_sizes = (X_train.shape[1], 64, Y_train.shape[1])\n    histories",
+       "layer_sizes = (X_train.shape[1], 64, 10)\n    histories"),
+      "test_learning_rate_experiment_defaults_other_classes"),
+    m("lr_experiment_seed_per_rate", "learning_rate_experiment seeds the i-th rate with seed + i",
+      (("    for lr in learning_rates:\n        model = MLP(", "    for i, lr in enumerate(learning_rates):\n        model = MLP("),
+       (LR_MODEL, LR_MODEL.replace("seed=seed)", "seed=seed + i)")),
+       (LR_CALL, LR_CALL.replace("seed=seed)", "seed=seed + i)"))),
+      "test_learning_rate_experiment_histories"),
+    m("lr_experiment_mse_head", "learning_rate_experiment trains sigmoid/mse nets instead of logits/cross-entropy",
+      (LR_MODEL, LR_MODEL.replace('output_activation="identity", loss="cross_entropy"',
+                                  'output_activation="sigmoid", loss="mse"')),
+      "test_learning_rate_experiment_histories"),
+    m("tanh_grad_at_output", "tanh_grad computes the derivative at tanh(z), as if it were given the activation's output",
+      ("return 1.0 - np.tanh(z) ** 2", "return 1.0 - np.tanh(np.tanh(z)) ** 2"),
+      "test_activation_grad_matches_finite_differences[tanh]"),
+]
+MUTANTS += FAIRNESS_MUTANTS
 
 BENIGN = [
     m("ce_mean_over_first_axis", "cross_entropy_loss divides by shape[0] (the same N for the 2-D batches graded)",
