@@ -7,8 +7,8 @@ Where the runs happen is the executor's business (grader.grading.executor): grad
 `run_code(runner, name, code bytes, seed)` to any concurrent.futures-style executor, at most `jobs`
 at a time, and keeps the store, the answer key and every verdict in this (the coordinator's)
 process. A Runner that travels to another machine travels as its portable part (suite and solution
-relative to the kit, budget, backend, suite version) and is rebuilt there on that machine's kit,
-which must have the same suite version.
+relative to the kit, budget, backend, run version) and is rebuilt there on that machine's kit,
+which must have the same run version (runner.run_version).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from grader.grading.results import (
     unrun,
 )
 from grader.grading.runner import HarnessError, Runner, run_code
-from grader.grading.store import REFERENCE, Store, keep_key, kept_key, submission_key, suite_version
+from grader.grading.store import REFERENCE, Store, keep_key, kept_key, submission_key
 
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
 
@@ -116,7 +116,6 @@ def grade_class(
     submissions: list[Submission],
     *,
     runner: Runner,
-    solution: Path,
     store: Store,
     jobs: int | None = None,
     progress=None,
@@ -132,7 +131,7 @@ def grade_class(
     """
     started = time.monotonic()
     require_sandbox(runner)
-    version = runner.version = suite_version(runner.kit, runner.suite, solution) + isolation_tag(runner)
+    version, solution = runner.version, runner.solution
     jobs = max(1, jobs or os.cpu_count() or 1)
     pool = executor or ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
     running: dict = {}  # future -> (submission or None for the answer key, key)
@@ -240,11 +239,6 @@ def require_sandbox(runner: Runner) -> None:
             "user.max_user_namespaces > 0). Or grade without isolation, for trusted submissions only: "
             "grader grade --no-sandbox (see docs/security.md)."
         )
-
-
-def isolation_tag(runner: Runner) -> str:
-    """Part of every store key: results graded without the sandbox are never served to a sandboxed run."""
-    return "" if runner.backend in (None, "sandbox") else f":{runner.backend}"
 
 
 def reusable(result: Result) -> bool:

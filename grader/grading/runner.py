@@ -14,8 +14,9 @@ output is read with a bound and kept only for the tutor's log. Scores come only 
 results.json the plugin writes; without it the submission is "crashed" (or "timeout").
 
 A Runner that travels to another machine (grader.grading.executor) travels as its portable part
-(suite relative to the kit, budget, backend, suite version) and is rebuilt there on that machine's
-kit by `on_this_machine`, which refuses to run when that kit's suite version differs.
+(suite and solution relative to the kit, budget, backend, run version) and is rebuilt there on that
+machine's kit by `on_this_machine`, which refuses to run when that kit's run version differs. The run
+version is composed in one place, `run_version`, on the coordinator and on every worker alike.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
@@ -76,10 +78,10 @@ class Runner:
     suite: Path
     budget: float = 600.0
     backend: str | None = None  # None: the suite's default (the sandbox); "unsandboxed" (--no-sandbox); tests pass "in-process"
-
-    version: str = ""  # the suite version runs are for; set by grade_class, checked where a runner travels to
+    solution: Path | None = None  # the answer key's code (default: the kit's solutions/exercise02.py)
 
     def __post_init__(self):
+        self.solution = Path(self.solution) if self.solution is not None else Path(self.kit) / SOLUTION
         self._live: dict[int, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -91,8 +93,16 @@ class Runner:
         kit = Path(self.kit)
         if not Path(self.suite).is_relative_to(kit):
             raise HarnessError(f"the suite {self.suite} is not inside the kit {kit}: workers could not find it")
-        spec = (str(Path(self.suite).relative_to(kit)), self.budget, self.backend, self.version, self.token)
+        if not self.solution.is_relative_to(kit):
+            raise HarnessError(f"the solution {self.solution} is not inside the kit {kit}: workers could not find it")
+        spec = (str(Path(self.suite).relative_to(kit)), str(self.solution.relative_to(kit)), self.budget, self.backend,
+                self.version, self.token)  # fmt: skip
         return (on_this_machine, spec)
+
+    @cached_property
+    def version(self) -> str:
+        """The run version this runner grades for (see `run_version`); every stored result is keyed by it."""
+        return run_version(self.kit, self.suite, self.solution, self.backend)
 
     def run(self, name: str, code: bytes, seed: int) -> tuple[dict | None, str, str, str, float]:
         """Run the suite on one code file's bytes: (results.json content or None, status, reason, log, seconds)."""
@@ -196,25 +206,36 @@ class Runner:
             self._kill(process)
 
 
+def run_version(kit: Path, suite: Path, solution: Path, backend: str | None) -> str:
+    """What a result is valid for besides the submission: the suite version and the isolation.
+
+    The one place this is composed: the coordinator keys the store with it and every worker compares
+    its own with the coordinator's. Results graded without the sandbox carry `:<backend>`, so they are
+    never served to a sandboxed run.
+    """
+    tag = "" if backend in (None, "sandbox") else f":{backend}"
+    return suite_version(kit, suite, solution) + tag
+
+
 KIT = Path(__file__).resolve().parents[2]  # this machine's kit
-SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit: part of the suite version
+SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit: part of the run version
 _REBUILT: dict[tuple, Runner] = {}
 
 
-def on_this_machine(suite: str, budget: float, backend: str | None, version: str, token: str) -> Runner:
+def on_this_machine(suite: str, solution: str, budget: float, backend: str | None, version: str, token: str) -> Runner:
     """A travelling Runner rebuilt on this machine's kit (one per process and coordinator, so stop() reaches it).
 
-    It refuses to run (KitMismatch, at its first run) when this kit's suite version differs.
+    It refuses to run (KitMismatch, at its first run) when this kit's run version differs.
     """
-    spec = (suite, budget, backend, version, token)
+    spec = (suite, solution, budget, backend, version, token)
     if spec not in _REBUILT:
-        runner = Runner(KIT, KIT / suite, budget=budget, backend=backend, version=version)
+        runner = Runner(KIT, KIT / suite, budget=budget, backend=backend, solution=KIT / solution)
         runner.token = token
-        here = suite_version(KIT, KIT / suite, KIT / SOLUTION) if (KIT / suite).is_dir() else "<no suite>"
+        here = runner.version if (KIT / suite).is_dir() else "<no suite>"
         if here != version:
             runner.mismatch = (
-                f"worker {socket.gethostname()} has a different kit (suite version {here[:12]}, the coordinator's is "
-                f"{version[:12]}, kit at {KIT}): install the same kit version on every worker"
+                f"worker {socket.gethostname()} has a different kit (run version {here[:12]}{here[64:]}, the "
+                f"coordinator's is {version[:12]}{version[64:]}, kit at {KIT}): install the same kit version on every worker"
             )
         _REBUILT[spec] = runner
     return _REBUILT[spec]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -93,25 +92,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_runner_travels_as_its_portable_part_and_refuses_another_kit(tmp_path):
-    """Is a Runner rebuilt on this machine's kit, and does one built for another suite version refuse to run?"""
-    from grader.grading import store
-    from grader.grading.runner import HarnessError, KitMismatch, Runner
-
-    runner = Runner(KIT, STANDIN, budget=7.0, backend="sandbox")
-    runner.version = store.suite_version(KIT, STANDIN, KIT / "solutions" / "exercise02.py")
-    same = pickle.loads(pickle.dumps(runner))
-    assert (same.kit, same.suite, same.budget, same.backend, same.mismatch) == (KIT, STANDIN, 7.0, "sandbox", "")
-    assert same is not runner and same.token == runner.token
-    runner.version = "0" * 64
-    other = pickle.loads(pickle.dumps(runner))
-    with pytest.raises(KitMismatch, match="different kit .*install the same kit version on every worker"):
-        other.run("exercise02.py", b"x = 1\n", 1)
-    outside = Runner(KIT, tmp_path)
-    with pytest.raises(HarnessError, match="not inside the kit"):
-        pickle.dumps(outside)
-
-
 def test_cluster_addresses_are_checked():
     """Do a malformed --cluster and a missing worker pool give one clear error?"""
     from grader.grading import executor
@@ -149,6 +129,20 @@ def pool_and_cluster(tmp_path_factory):
     pool = grade(source, root / "pool")
     cluster = grade(source, root / "cluster", "--cluster", "local:2")
     return root, source, pool, cluster
+
+
+def test_no_sandbox_on_a_cluster_grades_the_sample_class(tmp_path):
+    """Does `grader grade --no-sandbox --cluster local:1` grade the sample class (the worker's run version is the coordinator's)?"""
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "grader", "grade", str(KIT / "submissions"), "--out", str(out), "--suite",
+                           str(STANDIN), "--no-sandbox", "--cluster", "local:1", "--budget", BUDGET],
+                          cwd=KIT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "different kit" not in done.stderr
+    kept = verdicts(out)
+    assert len(kept) == 7 and kept["ada-lovelace"][0] == "graded", kept  # six submissions and the answer key
+    assert {backend for _, _, backend, _, _ in kept.values()} == {"unsandboxed", None}  # None: the syntax error
 
 
 def test_cluster_grades_equal_the_local_pool(pool_and_cluster):
