@@ -7,6 +7,11 @@ Notation follows the lecture. Layer l computes x_l = f(W_l x_{l-1} + b_l), with 
 
 `dX` always means dL/dX, the gradient of the loss with respect to X; it has the shape of X.
 
+Every function and method returns arrays of float64 that belong to the caller (a new array, never a
+buffer that a later call overwrites) and leaves the arrays it is given unchanged (no `-=` or `out=`
+on an argument). forward depends only on X and the parameters; backward overwrites the gradients
+(calling it twice gives the same gradients); only update changes the parameters.
+
 What you write: the functions and methods that raise NotImplementedError. Run the public tests
 with `pytest` until they pass, then the experiments:
 
