@@ -113,8 +113,9 @@ def install(module, names=NAMES) -> list:
             return tuple(old_to_new.get(id(v), v) for v in value)
         return old_to_new.get(id(value), value)
 
-    containers = [v for v in list(vars(module).values()) if isinstance(v, (dict, list))]
     classes = [v for v in list(vars(module).values()) if isinstance(v, type) and v.__module__ == module.__name__]
+    containers = [v for v in list(vars(module).values()) if isinstance(v, (dict, list))]
+    containers += [v for cls in classes for v in list(vars(cls).values()) if isinstance(v, (dict, list))]
     for container in containers:
         keys = list(container) if isinstance(container, dict) else range(len(container))
         for key in keys:

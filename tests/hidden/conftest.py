@@ -62,20 +62,14 @@ def student(request):
     handle.close()
 
 
-def register_markers(config):
-    config.addinivalue_line("markers", "standins: the test judges MLP's methods alone: the submission's "
-                            "activations and losses are replaced by trusted stand-ins while it runs")
-
-
-FAILED_UNITS: list[str] = []  # ids of the unit tests that failed so far in this run (one session per process)
+FAILED_UNITS: list[str] = []  # ids of the tests that failed so far in this run (one session per process)
 
 
 def pytest_runtest_logreport(report):
     """Remember the unit tests that failed, for the integration tests' "fix X first" line."""
     test_id = report.nodeid.split("::")[-1]
-    if report.failed and test_id.split("[")[0] not in blame.INTEGRATION:
-        if test_id not in FAILED_UNITS:
-            FAILED_UNITS.append(test_id)
+    if report.failed and test_id not in FAILED_UNITS:
+        FAILED_UNITS.append(test_id)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -99,15 +93,18 @@ def message_of(report) -> str:
 
 @pytest.fixture(autouse=True)
 def standins(request):
-    """For a test marked `standins`: the submission's activations and losses are the contract's own while it
-    runs (grader/sandbox/standin.py), so a bug in sigmoid_grad costs the points of sigmoid_grad's tests only."""
-    if request.node.get_closest_marker("standins") is None:
+    """A unit test judges its function alone: while it runs, every activation, derivative, softmax and loss it
+    does not judge is the contract's own (grader/sandbox/standin.py), so a bug in sigmoid costs sigmoid's points
+    only, not sigmoid_grad's or backward's. Integration tests (blame.INTEGRATION) run the submission as it is."""
+    test_id = request.node.nodeid.split("::")[-1]
+    if not blame.is_unit(test_id):
         yield
         return
     from grader.sandbox.standin import NAMES
 
     student = request.getfixturevalue("student")
-    installed = swap_standins(student, NAMES)
+    judged = set(blame.owners(test_id))
+    installed = swap_standins(student, [n for n in NAMES if n not in judged])
     yield
     if installed:
         swap_standins(student, None)
@@ -149,7 +146,6 @@ def record_sandbox_limits(student, record_property):
 
 def pytest_configure(config):
     """Fail closed: with the sandbox as backend, refuse to start when it cannot run (docs/security.md)."""
-    register_markers(config)
     root = root_conftest(config)
     if root.choose_backend(config, "sandbox") != "sandbox":
         return

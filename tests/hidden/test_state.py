@@ -121,7 +121,6 @@ def test_functions_return_fresh_arrays(student, rng):
                    "so whether their results stay unchanged cannot be judged; see the tests of their values.")
 
 
-@pytest.mark.standins
 @pytest.mark.points(1)
 def test_mlp_forward_output_belongs_to_caller(student, rng):
     """Does the array MLP.forward returned stay unchanged by a later forward, loss and backward?"""
@@ -152,7 +151,6 @@ def test_mlp_forward_output_belongs_to_caller(student, rng):
 # --------------------------------------------------------------------------- repeated calls
 
 
-@pytest.mark.standins
 @pytest.mark.points(2)
 def test_mlp_backward_twice_same_gradients(student, rng):
     """Does each backward give the reference gradients for its own Y, leaving the loss, output and weights unchanged?
@@ -165,15 +163,16 @@ def test_mlp_backward_twice_same_gradients(student, rng):
     args = (net.weights, net.biases)
     hyper = (net.activation, net.output_activation, net.loss, net.l1, net.l2)
     model.forward(net.X.copy())
-    check.scalar_close("MLP.loss(Y) after forward", model.loss(net.Y.copy()), net.loss_value(), rtol=1e-8,
-                       look="MLP.loss")
+    before = model.loss(net.Y.copy())  # judged only when right: a wrong loss is MLP.loss's own test's finding
+    loss_right = check.is_number(before) and np.isclose(float(before), net.loss_value(), rtol=1e-8, atol=1e-12)
     _, decoy = fresh_like(rng, net)
     model.backward(decoy.copy())
     first = replay.gradients(*args, net.X, decoy, *hyper)
     compare_gradients(gradients_of(model, 2, "backward"), first, "MLP.backward(Y) after one forward")
-    check.scalar_close("MLP.loss(Y) after backward", model.loss(net.Y.copy()), net.loss_value(), rtol=1e-8,
-                       look="MLP.backward and the loss gradients: an in-place operation (-=, *=, out=...) on the "
-                            "cached output or activations changes what forward kept")
+    if loss_right:
+        check.scalar_close("MLP.loss(Y) after backward", model.loss(net.Y.copy()), net.loss_value(), rtol=1e-8,
+                           look="MLP.backward: an in-place operation (-=, *=, out=...) on the cached output or "
+                                "activations changes what forward kept")
     model.backward(net.Y.copy())
     second = replay.gradients(*args, net.X, net.Y, *hyper)
     got = gradients_of(model, 2, "a second backward")
@@ -197,7 +196,6 @@ def test_mlp_backward_twice_same_gradients(student, rng):
                        rtol=1e-7, atol=1e-10, look="MLP.forward/backward: backward must not change the weights")
 
 
-@pytest.mark.standins
 @pytest.mark.points(1)
 def test_mlp_forward_is_pure(student, rng):
     """Does each forward depend only on its X and the parameters, and do forward, loss and backward keep the weights?"""
@@ -212,8 +210,12 @@ def test_mlp_forward_is_pure(student, rng):
                            look="MLP.forward: it must depend only on X and the parameters (no state kept from an "
                                 "earlier call)")
     model.forward(net.X.copy())
-    model.loss(net.Y.copy())
-    model.backward(net.Y.copy())
+    for step in ("loss", "backward"):  # an error here is the finding of loss's or backward's own tests
+        try:
+            getattr(model, step)(net.Y.copy())
+        except Exception as error:  # noqa: BLE001
+            if getattr(error, "student_message", None) is None:
+                raise
     for kind, wants in (("weights", net.weights), ("biases", net.biases)):
         gots = model.get(kind)
         for layer, w in enumerate(wants):
@@ -239,7 +241,6 @@ def initial_weights_checked(student, sizes, activation, seed):
     return model
 
 
-@pytest.mark.standins
 @pytest.mark.points(2)
 def test_mlp_seed_determinism(student, rng):
     """Do MLPs built and trained with a seed give exactly what the given code gives for that seed, every time?"""

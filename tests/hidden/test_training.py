@@ -244,7 +244,6 @@ def test_learning_rate_experiment_histories(student, rng, record_property):
                        f"{cause}. {look}")
 
 
-@pytest.mark.standins
 @pytest.mark.points(1)
 def test_learning_rate_experiment_defaults_other_classes(student, rng):
     """Does learning_rate_experiment's default layer_sizes fit data with another number of inputs and classes?"""

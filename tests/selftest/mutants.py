@@ -30,7 +30,7 @@ class Mutant:
     edits: tuple  # ((old, new), ...)
     caught_by: tuple = ()
     function: str = ""  # the function holding the bug, when not the one its first edit lands in (fairness.owner)
-    crosses: tuple = ()  # tests of another function it may fail, reviewed one by one (the cache between two)
+    crosses: tuple = ()  # test names (prefixes) of another function it may fail, reviewed one by one
 
     def apply(self, source: str) -> str:
         """The solution with this mutant's edits; raises EditMismatch naming the mutant, the snippet, how
@@ -120,10 +120,16 @@ MUTANTS = [
     # ---------------------------------------------------------------- forward
     m("forward_no_bias", "forward computes X @ W.T without + b",
       ("Z = A @ W.T + b  # (N, n_out)", "Z = A @ W.T  # (N, n_out)"),
-      "test_mlp_forward_hidden_activation", "test_mlp_backward_output_activation[sigmoid]", "test_xor_learns"),
+      "test_mlp_forward_hidden_activation", "test_mlp_backward_output_activation[sigmoid]", "test_xor_learns",
+      # backward reads what forward computed: a wrong forward makes every gradient wrong (the backward
+      # messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_",)),
     m("forward_hidden_activation_at_output", "the last layer uses the hidden activation",
       ("return ACTIVATIONS[self.output_activation if last else self.activation]", "return ACTIVATIONS[self.activation]"),
-      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]"),
+      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]", function="forward",
+      # backward reads what forward computed: a wrong forward makes every gradient wrong (the backward
+      # messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_",)),
     m("forward_caches_outputs", "forward keeps each layer's output instead of its input",
       ("            self.inputs.append(A)\n            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n",
        "            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n            self.inputs.append(A)\n"),
@@ -212,7 +218,10 @@ MUTANTS = [
     # dimensions and dtypes, regularisation hints (every one passes the nets with distinct widths of the old suite)
     m("forward_orientation_by_shape", "forward picks A @ W or A @ W.T by comparing shapes (wrong for square W)",
       ("Z = A @ W.T + b  # (N, n_out)", "Z = (A @ W if A.shape[1] == W.shape[0] else A @ W.T) + b  # (N, n_out)"),
-      "test_mlp_forward_hidden_activation", "test_mlp_backward_square_shapes"),
+      "test_mlp_forward_hidden_activation", "test_mlp_backward_square_shapes",
+      # backward reads what forward computed: a wrong forward makes every gradient wrong (the backward
+      # messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_",)),
     m("backward_dW_transposed_to_fit", "dW = X_prev.T @ dZ, transposed only when its shape does not fit W",
       ("dW = dZ.T @ self.inputs[layer]  # (n_out, n_in)",
        "dW = self.inputs[layer].T @ dZ\n            if dW.shape != W.shape:\n                dW = dW.T"),
