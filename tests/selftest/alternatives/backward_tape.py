@@ -251,7 +251,9 @@ class MLP:
     def loss(self, Y):
         """The loss of the latest forward output against Y (N, n_out), plus the regularisation term."""
         data_loss, _ = LOSSES[self.loss_name]
-        penalty = sum(self.l1 * np.abs(W).sum() + 0.5 * self.l2 * (W * W).sum() for W in self.weights)
+        penalty = 0.0
+        if self.l1 or self.l2:
+            penalty = sum(self.l1 * np.abs(W).sum() + 0.5 * self.l2 * (W * W).sum() for W in self.weights)
         return float(data_loss(self.output, Y)) + float(penalty)
 
     def backward(self, Y):
@@ -264,14 +266,20 @@ class MLP:
         d = data_loss_grad(self.output, Y)
         for step in reversed(self._tape):
             d = step(d)
+            if d is None:
+                break
 
     def _affine_step(self, layer, A, W):
         """The tape entry of Z = A @ W.T + b: stores dW and db, returns dL/dA."""
         def step(dZ):
-            dW = dZ.T @ A + self.l1 * np.sign(W) + self.l2 * W
+            dW = dZ.T @ A
+            if self.l1:
+                dW = dW + self.l1 * np.sign(W)
+            if self.l2:
+                dW = dW + self.l2 * W
             self.grad_weights[layer] = dW
             self.grad_biases[layer] = dZ.sum(axis=0)
-            return dZ @ W
+            return dZ @ W if layer > 0 else None  # dL/dX of the data itself is never needed
         return step
 
     def update(self, lr):
@@ -280,8 +288,9 @@ class MLP:
     grad_p is what the latest backward stored, l1/l2 terms included: update adds no decay of its own
     and keeps nothing between steps (no momentum), so each step depends on that step's gradients only.
     """
-        self.weights = [W - lr * g for W, g in zip(self.weights, self.grad_weights)]
-        self.biases = [b - lr * g for b, g in zip(self.biases, self.grad_biases)]
+        for params, grads in ((self.weights, self.grad_weights), (self.biases, self.grad_biases)):
+            for p, g in zip(params, grads):
+                p -= lr * g
 
     def predict(self, X):
         """Class indices (N,): the argmax of the output."""

@@ -1,8 +1,8 @@
 """Alternative correct submission 8: one flat parameter vector for the gradient step.
 
 backward writes every gradient into one new flat vector (weights then bias of each layer) and
-exposes grad_weights/grad_biases as reshaped views of it; update packs the parameters the same way,
-takes one vector step theta - lr * g, and writes the slices back into the layers. The activations
+exposes grad_weights/grad_biases as reshaped views of it; update walks that vector (packing the
+gradients the same way when they were set from outside) and steps each parameter in place by its slice. The activations
 are written with np.exp of a clipped argument (never past +-700, so nothing overflows), softmax and
 cross-entropy through np.logaddexp.reduce, losses averaged with np.mean over the rows.
 The hidden suite must give it 100/100.
@@ -235,6 +235,8 @@ class MLP:
     def loss(self, Y):
         """The loss of the latest forward output against Y (N, n_out), plus the regularisation term."""
         data_loss = LOSSES[self.loss_name][0]
+        if not (self.l1 or self.l2):
+            return float(data_loss(self.output, Y))
         flat = np.concatenate([W.ravel() for W in self.weights])
         return float(data_loss(self.output, Y) + self.l1 * np.abs(flat).sum() + 0.5 * self.l2 * flat @ flat)
 
@@ -252,9 +254,16 @@ class MLP:
             W = self.weights[layer]
             delta = delta * self.activation_of(layer)[1](self.pre_activations[layer])
             start, middle = offsets[layer], offsets[layer] + W.size
-            g[start:middle] = (delta.T @ self.inputs[layer] + self.l1 * np.sign(W) + self.l2 * W).ravel()
+            dW = g[start:middle].reshape(W.shape)
+            np.matmul(delta.T, self.inputs[layer], out=dW)
+            if self.l1:
+                dW += self.l1 * np.sign(W)
+            if self.l2:
+                dW += self.l2 * W
             g[middle:offsets[layer + 1]] = delta.sum(axis=0)
-            delta = delta @ W
+            if layer:
+                delta = delta @ W
+        self._flat_grad = g
         self.grad_weights = [g[offsets[i]:offsets[i] + W.size].reshape(W.shape) for i, W in enumerate(self.weights)]
         self.grad_biases = [g[offsets[i] + W.size:offsets[i + 1]] for i, W in enumerate(self.weights)]
 
@@ -264,14 +273,15 @@ class MLP:
     grad_p is what the latest backward stored, l1/l2 terms included: update adds no decay of its own
     and keeps nothing between steps (no momentum), so each step depends on that step's gradients only.
     """
-        theta = np.concatenate([p.ravel() for W, b in zip(self.weights, self.biases) for p in (W, b)])
-        g = np.concatenate([np.ravel(p) for gW, gb in zip(self.grad_weights, self.grad_biases) for p in (gW, gb)])
-        theta = theta - lr * g
+        g = getattr(self, "_flat_grad", None)
+        views = g is not None and all(np.shares_memory(gW, g) for gW in self.grad_weights)
+        if not views:  # gradients set from outside: pack them the same way
+            g = np.concatenate([np.ravel(p) for gW, gb in zip(self.grad_weights, self.grad_biases) for p in (gW, gb)])
         at = 0
         for layer, (W, b) in enumerate(zip(self.weights, self.biases)):
-            self.weights[layer] = theta[at:at + W.size].reshape(W.shape)
+            W -= lr * g[at:at + W.size].reshape(W.shape)
             at += W.size
-            self.biases[layer] = theta[at:at + b.size].copy()
+            b -= lr * g[at:at + b.size]
             at += b.size
 
     def predict(self, X):

@@ -277,8 +277,8 @@ class MLP:
     def loss(self, Y):
         """The loss of the latest forward output against Y (N, n_out), plus the regularisation term."""
         data_loss = LOSSES[self.loss_name][0]
-        l1 = sum(np.sum(np.abs(W)) for W in self.weights)
-        l2 = sum(np.sum(np.square(W)) for W in self.weights)
+        l1 = sum(np.sum(np.abs(W)) for W in self.weights) if self.l1 else 0.0
+        l2 = sum(np.sum(np.square(W)) for W in self.weights) if self.l2 else 0.0
         return float(data_loss(self.output, Y) + self.l1 * l1 + self.l2 * l2 / 2.0)
 
     def backward(self, Y):
@@ -307,9 +307,10 @@ class MLP:
             d_out = self._back_from(layer + 1, Y)
         W = self.weights[layer]
         dZ = d_out * _derivative_of(self.activation_of(layer))(self.pre_activations[layer])
-        self.grad_weights[layer] = dZ.T @ self.inputs[layer] + self.l1 * np.sign(W) + self.l2 * W
+        dW = dZ.T @ self.inputs[layer]
+        self.grad_weights[layer] = dW + self.l1 * np.sign(W) + self.l2 * W if (self.l1 or self.l2) else dW
         self.grad_biases[layer] = np.add.reduce(dZ, axis=0)
-        return dZ @ W
+        return dZ @ W if layer else None
 
     def update(self, lr):
         """One step of gradient descent: p <- p - lr * grad_p for every weight and bias.
