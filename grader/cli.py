@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
@@ -75,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions in flight at once, 1 to 256 (default: CPU count, or the cluster's worker threads)")  # fmt: skip
     grade.add_argument("--budget", type=bounded(float, 1, 86400), default=600.0,
                        help="wall-clock seconds per submission, 1 to 86400 (default 600)")  # fmt: skip
+    grade.add_argument("--retry-timeouts", action="store_true",
+                       help="grade again the unchanged submissions whose kept result was stopped for waiting without "
+                            "computing (such verdicts are kept otherwise; docs/security.md)")  # fmt: skip
     grade.add_argument("--cluster", metavar="ADDRESS", help="grade on Dask: tcp://HOST:PORT (a running scheduler), local:N "
                        "(N worker processes here) or slurm[:N] (N Slurm jobs); docs/cluster.md, pip install '.[cluster]'")
     grade.add_argument("--manual", type=Path, default=None, help="filled-in manual points (default <out>/manual.csv)")
@@ -224,6 +225,7 @@ def run_grade(args) -> int:
         return 2
     from grader.grading import executor, harness, imports, intake, store
     from grader.grading.runner import Runner
+    from grader.sandbox import staging
     from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
 
     if not args.submissions.exists():
@@ -251,7 +253,7 @@ def run_grade(args) -> int:
     except moodle.WorksheetError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
-    lock, work = guard.Guard(out), Path(tempfile.mkdtemp(prefix="grader-intake-"))  # intake outside --out
+    lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
     warm = None
     try:
         if out.is_dir():
@@ -280,7 +282,7 @@ def run_grade(args) -> int:
 
         try:
             batch = executor.grade_class(args.cluster, submissions, runner=runner, store=store.Store(out / "results"),
-                                         jobs=args.jobs, progress=on_result)  # fmt: skip
+                                         jobs=args.jobs, progress=on_result, retry_timeouts=args.retry_timeouts)  # fmt: skip
         finally:
             bar.finish()
         images = warm.finish()  # before anything else reads or writes out/ (similarity shares the image cache)
@@ -319,7 +321,7 @@ def run_grade(args) -> int:
         if warm is not None:
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
         lock.release()
-        shutil.rmtree(work, ignore_errors=True)
+        staging.remove(work)
     if banner:
         print(f"WARNING: {banner}", file=sys.stderr)
     print(

@@ -36,6 +36,7 @@ from grader.grading.results import (
 )
 from grader.grading.runner import HarnessError, Runner, run_code
 from grader.grading.store import REFERENCE, Store, keep_key, kept_key, submission_key
+from grader.sandbox.activity import STOP as IDLE_STOP
 
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
 
@@ -120,6 +121,7 @@ def grade_class(
     jobs: int | None = None,
     progress=None,
     executor=None,
+    retry_timeouts: bool = False,
 ) -> Batch:
     """Every submission's Result, from the store when its key is unchanged, else by running the suite.
 
@@ -127,7 +129,7 @@ def grade_class(
     threads), never more than `jobs` at a time. progress(done, total, result, cached, in_flight) is
     called after each submission. Raises Interrupted on KeyboardInterrupt, or when the executor
     cancels the runs (its cluster went away), after stopping the running processes; every finished
-    result is already stored.
+    result is already stored. retry_timeouts: grade again the kept results stopped for idling (see reusable).
     """
     started = time.monotonic()
     require_sandbox(runner)
@@ -154,7 +156,7 @@ def grade_class(
         kept, early = [], []
         for sub in submissions:
             key = submission_key(sub.files(), sub.folder, version)
-            if (result := store.get(sub.id, key)) is not None and reusable(result):
+            if (result := store.get(sub.id, key)) is not None and reusable(result, retry_timeouts):
                 kept.append(result)
             elif sub.code is None:
                 why = sub.code_problem or "no code file in the submission"
@@ -241,9 +243,16 @@ def require_sandbox(runner: Runner) -> None:
         )
 
 
-def reusable(result: Result) -> bool:
-    """A kept result is served again unless a limit or a kill stopped part of its run (then it is graded again)."""
-    return result.status not in (TIMEOUT, CRASHED) and not result.stopped
+def reusable(result: Result, retry_timeouts: bool = False) -> bool:
+    """Whether a kept result is served again for unchanged code.
+
+    Not when the run was cut short by something that may depend on the machine's load (its wall budget,
+    a wall-clock backstop, a crash or kill, a CPU limit): then it is graded again. A run whose only stops
+    were for idling (the submission waited without computing; grader.sandbox.activity, which load does
+    not change) keeps its verdict, unless `retry_timeouts` (`grader grade --retry-timeouts`)."""
+    if result.status in (TIMEOUT, CRASHED):
+        return False
+    return not result.stopped or (set(result.stopped) == {IDLE_STOP} and not retry_timeouts)
 
 
 def _outcome(future) -> tuple:

@@ -56,6 +56,11 @@ MAX_GROUP = 3
 MOODLE = re.compile(r"^(?P<name>.*?)_(?P<pid>\d+)_(?P<plugin>assign(?:submission|feedback)_[A-Za-z]+)_?$")
 MOODLE_FLAT = re.compile(r"^(?P<folder>.*?_\d+_assign(?:submission|feedback)_[A-Za-z]+)_(?P<rest>.+)$")
 SUBMISSION_PLUGIN = "assignsubmission_file"  # Moodle's file submissions; other plugin folders are not submissions
+# Names the outputs give their own files in some folder of --out (review/class.json, report.html, ...): a
+# submission id equal to one could overwrite it (ids name files in results/, review/, feedback/), so a
+# folder with such a name gets "<name>-2". tests/selftest/test_grade.py checks the list against a graded class.
+RESERVED_IDS = frozenset({"class", "report", "grades", "results", "manual", "manual-template", "gradebook", "similarity",
+                          "feedback", "review", "moodle", "grades-upload", "feedback-files", "plots"})
 JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
 WANTED = {n.lower() for n in (*CODE_NAMES, REPORT_NAME, MEMBERS_NAME)} | {"plots"}
 
@@ -397,18 +402,19 @@ def _copy(entry: Entry, target: Path, cap: int, budget: list[int], problems: lis
 
 
 def _assign_ids(names: list[str]) -> list[str]:
-    """Stable, safe, unique ids: a slug of the folder name (Moodle: name + participant id); never two alike."""
+    """Stable, safe, unique ids: a slug of the folder name (Moodle: name + participant id); never two alike,
+    never a name in RESERVED_IDS."""
     slugs = []
     for name in names:
         moodle = MOODLE.match(name)
         slug = f"{roster.slug(moodle['name'])}-{moodle['pid']}".strip("-") if moodle else roster.slug(name)
         slugs.append(slug or "unnamed")
     counts = {s: slugs.count(s) for s in slugs}
-    ids, used = [], set()
+    ids, used = [], set(RESERVED_IDS)
     for slug, name in zip(slugs, names):
         sid = slug if counts[slug] == 1 else f"{slug}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
         base, n = sid, 2
-        while sid in used:  # the same name twice (a folder and a zip), or a slug that looks like a hashed one
+        while sid in used:  # the same name twice (a folder and a zip), a slug that looks like a hashed one, a reserved name
             sid, n = f"{base}-{n}", n + 1
         used.add(sid)
         ids.append(sid)

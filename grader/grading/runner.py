@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from pathlib import Path
 
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
+from grader.sandbox import staging
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -49,6 +48,7 @@ UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # grader.sandbox.client's opt-out; s
 RUN_ENV = {**{name: "1" for name in THREAD_ENV}, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONHASHSEED": "0", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # fmt: skip
 PLUGINS = ("-p", "pytest_timeout", "-p", "grader.grading.plugin")
+STAGING = "grader-"  # the work folders' prefix in the temporary folder
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
 # Run with -I -S (stdlib only, no site-packages): 10 ms instead of 80.
@@ -87,6 +87,7 @@ class Runner:
         self.stopping = threading.Event()
         self.mismatch = ""  # set on a rebuilt runner whose kit differs from the coordinator's
         self.token = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # which coordinator's runs these are
+        staging.guard_signals()  # SIGTERM removes the runs' work folders (the runs are made in pool threads)
 
     def __reduce__(self):
         """Pickled (for a worker on another machine) as its portable part, rebuilt there by `on_this_machine`."""
@@ -108,7 +109,7 @@ class Runner:
         """Run the suite on one code file's bytes: (results.json content or None, status, reason, log, seconds)."""
         if self.mismatch:
             raise KitMismatch(self.mismatch)
-        work = Path(tempfile.mkdtemp(prefix="grader-"))  # 0700: no other local user reaches the staged copy
+        work = Path(staging.make(STAGING))  # 0700: no other local user reaches the staged copy; never outlives the run
         try:
             (work / "tmp").mkdir(mode=0o700)  # the run's TMPDIR: the sandbox's private folders die with `work`
             sub = work / "sub"
@@ -138,7 +139,7 @@ class Runner:
                 status, reason = CRASHED, (reason + ": " if reason else "") + "the test run ended without writing results (see the log)"
             return data, status, reason, log, seconds
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            staging.remove(work)
 
     def _supervise(self, command: list[str], extra_env: dict) -> tuple[str, str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON")) and k != UNSANDBOXED_ENV}

@@ -104,6 +104,10 @@ class Desk:
         if errors:
             return errors, []
         snap = self.snapshot()
+        if snap.broken:  # a save rewrites grades.csv and the report from the snapshot: they would lose those rows
+            return [f"nothing was saved: {len(snap.broken)} entr{'y' if len(snap.broken) == 1 else 'ies'} of the review "
+                    f"snapshot cannot be read ({', '.join(sorted(snap.broken))}), and saving would drop them from "
+                    f"grades.csv and the report; run `grader grade --out {self.out}` again"], []
         sub = next(s for s in snap.submissions if s.id == sid)
         with self.lock, manual_points.locked(self.manual_path):
             now = self.values(sid, self.manual())
@@ -169,7 +173,8 @@ def create_app(desk: Desk, token: str) -> Flask:
         ids = [v["id"] for v in desk.snapshot().views]
         done = sum(1 for i in ids if manual.complete(i))
         return {"todo": todo, "progress": (done, len(ids)), "parts": manual_points.PARTS, "rubric": manual_points.RUBRIC,
-                "problems": manual.problems, "sheet": desk.manual_path, "banner": desk.snapshot().banner}  # fmt: skip
+                "problems": manual.problems, "sheet": desk.manual_path, "banner": desk.snapshot().banner,
+                "broken": desk.snapshot().broken}  # fmt: skip
 
     @pages.get("/")
     def index():

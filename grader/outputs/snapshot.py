@@ -6,7 +6,10 @@
 
 With these, `grader review` re-renders every output that shows manual points without the
 submissions, without running any code and without matplotlib. Files are replaced atomically;
-class.json is written last, so a half-written snapshot is never read as a whole one.
+class.json is written last, so a half-written snapshot is never read as a whole one. A submission's
+entry that cannot be read (damaged, or of another shape) is listed in `Snapshot.broken` with the
+reason and the rest is read: the app shows it as broken and refuses saves, which would rewrite
+grades.csv and the report without it, until `grader grade` writes the snapshot again.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Snapshot:
     notes: list[str]
     banner: str | None
     course_id: str
+    broken: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> why its entry could not be read
 
 
 def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner, course_id) -> None:
@@ -64,18 +68,42 @@ def read_snapshot(out: Path) -> Snapshot:
         raise SnapshotError(f"{folder / 'class.json'} cannot be read ({error}): run `grader grade` again") from None
     if head.get("version") != VERSION:
         raise SnapshotError(f"{folder / 'class.json'} is from another version of the kit: run `grader grade` again")
-    submissions, results, views = [], {}, []
-    for sid in head["order"]:
+    try:
+        order = [str(sid) for sid in head["order"]]
+        key = [TestResult(**t) for t in head["key"]]
+        notes, banner, course_id = list(head["notes"]), head["banner"], str(head["course_id"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise SnapshotError(f"{folder / 'class.json'} is damaged ({type(error).__name__}: {error}): run `grader grade` again") from None
+    submissions, results, views, broken = [], {}, [], {}
+    for sid in order:
         try:
-            data = json.loads((folder / f"{sid}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise SnapshotError(f"{folder / sid}.json cannot be read ({error}): run `grader grade` again") from None
-        submissions.append(Submission(id=sid, label=data["label"], folder=Path(os.devnull), members=data["members"],
-                                      participant=data.get("participant", ""), participants=data.get("participants")))  # fmt: skip
-        results[sid] = Result.from_json(data["result"])
-        views.append(data["view"])
-    key = [TestResult(**t) for t in head["key"]]
-    return Snapshot(submissions, results, key, views, head["notes"], head["banner"], head["course_id"])
+            sub, result, view = _read_entry(folder, sid, len(key))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # one entry: the rest goes on
+            broken[sid] = f"{FOLDER}/{sid}.json cannot be read ({type(error).__name__}: {str(error)[:200]})"
+            continue
+        submissions.append(sub)
+        results[sid] = result
+        views.append(view)
+    return Snapshot(submissions, results, key, views, notes, banner, course_id, broken)
+
+
+def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result, dict]:
+    """One submission's entry, checked for what the app and the pages use before anything renders it."""
+    data = json.loads((folder / f"{sid}.json").read_text(encoding="utf-8"))
+    view = data["view"]
+    if not isinstance(view, dict) or view.get("id") != sid:
+        raise ValueError("its page view does not belong to this submission")
+    for name, kind in (("members", list), ("auto_points", (int, float)), ("auto_max", (int, float)), ("status", str),
+                       ("tests", list)):
+        if not isinstance(view.get(name), kind):
+            raise ValueError(f"its page view has no valid {name!r}")
+    if len(view["tests"]) != tests or not all(isinstance(t, dict) and isinstance(t.get("outcome"), str) for t in view["tests"]):
+        raise ValueError("its page view does not list the answer key's tests")
+    if not isinstance(data["label"], str) or not isinstance(data["members"], list):
+        raise ValueError("no valid label or members")
+    sub = Submission(id=sid, label=data["label"], folder=Path(os.devnull), members=[str(m) for m in data["members"]],
+                     participant=str(data.get("participant") or ""), participants=data.get("participants"))  # fmt: skip
+    return sub, Result.from_json(data["result"]), view
 
 
 def stamp(out: Path) -> int:

@@ -3,8 +3,9 @@
 Rooms: `layout` (where the interpreter lives, the bubblewrap command, `probe`), `slot` (a uid per
 parallel worker, and killing every process of it), `worker` (one worker process: start, output,
 stop), `client` (`SandboxStudent`: the RPC client the tests call), `protocol` (the wire format),
-`boot` (the trusted bootstrap inside the sandbox), `mnist` (the trusted data reader) and `training`
-(the given train's steps, run next to the model for the learning tests).
+`boot` (the trusted bootstrap inside the sandbox), `mnist` (the trusted data reader), `training`
+(the given train's steps, run next to the model for the learning tests), `activity` (how long the
+submission waits without computing) and `staging` (private folders that never outlive their run).
 
 This package ships in the student bundle for `pytest --sandbox`: it imports only the standard
 library and NumPy, and nothing else of the kit.

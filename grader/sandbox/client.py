@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import select
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
-from grader.sandbox import cgroup, mnist, protocol
-from grader.sandbox.host import WorkerHost
+from grader.sandbox import cgroup, mnist, protocol, staging
+from grader.sandbox.host import IDLE_CALL, IDLE_TOTAL, WorkerHost
 from grader.sandbox.layout import SandboxUnavailable, nested_userns, probe, sandbox_refusal  # noqa: F401
 from grader.sandbox.protocol import (
     BadReply,
@@ -28,6 +26,9 @@ from grader.sandbox.protocol import (
 )
 from grader.sandbox.slot import Slot, tasks_of_uid  # noqa: F401  (tasks_of_uid: re-exported for callers)
 from grader.sandbox.worker import FLOOD_OUTPUT, NPROC, Output, Spec, Worker  # noqa: F401  (NPROC: re-exported)
+
+STAGING = "exercise02-sandbox-"  # the private folders' prefix in the temporary folder
+
 
 class Remote:
     """An object of the submission (an MLP, say) that stayed in the worker, seen through copies."""
@@ -79,7 +80,7 @@ class SandboxStudent(WorkerHost):
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
                  call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None,
-                 wall_timeout: float | None = None):
+                 wall_timeout: float | None = None, idle_call: float = IDLE_CALL, idle_total: float = IDLE_TOTAL):
         self._path = Path(path)
         self._data_dir = str(Path(data_dir).resolve()) if data_dir is not None else str(mnist.DEFAULT_DIR)
         self._memory_mb, self._cpu_seconds = int(memory_mb), int(cpu_seconds)
@@ -90,7 +91,10 @@ class SandboxStudent(WorkerHost):
         self._mode, self._reason = probe()
         if (refusal := sandbox_refusal()) is not None:
             raise SandboxUnavailable(refusal)
-        self.stops: list[str] = []  # limits that stopped a worker (CPU, wall, kill): the result must not be kept
+        self.stops: list[str] = []  # limits that stopped a worker (cpu, idle, wall, killed); see harness.reusable
+        self._idle_call, self._idle_total = float(idle_call), float(idle_total)  # seconds waiting without computing
+        self._idle = 0.0  # seconds the submission waited without computing, over all calls (host.IDLE_TOTAL)
+        self._idle_spent = None  # the refusal once that allowance is used up: no further call is made
         self._nested = nested_userns()
         self._worker = None
         self._generation = 0
@@ -102,7 +106,7 @@ class SandboxStudent(WorkerHost):
         self._group = cgroup.open_group(self._slot.uid, self._memory_mb)
         if self._group is None:
             self._reason += f"; no cgroup ({cgroup.find()[1]}), so the worker may not start processes or threads"
-        self._private = tempfile.mkdtemp(prefix="exercise02-sandbox-")  # mode 0700
+        self._private = staging.make(STAGING)  # mode 0700; removed on close, exit or SIGTERM, else swept later
         self._copy_submission()
 
     backend = property(lambda self: self._mode)
@@ -184,13 +188,14 @@ class SandboxStudent(WorkerHost):
             self._group.remove()
             self._group = None
         self._slot.release()
-        shutil.rmtree(self._private, ignore_errors=True)
+        staging.remove(self._private)
 
     def usage(self) -> dict:
-        """The submission's CPU seconds and peak memory (MiB) as its cgroup counted them ({} without one)."""
+        """The submission's idle seconds, and its CPU seconds and peak memory (MiB) as its cgroup counted them."""
+        idle = {"idle_seconds": round(self._idle, 2)}  # waiting without computing, over all calls
         if self._group is None:
-            return {}
-        return {"cpu_seconds": round(self._group.cpu_seconds(), 2), "peak_mib": self._group.peak_bytes() >> 20}
+            return idle
+        return {"cpu_seconds": round(self._group.cpu_seconds(), 2), "peak_mib": self._group.peak_bytes() >> 20, **idle}
 
     def ping(self) -> float:
         """Seconds for an empty round trip (starts the worker if needed)."""

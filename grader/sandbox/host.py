@@ -4,11 +4,13 @@ back within the time limit, and stopping it, with a one-line reason for every wa
 `WorkerHost` is a base class of `grader.sandbox.client.SandboxStudent`, split off by role so that
 each class stays small; it uses the state that SandboxStudent.__init__ sets (_path, _mode, _reason,
 _nested, _slot, _private, _sub_dir, _data_dir, _memory_mb, _cpu_seconds, _import_timeout,
-_worker, _generation, _output, _import_error, _imports, _group, _wall_timeout, stops).
+_worker, _generation, _output, _import_error, _imports, _group, _wall_timeout, _idle_call, _idle_total, _idle, _idle_spent, stops).
 
 Limits (issue 14): a call's and the import's limits are CPU seconds of the submission's processes
 (the cgroup's counter, else /proc); the wall clock is only a backstop (WALL_FACTOR x limit +
-WALL_EXTRA). Replies are checked for shape (protocol.unpack_reply) before their arrays are parsed,
+WALL_EXTRA). Time spent waiting without computing (grader.sandbox.activity: neither on a CPU nor waiting
+for one) is bounded apart from that: IDLE_CALL seconds per call (the import included) and IDLE_TOTAL
+seconds over all calls of the submission, after which no further call is made. Replies are checked for shape (protocol.unpack_reply) before their arrays are parsed,
 and decoding counts against the call's deadline.
 """
 
@@ -21,12 +23,17 @@ import signal
 import time
 
 from grader.sandbox import protocol
+from grader.sandbox.activity import STOP as IDLE_STOP
 from grader.sandbox.protocol import BadReply, CallTimeout, ImportFailed, ProtocolError, WorkerDied, clean_text
 from grader.sandbox.worker import FLOOD_OUTPUT, Spec, Worker
 
 
 WALL_FACTOR, WALL_EXTRA = 5.0, 30.0  # wall-clock backstop of a CPU-time limit: 5 x limit + 30 s
 POLL = 0.05  # seconds between two looks at the submission's CPU time while a call runs
+# Idle time (no task of the submission on a CPU or waiting for one) allowed per call and in all. An honest
+# submission is idle for well under a second in a whole run (docs/security.md); these bound how long a
+# submission that sleeps can hold its slot, whatever the machine's load.
+IDLE_CALL, IDLE_TOTAL = 5.0, 15.0
 REPLY_KEYS = {"id", "ok", "value", "error"}
 READY_KEYS = {"id", "ok", "ready", "error"}
 MAIN_HINT = ("; code that runs experiments or training when the file is imported belongs under "
@@ -34,7 +41,8 @@ MAIN_HINT = ("; code that runs experiments or training when the file is imported
 
 
 class _Overrun(Exception):
-    """A limit of the current call was reached: "cpu" (its CPU time) or "wall" (the backstop)."""
+    """A limit of the current call was reached: "cpu" (its CPU time), "idle" (time waiting without
+    computing) or "wall" (the backstop)."""
 
 
 class WorkerHost:
@@ -45,19 +53,29 @@ class WorkerHost:
 
     def _await(self, worker: Worker, seconds: float, deadline: float) -> bytearray:
         """The next message once it starts to arrive; _Overrun when the submission has used `seconds`
-        of CPU time since now (all its processes), or at the wall-clock `deadline` (a backstop)."""
+        of CPU time since now (all its processes), has waited without computing for longer than its
+        idle allowance, or at the wall-clock `deadline` (a backstop)."""
         start = worker.cpu_seconds()
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise _Overrun("wall", worker.cpu_seconds() - start)
-            if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
-                try:
-                    return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
-                except TimeoutError:
-                    raise _Overrun("wall", worker.cpu_seconds() - start) from None
-            if (used := worker.cpu_seconds() - start) > seconds:
-                raise _Overrun("cpu", used)
+        activity = worker.activity
+        activity.start()
+        allowance = min(self._idle_call, max(0.0, self._idle_total - self._idle))
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _Overrun("wall", worker.cpu_seconds() - start)
+                if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
+                    try:
+                        return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
+                    except TimeoutError:
+                        raise _Overrun("wall", worker.cpu_seconds() - start) from None
+                if (used := worker.cpu_seconds() - start) > seconds:
+                    raise _Overrun("cpu", used)
+                if activity.sample() > allowance:
+                    raise _Overrun(IDLE_STOP, activity.idle)
+        finally:
+            self._idle += activity.idle
+
 
     def _overrun(self, overrun: "_Overrun", what: str, seconds: float) -> str:
         self._stop_worker()
@@ -65,6 +83,8 @@ class WorkerHost:
         self.stops.append(kind)
         if kind == "cpu":
             return f"{what} used more than {seconds:g} s of CPU time; the worker was stopped"
+        if kind == IDLE_STOP:
+            return self._idle_message(what, used)
         spent = f"; it used {used:.1f} s of CPU meanwhile" if used is not None else ""
         return (f"{what} did not finish within {self._wall(seconds):g} s of wall-clock time (the backstop of "
                 f"its {seconds:g} s CPU-time limit{spent}); the worker was stopped")
@@ -94,7 +114,22 @@ class WorkerHost:
             raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
 
 
+    def _idle_message(self, what: str, idle: float) -> str:
+        """The student's message for a call stopped for idling; once the run's allowance is spent, later
+        calls are refused with the same explanation."""
+        cause = ("the submission's processes were neither running nor waiting for a CPU: time.sleep, input(), "
+                 "waiting for a lock, a pipe or a child process that never ends")
+        if self._idle >= self._idle_total - 0.5:  # what is left would stop the next call for noise
+            self._idle_spent = (f"not run: the submission has used up its allowance of {self._idle_total:g} s of "
+                                f"waiting without computing ({cause}); nothing in the exercise needs to wait, so "
+                                "no further call is made. Remove the waiting code")
+        return (f"{what} waited {idle:.1f} s without computing ({cause}); a call may wait at most {self._idle_call:g} s "
+                f"and a whole run {self._idle_total:g} s, and nothing in the exercise needs to wait; the worker was "
+                "stopped. Remove the waiting code")
+
     def _ensure_worker(self) -> Worker:
+        if self._idle_spent is not None:
+            raise CallTimeout(self._idle_spent)
         if self._import_error is not None:
             kind, message = self._import_error
             raise kind(message)

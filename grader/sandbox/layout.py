@@ -33,10 +33,14 @@ When the grader is not root, bwrap runs as the grader's own uid with `--unshare-
 RLIMIT_NPROC is then set to the uid's current task count + 32, since it is counted per uid.
 
 Everything else follows the course's sandbox design notes (section 4): the interpreter is bound at its
-own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the kit
-files boot.py/protocol.py/mnist.py and ONE submission file (copied into a fresh private dir) and
-the MNIST folder read-only under /opt/exercise02, a size-capped private /tmp, --clearenv with
-threads pinned to 1, `python -I -B`. Parallel pytest processes take a slot with an flock on
+own path (sys.base_prefix, and sys.prefix too when a venv is in use; never the pyenv shim), the
+runtime files (KIT_FILES) and ONE submission file under /opt/exercise02, a size-capped private /tmp,
+--clearenv with threads pinned to 1, `python -I -B`. The runtime files and the submission are copied
+(bwrap --file) into a tmpfs at /opt/exercise02 that is then remounted read-only, not bound: a bind
+mount names its source in /proc/self/mountinfo, which would show the kit's folder and the staging
+folder inside. The interpreter's folders, /usr and the other system folders are bound at their own
+paths, so the mount table names only paths the worker sees anyway (sys.prefix is the interpreter's
+own path: the binary's RUNPATH and its stdlib point there, so it cannot move). Parallel pytest processes take a slot with an flock on
 /tmp/exercise02-grader-slots/<k>.lock (uid 61000+k), so they never share a uid.
 
 """
@@ -207,7 +211,12 @@ class Layout:
     def __init__(self, bwrap: str, trees: list[str], nested: bool, uid: int | None):
         self.bwrap, self.trees, self.nested, self.uid = bwrap, trees, nested, uid
 
-    def command(self, sub_dir: str | None, data_dir: str | None, argv: list[str], info_fd: int | None = None) -> list[str]:
+    def command(self, sub_file: str | None, data_dir: str | None, argv: list[str], info_fd: int | None = None,
+                fds: list[int] | None = None) -> list[str]:
+        """bwrap's argv. The runtime files and the submission file `sub_file` are copied into a read-only
+        tmpfs at INSIDE from descriptors opened here and appended to `fds` (the caller passes them to the
+        child and closes them): bound from the host, each mount would name its host path (the kit's
+        folder, the staging folder) in /proc/self/mountinfo."""
         cmd = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                "--die-with-parent", "--new-session"]
         if info_fd is not None:
@@ -235,11 +244,15 @@ class Layout:
                     made.add(str(parent))
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", tree, tree]
-        cmd += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", INSIDE]
-        for name in KIT_FILES:
-            cmd += ["--ro-bind", str(RUNTIME_DIR / name), f"{INSIDE}/{name}"]
-        if sub_dir is not None:
-            cmd += ["--ro-bind", sub_dir, f"{INSIDE}/sub"]
+        cmd += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--tmpfs", INSIDE]
+        sources = [(str(RUNTIME_DIR / name), f"{INSIDE}/{name}") for name in KIT_FILES] if fds is not None else []
+        if sub_file is not None and fds is not None:
+            cmd += ["--perms", "0755", "--dir", f"{INSIDE}/sub"]
+            sources.append((sub_file, f"{INSIDE}/sub/{os.path.basename(sub_file)}"))
+        for source, target in sources:
+            fds.append(os.open(source, os.O_RDONLY | os.O_CLOEXEC))
+            cmd += ["--perms", "0444", "--file", str(fds[-1]), target]
+        cmd += ["--remount-ro", INSIDE]
         if data_dir is not None and os.path.isdir(data_dir):
             cmd += ["--ro-bind", data_dir, f"{INSIDE}/data"]
         cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]

@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from grader.sandbox.activity import Activity
 from grader.sandbox.layout import (
     INSIDE,
     RUNTIME_DIR,
@@ -121,6 +122,7 @@ class Worker:
         self.flooded = False
         self.killed = False
         self.lock = threading.Lock()
+        self.activity = Activity(self.tasks)  # its idle time during a call (host._await)
 
     def kill(self) -> None:
         """Stop everything the worker started; safe from any thread, more than once."""
@@ -144,6 +146,7 @@ class Worker:
         ours = [req_w, rep_r, out_r] + ([info_r] if info_r is not None else [])
         theirs = [req_r, rep_w, out_w] + ([info_w] if info_w is not None else [])
         self.rpc_out, self.rpc_in, self.output_fd = req_w, rep_r, out_r
+        copied: list[int] = []  # the runtime files and the submission, which bwrap copies in from these
         try:
             config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
                       "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork",
@@ -154,7 +157,8 @@ class Worker:
                     config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
                 argv = [interpreter(), "-I", "-B", f"{INSIDE}/boot.py", json.dumps(config)]
                 layout = Layout(bwrap_path(), interpreter_trees(), nested=spec.nested, uid=spec.slot_uid)
-                command = layout.command(spec.sub_dir, spec.data_dir, argv, info_fd=info_w)
+                command = layout.command(os.path.join(spec.sub_dir, spec.file_name), spec.data_dir, argv,
+                                         info_fd=info_w, fds=copied)
                 extra = {"env": host_env()}
             else:
                 config.update(submission=os.path.join(spec.sub_dir, spec.file_name), data_dir=spec.data_dir)
@@ -163,7 +167,7 @@ class Worker:
             if spec.group is not None:
                 command = spec.group.enter_command() + command
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=tuple(theirs),
+                command, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=tuple(theirs + copied),
                 close_fds=True, start_new_session=True, **extra,
             )
         except BaseException:
@@ -172,7 +176,7 @@ class Worker:
             self.rpc_out = self.rpc_in = self.output_fd = None
             raise
         finally:
-            for fd in theirs:
+            for fd in theirs + copied:
                 os.close(fd)
         self.reader = threading.Thread(target=self._drain, daemon=True, name="sandbox-output")
         self.reader.start()
@@ -224,8 +228,16 @@ class Worker:
             return 0.0
         if spec.group is not None:
             return spec.group.cpu_seconds()
-        pids = tasks_of_uid(spec.slot_uid) if spec.slot_uid is not None else tree_of(self.process.pid)
-        return sum(cpu_of(pid) for pid in pids)
+        return sum(cpu_of(pid) for pid in self.tasks())
+
+    def tasks(self) -> list[int]:
+        """The submission's processes now: its cgroup's, else the slot uid's, else the worker's process tree."""
+        spec = getattr(self, "spec", None)
+        if spec is None or self.process is None:
+            return []
+        if spec.group is not None:
+            return spec.group.pids()
+        return tasks_of_uid(spec.slot_uid) if spec.slot_uid is not None else tree_of(self.process.pid)
 
     def _drain(self) -> None:
         """Read the submission's output into the bounded buffer; stop the worker on a flood.

@@ -165,3 +165,20 @@ def test_grade_resumes_after_sigkill(graded_class, tmp_path):
     again = grade(source, out)
     assert "graded 0, from cache 7" in again.stdout
     assert orphans == [], "pytest processes outlived the killed grader"
+
+
+def test_grade_output_names_are_reserved_ids(graded_class):
+    """Is every name the outputs give their own files, in any folder of --out, one that no submission id may take?"""
+    from grader.grading.intake import RESERVED_IDS
+
+    ids = {row["submission"] for row in rows(graded_class / "grades.csv")}
+    names = set()
+    for path in graded_class.rglob("*"):
+        relative = path.relative_to(graded_class)
+        if any(part.startswith((".", "_")) for part in relative.parts):  # ids are [a-z0-9-]: never these
+            continue
+        stem = path.name.split(".")[0]
+        if stem not in ids:
+            names.add(stem)
+    assert names - RESERVED_IDS == set(), f"output names a submission id could take: {sorted(names - RESERVED_IDS)}"
+    assert "class" in names  # review/class.json

@@ -243,6 +243,16 @@ def test_intake_colliding_names_never_crash(tmp_path):
     assert len(ids) == len(set(ids)) == 6 and all(intake.re.fullmatch(r"[a-z0-9-]+", i) for i in ids)
 
 
+def test_intake_reserved_names_never_become_ids(tmp_path):
+    """Does a folder named like a file the outputs write (class -> review/class.json) get another id?"""
+    names = ["class", "Class", "CLASS!", "class-2", "report", "klasse"]
+    write(tmp_path / "in", {f"{n}/exercise02.py": CODE for n in names})
+    ids = [s.id for s in intake.collect(tmp_path / "in", tmp_path / "work")[0]]
+    assert len(ids) == len(set(ids)) == len(names)
+    assert not set(ids) & intake.RESERVED_IDS, ids
+    assert "klasse" in ids and "class-2" in ids  # ordinary names keep their slug
+
+
 def test_intake_non_ascii_names_keep_their_letters(tmp_path):
     """Do non-ASCII names become ids that keep their letters (ü -> u, ß -> ss), never dropped?"""
     write(tmp_path / "in", {f"{n}/exercise02.py": CODE for n in ("Jörg Müßig_5_assignsubmission_file", "Łukasz Żółć", "Ærø Ørn")})

@@ -141,6 +141,29 @@ def test_review_saves_per_field_and_updates_outputs(app):
     assert "<b>1 of 7</b> submissions fully graded" in index and "/tok/s/bob-partly-wrong" not in index
 
 
+@pytest.mark.parametrize("damage", ["not json", '{"label": "x"}', "overwritten by the class"])
+def test_review_survives_one_malformed_entry(app, damage):
+    """With one submission's snapshot entry damaged (a folder once named `class` overwrote it with the class's
+    head), does the app list it as broken, serve every other submission, and refuse saves that would drop it?"""
+    from grader.outputs import review, snapshot
+
+    out = app.config["out"]
+    entry = out / "review" / "bob-partly-wrong.json"
+    entry.write_text((out / "review" / "class.json").read_text() if damage.startswith("overwritten") else damage)
+    snap = snapshot.read_snapshot(out)
+    assert set(snap.broken) == {"bob-partly-wrong"} and "review/bob-partly-wrong.json cannot be read" in snap.broken["bob-partly-wrong"]
+    assert len(snap.submissions) == len(snap.views) == 6 and "bob-partly-wrong" not in snap.results
+    client = review.create_app(review.Desk(out, out / "manual.csv"), "tok").test_client()  # started on the damaged folder
+    index = client.get("/tok/").get_data(as_text=True)
+    assert 'id="broken"' in index and "bob-partly-wrong: review/bob-partly-wrong.json cannot be read" in index
+    assert "/tok/s/ada-lovelace" in index and client.get("/tok/s/ada-lovelace").status_code == 200
+    assert client.get("/tok/s/bob-partly-wrong").status_code == 404
+    grades = (out / "grades.csv").read_bytes()
+    page = client.post("/tok/s/ada-lovelace", data={"plots": "6", "loaded_plots": ""})
+    assert page.status_code == 422 and "nothing was saved: 1 entry of the review snapshot cannot be read" in page.get_data(as_text=True)
+    assert (out / "grades.csv").read_bytes() == grades and not (out / "manual.csv").exists()
+
+
 def test_review_never_imports_the_grading_runtime():
     """Does the review app load without the harness or the sandbox (it never runs submission code)?"""
     import subprocess

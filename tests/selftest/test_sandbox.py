@@ -246,6 +246,26 @@ def test_timeout_stops_the_worker_and_expires_its_handles(submission, bwrap_sand
 
 
 @strong
+def test_waiting_without_computing_is_bounded_per_call_and_per_run(submission):
+    """Is a call that only waits stopped after its idle allowance, and once the run's allowance is spent,
+    is every further call refused at once (while an honest call before stays unaffected)?"""
+    student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=60, idle_call=1.0, idle_total=2.5)
+    try:
+        assert student.relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
+        for _ in range(2):
+            with pytest.raises(protocol.CallTimeout, match="nap waited 1.0 s without computing"):
+                student.nap(600)
+        assert student.stops == ["idle", "idle"]
+        started = time.monotonic()
+        with pytest.raises(protocol.CallTimeout, match="not run: the submission has used up its allowance of 2.5 s"):
+            student.relu(np.array([1.0]))  # less than 0.5 s left: an honest call would be stopped for noise
+        assert time.monotonic() - started < 1.0  # refused without starting a worker
+        assert 2.0 <= student.usage()["idle_seconds"] < 3.0
+    finally:
+        student.close()
+
+
+@strong
 def test_limits_raise_the_budget_for_one_block(submission):
     student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=0.5)
     try:
@@ -354,6 +374,14 @@ def test_isolation_inside_the_sandbox():
                                                     if str(Path(t).parent) == parent), parent
     assert facts["opt"] == ["boot.py", "mnist.py", "protocol.py", "standin.py", "sub", "training.py"]  # no data folder: no MNIST test split
     assert facts["cwd"] == "/tmp"
+    # No host path in the mount table: the runtime and the submission are copies in a read-only tmpfs; only
+    # the system folders and the interpreter's folders are bound, each at its own path.
+    host = [root for root, point in facts["mounts"] if root not in ("/", "/newroot") and root != point
+            and not point.startswith(("/dev/", "/proc/"))]
+    assert host == [], f"mounts that name a host path inside the sandbox: {host}"
+    names = " ".join(root + " " + point for root, point in facts["mounts"])
+    assert str(ROOT) not in names and "exercise02-sandbox-" not in names and "grader-" not in names
+    assert not facts["runtime_writable"]
     assert facts["nproc"][0] <= 32 + len(sandbox.tasks_of_uid(os.getuid())) + 8
     assert facts["as"][0] == 2048 << 20 and facts["cpu"] == (600, 601) and facts["nofile"] == (64, 64)
     assert "OPENBLAS_NUM_THREADS" in facts["env"] and not any(k.startswith(("SSH", "GIT", "PYTEST")) for k in facts["env"])

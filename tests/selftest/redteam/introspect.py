@@ -18,6 +18,13 @@ def relu(port, paths=()):
     facts["opt"] = sorted(os.listdir("/opt/exercise02"))
     facts["trees"] = {path: sorted(os.listdir(path)) if os.path.isdir(path) else None for path in paths}
     facts["cwd"] = os.getcwd()
+    with open("/proc/self/mountinfo") as mounts:  # root in its file system, mount point
+        facts["mounts"] = [line.split()[3:5] for line in mounts]
+    try:  # writing into the runtime or the submission copy must fail (read-only)
+        open("/opt/exercise02/training.py", "a").close()
+        facts["runtime_writable"] = True
+    except OSError:
+        facts["runtime_writable"] = False
     facts["env"] = sorted(os.environ)
     facts["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)
     facts["as"] = resource.getrlimit(resource.RLIMIT_AS)

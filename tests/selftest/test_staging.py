@@ -1,0 +1,90 @@
+"""Staging folders (grader/sandbox/staging.py): nothing left after a signal, dead runs swept, live runs kept.
+
+Each scenario runs in a child process with a TMPDIR of the test's own (other graders share /tmp) and
+talks to it over its stdin/stdout: it prints the folders it made and then waits for a line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KIT = Path(__file__).resolve().parents[2]
+
+MAKER = """
+import sys
+from grader.sandbox import staging
+print(staging.make("exercise02-sandbox-"), flush=True)
+sys.stdin.readline()
+"""
+
+# The real owner: a SandboxStudent that has run a call (its worker and private copy exist).
+STUDENT = """
+import sys
+from grader.sandbox import SandboxStudent
+student = SandboxStudent(sys.argv[1])
+assert student.relu(1.0) == 1.0
+print(student._private, flush=True)
+sys.stdin.readline()
+"""
+
+
+def start(code: str, tmp: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+    """A child running `code` with TMPDIR=tmp; returns it and the folder it made (once it said so)."""
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+    child = subprocess.Popen([sys.executable, "-c", code, *args], cwd=KIT, env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    line = child.stdout.readline().strip()
+    assert line, f"the child made no folder (exit {child.wait(30)})"
+    folder = Path(line)
+    assert folder.is_dir() and folder.parent == tmp
+    return child, folder
+
+
+def end(child: subprocess.Popen, how: signal.Signals | None = None) -> int:
+    """Let the child finish (or send it `how`); its exit status."""
+    if how is not None:
+        child.send_signal(how)
+    child.stdin.close()
+    status = child.wait(60)
+    child.stdout.close()
+    return status
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_leaves_no_staging_folder(tmp_path, how):
+    """Is the folder removed when its process is stopped by SIGTERM or SIGINT (and the process still ends)?"""
+    child, folder = start(MAKER, tmp_path)
+    status = end(child, how)
+    assert status != 0  # it was stopped, not finished
+    assert not folder.exists(), f"{folder} survived {how.name}"
+
+
+def test_a_dead_runs_folder_is_swept_and_a_live_runs_kept(tmp_path):
+    """After a SIGKILL the folder stays; the next start removes it, but never a folder a live process owns?"""
+    dead, dead_folder = start(MAKER, tmp_path)
+    end(dead, signal.SIGKILL)
+    assert dead_folder.is_dir()  # SIGKILL: no handler could run
+    live, live_folder = start(MAKER, tmp_path)
+    legacy = tmp_path / "exercise02-sandbox-legacy"  # no owner lock (an older kit): not provably dead
+    legacy.mkdir()
+    assert not dead_folder.exists(), "the dead run's folder was not swept at the next start"
+    assert live_folder.is_dir() and legacy.is_dir()
+    again, again_folder = start(MAKER, tmp_path)  # a third start sweeps too, and keeps the live one
+    assert live_folder.is_dir()
+    assert end(again) == 0 and end(live) == 0
+    assert not live_folder.exists() and not again_folder.exists()  # removed at a normal exit
+
+
+@pytest.mark.usefixtures("bwrap_sandbox")
+def test_sigterm_during_a_sandboxed_run_leaves_no_copy(tmp_path):
+    """Stopping a process that holds a sandboxed submission (worker running) leaves no copy of it behind?"""
+    child, folder = start(STUDENT, tmp_path, str(KIT / "solutions" / "exercise02.py"))
+    assert (folder / "sub" / "exercise02.py").is_file()
+    assert end(child, signal.SIGTERM) == -signal.SIGTERM
+    assert list(tmp_path.iterdir()) == [], f"left behind: {list(tmp_path.iterdir())}"
