@@ -95,6 +95,13 @@ def kind_of(value) -> str:
     return "an object"
 
 
+def model(value, call: str):
+    """`value` when it is an object of the submission (an MLP behind a handle); else a failure naming the class."""
+    if not hasattr(value, "type_name"):
+        fail(f"{call} gave {described(value)}; expected an MLP object. Look at the MLP class (it must stay a class).")
+    return value
+
+
 def described(value) -> str:
     """'None', or the kind of a value followed by a short text of it."""
     return "None" if value is None else f"{kind_of(value)} {short(value)}"

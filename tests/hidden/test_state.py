@@ -231,7 +231,7 @@ def test_mlp_forward_is_pure(student, rng):
 
 
 def initial_weights_checked(student, sizes, activation, seed):
-    model = student.MLP(list(sizes), activation=activation, seed=seed)
+    model = check.model(student.MLP(list(sizes), activation=activation, seed=seed), f"MLP({list(sizes)}, ...)")
     want = replay.Net(sizes, activation, seed=seed).weights
     got = model.get("weights")
     if not isinstance(got, (list, tuple)) or len(got) != len(want) or \

@@ -44,7 +44,11 @@ def trained_parameters(model, layers, what):
     for name, value in (("weights", weights), ("biases", biases)):
         if not isinstance(value, (list, tuple)) or len(value) != layers:
             check.fail(f"after {what}, model.{name} is not a list of {layers} arrays. Look at MLP.update.")
-    return [np.asarray(W, dtype=np.float64) for W in weights], [np.asarray(b, dtype=np.float64) for b in biases]
+    arrays = [[check.floats(v) for v in value] for value in (weights, biases)]
+    for name, values in zip(("weights", "biases"), arrays):
+        if any(v is None for v in values):
+            check.fail(f"after {what}, model.{name} holds something that is not an array of numbers. Look at MLP.update.")
+    return arrays[0], arrays[1]
 
 
 def xor_encoding(secret):
@@ -67,7 +71,8 @@ def test_xor_learns(student, request, rng):
     lines, good = [], 0
     with student.limits(seconds=60):
         for seed in XOR_SEEDS:
-            model = student.MLP([2, 8, 1], activation="tanh", output_activation="sigmoid", loss="mse", seed=seed)
+            model = check.model(student.MLP([2, 8, 1], activation="tanh", output_activation="sigmoid", loss="mse",
+                                            seed=seed), "MLP([2, 8, 1], ...)")
             losses = student.run_epochs(model, X.copy(), Y.copy(), order, 4, XOR_LR)
             weights, biases = trained_parameters(model, 2, "training")
             try:
@@ -117,8 +122,8 @@ def test_mnist_accuracy(student, request, rng, record_property):
     X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
     seed = int(rng.integers(0, 2**31))
     order = replay.epoch_orders(len(X_train), 2, int(rng.integers(0, 2**31)))
-    model = student.MLP([784, 128, 10], activation="relu", output_activation="identity", loss="cross_entropy",
-                        seed=seed)
+    model = check.model(student.MLP([784, 128, 10], activation="relu", output_activation="identity",
+                                    loss="cross_entropy", seed=seed), "MLP([784, 128, 10], ...)")
     with student.limits(seconds=200):
         losses = student.run_epochs(model, X_train, Y_train, order, 32, 0.1, 255.0)
     del X_train, Y_train
@@ -174,7 +179,7 @@ def history_matches(got, want, n_val) -> bool:
 
 def check_structure(histories, rates, epochs, call, look):
     if not isinstance(histories, dict):
-        check.fail(f"{call} returned {type(histories).__name__}; expected a dict {{lr: history}}. {look}")
+        check.fail(f"{call} returned {check.described(histories)}; expected a dict {{lr: history}}. {look}")
     if sorted(k for k in histories if isinstance(k, (int, float))) != sorted(rates) or len(histories) != len(rates):
         check.fail(f"{call} returned keys {check.short(list(histories))}; expected one entry per learning rate, "
                    f"keyed by the rate (a float). {look}")
