@@ -121,15 +121,15 @@ MUTANTS = [
     m("forward_no_bias", "forward computes X @ W.T without + b",
       ("Z = A @ W.T + b  # (N, n_out)", "Z = A @ W.T  # (N, n_out)"),
       "test_mlp_forward_hidden_activation", "test_mlp_backward_output_activation[sigmoid]", "test_xor_learns",
-      # backward reads what forward computed: a wrong forward makes every gradient wrong (the backward
-      # messages say "MLP.forward already returns wrong values ... fix that first")
-      crosses=("test_mlp_backward_",)),
+      # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
+      # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("forward_hidden_activation_at_output", "the last layer uses the hidden activation",
       ("return ACTIVATIONS[self.output_activation if last else self.activation]", "return ACTIVATIONS[self.activation]"),
       "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]", function="forward",
-      # backward reads what forward computed: a wrong forward makes every gradient wrong (the backward
-      # messages say "MLP.forward already returns wrong values ... fix that first")
-      crosses=("test_mlp_backward_",)),
+      # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
+      # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("forward_caches_outputs", "forward keeps each layer's output instead of its input",
       ("            self.inputs.append(A)\n            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n",
        "            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n            self.inputs.append(A)\n"),
@@ -219,9 +219,9 @@ MUTANTS = [
     m("forward_orientation_by_shape", "forward picks A @ W or A @ W.T by comparing shapes (wrong for square W)",
       ("Z = A @ W.T + b  # (N, n_out)", "Z = (A @ W if A.shape[1] == W.shape[0] else A @ W.T) + b  # (N, n_out)"),
       "test_mlp_forward_hidden_activation", "test_mlp_backward_square_shapes",
-      # backward reads what forward computed: a wrong forward makes every gradient wrong (the backward
-      # messages say "MLP.forward already returns wrong values ... fix that first")
-      crosses=("test_mlp_backward_",)),
+      # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
+      # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("backward_dW_transposed_to_fit", "dW = X_prev.T @ dZ, transposed only when its shape does not fit W",
       ("dW = dZ.T @ self.inputs[layer]  # (n_out, n_in)",
        "dW = self.inputs[layer].T @ dZ\n            if dW.shape != W.shape:\n                dW = dW.T"),
