@@ -13,7 +13,8 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
 4. answer requests: call a module function or class, call a method of a kept object, get or set an
    attribute, release objects, ping; with "keep" in a call/method/get request the result stays
    here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
-   training steps (grader/sandbox/training.py) on a kept model. Every call is wrapped in
+   training steps (grader/sandbox/training.py) on a kept model; "standin" rebinds the module's activations
+   and losses to trusted ones (grader/sandbox/standin.py) or restores them. Every call is wrapped in
    `except BaseException`, so sys.exit, KeyboardInterrupt or pytest.exit in a submission become an
    error reply, not the end of the worker.
 
@@ -44,6 +45,7 @@ def main() -> None:
     import numpy  # noqa: F401  (before the submission: its import cost is not the submission's)
 
     import protocol
+    import standin
     import training
 
     sys.path.remove(here)
@@ -51,7 +53,7 @@ def main() -> None:
         sys.meta_path.insert(0, ImportGuard(config["imports"]["allowed"], config["imports"]["message"]))
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
-    Worker(protocol, rpc_in, rpc_out, config, training).run()
+    Worker(protocol, rpc_in, rpc_out, config, training, standin).run()
 
 
 def limit_resources(config: dict) -> None:
@@ -112,8 +114,9 @@ class ImportGuard:
 
 
 class Worker:
-    def __init__(self, protocol, rpc_in: int, rpc_out: int, config: dict, training=None):
-        self.protocol, self.training = protocol, training
+    def __init__(self, protocol, rpc_in: int, rpc_out: int, config: dict, training=None, standin=None):
+        self.protocol, self.training, self.standin = protocol, training, standin
+        self.standins: list = []  # undo records of the stand-ins installed now (op "standin")
         self.rpc_in, self.rpc_out = rpc_in, rpc_out
         self.path = config["submission"]
         self.objects: dict = {}  # handle id -> object
@@ -195,6 +198,10 @@ class Worker:
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}
+        if op == "standin":  # args: a list of names to rebind to trusted stand-ins, or None to restore
+            self.standin.restore(self.standins)
+            self.standins = self.standin.install(self.module, [str(n) for n in args]) if args else []
+            return {"ok": True, "value": len(self.standins)}
         return self.missing(f"unknown request {op!r}")
 
     def result(self, value) -> dict:

@@ -27,6 +27,8 @@ SLOW = (
     "test_redteam.py",
     "test_redteam_batch.py",
     "test_redteam_learning.py",
+    "test_redteam_values.py::test_extreme_values_in_process",
+    "test_redteam_values.py::test_extreme_values_sandboxed_score_their_twin",
     "test_redteam_slots.py",
     "test_reuse.py::test_cache_changes_no_grade_on_the_benchmark_class",
     "test_release.py",
