@@ -25,6 +25,8 @@ KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT / "tests" / "selftest"))
 import mutants  # noqa: E402  (tests/selftest/mutants.py: the catalogue of generated single-bug mutants)
 
+from grader.authoring.edits import apply_edits  # noqa: E402
+
 SOLUTION = KIT / "solutions" / "exercise02.py"
 ALTERNATIVES = sorted((KIT / "tests" / "selftest" / "alternatives").glob("*.py"))
 SAMPLE = KIT / "submissions" / "ada-lovelace"  # plots/ and REPORT.md copied into every submission
@@ -37,19 +39,18 @@ CRASH_TRAIN = ('    rng = np.random.default_rng(seed)\n    history = {"train_los
                '    rng = np.random.default_rng(seed)\n    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}\n')
 
 
-def edit(text: str, old: str, new: str) -> str:
-    if text.count(old) != 1:
-        raise ValueError(f"snippet occurs {text.count(old)} times in the solution: {old!r}")
-    return text.replace(old, new)
+def edit(text: str, old: str, new: str, name: str) -> str:
+    """`text` with the class's named edit applied; EditMismatch names the edit and says what to change."""
+    return apply_edits(text, [(old, new)], owner=f"benchmark class edit {name!r}", catalogue="bench/classgen.py")
 
 
 def plan(n: int) -> list[tuple[str, str, str]]:
     """[(folder name, kind, code text)] for a class of n submissions (n >= 4)."""
     solution = SOLUTION.read_text()
     special = [
-        ("slow", "slow (correct)", edit(solution, *SLOW)),
-        ("crash-import", "crash at import", edit(solution, *CRASH_IMPORT)),
-        ("crash-worker", "worker dies in train", edit(solution, *CRASH_TRAIN)),
+        ("slow", "slow (correct)", edit(solution, *SLOW, "SLOW")),
+        ("crash-import", "crash at import", edit(solution, *CRASH_IMPORT, "CRASH_IMPORT")),
+        ("crash-worker", "worker dies in train", edit(solution, *CRASH_TRAIN, "CRASH_TRAIN")),
     ]
     special = special[: max(0, n - 1)]
     n_mutants = round(0.3 * n) if n >= 5 else 0

@@ -22,7 +22,7 @@ EXAMPLES = """examples:
   grader grade class.zip --worksheet Grades.csv --late-penalty 10,50
                                         Moodle's download + grading worksheet -> <out>/moodle/ to upload
   grader template --check               fail when exercise02_template.py is stale
-  grader samples --check                fail when the sample class in submissions/ is stale
+  grader samples --check [--plots]      fail when the sample class in submissions/ is stale
   grader rubric                         list the hidden suite's points per test and per file
   grader release --out dist             build dist/exercise02-student.zip
   grader review                         enter the manual points of report/ in the browser
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     samples = commands.add_parser("samples", help="write the sample class in submissions/ from solutions/")
     samples.add_argument("--check", action="store_true", help="exit 1 when a committed sample is stale")
-    samples.add_argument("--plots", action="store_true", help="also re-run the solution (--quick) for the sample plots")
+    samples.add_argument("--plots", action="store_true",
+                         help="also re-run the solution (--quick) for the sample plots (with --check: compare them)")
     samples.set_defaults(run=run_samples)
 
     rubric = commands.add_parser("rubric", help="list the points per hidden test and file, and the manual points")
@@ -373,9 +374,15 @@ def run_samples(args) -> int:
     try:
         if args.check:
             problems = samples.stale(KIT)
-            print("stale samples (run `grader samples`, with --plots for the plots): " + ", ".join(problems)
-                  if problems else "the sample class in submissions/ is up to date")
-            return 1 if problems else 0
+            plots = sorted(set(samples.stale_plots(KIT)) - set(problems)) if args.plots else []
+            if problems or plots:
+                redo = "grader samples --plots" if plots or any("/plots/" in p for p in problems) else "grader samples"
+                print(f"stale samples (run `{redo}`): " + ", ".join(problems + plots))
+                return 1
+            print("the sample class in submissions/ is up to date" + (
+                ", plots included (redrawn by a quick run of the solution)" if args.plots else
+                " (code only: the plots are not checked; `grader samples --check --plots` redraws and compares them)"))
+            return 0
         changed = samples.write(KIT, with_plots=args.plots)
     except EditMismatch as error:
         print(f"grader samples: {error}", file=sys.stderr)

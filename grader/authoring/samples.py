@@ -2,7 +2,8 @@
 
     grader samples              rewrite the sample code files from solutions/exercise02.py
     grader samples --plots      also re-run the solution (--quick) for the sample plots
-    grader samples --check      exit 1 when a committed sample is stale
+    grader samples --check      exit 1 when a committed sample's code is stale (the plots are not checked)
+    grader samples --check --plots   also re-run the solution (--quick) and compare the sample plots' pixels
 
 The code of each sample is the solution with named edits (grader/authoring/edits.py); the self-test
 tests/selftest/test_samples.py fails when the committed files differ from what this module makes.
@@ -70,6 +71,31 @@ def stale(kit: Path) -> list[str]:
             if with_plots != (root / folder / "plots" / name).is_file():
                 found.append(f"{folder}/plots/{name}")
     return found
+
+
+def stale_plots(kit: Path) -> list[str]:
+    """The committed sample plots whose pixels differ from a fresh quick run of the solution.
+
+    Plots are drawn by running the experiment (tens of seconds), so only `--check --plots` compares them.
+    The pixels are compared, not the PNG bytes (the file's metadata may differ); another matplotlib
+    version can draw the same experiment differently, which also shows up here.
+    """
+    from PIL import Image
+
+    fresh = make_plots(kit)
+    try:
+        found = []
+        for folder, (_, _, with_plots) in SAMPLES.items():
+            for name in PLOT_FILES if with_plots else ():
+                committed = kit / SUBMISSIONS / folder / "plots" / name
+                if not committed.is_file():
+                    continue  # stale() already lists a missing plot
+                with Image.open(committed) as old, Image.open(fresh / name) as new:
+                    if old.size != new.size or old.convert("RGBA").tobytes() != new.convert("RGBA").tobytes():
+                        found.append(f"{folder}/plots/{name}")
+        return found
+    finally:
+        shutil.rmtree(fresh.parent, ignore_errors=True)
 
 
 def make_plots(kit: Path) -> Path:

@@ -109,7 +109,8 @@ def source(kind: str) -> str:
     names = {m.group("name") for m in STUB.finditer(text)}
     missing, unknown = names - set(bodies), set(bodies) - names
     if missing or unknown:
-        raise ValueError(f"impostor {kind}: no body for stubs {sorted(missing)}; bodies for no stub {sorted(unknown)}")
+        raise ValueError(f"impostor {kind}: no body for stubs {sorted(missing)}; bodies for no stub {sorted(unknown)}. "
+                         f"The template's stubs changed: give {kind!r} a body per stub in tests/selftest/impostors.py")
 
     def body(match):
         indent = match.group("indent")

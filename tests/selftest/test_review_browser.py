@@ -225,3 +225,42 @@ def test_review_refuses_requests_without_token(served, browser):
         assert page.status == 200 and "script-src 'self'" in page.headers["Content-Security-Policy"]
     browser.get(base + "/")
     assert "403 Forbidden" in browser.find_element(By.TAG_NAME, "body").text
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]  # WCAG 2.x, levels A and AA
+PAGES = ["report.html", "feedback/bob-partly-wrong.html", "feedback/carol-crash.html", "similarity.html",
+         "review: class list", "review: bob-partly-wrong"]  # fmt: skip
+
+
+def serious_violations(driver) -> list[str]:
+    """axe-core's violations of WCAG 2.x A/AA rules on the loaded page whose impact is serious or critical."""
+    from selenium_axe_python import Axe
+
+    axe = Axe(driver)
+    axe.inject()
+    found = axe.run(options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    assert found.get("testEngine", {}).get("name") == "axe-core", found  # axe ran (its result, not an error)
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in found["violations"] if v["impact"] in ("serious", "critical")]  # fmt: skip
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_have_no_serious_accessibility_violation(page, graded_class, served, browser):
+    """Does axe-core find no serious or critical WCAG 2.x violation on this page (static outputs and review app)?"""
+    url, _ = served
+    if page.startswith("review: "):
+        sid = page.split(": ", 1)[1]
+        browser.get(url if sid == "class list" else url + f"s/{sid}")
+        wait_title(browser, "Review: exercise 02" if sid == "class list" else f"Review: {sid}")
+    else:
+        browser.get((graded_class / page).as_uri())
+    assert serious_violations(browser) == [], f"{page}: fix the page's template (grader/outputs/*.j2, *.css)"
+
+
+def test_accessibility_check_can_fail(browser, tmp_path):
+    """Does the same check report a page with an unlabelled input and an image without alt text?"""
+    page = tmp_path / "bad.html"
+    page.write_text('<!doctype html><html lang="en"><head><title>bad</title></head><body><main>'
+                    '<input type="text"><img src="x.png"></main></body></html>')
+    browser.get(page.as_uri())
+    assert {v.split(" ")[0] for v in serious_violations(browser)} >= {"label", "image-alt"}

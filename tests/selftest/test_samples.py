@@ -22,7 +22,28 @@ def test_samples_check_command_agrees():
     """Does `grader samples --check` say the committed samples are up to date, with exit status 0?"""
     done = subprocess.run([sys.executable, "-m", "grader", "samples", "--check"], cwd=KIT, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
-    assert (done.returncode, done.stdout.strip()) == (0, "the sample class in submissions/ is up to date"), done
+    said = "the sample class in submissions/ is up to date (code only: the plots are not checked; " \
+           "`grader samples --check --plots` redraws and compares them)"
+    assert (done.returncode, done.stdout.strip()) == (0, said), done
+
+
+def test_samples_check_plots_finds_a_plot_the_solution_no_longer_draws(tmp_path):
+    """With one committed sample plot changed by a pixel, does `stale_plots` (what `--check --plots` adds) name
+    exactly that plot after redrawing the solution's quick experiment?"""
+    import shutil
+
+    from PIL import Image
+
+    kit = tmp_path / "kit"
+    shutil.copytree(KIT / "solutions", kit / "solutions")
+    shutil.copytree(KIT / "submissions", kit / "submissions")
+    shutil.copytree(KIT / "data", kit / "data", symlinks=True)
+    changed = kit / "submissions" / "bob-partly-wrong" / "plots" / "lr_accuracy.png"
+    with Image.open(changed) as image:
+        image = image.convert("RGB")
+        image.putpixel((5, 5), (255, 0, 0))
+        image.save(changed)
+    assert samples.stale_plots(kit) == ["bob-partly-wrong/plots/lr_accuracy.png"]
 
 
 def test_grade_sample_class_with_hidden_suite(tmp_path):

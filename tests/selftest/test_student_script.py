@@ -83,3 +83,62 @@ def test_wandb_gets_the_configuration_as_config_without_warnings(script, tmp_pat
     assert logged == [{"epoch": 1, "train_loss": 0.5, "val_accuracy": 0.8}] * 2  # no config key among the metrics
     printed = capfd.readouterr()
     assert "deprecat" not in (printed.out + printed.err).lower(), printed.err[-2000:]
+
+
+def partly_done(names: set[str]) -> str:
+    """The solution with the regions of `names` turned into the template's stubs and every other region kept."""
+    from grader.authoring.template import BEGIN, END, enclosing_name, render
+
+    lines = KIT.joinpath("solutions", "exercise02.py").read_text().splitlines(keepends=True)
+    kept, inside = [], None
+    for index, line in enumerate(lines):
+        marker = line.strip()
+        if marker == BEGIN:
+            inside = enclosing_name(lines, index, len(line) - len(line.lstrip()))
+        if inside not in names and marker in (BEGIN, END):
+            inside = None if marker == END else inside
+            continue  # a finished function: its code stays, its markers go
+        kept.append(line)
+        if marker == END:
+            inside = None
+    return render("".join(kept))
+
+
+def test_quick_run_stops_at_the_first_stub_with_one_line(tmp_path):
+    """With the activations and losses written and the MLP's methods still stubs, does `--quick` stop with one line
+    naming MLP.forward, its line and the `pytest -k` that runs its tests, instead of a traceback?"""
+    import subprocess
+
+    from grader.authoring.template import regions
+
+    stubs = {name for name in regions(KIT.joinpath("solutions", "exercise02.py").read_text())
+             if name.startswith("MLP.") or name == "learning_rate_experiment"}  # fmt: skip
+    script = tmp_path / "exercise02_template.py"
+    script.write_text(partly_done(stubs))
+    done = subprocess.run([sys.executable, str(script), "--quick", "--data", str(KIT / "data" / "mnist")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    stub_line = 1 + script.read_text().splitlines().index('        raise NotImplementedError("MLP.forward")')
+    assert lines == [f"Stopped: MLP.forward (line {stub_line} of exercise02_template.py) still raises "
+                     'NotImplementedError. Implement it next, then run its tests with: pytest -k "test_forward"'], (
+        "the run (run_xor, first) no longer reaches MLP.forward first, or explain_stub's wording in "
+        "solutions/exercise02.py changed: edit this expectation to match")
+
+
+def test_every_stub_names_a_pytest_k_that_selects_its_public_tests():
+    """For every stub of the template, does the `pytest -k "test_<name>"` the script prints select at least one
+    public test?"""
+    import subprocess
+
+    from grader.authoring.template import regions
+
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/public"], cwd=KIT,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    tests = [line.split("::")[-1].split("[")[0] for line in listed.stdout.splitlines() if "::" in line]
+    assert tests, listed.stdout[-2000:]
+    for name in regions(KIT.joinpath("solutions", "exercise02.py").read_text()):
+        expression = "test_" + name.rsplit(".", 1)[-1]
+        selected = {test for test in tests if expression.lower() in test.lower()}
+        assert selected, f"pytest -k {expression!r} selects no public test for the stub {name}"

@@ -116,8 +116,10 @@ def test_render_rejects_unbalanced_markers(text, problem):
 def test_solution_markers_balanced_and_match_the_contract():
     """Does the solution have exactly one region per stub of the contract, in order?"""
     text = SOLUTION.read_text()
-    assert text.count(template.BEGIN) == text.count(template.END) == len(STUBS)
-    assert template.regions(text) == STUBS
+    fix = ("the solution's regions are the student API: a region added, removed or renamed in solutions/exercise02.py "
+           "must also change STUBS in tests/selftest/test_template.py and the API in docs/contract.md")
+    assert text.count(template.BEGIN) == text.count(template.END) == len(STUBS), fix
+    assert template.regions(text) == STUBS, fix
 
 
 # --------------------------------------------------------------------------- the template itself
