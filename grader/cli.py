@@ -149,6 +149,7 @@ IMPORT_NAMES = {"pillow": "PIL", "markdown-it-py": "markdown_it"}  # a tutor pac
 
 def add_moodle_options(grade) -> None:
     from grader.grading import lateness
+    from grader.outputs import language
 
     def typed(parse):
         def wrapped(text):
@@ -162,27 +163,31 @@ def add_moodle_options(grade) -> None:
     group = grade.add_argument_group("Moodle and lateness (docs/moodle.md)")
     group.add_argument("--worksheet", type=Path, default=None, help="Moodle's grading worksheet (CSV): writes "
                        "<out>/moodle/grades-upload.csv and feedback-files.zip for upload")  # fmt: skip
+    group.add_argument("--columns", type=typed(language.parse_columns), default=None, metavar="KEY=HEADER,...",
+                       help="the worksheet's headers in a language other than English or German, by Moodle's string "
+                       "keys: recordid=...,gradenoun=...,lastmodifiedgrade=...,maxgrade=...")  # fmt: skip
+    group.add_argument("--upload-pending", action="store_true", help="put grades whose manual points are pending "
+                       "into the upload too (default: left out, so that the complete upload later is not skipped)")  # fmt: skip
     group.add_argument("--missing-zero", action="store_true", help="worksheet rows without a submission get 0 "
                        "and a 'no submission' comment (default: left blank)")  # fmt: skip
     group.add_argument("--deadline", type=typed(lateness.parse_deadline), default=None,
                        help="ISO date and time (2026-11-30T23:59); later submissions are marked late")  # fmt: skip
+    group.add_argument("--timezone", type=typed(lateness.parse_timezone), default=None, metavar="ZONE",
+                       help="the course's time zone for --deadline and the worksheet's times (e.g. Europe/Berlin; "
+                       "default: this machine's)")  # fmt: skip
     group.add_argument("--late-penalty", type=typed(lateness.parse_policy), default=None, metavar="P[,CAP]",
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
-def write_lms(args, out: Path, sheet, batch, written: dict) -> list[Path]:
+def write_lms(args, out: Path, sheet, batch, written: dict, comments: dict[str, str]) -> list[Path]:
     """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
     from grader.outputs import moodle
 
     rows, pages = written["rows"], written["pages"]
     files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
-                                          {p.stem: p for p in pages}, args.missing_zero)  # fmt: skip
+                                          {p.stem: p for p in pages}, args.missing_zero, args.upload_pending, comments)  # fmt: skip
     for problem in problems:
         print(f"worksheet: {problem}", file=sys.stderr)
-    pending = sorted({r.submission for r in rows if r.participant and "pending" in r.status})
-    if pending:
-        print(f"worksheet: {len(pending)} submission(s) have no manual points yet; their grades count 0 for them "
-              f"(fill in {out / 'manual.csv'} and run again before uploading)", file=sys.stderr)  # fmt: skip
     return files
 
 
@@ -227,7 +232,7 @@ def run_grade(args) -> int:
     from grader.grading import executor, harness, imports, intake, store
     from grader.grading.runner import Runner
     from grader.sandbox import staging
-    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup
+    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup, worksheet
 
     if not args.submissions.exists():
         print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
@@ -250,8 +255,8 @@ def run_grade(args) -> int:
         print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
         return 2
     try:
-        sheet = moodle.read_worksheet(args.worksheet) if args.worksheet else None
-    except moodle.WorksheetError as error:
+        sheet = worksheet.read_worksheet(args.worksheet, args.columns) if args.worksheet else None
+    except worksheet.WorksheetError as error:
         print(f"grader grade: {error}", file=sys.stderr)
         return 2
     lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
@@ -270,8 +275,14 @@ def run_grade(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         lock.lock()
         if sheet is not None:
-            notes += moodle.match_class(sheet, submissions)
-        late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty)
+            matched = moodle.match_class(sheet, submissions)
+            for problem in matched:
+                print(f"worksheet: {problem}", file=sys.stderr)
+            notes += matched
+        late, how_late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty, args.timezone)
+        if how_late:
+            print(f"note: {how_late}", file=sys.stderr)
+            notes.append(how_late)
         if args.late_penalty:
             notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
         runner = Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
@@ -303,7 +314,7 @@ def run_grade(args) -> int:
                                                                "manual-template.csv")))  # fmt: skip
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
         if sheet is not None:
-            lock.record(*write_lms(args, out, sheet, batch, written))
+            lock.record(*write_lms(args, out, sheet, batch, written, points.comments))
         lock.finish()
     except guard.Busy as busy:
         print(f"grader grade: {busy}", file=sys.stderr)
@@ -332,6 +343,9 @@ def run_grade(args) -> int:
     if sheet is not None:
         print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "
               f"{out / 'moodle' / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
+        if sheet.unmatched:
+            print(f"Moodle: {len(sheet.unmatched)} submission(s) match no worksheet row and get NO grade in Moodle: "
+                  f"{', '.join(sheet.unmatched[:10])} (see Attention in the report)", file=sys.stderr)  # fmt: skip
     return 0
 
 

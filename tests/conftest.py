@@ -375,8 +375,7 @@ class InProcessStudent:
     def data(self, name: str, rows: tuple[int, int] | None = None):
         from grader.sandbox import mnist  # hidden tests only: the kit's trusted loader
 
-        array = mnist.dataset(name, data_dir=self.data_dir)
-        return array if rows is None else array[rows[0] : rows[1]]
+        return mnist.dataset(name, data_dir=self.data_dir, rows=rows)  # only the rows asked for become float64
 
     @contextlib.contextmanager
     def limits(self, seconds: float | None = None):

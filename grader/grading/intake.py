@@ -54,6 +54,8 @@ MEMBERS_PER_SUBMISSION = 500  # files listed per submission; beyond that the res
 WALK_DEPTH = 4  # folder levels looked into per submission
 MAX_GROUP = 3
 MOODLE = re.compile(r"^(?P<name>.*?)_(?P<pid>\d+)_(?P<plugin>assign(?:submission|feedback)_[A-Za-z]+)_?$")
+MOODLE_NO_ID = re.compile(r"^(?P<name>.+?)_(?P<plugin>assignsubmission_file)_?$")  # a team download's "Default group"
+BROWSER_COPY = re.compile(r"^(exercise02(?:_template)?) ?\(\d{1,3}\)\.py$", re.IGNORECASE)  # "exercise02_template (1).py"
 MOODLE_FLAT = re.compile(r"^(?P<folder>.*?_\d+_assign(?:submission|feedback)_[A-Za-z]+)_(?P<rest>.+)$")
 SUBMISSION_PLUGIN = "assignsubmission_file"  # Moodle's file submissions; other plugin folders are not submissions
 # Names the outputs give their own files in some folder of --out (review/class.json, report.html, ...): a
@@ -86,6 +88,7 @@ class Submission:
     submitted: datetime | None = None  # newest time stamp of the picked files (untrusted; for --deadline)
     code_problem: str = ""  # why a code file that was there was not used (a cap), for the status
     participants: dict[str, str] | None = None  # student -> LMS participant, set by a worksheet match (None: no worksheet)
+    people: dict[str, tuple[str, str]] = field(default_factory=dict)  # participant -> (full name, email) from the worksheet
 
     def files(self) -> list[Path]:
         """The picked files, in a fixed order (what the store hashes)."""
@@ -228,7 +231,7 @@ def _from_zip(path: Path, notes: list[str]):
                 continue
         if why:
             top = parts[0] if parts else ""
-            if top and len(parts) > 1:
+            if top and len(parts) > 1 and top != "..":  # a path that leaves the archive never names a submission
                 groups.setdefault(top, ([], []))[1].append(f"{display(info.filename)}: {why}; skipped")
             else:
                 notes.append(f"{label}: member {display(info.filename)}: {why}; skipped")
@@ -312,6 +315,8 @@ def _pick(name: str, sid: str, entries: list[Entry], problems: list[str], folder
     moodle = MOODLE.match(name)
     if moodle:
         sub.participant, sub.name = roster.normalise_id(moodle["pid"]), " ".join(moodle["name"].split())
+    elif no_id := MOODLE_NO_ID.match(name):  # Moodle's team download names students in no group "Default group"
+        sub.name = " ".join(no_id["name"].split())
     folder.mkdir(parents=True)
     zips = [e for e in entries if e.parts[-1].lower().endswith(".zip")]
     if len(zips) == 1 and not any(p.lower() in WANTED for e in entries for p in e.parts):
@@ -348,6 +353,13 @@ def _pick(name: str, sid: str, entries: list[Entry], problems: list[str], folder
         if len(code_hits) > 1:
             sub.problems.append(f"both {' and '.join(code_hits)} present; graded {code_hits[0]}")
             used.add(id(inside.get((code_hits[1],)) or lowered.get(code_hits[1].lower())))
+    elif len(copies := [p for p in inside if len(p) == 1 and BROWSER_COPY.match(p[0])]) == 1:
+        sub.code = take(copies[0][0], "code")
+        if sub.code is not None:
+            sub.code = sub.code.rename(sub.code.with_name(CODE_NAMES[0]))
+            sub.problems.append(f"the code file is named {display(copies[0][0])} (a browser's copy suffix); graded as {CODE_NAMES[0]}")
+        else:
+            sub.code_problem = sub.problems[-1]
     else:
         sub.problems.append(f"no {' or '.join(CODE_NAMES)} found")
     for plot in PLOT_NAMES:

@@ -22,6 +22,7 @@ never dropped.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -51,6 +52,33 @@ def slug(name: str) -> str:
 
     ascii_name = anyascii(unicodedata.normalize("NFC", str(name)))
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:SLUG_LENGTH].strip("-")
+
+
+def clean_filename(text: str) -> str:
+    """Moodle's clean_filename (clean_param PARAM_FILE, lib/moodlelib.php): control characters and
+    & < > " ` | ' : \\ / removed. A download's folder names went through it."""
+    text = re.sub(r"[\x00-\x1f\x7f&<>\"`|':\\/]", "", text)
+    return "" if text in (".", "..") else text
+
+
+def escape_name(text: str) -> str:
+    """Moodle's format_string on a group name (lib/classes/formatting.php, default settings): an "&" that starts
+    no entity becomes "&amp;", tags are stripped, "<" and ">" become "&lt;" "&gt;"."""
+    text = re.sub(r"&(?!(?:[a-zA-Z][a-zA-Z0-9]*|#[0-9]+|#x[0-9a-fA-F]+);)", "&amp;", text)
+    return re.sub(r"<[A-Za-z/!?][^>]*(>|$)", "", text).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def team_prefixes(group: str) -> set[str]:
+    """The name parts a download may give a team's folder, compared after normalise_name:
+    4.1+ (mod/assign/classes/downloader.php get_student_prefix): clean_filename of format_string(name) with
+    "_" as " "; 3.x-4.0 (mod/assign/locallib.php download_submissions): clean_filename of the raw name with
+    "_" as " ", followed there by "-<member name>". The worksheet may show the name escaped or not."""
+    names = {group, html.unescape(group)}
+    found = set()
+    for name in names:
+        for shown in (escape_name(name), name):
+            found.add(normalise_name(clean_filename(shown.replace("_", " "))))
+    return found
 
 
 @dataclass
@@ -138,6 +166,16 @@ def match(claim: Claim, people: list[Person]) -> Match:
                                "graded with this submission")  # fmt: skip
         result.rows[submitter.participant] = submitter
     return result
+
+
+def person_of(sub, student: str, participant: str) -> tuple[str, str]:
+    """A student's own full name and email: the worksheet's row (sub.people), else members.txt, else the LMS folder."""
+    if participant and participant in sub.people:
+        return sub.people[participant]
+    details = sub.details.get(student, {})
+    if details.get("name") or details.get("email"):
+        return details.get("name", ""), details.get("email", "")
+    return (sub.name, "") if student == sub.participant and sub.name else ("", "")
 
 
 def read_members(text: str, max_group: int, problems: list[str]) -> tuple[list[str], dict[str, dict]]:

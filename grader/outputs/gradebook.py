@@ -3,7 +3,11 @@
 The .py assignment is recorded as one pseudo-notebook "exercise02" holding one grade cell per test
 of the answer key (max_score = its points) and one manual grade cell per manual part (plots,
 REPORT.md). Every student gets a submission with auto_score per test cell and manual_score per
-manual cell (needs_manual_grade while blank). `nbgrader export` works on the result. Do not run
+manual cell (needs_manual_grade while blank), their own name and email, and the late penalty the way
+nbgrader models it: points in SubmittedNotebook.late_submission_penalty (what nbgrader's own
+LateSubmissionPlugin sets), which `nbgrader export` subtracts from the raw score (plugins/export.py:
+score = max(0, raw_score - late_submission_penalty)). So the export's score equals grades.csv's points.
+`nbgrader export` works on the result. Do not run
 `nbgrader autograde` on it: it looks for notebooks that do not exist and would zero the grades.
 
 The database is rebuilt from scratch each time into a temporary file and moved into place. Creating
@@ -20,6 +24,7 @@ import shutil
 import stat
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -43,22 +48,50 @@ def neutral(text) -> str | None:
     return "'" + text if text.startswith(UNSAFE_LEAD) else text
 
 
-def set_scores(notebook, earned: dict, manual: dict, manual_parts: dict) -> None:
-    """Every grade of one submission's notebook: auto_score per test cell, manual_score per manual part."""
+@dataclass(frozen=True)
+class Entry:
+    """One student in the gradebook: who (their own name and email), the points per cell, the late penalty."""
+
+    student: str
+    first: str
+    last: str
+    email: str
+    earned: dict  # test id -> points
+    manual: dict  # manual part -> points or None
+    participant: str = ""  # the LMS participant number, stored as lms_user_id
+    penalty: float = 0.0  # fraction of the points taken off for lateness
+
+
+def split_name(full_name: str = "", label: str = "") -> tuple[str, str]:
+    """First and last name from a full name (the worksheet's), else from a Moodle folder label
+    ("Anna Maria Muster_123_..."), else blanks."""
+    from grader.grading.intake import MOODLE
+
+    match = MOODLE.match(label)
+    words = (full_name or (match["name"] if match else "")).split()
+    if not words:
+        return "", ""
+    return " ".join(words[:-1])[:100], words[-1][:100]
+
+
+def set_scores(notebook, entry: Entry, manual_parts: dict) -> None:
+    """Every grade of one submission's notebook: auto_score per test cell, manual_score per manual part, and
+    the late penalty in points of the raw score (tests + manual)."""
     for grade in notebook.grades:
         if grade.name in manual_parts:
-            grade.manual_score = manual.get(grade.name)
-            grade.needs_manual_grade = manual.get(grade.name) is None
+            grade.manual_score = entry.manual.get(grade.name)
+            grade.needs_manual_grade = entry.manual.get(grade.name) is None
         else:
-            grade.auto_score = float(earned.get(grade.name, 0.0))
+            grade.auto_score = float(entry.earned.get(grade.name, 0.0))
             grade.needs_manual_grade = False
+    raw = sum(float(entry.earned.get(g.name, 0.0)) for g in notebook.grades if g.name not in manual_parts)
+    raw += sum(float(entry.manual.get(part) or 0.0) for part in manual_parts)
+    notebook.late_submission_penalty = round(raw * entry.penalty, 4) if entry.penalty else None
 
 
 def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> None:
-    """tests: [(id, max points)]; rows: [(student, first, last, {test id: earned}, {part: points or None}, participant)].
-
-    The participant (the LMS's number, "" when unknown) is stored as the student's lms_user_id.
-    """
+    """tests: [(id, max points)]; rows: [Entry]. The participant (the LMS's number, "" when unknown) is stored as
+    the student's lms_user_id."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -79,13 +112,13 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
                     gb.add_grade_cell(test_id, NOTEBOOK, ASSIGNMENT, max_score=float(points), cell_type="code")
                 for part, maximum in manual_parts.items():
                     gb.add_grade_cell(part, NOTEBOOK, ASSIGNMENT, max_score=float(maximum), cell_type="markdown")
-                for student, first, last, earned, manual, participant in rows:
-                    gb.add_student(student, first_name=neutral(first), last_name=neutral(last),
-                                   lms_user_id=neutral(participant))  # fmt: skip
-                    gb.add_submission(ASSIGNMENT, student)
+                for entry in rows:
+                    gb.add_student(entry.student, first_name=neutral(entry.first), last_name=neutral(entry.last),
+                                   email=neutral(entry.email), lms_user_id=neutral(entry.participant))  # fmt: skip
+                    gb.add_submission(ASSIGNMENT, entry.student)
                     # One lookup of the submission's grade rows (find_grade would query once per cell).
-                    notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
-                    set_scores(notebook, earned, manual, manual_parts)
+                    notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, entry.student)
+                    set_scores(notebook, entry, manual_parts)
                 gb.db.commit()
     finally:
         os.environ["PATH"] = old_path
@@ -171,17 +204,17 @@ def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict
 
         with Gradebook(f"sqlite:///{path}", course_id=course_id) as gb:
             cells = {test_id for test_id, _ in tests} | set(manual_parts)
-            if {s.id for s in gb.students} != {row[0] for row in rows}:
+            if {s.id for s in gb.students} != {entry.student for entry in rows}:
                 return False
-            for student, _first, _last, earned, manual, _participant in rows:
+            for entry in rows:
                 try:
-                    notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, student)
+                    notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, entry.student)
                 except MissingEntry:
                     gb.db.rollback()
                     return False
                 if {grade.name for grade in notebook.grades} != cells:
                     gb.db.rollback()
                     return False
-                set_scores(notebook, earned, manual, manual_parts)
+                set_scores(notebook, entry, manual_parts)
             gb.db.commit()
     return True

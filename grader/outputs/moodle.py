@@ -1,171 +1,31 @@
-"""Moodle's files: the offline grading worksheet (read, and written back with grades) and the feedback zip.
-
-The worksheet is what Moodle's assignment offers under "Download grading worksheet" (feedback
-type "Offline grading worksheet"): a UTF-8 CSV with a byte-order mark, one row per participant,
-columns in Moodle's order but read here by header, in any order:
-
-    Identifier ("Participant 222")  Full name  Email address  [ID number ...]  Status  Grade
-    Maximum Grade  Grade can be changed  Last modified (submission)  Last modified (grade)
-    Feedback comments
-
-`write_upload` writes the same file back (same columns, same order, same rows, the BOM) with
-Grade and Feedback comments filled in for the participants given; Moodle's "Upload grading
-worksheet" reads it. "Last modified (grade)" is copied unchanged: Moodle's importer needs the
-column and skips a row whose grade was changed in Moodle after the download.
+"""Moodle's side of the round trip: the class matched to the worksheet's rows, lateness, the comments, the
+files to upload (grades-upload.csv through grader.outputs.worksheet, and the feedback zip).
 
 The feedback zip follows "Upload multiple feedback files in a zip": a file is given to the
 participant whose number is the second "_"-separated field of a folder name, followed by a
-plugin type and name: `<Full Name>_<participant>_assignfeedback_file_/feedback.html`.
+plugin type and name: `<Full Name>_<participant>_assignfeedback_file_/feedback.html` (for 4.1+ team
+assignments the number is the group's id).
 
 Sources and details: docs/moodle.md.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import io
-import os
+import json
 import re
 import zipfile
-from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from grader.grading.roster import Claim, Person, match, normalise_id, normalise_name
-from grader.outputs.manual import sniff_dialect
+from grader.grading import roster
+from grader.grading.roster import Claim, Person, match, normalise_name
+from grader.outputs import language
+from grader.outputs.worksheet import (GRADED_AT, MAX_GRADE, STATUS, SUBMITTED, TEAM, Row, Worksheet, max_grade, scale,
+                                      write_atomic, write_upload)  # fmt: skip
 
-BOM = "\ufeff"
-IDENTIFIER, FULL_NAME, EMAIL, STATUS = "Identifier", "Full name", "Email address", "Status"
-GRADE, MAX_GRADE, FEEDBACK = "Grade", "Maximum Grade", "Feedback comments"
-SUBMITTED, GRADED_AT = "Last modified (submission)", "Last modified (grade)"
-TEAM = "Group"  # present with team submissions: then a folder's number is the group's id, not a participant
-OTHER_IDS = ("ID number", "Username")  # identity fields a site may add to the worksheet
-REQUIRED = (IDENTIFIER, GRADE, GRADED_AT)  # what Moodle's importer needs to take the file back
-KNOWN = (IDENTIFIER, FULL_NAME, EMAIL, STATUS, GRADE, MAX_GRADE, FEEDBACK, SUBMITTED, GRADED_AT, "Grade can be changed",
-         TEAM, *OTHER_IDS)  # fmt: skip
-MAX_BYTES = 20 << 20
 FEEDBACK_NAME = "feedback.html"
 PLUGIN = "assignfeedback_file"
-
-
-class WorksheetError(Exception):
-    """The file is not a Moodle grading worksheet this kit can fill in (the message says why)."""
-
-
-@dataclass
-class Row:
-    person: Person
-    cells: dict[str, str]  # column key (a KNOWN name, whatever its case in the file, else the header) -> text
-    line: int
-
-
-@dataclass
-class Worksheet:
-    path: Path
-    header: list[str]  # as in the file
-    rows: list[Row]
-    keys: list[str] = field(default_factory=list)  # per column: its KNOWN name or its header
-    delimiter: str = ","
-    bom: bool = True
-    problems: list[str] = field(default_factory=list)
-
-    def people(self) -> list[Person]:
-        return [r.person for r in self.rows]
-
-    def row(self, participant: str) -> Row | None:
-        return next((r for r in self.rows if r.person.participant == participant), None)
-
-
-def read_worksheet(path: Path) -> Worksheet:
-    """The worksheet's header and rows; raises WorksheetError when it cannot be used at all."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()[: MAX_BYTES + 1]
-    except OSError as error:
-        raise WorksheetError(f"{path}: cannot be read ({error.strerror})") from None
-    if len(data) > MAX_BYTES:
-        raise WorksheetError(f"{path}: larger than {MAX_BYTES >> 20} MB; not a grading worksheet")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise WorksheetError(f"{path}: not UTF-8 text; download the worksheet from Moodle again "
-                             "(a spreadsheet may have re-saved it in another encoding)") from None  # fmt: skip
-    bom = text.startswith(BOM)
-    text = text.removeprefix(BOM)
-    dialect = sniff_dialect(text)
-    lines = list(csv.reader(io.StringIO(text, newline=""), dialect))
-    if not lines:
-        raise WorksheetError(f"{path}: empty")
-    header = [h.strip() for h in lines[0]]
-    known = {" ".join(k.split()).casefold(): k for k in KNOWN}  # Moodle versions differ in case ("Maximum grade")
-    keys = [known.get(" ".join(h.split()).casefold(), h) for h in header]
-    missing = [c for c in REQUIRED if c not in keys]
-    if missing:
-        raise WorksheetError(f"{path}: no column {', '.join(repr(m) for m in missing)}; expected Moodle's grading worksheet "
-                             f"(Identifier, Full name, ..., Grade, Maximum Grade, ..., Last modified (grade)); found {header[:12]}")  # fmt: skip
-    if MAX_GRADE not in keys:
-        raise WorksheetError(f"{path}: no 'Maximum Grade' column (an assignment graded with a scale?); the kit needs a point grade")
-    sheet = Worksheet(path, header, [], keys, dialect.delimiter, bom)
-    seen: dict[str, int] = {}
-    for number, cells in enumerate(lines[1:], start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        values = {k: (cells[i] if i < len(cells) else "") for i, k in enumerate(keys)}
-        found = re.search(r"(\d+)\s*$", values[IDENTIFIER])
-        if not found:
-            sheet.problems.append(f"worksheet line {number}: Identifier {values[IDENTIFIER][:40]!r} has no participant number; row left as it is")
-            participant = ""
-        else:
-            participant = normalise_id(found.group(1))
-            if participant in seen:
-                sheet.problems.append(f"worksheet line {number}: Participant {participant} also on line {seen[participant]}; "
-                                      "only the first row is filled in")  # fmt: skip
-                participant = ""
-            else:
-                seen[participant] = number
-        ids = tuple(normalise_id(values[c]) for c in OTHER_IDS if values.get(c, "").strip())
-        person = Person(participant, values.get(FULL_NAME, "").strip(), values.get(EMAIL, "").strip(), ids)
-        sheet.rows.append(Row(person, values, number))
-    return sheet
-
-
-def max_grade(row: Row) -> float | None:
-    """The row's Maximum Grade as a number ("100.00", "100,00"); None when it is not one."""
-    text = row.cells.get(MAX_GRADE, "").strip().replace(" ", "").replace(",", ".")
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if value > 0 else None
-
-
-def scale(points: float, maximum: float, grade_max: float) -> str:
-    """The kit's points on the worksheet's scale, rounded half up to 2 decimals (Moodle's default)."""
-    value = Decimal(repr(points)) / Decimal(repr(maximum)) * Decimal(repr(grade_max))
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def write_upload(path: Path, sheet: Worksheet, updates: dict[str, tuple[str | None, str]]) -> None:
-    """The worksheet again, with Grade and Feedback comments set for each participant in `updates`.
-
-    updates: participant -> (grade text or None to leave the grade as it was, feedback comment).
-    """
-    header, keys = list(sheet.header), list(sheet.keys)
-    if FEEDBACK not in keys:
-        header, keys = header + [FEEDBACK], keys + [FEEDBACK]
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=",", lineterminator="\n")
-    writer.writerow(header)
-    for row in sheet.rows:
-        cells = dict(row.cells)
-        cells.setdefault(FEEDBACK, "")
-        if row.person.participant in updates:
-            grade, comment = updates[row.person.participant]
-            if grade is not None:
-                cells[GRADE] = grade
-            cells[FEEDBACK] = comment
-        writer.writerow([cells.get(k, "") for k in keys])
-    _write(path, (BOM + buffer.getvalue()).encode("utf-8"))
 
 
 def folder_name(full_name: str, participant: str) -> str:
@@ -184,45 +44,84 @@ def write_feedback_zip(path: Path, pages: list[tuple[str, str, Path]]) -> int:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, Path(page).read_bytes())
-    _write(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return len(pages)
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+DEFAULT_TEAM = ("Default group", "Standard-Gruppe")  # mod/assign 'defaultteam': students in no group (en, de)
 
 
-# --------------------------------------------------------------------------- the class against the worksheet
+def team_of(sub, groups: dict[str, list[Person]], sheet: Worksheet) -> tuple[str, list[Person], str]:
+    """A team download's folder -> (group name, its worksheet rows, layout), or ("", [], "") when none fits.
+
+    4.1+ "<group>_<group id>_assignsubmission_file" (the number is a group id), "Default group_..." (no
+    number, the students in no group); 3.x-4.0 "<group>-<member>_<participant>_assignsubmission_file_"
+    (the number is the member's participant). Names are compared the way Moodle wrote them (roster.team_prefixes).
+    """
+    folder = normalise_name(sub.name)
+    if not sub.participant:
+        if folder.casefold() in {d.casefold() for d in DEFAULT_TEAM}:
+            return folder, groups.get("", []), "no group"
+        return "", [], ""
+    exact = [g for g in groups if g and folder in roster.team_prefixes(g)]
+    if len(exact) == 1:
+        return exact[0], groups[exact[0]], "4.1"
+    row = sheet.row(sub.participant)
+    if row is not None:
+        group = _group_cell(row)
+        prefixes = roster.team_prefixes(group) if group else {normalise_name(d) for d in DEFAULT_TEAM}
+        if any(folder.startswith(p + "-") for p in prefixes):
+            return group or DEFAULT_TEAM[0], groups.get(group, []), "3.x"
+    return "", [], ""
+
+
+def _group_cell(row: Row) -> str:
+    """The row's Group, "" for a student in no group (Moodle shows 'Default group' or nothing)."""
+    group = normalise_name(row.cells.get(TEAM, ""))
+    return "" if group.casefold() in {d.casefold() for d in DEFAULT_TEAM} or group == "-" else group
 
 
 def match_class(sheet: Worksheet, submissions) -> list[str]:
-    """Each submission's members matched to worksheet rows (sets sub.participants); returns class-level problems."""
+    """Each submission's members matched to worksheet rows (sets sub.participants); returns class-level problems.
+
+    A submission that reaches no worksheet row is listed here (the report's Attention box, the terminal)
+    and in sheet.unmatched (the run's closing message): its grade would go nowhere in Moodle.
+    """
     people = sheet.people()
     problems = list(sheet.problems)
     owners: dict[str, list[str]] = {}
-    teams: dict[str, list[Person]] = {}
+    groups: dict[str, list[Person]] = {}
     for row in sheet.rows if TEAM in sheet.keys else []:
-        if row.person.participant:  # Moodle writes the group name into the folder with "_" as " "
-            teams.setdefault(normalise_name(row.cells[TEAM].replace("_", " ")), []).append(row.person)
+        if row.person.participant:
+            groups.setdefault(_group_cell(row), []).append(row.person)
     for sub in submissions:
-        if teams and sub.participant:  # team submissions: "<group name>_<group id>_assignsubmission_file"
-            team = teams.get(normalise_name(sub.name), [])
+        if groups and (sub.participant or sub.name):  # team submissions: the folder names a group
+            name, team, layout = team_of(sub, groups, sheet)
             sub.participants = {p.participant: p.participant for p in team}
-            sub.participant = ""  # a group id, not a participant
+            sub.people = {p.participant: (p.name, p.email) for p in team}
+            if layout == "4.1":
+                sheet.team_folders[sub.id] = (name, sub.participant)  # the feedback zip goes to the group's id
+                sub.participant = ""  # a group id, not a participant
+            if layout == "no group":
+                problems.append(f"{sub.label}: Moodle's zip import gives feedback files only to students in a group; "
+                                f"the {len(team)} student(s) in no group get their grade and comment from the worksheet only")  # fmt: skip
             if not team:
-                sub.problems.append(f"group {sub.name[:60]!r}: no worksheet row has this Group; not graded in the worksheet")
+                why = ("no worksheet row has this group" if layout == "" else f"the worksheet lists nobody in {name!r}")
+                sub.problems.append(f"folder {sub.label}: {why}; NOT GRADED IN MOODLE")
             for participant in sub.participants:
                 owners.setdefault(participant, []).append(sub.id)
-            continue
-        claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
-        found = match(claim, [p for p in people if p.participant])
-        sub.participants = {student: person.participant for student, person in found.rows.items()}
-        sub.problems.extend(found.problems)
-        for participant in sub.participants.values():
-            owners.setdefault(participant, []).append(sub.id)
+        else:
+            claim = Claim(sub.id, sub.participant, sub.name, list(sub.members), dict(sub.details))
+            found = match(claim, [p for p in people if p.participant])
+            sub.participants = {student: person.participant for student, person in found.rows.items()}
+            sub.people = {person.participant: (person.name, person.email) for person in found.rows.values()}
+            sub.problems.extend(found.problems)
+            for participant in sub.participants.values():
+                owners.setdefault(participant, []).append(sub.id)
+        if not sub.participants:
+            sheet.unmatched.append(sub.id)
+            problems.append(f"{sub.label}: matches no row of the worksheet; its grade and feedback reach nobody in "
+                            "Moodle (a filtered or another group's worksheet? download the worksheet of all participants)")  # fmt: skip
     for participant, subs in sorted(owners.items()):
         if len(subs) > 1:
             problems.append(f"Participant {participant} is in {len(subs)} submissions ({', '.join(subs)}); "
@@ -230,79 +129,172 @@ def match_class(sheet: Worksheet, submissions) -> list[str]:
     return problems
 
 
-def late_class(submissions, sheet: Worksheet | None, deadline, policy) -> dict:
-    """submission id -> Lateness: the submitter's worksheet Status first, else --deadline against its time."""
+def late_class(submissions, sheet: Worksheet | None, deadline, policy, zone=None) -> tuple[dict, str]:
+    """(submission id -> Lateness, a note saying how lateness was measured).
+
+    With --deadline: the submitter's worksheet "Last modified (submission)" (else the files' newest time)
+    against it, both in the course's time zone `zone` (None: the machine's). Without: Moodle's status text.
+    """
     from grader.grading import lateness
 
-    late = {}
+    deadline = lateness.localise(deadline, zone)
+    late, from_status = {}, 0
     for sub in submissions:
         row = sheet.row(sub.participant) if sheet is not None and sub.participant else None
         if row is None and sheet is not None and sub.participants:
             row = sheet.row(next(iter(sub.participants.values())))
         status = row.cells.get(STATUS, "") if row else ""
-        when = lateness.parse_moodle_date(row.cells.get(SUBMITTED, "")) if row else None
+        when = lateness.localise(language.parse_date(row.cells.get(SUBMITTED, ""), sheet.words), zone) if row else None
         found = lateness.assess(status, when or sub.submitted, deadline, policy)
         if found is not None:
             late[sub.id] = found
-    return late
+            from_status += deadline is None
+    if deadline is not None:
+        note = f"lateness: exact, submission times against --deadline {deadline:%Y-%m-%d %H:%M} in {lateness.zone_name(zone)}"
+    elif from_status:
+        note = (f"lateness of {from_status} submission(s) from Moodle's status text, which keeps only the two largest units "
+                "(24 h 30 min late shows as '1 day'): give --deadline (and --timezone) for the exact time")  # fmt: skip
+    else:
+        note = ""
+    return late, note
 
 
-def comment(row, result, key, feedback_file: str) -> str:
-    """The worksheet's plain-text feedback: the score, the lateness, each lost test on one line, the pointer."""
+COMMENT_CHARS = 3000  # the comment's length bound (Moodle shows it whole above the feedback files)
+STATUS_WORDS = {"import-error": "the code could not import", "no-code": "no code file was graded",
+                "timeout": "the code ran out of time", "crashed": "the grading process crashed"}  # fmt: skip
+
+
+def comment(row, result, key, feedback_file: str, tutor: str = "") -> str:
+    """The worksheet's feedback comment as safe minimal HTML (Moodle stores it as FORMAT_HTML:
+    assignfeedback_comments set_editor_text): the score, the tutor's comment, the lateness, the lost tests as
+    a list, the pointer to the feedback file. Every text is escaped, cut only between words, and nothing the
+    submission wrote (an import error's message) goes in: that stays on the feedback page."""
+    from html import escape
+    from textwrap import shorten
+
     manual = [v for v in row.manual.values() if v is not None]
-    lines = [f"Exercise 02: {row.points:g} / {row.max_points:g} points (tests {row.auto_points:g} / {row.auto_max:g}, "
+    parts = [f"<p>Exercise 02: {row.points:g} / {row.max_points:g} points (tests {row.auto_points:g} / {row.auto_max:g}, "
              f"manual {sum(manual):g} / {row.max_points - row.auto_max:g}"
-             + ("" if len(manual) == len(row.manual) else ", manual points not graded yet") + ")."]  # fmt: skip
+             + ("" if len(manual) == len(row.manual) else ", manual points not graded yet") + ").</p>"]  # fmt: skip
+    if tutor.strip():
+        parts.append(f"<p>Tutor: {escape(shorten(tutor, 800, placeholder=' …'))}</p>")
     if row.late:
-        lines.append(f"Submitted {row.late}.")
-    if result.status != "graded":  # one cause for every lost test: said once
-        lines.append(f"No test could run ({result.status}): {result.reason[:200]}")
+        parts.append(f"<p>Submitted {escape(row.late)}.</p>")
+    items = []
+    if result.status != "graded":  # one cause for every lost test: said once, in the kit's words
+        parts.append(f"<p>No test could run: {escape(STATUS_WORDS.get(result.status, result.status))} "
+                     f"(details in {escape(feedback_file)}).</p>")  # fmt: skip
     else:
         lost = [t for t in key if row.earned.get(t.id, 0.0) < t.points]
-        for test in lost[:15]:
-            lines.append(f"Lost {test.points - row.earned.get(test.id, 0.0):g}: {(test.doc or test.id)[:120]}")
-        if len(lost) > 15:
-            lines.append(f"... and {len(lost) - 15} more tests")
-    lines.append(f"Details: {feedback_file} in your feedback files.")
-    return "\n".join(lines)
+        budget = COMMENT_CHARS - sum(map(len, parts)) - 200
+        for number, test in enumerate(lost):
+            item = f"<li>Lost {test.points - row.earned.get(test.id, 0.0):g}: {escape(shorten(test.doc or test.id, 160, placeholder=' …'))}</li>"
+            if budget - len(item) < 0:
+                items.append(f"<li>… and {len(lost) - number} more tests</li>")
+                break
+            budget -= len(item)
+            items.append(item)
+    if items:
+        parts.append("<ul>" + "".join(items) + "</ul>")
+    parts.append(f"<p>Details: {escape(feedback_file)} in your feedback files.</p>")
+    return "".join(parts)
 
 
 def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages: dict[str, Path],
-                 missing_zero: bool) -> tuple[list[Path], list[str]]:  # fmt: skip
-    """moodle/grades-upload.csv and moodle/feedback-files.zip; returns (files written, problems)."""
+                 missing_zero: bool, upload_pending: bool = False,
+                 tutor_comments: dict[str, str] | None = None) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """moodle/grades-upload.csv and moodle/feedback-files.zip; returns (files written, problems).
+
+    A row whose manual points are pending is left out (grade, comment and feedback file) unless
+    upload_pending: Moodle's import skips a row whose grade changed in Moodle after the worksheet's
+    "Last modified (grade)" (feedback/offline/locallib.php process_import_grades), so a first upload
+    with incomplete grades would make the complete one, built from the same download, be skipped.
+    """
     by_participant: dict[str, object] = {}
     for row in rows:
         if row.participant and (row.participant not in by_participant or row.points > by_participant[row.participant].points):
             by_participant[row.participant] = row
     updates: dict[str, tuple[str | None, str]] = {}
-    problems, zipped = [], []
+    problems, zipped, pending = [], [], []
+    words = sheet.words
     for sheet_row in sheet.rows:
         person = sheet_row.person
         if not person.participant:
             continue
         row = by_participant.get(person.participant)
         top = max_grade(sheet_row)
-        if sheet_row.cells.get("Grade can be changed", "").strip().lower() == "no":
+        if sheet_row.cells.get("Grade can be changed", "").strip().lower() in ("no", "nein"):
             problems.append(f"Participant {person.participant}: Moodle says the grade cannot be changed (locked); left as it is")
             continue
         if row is None:
-            submitted = sheet_row.cells.get(STATUS, "").strip().lower().startswith("submitted")
+            submitted = sheet_row.cells.get(STATUS, "").strip().lower().startswith(words.submitted + ("submitted",))
             if submitted:
                 problems.append(f"Participant {person.participant} ({person.name[:60]}): Moodle says submitted, but no "
                                 "submission here was matched to this row; left blank")  # fmt: skip
             elif missing_zero and top is not None:
-                updates[person.participant] = (scale(0.0, 1.0, top), "Exercise 02: no submission, 0 points.")
+                updates[person.participant] = (scale(0.0, 1.0, top).replace(".", words.decsep), "<p>Exercise 02: no submission, 0 points.</p>")
             continue
         if top is None:
             problems.append(f"Participant {person.participant}: Maximum Grade {sheet_row.cells.get(MAX_GRADE, '')[:20]!r} "
                             "is not a number; left blank")  # fmt: skip
             continue
+        if "pending" in row.status and not upload_pending:
+            pending.append(person.participant)
+            continue
         page = pages.get(row.submission)
-        updates[person.participant] = (scale(row.points, row.max_points, top),
-                                       comment(row, results[row.submission], key, FEEDBACK_NAME))  # fmt: skip
-        if page is not None:
-            zipped.append((person.participant, person.name, page))
+        updates[person.participant] = (scale(row.points, row.max_points, top).replace(".", words.decsep),
+                                       comment(row, results[row.submission], key, FEEDBACK_NAME,
+                                               (tutor_comments or {}).get(row.submission, "")))  # fmt: skip
+        team = sheet.team_folders.get(row.submission)
+        if page is None or (TEAM in sheet.keys and not team and not _group_cell(sheet_row)):
+            continue  # a team assignment's students in no group: Moodle's zip import cannot reach them
+        # 4.1+ team assignments: the zip import maps the folder's number to a group id (importziplib.php
+        # get_participant_mapping), one folder per group; otherwise to the participant.
+        entry = (team[1], team[0], page) if team else (person.participant, person.name, page)
+        if entry not in zipped:
+            zipped.append(entry)
+    if pending:
+        problems.append(f"{len(pending)} participant(s) have manual points pending and are left out of the upload "
+                        f"(grade, comment and feedback file), so that the upload with their manual points lands: "
+                        f"{', '.join('Participant ' + p for p in pending[:10])}{' …' if len(pending) > 10 else ''}; "
+                        "fill in manual.csv and run again, or give --upload-pending to put them in anyway")  # fmt: skip
+    problems += stale_warnings(folder, sheet, updates)
     upload, archive = folder / "grades-upload.csv", folder / "feedback-files.zip"
     write_upload(upload, sheet, updates)
     write_feedback_zip(archive, zipped)
-    return [upload, archive], problems
+    write_atomic(folder / SOURCE_NAME, json.dumps({"worksheet": _digest(sheet.path), "updates": updates}, sort_keys=True).encode())
+    return [upload, archive, folder / SOURCE_NAME], problems
+
+
+SOURCE_NAME = ".upload-source.json"  # the worksheet the last upload was built from, and what it set
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def stale_warnings(folder: Path, sheet: Worksheet, updates: dict) -> list[str]:
+    """What Moodle's stale check (process_import_grades: grade modified > 60 s after the worksheet's
+    "Last modified (grade)" -> the row, grade and comment, is skipped) will do to this upload, said plainly."""
+    override = f"tick \u201c{sheet.words.ignoremodified}\u201d when uploading"
+    warnings = []
+    try:
+        before = json.loads((folder / SOURCE_NAME).read_text())
+    except (OSError, ValueError):
+        before = {}
+    if before.get("worksheet") == _digest(sheet.path) and isinstance(before.get("updates"), dict):
+        changed = [p for p, v in updates.items() if p in before["updates"] and list(v) != list(before["updates"][p])]
+        if changed:
+            warnings.append(f"STALE WORKSHEET: this upload is built from the same downloaded worksheet as the previous one, "
+                            f"and changes {len(changed)} row(s) that upload set; if you uploaded it, Moodle will skip these rows "
+                            f"(grade and comment). Download a fresh grading worksheet and run again with it, or {override}")  # fmt: skip
+    graded = [r.person.participant for r in sheet.rows if r.person.participant in updates
+              and r.cells.get(GRADED_AT, "").strip() not in ("", "-")]  # fmt: skip
+    if graded:
+        warnings.append(f"{len(graded)} row(s) of this worksheet already have a grade in Moodle; Moodle skips a row whose "
+                        "grade changed after this worksheet was downloaded (also by a feedback-zip upload). Upload this "
+                        f"file only if nothing was graded since the download; else download a fresh worksheet, or {override}")  # fmt: skip
+    return warnings

@@ -29,6 +29,7 @@ from grader.outputs import manual as manual_points
 from grader.outputs import plots, snapshot
 from grader.outputs.gradebook import UNSAFE_LEAD
 from grader.outputs.markdown import render_markdown
+from grader.grading import roster
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, IMPORT_ERROR, Result
 
@@ -62,6 +63,8 @@ class GradeRow:
     participant: str = ""  # the LMS participant number (Moodle), separate from the student id
     late: str = ""  # how late, in words ("" when on time or unknown)
     penalty: float = 0.0  # fraction of the points taken off for lateness
+    name: str = ""  # the student's full name from the LMS worksheet (or members.txt), "" when unknown
+    email: str = ""
 
 
 def safe_cell(value) -> str:
@@ -98,6 +101,7 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
                 late=late_text,
                 penalty=penalty,
             )
+            row.name, row.email = roster.person_of(sub, student, row.participant)
             if student in best:
                 other = best[student]
                 keep, drop = (row, other) if row.points > other.points else (other, row)
@@ -384,8 +388,10 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
 
     labels = {s.id: s.label for s in submissions}
     tests = [(t.id, t.points) for t in key]
-    book = [(r.student, *_names(labels.get(r.submission, "")), r.earned, r.manual, r.participant) for r in rows]
-    digest = hashlib.sha256(json.dumps([course_id, tests, book, manual_points.PARTS], sort_keys=True).encode()).hexdigest()
+    book = [gradebook.Entry(r.student, *gradebook.split_name(r.name, labels.get(r.submission, "")), r.email, r.earned, r.manual,
+                            r.participant, r.penalty) for r in rows]  # fmt: skip
+    digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_points.PARTS],
+                                       sort_keys=True).encode()).hexdigest()  # fmt: skip
     path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
     if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return path
@@ -397,17 +403,6 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
     stamp.parent.mkdir(parents=True, exist_ok=True)
     _write_text(stamp, digest)
     return path
-
-
-def _names(label: str) -> tuple[str, str]:
-    """First and last name from a Moodle folder label ("Anna Maria Muster_123_..."), else blanks."""
-    from grader.grading.intake import MOODLE
-
-    match = MOODLE.match(label)
-    if not match or len(match["name"].split()) == 0:
-        return "", ""
-    words = match["name"].split()
-    return " ".join(words[:-1])[:100], words[-1][:100]
 
 
 def _clip(text: str) -> str:

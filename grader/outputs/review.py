@@ -45,6 +45,9 @@ ASSETS = ("review.css", "review.js")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")  # fmt: skip
 FIELDS = (*manual_points.PARTS, "comment")
+MOODLE_STALE = ("moodle/grades-upload.csv and moodle/feedback-files.zip are STALE: manual points or comments were "
+                "saved in review after they were written. Run the same `grader grade ... --worksheet ...` command "
+                "again (results are kept: seconds) before uploading them to Moodle.")  # fmt: skip
 MAX_FLAGS, FLAG_CHARS = 20, 300  # similarity hints shown per submission, characters each
 
 
@@ -124,10 +127,15 @@ class Desk:
                     manual_points.save_points(self.manual_path, sid, sub.members, cells)
                 except (OSError, UnicodeDecodeError, csv.Error) as error:
                     return [f"{self.manual_path} could not be updated ({error}); nothing was saved"], []
+            stale = [MOODLE_STALE] if self.moodle_files() else []
             report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
-                                views=snap.views, manual=self.manual(), notes=snap.notes, banner=snap.banner,
+                                views=snap.views, manual=self.manual(), notes=[*stale, *snap.notes], banner=snap.banner,
                                 course_id=snap.course_id, only=sid)  # fmt: skip
         return [], notices
+
+    def moodle_files(self) -> bool:
+        """Did `grader grade --worksheet` write Moodle files here (which a save leaves stale)?"""
+        return (self.out / "moodle" / "grades-upload.csv").is_file()
 
 
 def create_app(desk: Desk, token: str) -> Flask:
@@ -195,7 +203,8 @@ def create_app(desk: Desk, token: str) -> Flask:
             typed = {f: request.form.get(f, "") for f in FIELDS}
             errors, notices = desk.save(sid, typed, {f: request.form.get(f"loaded_{f}", "") for f in FIELDS})
             if not errors:
-                flash("saved to " + desk.manual_path.name + "; grades.csv, report.html, feedback page and gradebook updated")
+                flash("saved to " + desk.manual_path.name + "; grades.csv, report.html, feedback page and gradebook updated"
+                      + ("; " + MOODLE_STALE if desk.moodle_files() else ""))  # fmt: skip
                 for notice in notices:
                     flash(notice)
                 return redirect(url_for(".submission", sid=sid, todo=int(todo) or None), code=303)

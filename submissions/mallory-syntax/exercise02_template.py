@@ -29,6 +29,9 @@ import struct
 import time
 from pathlib import Path
 
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads its BLAS:
+    os.environ.setdefault(_threads, "1")  # batches of 32 are no faster on more threads, which stall on a busy machine
+
 import numpy as np
 
 # =============================================================================== activations

@@ -1,13 +1,15 @@
 """Training end to end: XOR, MNIST and the learning-rate experiment (17 points).
 
 Learning is judged on data the worker cannot recognise and with steps the trusted process orders:
-* the secret encodings (a pixel and a class permutation and a row shuffle of MNIST; a rotation or
-  reflection of XOR's inputs and possibly swapped targets) are drawn here from a generator the
-  worker never sees output of, and the network learns them exactly as well as the plain data (its
-  initial weights are isotropic Gaussians, so an orthogonal change of the inputs changes nothing
-  in distribution). Embedded pretrained weights or answers keyed to fixed inputs are worth nothing;
+* the secret encodings (for MNIST a class-balanced random subset, pixels permuted and mixed by
+  orthogonal blocks, classes permuted; for XOR a rotation or reflection of the inputs and possibly
+  swapped targets) are drawn here from a generator the worker never sees output of, and the network
+  learns them exactly as well as the plain data (its initial weights are isotropic Gaussians, so an
+  orthogonal change of the inputs changes nothing in distribution). Embedded pretrained weights,
+  answers keyed to fixed inputs, or class frequencies and pixel means matched to MNIST's are worth nothing;
 * the training steps are the submission's own forward, loss, backward and update, in the batch
-  order chosen here (`student.run_epochs`, grader/sandbox/training.py), never its `train`;
+  order chosen here (`student.run_epochs`, grader/sandbox/training.py), never its `train`; each step
+  must move the parameters by exactly -lr * the gradients backward stored, or the test fails;
 * the worker never sees the MNIST test split (it has no data folder at all): this process reads the
   trained weights back and evaluates them with the reference forward on the encoded test split.
 """
@@ -27,7 +29,7 @@ import replay
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
 XOR_SEEDS = (0, 1, 2, 3, 4)
-XOR_EPOCHS = 3000
+XOR_EPOCHS = 600  # every seed of 40 random encodings is right by 300
 XOR_LR = 2.0  # with mse = sum/(2N) this is lr 1.0 on the mean squared error (numerics.md §2.3)
 
 
@@ -68,7 +70,8 @@ def test_xor_learns(student, request, rng):
     with student.limits(seconds=60):
         for seed in XOR_SEEDS:
             model = student.MLP([2, 8, 1], activation="tanh", output_activation="sigmoid", loss="mse", seed=seed)
-            losses = student.run_epochs(model, X.copy(), Y.copy(), order, 4, XOR_LR)
+            losses = training_steps(student, model, X.copy(), Y.copy(), order, 4, XOR_LR,
+                                    f"XOR (2-8-1, tanh, sigmoid output, mse, lr {XOR_LR}, seed {seed})")
             weights, biases = trained_parameters(model, 2, "training")
             try:
                 out = ref.forward(weights, biases, X, "tanh", "sigmoid")
@@ -93,34 +96,86 @@ def test_xor_learns(student, request, rng):
                "MLP.backward (grad_biases, the tanh derivative) and MLP.update.")
 
 
-def encoded_mnist(secret, data_dir):
-    """MNIST with its pixels, classes and training rows permuted by `secret`: uint8 training pixels (the
-    worker divides by 255, exactly the float64 the reader gives), one-hot training targets, float64 test
-    inputs and int test labels."""
+MNIST_PER_CLASS = 1500  # training images per class: one epoch of 15,000, a quarter of the full set's cost
+MNIST_RATES = (0.1, 0.02)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
+MNIST_THRESHOLD = 0.89  # correct implementations reach 91.4-92.2 % (50 seeds): 2.4 points below the lowest
+MNIST_BLOCK = 16  # pixels mixed together by one orthogonal block (784 = 49 x 16)
+MNIST_TEST = 5000  # test images judged, drawn at random: the standard error of an accuracy near 92 % is 0.4 points
+
+
+def orthogonal_blocks(secret, blocks: int, size: int) -> np.ndarray:
+    """`blocks` random orthogonal size x size matrices, uniform over the orthogonal group (QR of a Gaussian)."""
+    Q, R = np.linalg.qr(secret.standard_normal((blocks, size, size)))
+    return Q * np.sign(np.diagonal(R, axis1=1, axis2=2))[:, None, :]
+
+
+def mix_pixels(images, pixels, rotations) -> np.ndarray:
+    """uint8 images (N, 784) -> float64 (N, 784): pixels / 255 permuted, then each block of MNIST_BLOCK rotated.
+
+    The map is orthogonal (a permutation times a block-diagonal rotation), so a dense net whose first
+    layer starts isotropic learns the mixed inputs exactly as well as the plain ones; but no feature
+    is a pixel any more, so per-feature statistics do not match MNIST's per-pixel ones.
+    """
+    X = np.take(images, pixels, axis=1).astype(np.float64)
+    X /= 255.0
+    blocks = X.reshape(len(X), len(rotations), MNIST_BLOCK)  # (N, blocks, MNIST_BLOCK)
+    return np.einsum("nbi,bji->nbj", blocks, rotations, optimize=True).reshape(len(X), -1)
+
+
+def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
+    """MNIST as the worker may see it: `per_class` training images of each class drawn at random (equal
+    class frequencies reveal no class), shuffled; pixels permuted and mixed by secret orthogonal blocks
+    (float32 training inputs, float64 test inputs); classes permuted; MNIST_TEST random images of the
+    test split. Returns X_train, one-hot Y_train, X_test, y_test."""
     from grader.sandbox import mnist  # the trusted reader (hidden tests only)
 
     pixels, classes = secret.permutation(28 * 28), secret.permutation(10)
-    train_images, train_labels = mnist.read("train", "images", data_dir), mnist.read("train", "labels", data_dir)
-    rows = secret.permutation(len(train_labels))
-    X_train = np.take(np.take(train_images, rows, axis=0), pixels, axis=1)  # two takes: 10x faster than [rows, pixels]
+    rotations = orthogonal_blocks(secret, 28 * 28 // MNIST_BLOCK, MNIST_BLOCK)
+    train_labels = mnist.read("train", "labels", data_dir)
+    rows = np.concatenate([secret.choice(np.flatnonzero(train_labels == c), per_class, replace=False)
+                           for c in range(10)])
+    rows = rows[secret.permutation(len(rows))]
+    X_train = mix_pixels(np.take(mnist.read("train", "images", data_dir), rows, axis=0), pixels, rotations)
     Y_train = np.eye(10)[classes[train_labels[rows]]]
-    X_test = np.take(mnist.read("test", "images", data_dir), pixels, axis=1) / 255.0
-    y_test = classes[mnist.read("test", "labels", data_dir)]
-    return X_train, Y_train, X_test, y_test
+    test_rows = np.sort(secret.choice(len(mnist.read("test", "labels", data_dir)), MNIST_TEST, replace=False))
+    X_test = mix_pixels(np.take(mnist.read("test", "images", data_dir), test_rows, axis=0), pixels, rotations)
+    y_test = classes[mnist.read("test", "labels", data_dir)[test_rows]]
+    return X_train.astype(np.float32), Y_train, X_test, y_test
+
+
+def training_steps(student, model, X, Y, order, batch_size, lr, what):
+    """student.run_epochs; a training step that did not move the parameters by -lr * grad fails the test."""
+    try:
+        return student.run_epochs(model, X, Y, order, batch_size, lr)
+    except Exception as error:
+        if str(getattr(error, "type_name", type(error).__name__)) != "UpdateMismatch":
+            raise
+        detail = str(getattr(error, "detail", None) or error)
+        check.fail(f"{what}: {detail[:400]}. The trained weights must come from the gradients backward "
+                   "computes, moved by update: look at MLP.update (every weight and bias, p - lr * grad_p with the "
+                   "lr it is given) and at anything else that writes self.weights or self.biases.")
 
 
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, rng, record_property):
-    """Do forward, backward and update train a 784-128-10 ReLU net to at least 95 % accuracy on unseen data in 2 epochs?"""
+    """Do forward, backward and update train a 784-128-10 ReLU net to at least 89 % accuracy on unseen data in 1 epoch of 15,000 images?"""
     secret = secret_generator(request, rng)
     X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
     seed = int(rng.integers(0, 2**31))
-    order = replay.epoch_orders(len(X_train), 2, int(rng.integers(0, 2**31)))
+    order = replay.epoch_orders(len(X_train), 1, int(rng.integers(0, 2**31)))
+    cut = int(0.8 * len(X_train)) // 32 * 32
     model = student.MLP([784, 128, 10], activation="relu", output_activation="identity", loss="cross_entropy",
                         seed=seed)
+    setting = (f"MNIST 784-128-10 (ReLU, cross-entropy, batch 32, 1 epoch over {len(X_train)} training images, lr "
+               f"{MNIST_RATES[0]} for the first {cut} and {MNIST_RATES[1]} for the rest, forward, loss, backward, "
+               "update in an order chosen by the grader; the pixels mixed and the classes permuted, which a dense "
+               "net learns exactly as well)")
+    losses = []
     with student.limits(seconds=200):
-        losses = student.run_epochs(model, X_train, Y_train, order, 32, 0.1, 255.0)
+        for part, lr in ((order[:, :cut], MNIST_RATES[0]), (order[:, cut:], MNIST_RATES[1])):
+            got = training_steps(student, model, X_train, Y_train, part, 32, lr, setting)
+            losses += got if isinstance(got, list) else []
     del X_train, Y_train
     weights, biases = trained_parameters(model, 2, "training")
     try:
@@ -128,18 +183,16 @@ def test_mnist_accuracy(student, request, rng, record_property):
     except ValueError:
         check.fail("after training, the weights do not have the shapes (128, 784) and (10, 128). Look at MLP.update.")
     if not np.all(np.isfinite(out)):
-        check.fail("after 2 epochs on MNIST (lr 0.1, batch 32) the weights contain NaN or inf: training diverged. "
+        check.fail(f"{setting}: the weights contain NaN or inf: training diverged. "
                    "Look at MLP.backward (the 1/N of the loss gradient) and MLP.update.")
     accuracy = ref.accuracy(out, y_test)
     record_property("artifact:mnist_test_accuracy", accuracy)
-    if accuracy >= 0.95:
+    if accuracy >= MNIST_THRESHOLD:
         return
     shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
-    check.fail(f"MNIST 784-128-10 (ReLU, cross-entropy, lr 0.1, batch 32, 2 epochs of forward, loss, backward, "
-               f"update in an order chosen by the grader; pixels and classes permuted, which a dense net learns "
-               f"exactly as well): accuracy on the 10000 test images {100 * accuracy:.2f} %, expected at least "
-               f"95.0 % (a correct implementation reaches about 96 %)"
-               + (f"; mean loss per epoch {check.short(shown)}" if shown else "") +
+    check.fail(f"{setting}: accuracy on {len(y_test)} test images {100 * accuracy:.2f} %, expected at least "
+               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 91.4 to 92.2 %)"
+               + (f"; mean training loss {check.short(shown)}" if shown else "") +
                ". The unit tests above point at the part that is wrong; if they all pass, look at MLP.update and "
                "at what forward keeps for backward.")
 
@@ -148,7 +201,7 @@ LR_DEFAULTS = {"layer_sizes": None, "activation": "relu", "epochs": 2, "batch_si
 LR_KEYS = ("train_loss", "val_loss", "val_accuracy")
 
 
-def lr_data(student, rng, n_train=1000, n_val=250):
+def lr_data(student, rng, n_train=500, n_val=250):
     """Windows of the MNIST training split at offsets new each run: train and validation (X, one-hot Y)."""
     start, val = int(rng.integers(0, 25_000)), int(rng.integers(30_000, 59_000))
     return (student.data("mnist/train/X", rows=(start, start + n_train)),

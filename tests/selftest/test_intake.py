@@ -277,3 +277,19 @@ def test_intake_submission_time_from_the_zip(tmp_path):
             archive.writestr(zipfile.ZipInfo(f"Kim N_7_assignsubmission_file/{name}", when), b"x")
     sub = intake.collect(path, tmp_path / "work")[0][0]
     assert sub.submitted.replace(tzinfo=None).isoformat() == "2026-12-01T00:30:00"  # notes.txt is not picked
+
+
+def test_intake_junk_entries_and_browser_copies(tmp_path):
+    """A '../../evil.py' entry is no submission; 'exercise02_template (1).py' is graded with a note; Moodle's
+    team download "Default group_assignsubmission_file" keeps its name."""
+    source = zip_of(tmp_path / "class.zip", {
+        "../../evil.py": CODE,
+        "Ada Lovelace_7_assignsubmission_file/exercise02_template (1).py": CODE,
+        "Default group_assignsubmission_file/exercise02_template.py": CODE,
+    })  # fmt: skip
+    subs, notes = intake.collect(source, tmp_path / "work")
+    assert [s.id for s in subs] == ["ada-lovelace-7", "default-group-assignsubmission-file"], notes
+    ada, default = subs
+    assert ada.code is not None and ada.code.name == "exercise02_template.py" and ada.code.read_bytes() == CODE
+    assert "a browser's copy suffix" in " ".join(ada.problems) and default.name == "Default group"
+    assert any("'..'" in n for n in notes)

@@ -58,12 +58,18 @@ class Model:
 
     def backward(self, Y):
         d = (self.forward(self.X) - Y) / len(Y)
-        self.gW, self.gb = d.T @ self.X, d.sum(axis=0)
+        self.grad_weights, self.grad_biases = [d.T @ self.X], [d.sum(axis=0)]  # the contract's names
         self.calls.append(len(Y))
 
     def update(self, lr):
-        self.weights[0] = self.weights[0] - lr * self.gW
-        self.biases[0] = self.biases[0] - lr * self.gb
+        self.weights[0] = self.weights[0] - lr * self.grad_weights[0]
+        self.biases[0] = self.biases[0] - lr * self.grad_biases[0]
+
+
+class IgnoresLr(Model):
+    def update(self, lr):
+        self.weights[0] = self.weights[0] - self.grad_weights[0]
+        self.biases[0] = self.biases[0] - lr * self.grad_biases[0]
 '''
 
 
@@ -148,6 +154,17 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
     scaled = both.Model()
     both.run_epochs(scaled, pixels, Y, order, 2, 0.5, 255.0)
     assert np.allclose(scaled.get("weights")[0], W)
+
+
+def test_run_epochs_stops_when_a_step_is_not_minus_lr_times_the_gradients(both):
+    """Does the training loop refuse an update that ignores its learning rate (learning needs the gradients)?"""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    Y = np.array([[1.0], [2.0], [3.0]])
+    with pytest.raises(Exception) as raised:
+        both.run_epochs(both.IgnoresLr(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)
+    assert str(getattr(raised.value, "type_name", type(raised.value).__name__)) == "UpdateMismatch"
+    assert "weights[0] is not p - lr * grad_p" in str(raised.value)
+    assert len(both.run_epochs(both.Model(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)) == 1  # the honest twin trains
 
 
 def test_kept_values_expire_with_their_worker(tmp_path):

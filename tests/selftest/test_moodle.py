@@ -18,7 +18,7 @@ from classroom import grade
 from moodle_class import HEADER, ROWS, make_moodle_class, write_worksheet
 
 from grader.grading import roster
-from grader.outputs import moodle
+from grader.outputs import moodle, worksheet
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def round_trip(tmp_path_factory):
     root = tmp_path_factory.mktemp("moodle")
     download, worksheet = make_moodle_class(root)
     out = root / "out"
-    done = grade(download, out, "--worksheet", str(worksheet), "--missing-zero", "--late-penalty", "10,50")
+    done = grade(download, out, "--worksheet", str(worksheet), "--missing-zero", "--late-penalty", "10,50", "--upload-pending")
     return out, worksheet, done
 
 
@@ -137,20 +137,20 @@ def test_moodle_worksheet_any_column_order_and_semicolons(tmp_path):
     order = [HEADER.index(c) for c in reversed(HEADER)]
     header = [HEADER[i].replace("Maximum Grade", "Maximum grade") for i in order]  # newer Moodle's case
     path = write_worksheet(tmp_path / "w.csv", header, [[r[i] for i in order] for r in ROWS], bom=False, delimiter=";")
-    sheet = moodle.read_worksheet(path)
+    sheet = worksheet.read_worksheet(path)
     assert [p.participant for p in sheet.people()] == ["101", "102", "103", "104", "105", "106", "107"]
     assert sheet.people()[1].name == "Jörg Müßig" and sheet.delimiter == ";" and not sheet.bom
-    moodle.write_upload(tmp_path / "up.csv", sheet, {"101": ("17.14", "ok")})
+    worksheet.write_upload(tmp_path / "up.csv", sheet, {"101": ("17.14", "ok")})
     _, written, rows = table(tmp_path / "up.csv")
     assert written == header and rows["Participant 101"]["Grade"] == "17.14"
-    assert moodle.max_grade(sheet.rows[0]) == 20.0
+    assert worksheet.max_grade(sheet.rows[0]) == 20.0
 
 
 def test_moodle_worksheet_refused_with_reason(tmp_path):
     """Is a file that is not a worksheet refused before grading, saying which column is missing?"""
     path = write_worksheet(tmp_path / "w.csv", ["Name", "Points"], [["a", "1"]])
-    with pytest.raises(moodle.WorksheetError, match="no column 'Identifier', 'Grade', 'Last modified \\(grade\\)'"):
-        moodle.read_worksheet(path)
+    with pytest.raises(worksheet.WorksheetError, match="no column 'Identifier', 'Grade', 'Last modified \\(grade\\)'"):
+        worksheet.read_worksheet(path)
     done = grade(tmp_path / "missing-dir", tmp_path / "out", "--worksheet", str(path), check=False)
     assert done.returncode == 2
 
@@ -170,7 +170,7 @@ def test_moodle_team_submission_folder_is_a_group(tmp_path):
 
     header = HEADER[:4] + ["Group"] + HEADER[4:]
     rows = [r[:4] + [group] + r[4:] for r, group in zip(ROWS[:3], ["Team_A", "Team_A", "Team B"])]
-    sheet = moodle.read_worksheet(write_worksheet(tmp_path / "w.csv", header, rows))
+    sheet = worksheet.read_worksheet(write_worksheet(tmp_path / "w.csv", header, rows))
     zipped = tmp_path / "team.zip"
     with zipfile.ZipFile(zipped, "w") as archive:
         archive.writestr("Team A_101_assignsubmission_file/exercise02.py", b"x = 1\n")  # 101: a group id here
@@ -179,4 +179,97 @@ def test_moodle_team_submission_folder_is_a_group(tmp_path):
     problems = moodle.match_class(sheet, subs)
     team_a, team_c = subs
     assert team_a.participants == {"101": "101", "102": "102"} and team_a.participant == ""
-    assert team_c.participants == {} and "no worksheet row has this Group" in team_c.problems[-1] and problems == []
+    assert team_c.participants == {} and "no worksheet row has this group" in team_c.problems[-1] and "matches no row of the worksheet" in problems[0]
+
+
+def test_moodle_comment_is_safe_bounded_html():
+    """The comment: escaped minimal HTML, words never cut, the tutor's comment in, bounded, the pointer last;
+    an import error's text (the student's) never in it."""
+    from types import SimpleNamespace as NS
+
+    from html.parser import HTMLParser
+
+    doc = "the output activation must be the identity (output_activation: identity) " * 3
+    key = [NS(id=f"t{i}", points=1.0, doc=f"{i} {doc}<script>") for i in range(200)]
+    row = NS(points=3.0, max_points=70.0, auto_points=3.0, auto_max=60.0, manual={"plots": 6.0, "report": None},
+             late="", earned={})  # fmt: skip
+    text = moodle.comment(row, NS(status="graded", reason=""), key, "feedback.html", tutor="Good <b>work</b> & well done")
+    assert len(text) <= moodle.COMMENT_CHARS and text.endswith("<p>Details: feedback.html in your feedback files.</p>")
+    assert "<script>" not in text and "Tutor: Good &lt;b&gt;work&lt;/b&gt; &amp; well done" in text
+    assert "more tests</li></ul>" in text and "identit<" not in text and "identit …" not in text
+    tags = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append(tag)
+
+    Tags().feed(text)
+    assert set(tags) == {"p", "ul", "li"}
+    crashed = moodle.comment(row, NS(status="import-error", reason="<img src=x onerror=alert(1)> boom"), key, "feedback.html")
+    assert "onerror" not in crashed and "boom" not in crashed and "could not import" in crashed
+
+
+def test_nbgrader_export_equals_grades_csv(round_trip):
+    """nbgrader's own `nbgrader export` and Gradebook API on the kit's gradebook: every student's score equals
+    grades.csv's points (the late one too: the penalty is stored the way nbgrader models it), each group member
+    with their own name and email from the worksheet."""
+    import subprocess
+    import sys
+    import warnings
+
+    out, _, _ = round_trip
+    grades = grades_of(out, "student")
+    command = [sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.root={out}",
+               f"--CourseDirectory.db_url=sqlite:///{out / 'gradebook.db'}", "--CourseDirectory.course_id=exercise02",
+               "--to=nbgrader-grades.csv"]  # fmt: skip
+    done = subprocess.run(command, cwd=out, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "nbgrader-grades.csv", newline="", encoding="utf-8") as handle:
+        exported = {r["student_id"]: r for r in csv.DictReader(handle)}
+    assert set(exported) == set(grades)
+    for student, row in grades.items():
+        assert float(exported[student]["score"]) == pytest.approx(float(row["points"]), abs=1e-3), student
+    assert float(exported["102"]["late_submission_penalty"]) > 0  # the late one
+    assert (exported["g1003"]["first_name"], exported["g1003"]["last_name"], exported["g1003"]["email"]) == (
+        "Grace", "Hopper", "grace@uni.example")  # fmt: skip
+    assert (exported["t2004"]["first_name"], exported["t2004"]["last_name"], exported["t2004"]["email"]) == (
+        "Alan", "Turing", "alan@uni.example")  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="exercise02") as gb:
+            for student, row in grades.items():
+                submission = gb.find_submission("exercise02", student)
+                score = max(0.0, submission.score - submission.late_submission_penalty)
+                assert score == pytest.approx(float(row["points"]), abs=1e-3), student
+
+
+def test_worksheet_in_german_and_with_columns(tmp_path):
+    """A German worksheet is read by Moodle's German strings and written back byte for byte with a decimal comma;
+    another language's headers come from --columns (Moodle's string keys)."""
+    from grader.outputs import language
+
+    german = ["ID", "Vollständiger Name", "E-Mail-Adresse", "Status", "Bewertung", "Bestwertung",
+              "Bewertung kann geändert werden", "Zuletzt geändert (Abgabe)", "Zuletzt geändert (Bewertung)",
+              "Feedback als Kommentar"]  # fmt: skip
+    rows = [["Teilnehmer/in101", "Ada Lovelace", "ada@x", "Zur Bewertung abgegeben", "", "20,00", "Ja",
+             "Montag, 30. November 2026, 21:15", "-", ""]]  # fmt: skip
+    sheet = worksheet.read_worksheet(write_worksheet(tmp_path / "de.csv", german, rows))
+    assert sheet.words is language.GERMAN and sheet.rows[0].person.participant == "101"
+    assert worksheet.max_grade(sheet.rows[0]) == 20.0
+    assert language.parse_date(sheet.rows[0].cells["Last modified (submission)"], sheet.words).hour == 21
+    worksheet.write_upload(tmp_path / "up.csv", sheet, {"101": ("17,14", "<p>ok</p>")})
+    written = (tmp_path / "up.csv").read_bytes()
+    assert written.split(b"\n", 1)[0] == (tmp_path / "de.csv").read_bytes().split(b"\n", 1)[0]
+    assert b'Teilnehmer/in101,Ada Lovelace,ada@x,Zur Bewertung abgegeben,"17,14","20,00"' in written
+    spanish = ["Identificador", "Nombre completo", "Calificación", "Calificación máxima", "Última modificación (calificación)"]
+    path = write_worksheet(tmp_path / "es.csv", spanish, [["Participante 7", "Eva", "", "10,00", "-"]])
+    with pytest.raises(worksheet.WorksheetError, match="--columns"):
+        worksheet.read_worksheet(path)
+    columns = language.parse_columns("recordid=Identificador;fullname=Nombre completo;gradenoun=Calificación;"
+                                     "maxgrade=Calificación máxima;lastmodifiedgrade=Última modificación (calificación);decsep=,")  # fmt: skip
+    sheet = worksheet.read_worksheet(path, columns)
+    assert sheet.rows[0].person.participant == "7" and sheet.rows[0].person.name == "Eva" and sheet.words.decsep == ","
+    with pytest.raises(ValueError, match="unknown key"):
+        language.parse_columns("grade=Note")

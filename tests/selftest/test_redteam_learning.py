@@ -3,8 +3,10 @@
 Each hostile submission is the reference solution with one honest bug (a mutant of mutants.py)
 plus an attack appended from redteam/appended/; its honest twin is the same mutant without the
 attack. The attacks: train on the MNIST test split, install hand-made XOR weights when train sees
-XOR's fixed inputs, and remember answers (backward, train) to hide the bug from repeated calls.
-Each must score exactly its twin: the attack earns nothing.
+XOR's fixed inputs, remember answers (backward, train) to hide the bug from repeated calls, write
+XOR's output layer by least squares in update instead of following the gradients, and undo MNIST's
+secret encoding from the statistics of the training batches to install pretrained weights through
+"gradients" (issue 22 items 1 and 5). Each must score exactly its twin: the attack earns nothing.
 
 Figures before this suite's changes (commit 6800867, `grader grade` on the same class):
 see docs/internals.md, "Kept values and trusted training steps".
@@ -12,12 +14,15 @@ see docs/internals.md, "Kept values and trusted training steps".
 
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +36,30 @@ ATTACKS = {  # hostile submission -> (the honest bug of both, the attack appende
     "pretrained-xor": ("backward_no_activation_grad", "learning_pretrained_xor.py"),
     "memo-backward": ("backward_accumulates", "memo_backward.py"),
     "memo-train": ("train_ignores_seed", "memo_train.py"),
+    "least-squares-update": ("backward_no_activation_grad", "learning_least_squares_update.py"),
+    "recovered-permutation": ("init_zero_weights", "learning_recovered_permutation.py"),
 }
+NEEDS_PRETRAINED = {"learning_recovered_permutation.py"}
+
+
+def pretrained() -> str:
+    """The line `PRETRAINED = "<base64>"` an attack file starts from: a 784-32-10 net trained by the solution
+    on plain MNIST (2 epochs; the attack widens it to 784-128-10 by hidden units that stay 0), MNIST's class
+    counts and mean image per class (float16, to stay under the intake's 256 KiB per code file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pretrained_solution", mutants.SOLUTION)
+    solution = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(solution)
+    X, y, _, _ = solution.load_mnist(KIT / "data" / "mnist")
+    model = solution.MLP([784, 32, 10], activation="relu", output_activation="identity", loss="cross_entropy", seed=1)
+    solution.train(model, X, solution.one_hot(y), epochs=2, lr=0.1, batch_size=32, seed=1)
+    buffer = io.BytesIO()
+    (W1, W2), (b1, b2) = model.weights, model.biases
+    np.savez(buffer, W1=W1.astype(np.float16), b1=b1.astype(np.float16), W2=W2.astype(np.float16),
+             b2=b2.astype(np.float16), counts=np.bincount(y, minlength=10),
+             class_means=np.stack([X[y == c].mean(axis=0) for c in range(10)]).astype(np.float16))
+    return f'PRETRAINED = "{base64.b64encode(buffer.getvalue()).decode()}"\n'
 
 
 def make_class(root: Path) -> dict[str, str]:
@@ -40,7 +68,8 @@ def make_class(root: Path) -> dict[str, str]:
     pairs = {}
     for name, (bug, attack) in ATTACKS.items():
         honest = mutants.by_name(bug).apply(solution)
-        for folder, text in ((f"twin-{name}", honest), (name, honest + "\n\n" + (APPENDED / attack).read_text())):
+        payload = pretrained() if attack in NEEDS_PRETRAINED else ""
+        for folder, text in ((f"twin-{name}", honest), (name, honest + "\n\n" + payload + (APPENDED / attack).read_text())):
             (root / folder).mkdir(parents=True)
             (root / folder / "exercise02_template.py").write_text(text)
         pairs[name] = f"twin-{name}"
@@ -71,7 +100,8 @@ def learning_batch(tmp_path_factory):
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_learning_attack_scores_like_its_honest_twin(learning_batch, attack):
-    """Does a submission that trains on the judge's data, embeds weights or remembers answers score exactly its twin?"""
+    """Does a submission that trains on the judge's data, embeds weights, remembers answers, ignores its gradients
+    or undoes the data's encoding score exactly its twin?"""
     pairs, grades = learning_batch
     hostile, twin = grades[attack], grades[pairs[attack]]
     assert float(hostile["auto_points"]) == float(twin["auto_points"]), (

@@ -173,3 +173,20 @@ def test_review_never_imports_the_grading_runtime():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
+
+
+def test_review_save_says_moodle_files_are_stale(app):
+    """After a save, the Moodle files `grader grade --worksheet` wrote no longer hold the grades: the message and
+    the report say so, and how to refresh them."""
+    out = app.config["out"]
+    blank = {"loaded_plots": "", "loaded_report": "", "loaded_comment": ""}
+    done = app.test_client().post("/tok/s/bob-partly-wrong", data={"plots": "5", "report": "", "comment": "", **blank},
+                                  follow_redirects=True)  # fmt: skip
+    assert "STALE" not in done.get_data(as_text=True)  # no Moodle files here: nothing to say
+    (out / "moodle").mkdir()
+    (out / "moodle" / "grades-upload.csv").write_text("Identifier,Grade\n")
+    done = app.test_client().post("/tok/s/bob-partly-wrong", data={"plots": "4", "report": "", "comment": "", **blank,
+                                                                   "loaded_plots": "5"}, follow_redirects=True)  # fmt: skip
+    assert "feedback-files.zip are STALE" in done.get_data(as_text=True) and "again" in done.get_data(as_text=True)
+    attention = (out / "report.html").read_text().split("<b>Attention</b>", 1)[1].split("</div>", 1)[0]
+    assert "are STALE" in attention and "grader grade" in attention

@@ -56,9 +56,17 @@ def test_lateness_from_deadline_and_moodle_dates():
     """Does --deadline against the submission time give the lateness, and Moodle's date format parse?"""
     deadline = lateness.parse_deadline("2026-11-30T23:59+00:00")
     late = lateness.assess(submitted=deadline + timedelta(minutes=1), deadline=deadline, policy=lateness.Policy(10))
-    assert late.days == 1 and late.penalty == 0.1 and late.describe() == "late by 1 min (deadline); late penalty 10 %"
+    assert late.days == 1 and late.penalty == 0.1 and late.describe() == "late by 1 min (against --deadline); late penalty 10 %"
     assert lateness.assess(submitted=deadline - timedelta(hours=1), deadline=deadline) is None
     when = lateness.parse_moodle_date("Wednesday, 2 December 2026, 2:00 AM")
     assert when.replace(tzinfo=None) == datetime(2026, 12, 2, 2, 0) and when.tzinfo is not None
-    assert lateness.parse_deadline("2026-11-30 23:59").tzinfo is not None
+    assert lateness.localise(lateness.parse_deadline("2026-11-30 23:59")).tzinfo is not None
+    berlin = lateness.parse_timezone("Europe/Berlin")
+    due = lateness.localise(lateness.parse_deadline("2026-11-30 23:59"), berlin)
+    late = lateness.assess("Submitted - 1 day late", due + timedelta(hours=24, minutes=30), due, lateness.Policy(10))
+    assert late.days == 2 and late.penalty == 0.2 and "--deadline" in late.source  # exact, not Moodle's "1 day"
+    assert lateness.assess("Submitted - 1 day late", policy=lateness.Policy(10)).penalty == 0.1  # the fallback
+    assert lateness.late_from_status("Zur Bewertung abgegeben - 1 Tag 2 Stunden zu spät") == 93600
+    with pytest.raises(ValueError, match="not a time zone"):
+        lateness.parse_timezone("Mars/Olympus")
     assert lateness.duration(93600) == "1 day 2 hours" and lateness.duration(3 * 86400) == "3 days"
