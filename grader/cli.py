@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-KIT = Path(__file__).resolve().parent.parent  # the kit's top folder
+from grader.sandbox.error import GraderError, InputError
+from grader.sandbox.kit import KIT, SOLUTION, TEMPLATE  # KIT: the kit's top folder
 
 
 def in_kit(relative: str) -> str:
@@ -110,11 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_review(args) -> int:
     from grader.outputs import review
 
-    try:
-        server, url = review.make_server(args.out, args.manual)
-    except review.ReviewError as error:
-        print(f"grader review: {error}", file=sys.stderr)
-        return 2
+    server, url = review.make_server(args.out, args.manual)
     print(f"grader review: {url}\n(only this machine can connect, and only with this address; Ctrl-C stops)", flush=True)
     if not args.no_browser and not review.open_browser(url):
         print("no browser found here: open the address above yourself", flush=True)
@@ -179,18 +176,6 @@ def add_moodle_options(grade) -> None:
                        help="P %% of the points per started day late, at most CAP %% (e.g. 10,50)")  # fmt: skip
 
 
-def write_lms(args, out: Path, sheet, batch, written: dict, comments: dict[str, str]) -> list[Path]:
-    """<out>/moodle/: the worksheet to upload and the feedback zip; problems on stderr; returns the files."""
-    from grader.outputs import moodle
-
-    rows, pages = written["rows"], written["pages"]
-    files, problems = moodle.write_moodle(out / "moodle", sheet, rows, batch.results, batch.key,
-                                          {p.stem: p for p in pages}, args.missing_zero, args.upload_pending, comments)  # fmt: skip
-    for problem in problems:
-        print(f"worksheet: {problem}", file=sys.stderr)
-    return files
-
-
 def tutor_packages() -> list[str]:
     """The `tutor` extra's package names, from pyproject.toml (one source of truth) or the installed metadata."""
     import re
@@ -225,150 +210,38 @@ def missing_extras() -> list[str]:
 
 
 def run_grade(args) -> int:
+    """`grader grade`: the options as a pipeline Request, one call, the summary lines."""
     if missing := missing_extras():
-        print(f"grader grade: the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
-              f"    python3 -m pip install -e '{KIT}[tutor]'", file=sys.stderr)  # fmt: skip
-        return 2
-    from grader.grading import executor, harness, imports, intake, store
-    from grader.grading.runner import Runner
-    from grader.sandbox import staging
-    from grader.outputs import guard, manual, moodle, progress, report, similarity, warmup, worksheet
+        raise InputError(f"the tutor extras are not installed (missing: {', '.join(missing)}); install them with\n"
+                         f"    python3 -m pip install -e '{KIT}[tutor]'")  # fmt: skip
+    from grader.outputs.progress import Progress
+    from grader.pipeline import flow, request
 
-    if not args.submissions.exists():
-        print(f"grader grade: {args.submissions} does not exist (give a folder of submissions or an LMS zip)", file=sys.stderr)
-        return 2
-    out = args.out.resolve()
-    if out.exists() and not out.is_dir():
-        print(f"grader grade: --out {args.out} is a file, not a folder", file=sys.stderr)
-        return 2
-    if intake.out_inside(args.submissions, out):
-        print(f"grader grade: --out {args.out} is inside the submissions folder {args.submissions}; "
-              "give an --out outside it (its files would be read as submissions)", file=sys.stderr)  # fmt: skip
-        return 2
-    bad_archive = next((p for p in args.compare_with if not p.exists()), None)
-    if bad_archive is not None:
-        print(f"grader grade: --compare-with {bad_archive} does not exist", file=sys.stderr)
-        return 2
     try:
-        allowed = imports.read_allowed(KIT)  # the from-scratch rule: tests/allowed_imports.txt
-    except (OSError, ValueError) as error:
-        print(f"grader grade: cannot read the from-scratch rule: {error}", file=sys.stderr)
-        return 2
-    try:
-        sheet = worksheet.read_worksheet(args.worksheet, args.columns) if args.worksheet else None
-    except worksheet.WorksheetError as error:
-        print(f"grader grade: {error}", file=sys.stderr)
-        return 2
-    lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
-    warm = None
-    try:
-        if out.is_dir():
-            lock.lock()
-        submissions, notes = intake.collect(args.submissions, work)
-        forbidden = imports.check_class(submissions, allowed)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        if not submissions:
-            print(f"grader grade: no submissions found in {args.submissions}; nothing was graded and {args.out} "
-                  "was not changed", file=sys.stderr)  # fmt: skip
-            return 1
-        out.mkdir(parents=True, exist_ok=True)
-        lock.lock()
-        if sheet is not None:
-            matched = moodle.match_class(sheet, submissions)
-            for problem in matched:
-                print(f"worksheet: {problem}", file=sys.stderr)
-            notes += matched
-        late, how_late = moodle.late_class(submissions, sheet, args.deadline, args.late_penalty, args.timezone)
-        if how_late:
-            print(f"note: {how_late}", file=sys.stderr)
-            notes.append(how_late)
-        if args.late_penalty:
-            notes.append(f"late penalty: {args.late_penalty.describe()}; applied to {sum(1 for x in late.values() if x.penalty)} submission(s)")
-        runner = Runner(KIT, args.suite.resolve(), budget=args.budget, backend=args.backend)
-        bar, warm = progress.Progress(sys.stderr), warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), submissions)
-
-        def on_result(done, total, result, cached, in_flight=0, workers=None):
-            bar.update(done, total, result, cached, in_flight, workers)
-            warm.add(result, cached)  # its images are made while the pool grades the rest
-
-        try:
-            batch = executor.grade_class(args.cluster, submissions, runner=runner, store=store.Store(out / "results"),
-                                         jobs=args.jobs, progress=on_result, retry_timeouts=args.retry_timeouts)  # fmt: skip
-        finally:
-            bar.finish()
-        images = warm.finish()  # before anything else reads or writes out/ (similarity shares the image cache)
-        points = manual.read_manual(args.manual or out / manual.FILLED_NAME, {s.id for s in submissions})
-        for problem in points.problems:
-            print(f"manual points: {problem}", file=sys.stderr)
-        banner = report.sandbox_banner(batch.backends)
-        integrity = None if args.no_similarity else similarity.write_safely(
-            out, submissions, kit=KIT, compare_with=args.compare_with, jobs=args.jobs,
-            threshold=args.similarity_threshold, imports=forbidden)  # fmt: skip
-        for problem in integrity.problems if integrity else []:
-            print(f"similarity: {problem}", file=sys.stderr)
-        written = report.write_all(out, submissions=submissions, results=batch.results, key=batch.key,
-                                   manual=points, notes=notes, banner=banner, late=late, stamp=stamp(args),
-                                   integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
-        lock.record(*written["pages"], *(written[k] for k in ("report.html", "grades.csv", "results.csv", "gradebook.db",
-                                                               "manual-template.csv")))  # fmt: skip
-        lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
-        if sheet is not None:
-            lock.record(*write_lms(args, out, sheet, batch, written, points.comments))
-        lock.finish()
-    except guard.Busy as busy:
-        print(f"grader grade: {busy}", file=sys.stderr)
-        return 1
-    except harness.Interrupted as stop:
-        print(f"\nstopped: {stop.done} of {stop.total} submissions are graded and kept in {out / 'results'}; "
-              "run the same command again to continue", file=sys.stderr)  # fmt: skip
-        return 130
+        done = flow.grade_class(request.Request.from_options(args, kit=KIT), progress=Progress(sys.stderr),
+                                say=lambda line: print(line, file=sys.stderr))  # fmt: skip
     except KeyboardInterrupt:
         print("\nstopped; finished results are kept: run the same command again to continue", file=sys.stderr)
         return 130
-    except (harness.HarnessError, executor.ClusterError) as error:
-        print(f"grader grade: {error}", file=sys.stderr)
-        return 1
-    finally:
-        if warm is not None:
-            warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
-        lock.release()
-        staging.remove(work)
-    if banner:
-        print(f"WARNING: {banner}", file=sys.stderr)
-    print(
-        f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} "
-        f"(of {len(submissions)}) in {batch.seconds:.0f} s; report: {written['report.html']}"
-    )
-    if sheet is not None:
-        print(f"Moodle: {out / 'moodle' / 'grades-upload.csv'} (Upload grading worksheet), "
-              f"{out / 'moodle' / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
-        if sheet.unmatched:
-            print(f"Moodle: {len(sheet.unmatched)} submission(s) match no worksheet row and get NO grade in Moodle: "
-                  f"{', '.join(sheet.unmatched[:10])} (see Attention in the report)", file=sys.stderr)  # fmt: skip
+    if done.banner:
+        print(f"WARNING: {done.banner}", file=sys.stderr)
+    batch = done.batch
+    print(f"graded {batch.graded}, from cache {batch.cached}, failed to run {batch.failed} (of {done.count}) "
+          f"in {batch.seconds:.0f} s; report: {done.written.report_html}")  # fmt: skip
+    if args.worksheet:
+        moodle = args.out.resolve() / "moodle"
+        print(f"Moodle: {moodle / 'grades-upload.csv'} (Upload grading worksheet), "
+              f"{moodle / 'feedback-files.zip'} (Upload multiple feedback files in a zip)")  # fmt: skip
+        if done.unmatched:
+            print(f"Moodle: {len(done.unmatched)} submission(s) match no worksheet row and get NO grade in Moodle: "
+                  f"{', '.join(done.unmatched[:10])} (see Attention in the report)", file=sys.stderr)  # fmt: skip
     return 0
-
-
-def stamp(args) -> str:
-    """The date and the versions every page shows: when, which kit, which suite (a hash of what decides grades)."""
-    import datetime
-    import tomllib
-
-    from grader.grading import store
-
-    try:
-        kit = tomllib.loads((KIT / "pyproject.toml").read_text())["project"]["version"]
-    except (OSError, ValueError, KeyError):
-        kit = "unknown"
-    suite = store.suite_version(KIT, args.suite.resolve(), KIT / "solutions" / "exercise02.py")[:12]
-    return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"
 
 
 def run_template(args) -> int:
     from grader.authoring import template
 
-    solution = KIT / "solutions" / "exercise02.py"
-    target = KIT / "exercise02_template.py"
+    solution, target = KIT / SOLUTION, KIT / TEMPLATE
     text = template.render(solution.read_text())
     if args.check:
         if not target.is_file() or target.read_text() != text:
@@ -383,24 +256,19 @@ def run_template(args) -> int:
 
 def run_samples(args) -> int:
     from grader.authoring import samples
-    from grader.authoring.edits import EditMismatch
 
-    try:
-        if args.check:
-            problems = samples.stale(KIT)
-            plots = sorted(set(samples.stale_plots(KIT)) - set(problems)) if args.plots else []
-            if problems or plots:
-                redo = "grader samples --plots" if plots or any("/plots/" in p for p in problems) else "grader samples"
-                print(f"stale samples (run `{redo}`): " + ", ".join(problems + plots))
-                return 1
-            print("the sample class in submissions/ is up to date" + (
-                ", plots included (redrawn by a quick run of the solution)" if args.plots else
-                " (code only: the plots are not checked; `grader samples --check --plots` redraws and compares them)"))
-            return 0
-        changed = samples.write(KIT, with_plots=args.plots)
-    except EditMismatch as error:
-        print(f"grader samples: {error}", file=sys.stderr)
-        return 1
+    if args.check:
+        problems = samples.stale(KIT)
+        plots = sorted(set(samples.stale_plots(KIT)) - set(problems)) if args.plots else []
+        if problems or plots:
+            redo = "grader samples --plots" if plots or any("/plots/" in p for p in problems) else "grader samples"
+            print(f"stale samples (run `{redo}`): " + ", ".join(problems + plots))
+            return 1
+        print("the sample class in submissions/ is up to date" + (
+            ", plots included (redrawn by a quick run of the solution)" if args.plots else
+            " (code only: the plots are not checked; `grader samples --check --plots` redraws and compares them)"))
+        return 0
+    changed = samples.write(KIT, with_plots=args.plots)
     print(f"wrote the sample class in {KIT / 'submissions'} ({len(changed)} stale files fixed)")
     left = samples.stale(KIT)
     if left:
@@ -411,14 +279,9 @@ def run_samples(args) -> int:
 def run_rubric(args) -> int:
     from grader.outputs import rubric
 
-    try:
-        items = rubric.read_rubric(args.suite)
-    except (OSError, SyntaxError, rubric.RubricError) as error:
-        print(f"grader rubric: {error}", file=sys.stderr)
-        return 1
+    items = rubric.read_rubric(args.suite)
     if not items:
-        print(f"grader rubric: no test_*.py files with tests in {args.suite}", file=sys.stderr)
-        return 1
+        raise GraderError(f"no test_*.py files with tests in {args.suite}")
     print(rubric.render(items))
     return 0
 
@@ -426,7 +289,7 @@ def run_rubric(args) -> int:
 def run_release(args) -> int:
     from grader.authoring import release, template
 
-    solution, target = KIT / "solutions" / "exercise02.py", KIT / "exercise02_template.py"
+    solution, target = KIT / SOLUTION, KIT / TEMPLATE
     text = template.render(solution.read_text())
     if not target.is_file() or target.read_text() != text:
         target.write_text(text)
@@ -437,8 +300,13 @@ def run_release(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; any kit error (grader.sandbox.error.GraderError) is its message and its exit code."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except GraderError as error:
+        print(f"grader {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -355,14 +355,24 @@ class InProcessStudent:
         grader/sandbox/training.py. Returns the mean loss per epoch."""
         from grader.sandbox import training  # hidden tests only, like `data`
 
-        return self._export(training.run_epochs(self._import(model), *self._import((X, Y, order)),
+        with self._naming(f"training {type(self._import(model)).__name__} (forward, loss, backward, update)"):
+            return self._export(training.run_epochs(self._import(model), *self._import((X, Y, order)),
                                                 batch_size, lr, x_divisor))
+
+    def standin(self, names) -> None:
+        """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py), or
+        restore them (None); the sandbox's SandboxStudent.standin does the same in the worker."""
+        from grader.sandbox import standin  # hidden tests only, like `data`
+
+        standin.restore(getattr(self, "_standins", []))
+        self._standins = standin.install(self.module(), list(names)) if names else []
 
     def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         method = getattr(target, name, None)
         if not callable(method):
             raise SubmissionError(f"{type(target).__name__} has no method {name!r}")
-        return self._out(method(*self._import(args), **self._import(kwargs)), keep)
+        with self._naming(f"{type(target).__name__}.{name}"):
+            return self._out(method(*self._import(args), **self._import(kwargs)), keep)
 
     def get_attr(self, target, attr: str, keep: bool = False):
         if not hasattr(target, attr):
@@ -370,7 +380,13 @@ class InProcessStudent:
         return self._out(getattr(target, attr), keep)
 
     def set_attr(self, target, attr: str, value) -> None:
-        setattr(target, attr, self._import(value))
+        try:
+            setattr(target, attr, self._import(value))
+        except (AttributeError, TypeError) as error:
+            if error.__traceback__.tb_next is not None:  # raised by the submission's own code (a property)
+                raise
+            raise SubmissionError(f"cannot set {attr} on a {type(target).__name__} object of the submission: "
+                                  f"{error}") from None
 
     def data(self, name: str, rows: tuple[int, int] | None = None):
         from grader.sandbox import mnist  # hidden tests only: the kit's trusted loader
@@ -393,7 +409,29 @@ class InProcessStudent:
         function = getattr(self.module(), name, None)
         if not callable(function):
             raise SubmissionError(f"{self.path.name} defines no function or class named {name!r}")
-        return self._out(function(*self._import(args), **self._import(kwargs)), keep)
+        with self._naming(name):
+            return self._out(function(*self._import(args), **self._import(kwargs)), keep)
+
+    name_raises = False  # the hidden suite sets it: an exception of the submission becomes one line naming the call
+
+    @contextlib.contextmanager
+    def _naming(self, call: str):
+        """With name_raises: an exception the submission raises gets the sandbox's one-line message, "<call>
+        raised <type>: <message> (at line L in <function>: <source>)"; NotImplementedError stays as it is."""
+        try:
+            yield
+        except Exception as error:
+            if self.name_raises and not isinstance(error, NotImplementedError) and \
+                    getattr(error, "student_message", None) is None:
+                import traceback
+
+                mine = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == self.path]
+                where = f" (at line {mine[-1].lineno} in {mine[-1].name}: {(mine[-1].line or '')[:120]})" if mine else ""
+                try:
+                    error.student_message = f"{call} raised {type(error).__name__}: {str(error)[:400]}{where}"
+                except Exception:  # an exception type that refuses attributes keeps pytest's own text
+                    pass
+            raise
 
     def _out(self, value, keep: bool):
         return Kept(self, held(value)) if keep else self._export(value)

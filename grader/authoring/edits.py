@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 
+from grader.sandbox.error import GraderError
 
-class EditMismatch(ValueError):
+
+class EditMismatch(GraderError, ValueError):
     """An edit's old snippet does not occur exactly once in the text."""
 
 

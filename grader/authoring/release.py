@@ -20,12 +20,14 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from grader.sandbox.error import GraderError
+
 BUNDLE_NAME = "exercise02-student.zip"
 TOP = "exercise02"
 SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "sandbox/layout.py", "sandbox/slot.py",
                    "sandbox/worker.py", "sandbox/host.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
-                   "sandbox/training.py", "sandbox/cgroup.py", "sandbox/activity.py",
-                   "sandbox/staging.py")
+                   "sandbox/training.py", "sandbox/standin.py", "sandbox/cgroup.py", "sandbox/activity.py",
+                   "sandbox/staging.py", "sandbox/error.py", "sandbox/kit.py", "sandbox/cache.py")
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -47,7 +49,7 @@ timeout = 300
 """
 
 
-class ReleaseError(Exception):
+class ReleaseError(GraderError):
     """A file the bundle needs is missing from the kit."""
 
 

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 from grader.authoring.edits import apply_edits
+from grader.sandbox.kit import SOLUTION
 
-SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit folder
 SUBMISSIONS = Path("submissions")
 CATALOGUE = "grader/authoring/samples.py"
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 
+from grader.sandbox.error import GraderError
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 DEF = re.compile(r"^(\s*)(?:async\s+)?(def|class)\s+(\w+)")
 
 
-class TemplateError(ValueError):
+class TemplateError(GraderError, ValueError):
     """The solution's markers are unbalanced."""
 
 

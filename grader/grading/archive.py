@@ -14,6 +14,8 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 
+from grader.sandbox.error import GraderError
+
 ZIP_MEMBERS = 20_000  # members per LMS zip
 INNER_ZIP_CAP = 12 << 20  # bytes of a submission's own zip read into memory
 INNER_MEMBERS = 500  # members of a submission's own zip
@@ -29,7 +31,7 @@ class Entry:
     mtime: datetime | None = None  # as the archive or the file system says (untrusted; for lateness only)
 
 
-class ArchiveError(Exception):
+class ArchiveError(GraderError):
     """Not a zip this kit reads (the message says why)."""
 
 

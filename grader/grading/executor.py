@@ -21,12 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from grader.grading import harness
 from grader.grading.runner import Runner, stop_travelled
+from grader.sandbox.error import GraderError
 
 
 WORKER_WAIT = 60  # seconds a running scheduler may take to show its first worker
 
 
-class ClusterError(Exception):
+class ClusterError(GraderError):
     """The cluster could not be reached or started, or Dask is not installed."""
 
 

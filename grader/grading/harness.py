@@ -37,15 +37,19 @@ from grader.grading.results import (
 from grader.grading.runner import HarnessError, Runner, run_code
 from grader.grading.store import REFERENCE, Store, keep_key, kept_key, submission_key
 from grader.sandbox.activity import STOP as IDLE_STOP
+from grader.sandbox.error import GraderError
 
 ARTIFACT_LIMIT = 2 << 20  # bytes of artifacts (JSON) kept per submission
 
 
-class Interrupted(Exception):
-    """grade_class was stopped (Ctrl-C); what was done is in the store."""
+class Interrupted(GraderError):
+    """grade_class was stopped (Ctrl-C, or the cluster cancelled the runs); what was done is in the store."""
 
-    def __init__(self, done: int, total: int):
-        super().__init__(f"stopped after {done} of {total} submissions")
+    exit_code = 130
+
+    def __init__(self, done: int, total: int, folder: Path | None = None):
+        super().__init__(f"stopped: {done} of {total} submissions are graded and kept in {folder}; run the same "
+                         "command again to continue")  # fmt: skip
         self.done, self.total = done, total
 
 
@@ -215,7 +219,7 @@ def grade_class(
         if executor is None:
             pool.shutdown(wait=True, cancel_futures=True)
         if isinstance(error, (KeyboardInterrupt, CancelledError)):
-            raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions)) from None
+            raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions), store.folder) from None
         raise
     if executor is None:
         pool.shutdown(wait=True)

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from grader.grading import roster
+from grader.grading import archive as zips, roster
 from grader.grading.archive import ZIP_MEMBERS, ArchiveError, Entry, member_parts, open_zip, size_text, unpack
-from grader.grading import archive as zips
+from grader.sandbox.error import GraderError
 
 CODE_NAMES = ("exercise02_template.py", "exercise02.py")
 PLOT_NAMES = ("plots/lr_loss_curves.png", "plots/lr_accuracy.png")
@@ -67,7 +67,7 @@ JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
 WANTED = {n.lower() for n in (*CODE_NAMES, REPORT_NAME, MEMBERS_NAME)} | {"plots"}
 
 
-class IntakeError(Exception):
+class IntakeError(GraderError):
     """SUBMISSIONS cannot be read at all (it does not exist)."""
 
 

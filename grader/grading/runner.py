@@ -36,6 +36,8 @@ from pathlib import Path
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
 from grader.sandbox import staging
+from grader.sandbox.error import GraderError
+from grader.sandbox.kit import KIT, SOLUTION
 
 LOG_HEAD = LOG_TAIL = 16 << 10  # bytes of the pytest process's output kept for the tutor
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
@@ -44,14 +46,14 @@ BACKEND_FLAGS = {None: [], "sandbox": ["--sandbox"], "in-process": ["--in-proces
 UNSANDBOXED_ENV = "EXERCISE02_UNSANDBOXED"  # grader.sandbox.client's opt-out; set only for "unsandboxed"
 # Every pytest run's fixed environment: one BLAS thread, no display, no bytecode, fixed str hashing, and only
 # the plugins PLUGINS names (a third-party pytest plugin installed on the machine never changes a grade; loading
-# them all cost about 0.6 s a run).
+# them all also costs start-up time on every run).
 RUN_ENV = {**{name: "1" for name in THREAD_ENV}, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONHASHSEED": "0", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # fmt: skip
 PLUGINS = ("-p", "pytest_timeout", "-p", "grader.grading.plugin")
 STAGING = "grader-"  # the work folders' prefix in the temporary folder
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
-# Run with -I -S (stdlib only, no site-packages): 10 ms instead of 80.
+# Run with -I -S (stdlib only, no site-packages): it starts several times faster than a full interpreter.
 LAUNCHER = (
     "import ctypes, os, signal, sys\n"
     "try:\n    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)\nexcept Exception:\n    pass\n"
@@ -61,7 +63,7 @@ LAUNCHER = (
 
 
 
-class HarnessError(Exception):
+class HarnessError(GraderError):
     """The kit itself is broken (the reference run failed): nothing can be graded."""
 
 
@@ -218,8 +220,6 @@ def run_version(kit: Path, suite: Path, solution: Path, backend: str | None) -> 
     return suite_version(kit, suite, solution) + tag
 
 
-KIT = Path(__file__).resolve().parents[2]  # this machine's kit
-SOLUTION = Path("solutions") / "exercise02.py"  # relative to the kit: part of the run version
 _REBUILT: dict[tuple, Runner] = {}
 
 

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from grader.grading.results import GRADED, Result
-from grader.sandbox.mnist import cache_root, private
+from grader.sandbox.cache import cache_root, private
 
 # Kit modules whose code can change a verdict: the whole sandbox runtime plus the trusted pytest side.
 SUITE_MODULES = ("grading/plugin.py", "grading/harness.py", "grading/runner.py", "grading/results.py")

@@ -26,15 +26,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.sandbox.error import GraderError
+from grader.sandbox.kit import KIT
+
 K = 25  # noise threshold: the shortest match that counts, in characters of normalised code
 WINDOW = 8  # winnowing window: every match of K + WINDOW - 1 characters is found
 SCREEN = 0.25  # x threshold: the share of the smaller file's fingerprints a pair must share to be compared in full
 MIN_MATCH = 200  # characters of normalised code a pair must share to be flagged at all
 FOLDER = ".fingerprints"  # under <out>/results/
-KIT = Path(__file__).resolve().parents[2]
 
 
-class FingerprintError(Exception):
+class FingerprintError(GraderError):
     """A child could not compute or compare fingerprints."""
 
 

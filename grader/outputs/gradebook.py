@@ -129,7 +129,7 @@ def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
     """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there."""
     import nbgrader
 
-    from grader.sandbox.mnist import cache_root, private  # the kit's cache rules (lazy: `grader review` imports this module)
+    from grader.sandbox.cache import cache_root, private  # the kit's cache rules
 
     root = cache_root()
     if root is None:
@@ -156,7 +156,7 @@ KEPT = 8  # gradebooks kept by content in the user's cache (the newest)
 
 def copy_kept(digest: str, path: Path) -> bool:
     """Copy the gradebook kept for this content digest to path; False when there is none."""
-    from grader.sandbox.mnist import cache_root, private
+    from grader.sandbox.cache import cache_root, private
 
     root = cache_root()
     kept = root / "gradebooks" / f"{digest}.db" if root is not None else None
@@ -174,7 +174,7 @@ def copy_kept(digest: str, path: Path) -> bool:
 
 def keep(digest: str, path: Path) -> None:
     """Keep a copy of a written gradebook under its content digest; drop all but the newest KEPT."""
-    from grader.sandbox.mnist import cache_root
+    from grader.sandbox.cache import cache_root
 
     root = cache_root()
     if root is None:

@@ -17,10 +17,12 @@ import json
 import os
 from pathlib import Path
 
+from grader.sandbox.error import GraderError
+
 NAME = ".grader-manifest.json"
 
 
-class Busy(Exception):
+class Busy(GraderError):
     """Another process holds the lock on this output folder."""
 
 

@@ -29,6 +29,7 @@ from grader.outputs import manual as manual_points
 from grader.outputs import plots, snapshot
 from grader.outputs.gradebook import UNSAFE_LEAD
 from grader.outputs.markdown import render_markdown
+from grader.outputs.view import UNSANDBOXED, Figure, SubmissionView, TestLine, Written, check_template, score
 from grader.grading import roster
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, IMPORT_ERROR, Result
@@ -89,7 +90,7 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
             row = GradeRow(
                 student=student,
                 submission=sub.id,
-                points=round((result.points + manual.total(sub.id)) * (1 - penalty), 4),
+                points=score(result.points, manual.total(sub.id), penalty),
                 max_points=round(result.max_points + manual_points.max_points(), 4),
                 auto_points=result.points,
                 auto_max=result.max_points,
@@ -154,8 +155,8 @@ IMAGES = ".images"  # <out>/results/.images/<digest>.json: the PNGs made by earl
 class ImageCache:
     """The report's PNGs (re-drawn plots, re-encoded submitted plots) by a digest of their inputs and of plots.py.
 
-    Making them costs about 0.3 s a submission (matplotlib; Pillow with optimize=True): without this,
-    re-grading an unchanged class of 40 took 12 s instead of 3. A run removes the entries it did not use.
+    Making them is most of the report's cost (matplotlib draws, Pillow re-encodes); kept here, an
+    unchanged class is re-graded without drawing anything. A run removes the entries it did not use.
     """
 
     def __init__(self, folder: Path | None):
@@ -205,8 +206,13 @@ class ImageCache:
                 stale.unlink(missing_ok=True)
 
 
-def submission_view(sub: Submission, result: Result, manual, key, images: ImageCache | None = None, late=None) -> dict:
-    """Everything the pages show about one submission (untrusted strings stay strings: escaped later)."""
+def submission_view(sub: Submission, result: Result, manual, key, images: ImageCache | None = None, late=None, *,
+                    stamp: str = "", integrity: list[str] | None = None) -> SubmissionView:  # fmt: skip
+    """Everything the pages show about one submission (untrusted strings stay strings: escaped later).
+
+    late: its grader.grading.lateness.Lateness or None; stamp: date and versions shown on every page;
+    integrity: its similarity hints (class page only).
+    """
     images = images or ImageCache(None)
     _, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
     redrawn, checked = images.make(sub, result)
@@ -214,57 +220,45 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
     for plot in PLOT_NAMES:
         name = plot.split("/")[-1]
         image = checked[plot]
-        figures.append({
-            "name": name,
-            "submitted": data_uri(image.png),
-            "submitted_problem": image.problem,
-            "redrawn": data_uri(redrawn.get(name)),
-        })  # fmt: skip
-    report = plots.read_report(sub.report)
+        figures.append(Figure(name, data_uri(image.png), image.problem, data_uri(redrawn.get(name))))
     auto_max = sum(t.points for t in key)
-    tests = [dict(t.__dict__, message=_clip(t.message), lost=round(t.points - t.earned, 4)) for t in result.tests]
+    tests = [TestLine(t.id, t.points, t.earned, t.outcome, t.seconds, t.doc, _clip(t.message), round(t.points - t.earned, 4))
+             for t in result.tests]  # fmt: skip
     if result.status == IMPORT_ERROR:  # one cause, said once at the top of the page, not in every row
         for test in tests:
-            test["message"] = "not run: the file could not be imported (see the top of the page)"
-    view = {
-        "id": sub.id,
-        "label": sub.label,
-        "members": sub.members,
-        "status": result.status,
-        "reason": result.reason,
-        "backend": result.backend,
-        "unsandboxed": result.backend in UNSANDBOXED,
-        "seconds": result.seconds,
-        "late": late.describe() if late else "",  # grader.grading.lateness.Lateness
-        "penalty": late.penalty if late else 0.0,
-        "max_points": round(auto_max + manual_points.max_points(), 4),
-        "auto_points": result.points,
-        "auto_max": auto_max,
-        "tests": tests,
-        "lost": [t for t in tests if t["lost"] > 0],
-        "problems": sub.problems,
-        "ignored": sub.ignored,
-        "figures": figures,
-        "history_problem": history_problem if result.status == GRADED else "",
-        "report": report,
-        "log": result.log[-6000:],
-        "integrity": [],  # similarity hints, filled in by write_all (class page only)
-    }
-    return apply_manual(view, manual)
+            test.message = "not run: the file could not be imported (see the top of the page)"
+    view = SubmissionView(
+        id=sub.id,
+        label=sub.label,
+        members=sub.members,
+        status=result.status,
+        reason=result.reason,
+        backend=result.backend,
+        seconds=result.seconds,
+        late=late.describe() if late else "",
+        penalty=late.penalty if late else 0.0,
+        max_points=round(auto_max + manual_points.max_points(), 4),
+        auto_points=result.points,
+        auto_max=auto_max,
+        tests=tests,
+        problems=sub.problems,
+        ignored=sub.ignored,
+        figures=figures,
+        history_problem=history_problem if result.status == GRADED else "",
+        report=plots.read_report(sub.report),
+        log=result.log[-6000:],
+        stamp=stamp,
+        integrity=list(integrity or []),
+        points=0.0,
+        manual=[],
+        manual_comment="",
+    )  # the manual points, comment and total: with_manual
+    return view.with_manual(manual)
 
 
-def apply_manual(view: dict, manual) -> dict:
-    """The view's manual points, comment and total set from `manual` (grader review re-applies them to kept views)."""
-    got = manual.of(view["id"])
-    view["points"] = round((view["auto_points"] + manual.total(view["id"])) * (1 - view.get("penalty", 0.0)), 4)
-    view["manual"] = [(p, got[p], m) for p, m in manual_points.PARTS.items()]
-    view["manual_comment"] = manual.comments.get(view["id"], "")
-    return view
-
-
-def class_view(views: list[dict], key) -> dict:
-    totals = [v["points"] for v in views]
-    maximum = views[0]["max_points"] if views else 0
+def class_view(views: list[SubmissionView], key) -> dict:
+    totals = [v.points for v in views]
+    maximum = views[0].max_points if views else 0
     bins = [0] * 10
     for total in totals:
         bins[min(9, int(10 * total / maximum)) if maximum else 0] += 1
@@ -272,14 +266,14 @@ def class_view(views: list[dict], key) -> dict:
     histogram = [{"label": f"{10 * i}–{10 * (i + 1)} %", "count": c, "height": round(100 * c / top)} for i, c in enumerate(bins)]
     rates = []
     for i, test in enumerate(key):
-        passed = sum(1 for v in views if v["tests"][i]["outcome"] == "passed")
+        passed = sum(1 for v in views if v.tests[i].outcome == "passed")
         rates.append({"id": test.id, "doc": test.doc, "points": test.points, "passed": passed,
                       "rate": round(100 * passed / len(views)) if views else 0})  # fmt: skip
     by = {
-        "by-name": sorted(views, key=lambda v: v["id"]),
-        "by-points-desc": sorted(views, key=lambda v: (-v["points"], v["id"])),
-        "by-points-asc": sorted(views, key=lambda v: (v["points"], v["id"])),
-        "by-status": sorted(views, key=lambda v: (v["status"], v["id"])),
+        "by-name": sorted(views, key=lambda v: v.id),
+        "by-points-desc": sorted(views, key=lambda v: (-v.points, v.id)),
+        "by-points-asc": sorted(views, key=lambda v: (v.points, v.id)),
+        "by-status": sorted(views, key=lambda v: (v.status, v.id)),
     }
     return {
         "count": len(views),
@@ -304,17 +298,18 @@ def environment():
         lstrip_blocks=True,
     )
     env.filters["markdown"] = render_markdown
+    check_template(env, TEMPLATE)  # a field the page reads and the view lacks fails here, before any page
     return env
 
 
-def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
+def write_pages(out: Path, views: list[SubmissionView], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
                 manual_source: str | None, only: str | None = None) -> list[Path]:  # fmt: skip
     """report.html and the feedback pages (with `only`: report.html and that submission's feedback page).
 
     Returns the feedback pages written; stale ones are left to grader.outputs.guard (it deletes only its own).
     """
     template = environment().get_template(TEMPLATE)
-    stamp = views[0].get("stamp", "") if views else ""  # when and with which kit and suite (set by write_all)
+    stamp = views[0].stamp if views else ""  # when and with which kit and suite
     common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS, "stamp": stamp}
     similarity = (out / "similarity.html").is_file()  # grader.outputs.similarity's page: linked from the class page
     html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes, similarity=similarity,
@@ -324,57 +319,53 @@ def write_pages(out: Path, views: list[dict], key, *, notes: list[str], banner: 
     feedback.mkdir(exist_ok=True)
     pages = []
     for view in views:
-        if only is None or view["id"] == only:
-            pages.append(feedback / f"{view['id']}.html")
+        if only is None or view.id == only:
+            pages.append(feedback / f"{view.id}.html")
             _write_text(pages[-1], template.render(page="feedback", view=view, **common))
     return pages
 
 
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
               notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
-              stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None) -> dict:  # fmt: skip
-    """Every output of `grader grade` into `out`; returns what was written (written["pages"]: the feedback pages).
+              stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None) -> Written:  # fmt: skip
+    """Every output of `grader grade` into `out`; returns what was written.
 
     late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page;
     integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run);
     images: the ImageCache of out (grader.outputs.warmup fills it while the pool grades); default: a new one.
     """
-    late = late or {}
+    late, integrity = late or {}, integrity or {}
     out.mkdir(parents=True, exist_ok=True)
-    written = {}
     manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
-    written["manual-template.csv"] = out / manual_points.TEMPLATE_NAME
     images = images or ImageCache(out / "results" / IMAGES)
-    views = [submission_view(s, results[s.id], manual, key, images, late.get(s.id)) for s in submissions]
-    for view in views:
-        view["stamp"] = stamp
+    views = [submission_view(s, results[s.id], manual, key, images, late.get(s.id), stamp=stamp,
+                             integrity=integrity.get(s.id, [])) for s in submissions]  # fmt: skip
     images.prune()
-    for view in views:
-        view["integrity"] = (integrity or {}).get(view["id"], [])  # hints for the tutor, never on feedback pages
     snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
                             banner=banner, course_id=course_id)  # fmt: skip
-    written.update(write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,
-                                notes=notes, banner=banner, course_id=course_id))  # fmt: skip
+    written = write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,
+                           notes=notes, banner=banner, course_id=course_id)  # fmt: skip
+    written.manual_template = out / manual_points.TEMPLATE_NAME
     return written
 
 
 def write_scored(out: Path, *, submissions, results, key, views, manual, notes, banner, course_id: str,
-                 only: str | None = None) -> dict[str, Path]:  # fmt: skip
+                 only: str | None = None) -> Written:  # fmt: skip
     """Every output that shows manual points: grades.csv, results.csv, report.html, feedback pages, gradebook.db.
 
     `grader grade` writes them all; `grader review` after a save passes `only` (that submission's
     feedback page is rewritten, and the gradebook's grades are updated in place rather than rebuilt).
     """
-    rows = grade_rows(submissions, results, manual, {v["id"]: (v.get("late", ""), v.get("penalty", 0.0)) for v in views})
+    rows = grade_rows(submissions, results, manual, {v.id: (v.late, v.penalty) for v in views})
     write_grades_csv(out / "grades.csv", rows)
     write_results_csv(out / "results.csv", submissions, results, manual)
-    views = [apply_manual(v, manual) for v in views]
+    views = [v.with_manual(manual) for v in views]
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
     pages = write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems,
                         manual_source=source, only=only)  # fmt: skip
-    return {"grades.csv": out / "grades.csv", "results.csv": out / "results.csv", "report.html": out / "report.html",
-            "feedback": out / "feedback", "pages": pages, "rows": rows,
-            "gradebook.db": write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None)}  # fmt: skip
+    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None)
+    return Written(report_html=out / "report.html", grades_csv=out / "grades.csv", results_csv=out / "results.csv",
+                   gradebook_db=gradebook, feedback=out / "feedback", pages=pages, rows=rows)  # fmt: skip
 
 
 def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str,
@@ -413,9 +404,6 @@ def _write_text(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
-
-
-UNSANDBOXED = ("process", "in-process", "unsandboxed")  # Result.backend values of code run without bwrap
 
 
 def unsandboxed_mark(result: Result) -> str:

@@ -38,6 +38,8 @@ from flask import send_from_directory, url_for
 from grader.outputs import manual as manual_points
 from grader.outputs import report, snapshot
 from grader.outputs.markdown import render_markdown
+from grader.outputs.view import check_template
+from grader.sandbox.error import InputError
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = "review.html.j2"
@@ -51,7 +53,7 @@ MOODLE_STALE = ("moodle/grades-upload.csv and moodle/feedback-files.zip are STAL
 MAX_FLAGS, FLAG_CHARS = 20, 300  # similarity hints shown per submission, characters each
 
 
-class ReviewError(Exception):
+class ReviewError(InputError):
     """The output folder cannot be reviewed (the message says what to do)."""
 
 
@@ -142,6 +144,7 @@ def create_app(desk: Desk, token: str) -> Flask:
     app = Flask(__name__, static_folder=None, template_folder=str(HERE))
     app.jinja_options = dict(app.jinja_options, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     app.jinja_env.filters["markdown"] = render_markdown
+    check_template(app.jinja_env, TEMPLATE)  # a field the page reads and the view lacks fails here, not at render
     app.secret_key = secrets.token_bytes(32)  # signs the flash cookie only
     # Cookies are shared by every port of 127.0.0.1: a name of its own, so another local app's is left alone.
     app.config.update(SESSION_COOKIE_NAME=f"grader-review-{secrets.token_hex(4)}", SESSION_COOKIE_SAMESITE="Strict")
@@ -173,12 +176,12 @@ def create_app(desk: Desk, token: str) -> Flask:
 
     def listing(manual, todo: bool) -> list[dict]:
         snap = desk.snapshot()
-        return [{"id": v["id"], "members": v["members"], "auto_points": v["auto_points"], "auto_max": v["auto_max"],
-                 "manual": desk.values(v["id"], manual), "complete": manual.complete(v["id"]), "status": v["status"]}
-                for v in snap.views if not todo or not manual.complete(v["id"])]  # fmt: skip
+        return [{"id": v.id, "members": v.members, "auto_points": v.auto_points, "auto_max": v.auto_max,
+                 "manual": desk.values(v.id, manual), "complete": manual.complete(v.id), "status": v.status}
+                for v in snap.views if not todo or not manual.complete(v.id)]  # fmt: skip
 
     def common(manual, todo: bool) -> dict:
-        ids = [v["id"] for v in desk.snapshot().views]
+        ids = [v.id for v in desk.snapshot().views]
         done = sum(1 for i in ids if manual.complete(i))
         return {"todo": todo, "progress": (done, len(ids)), "parts": manual_points.PARTS, "rubric": manual_points.RUBRIC,
                 "problems": manual.problems, "sheet": desk.manual_path, "banner": desk.snapshot().banner,
@@ -194,7 +197,7 @@ def create_app(desk: Desk, token: str) -> Flask:
     @pages.route("/s/<sid>", methods=["GET", "POST"])
     def submission(sid: str):
         views = desk.snapshot().views
-        view = next((v for v in views if v["id"] == sid), None)
+        view = next((v for v in views if v.id == sid), None)
         if view is None:
             abort(404, "no such submission in this output folder")
         todo = request.values.get("todo") == "1"
@@ -210,9 +213,9 @@ def create_app(desk: Desk, token: str) -> Flask:
                 return redirect(url_for(".submission", sid=sid, todo=int(todo) or None), code=303)
             status = 422
         manual = desk.manual()
-        view = report.apply_manual(dict(view), manual)
+        view = view.with_manual(manual)
         stored = desk.values(sid, manual)
-        ids = [v["id"] for v in views]
+        ids = [v.id for v in views]
         here = ids.index(sid)
         wanted = [i for i in ids if not todo or not manual.complete(i) or i == sid]
         position = wanted.index(sid)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.outputs.manual import PARTS
+from grader.sandbox.error import GraderError
 
 
-class RubricError(ValueError):
+class RubricError(GraderError, ValueError):
     """A test's points cannot be read statically."""
 
 
@@ -123,8 +124,11 @@ def read_file(path: Path) -> list[Item]:
 
 
 def read_rubric(suite: Path) -> list[Item]:
-    """Every test of the suite's test_*.py files, in file order."""
-    return [item for path in sorted(suite.glob("test_*.py")) for item in read_file(path)]
+    """Every test of the suite's test_*.py files, in file order (RubricError when one cannot be read or parsed)."""
+    try:
+        return [item for path in sorted(suite.glob("test_*.py")) for item in read_file(path)]
+    except (OSError, SyntaxError) as error:
+        raise RubricError(f"cannot read the suite {suite}: {error}") from None
 
 
 def render(items: list[Item]) -> str:

@@ -160,9 +160,9 @@ def side_by_side(pair: dict, texts: dict, folder: Path, loaded: dict) -> dict:
 # --------------------------------------------------------------------------- plots
 
 
-def plot_groups(entries: list[Entry], out: Path) -> list[dict]:
+def plot_groups(entries: list[Entry], out: Path, images=None) -> list[dict]:
     """Groups of (nearly) identical plots, per plot name, that hold at least one submission."""
-    hashes = plot_hashes(entries, out)
+    hashes = plot_hashes(entries, out, images)
     groups = []
     for name in sorted({p.split("/")[-1] for p in PLOT_NAMES}):
         items = [(e, hashes[(e.key, name)]) for e in entries if hashes.get((e.key, name)) is not None]
@@ -189,7 +189,7 @@ def plot_groups(entries: list[Entry], out: Path) -> list[dict]:
     return groups
 
 
-def plot_hashes(entries: list[Entry], out: Path) -> dict:
+def plot_hashes(entries: list[Entry], out: Path, images=None) -> dict:
     """{(entry key, plot name): imagehash of the re-encoded PNG}, kept by the submitted file's content."""
     import imagehash
     from PIL import Image
@@ -201,7 +201,7 @@ def plot_hashes(entries: list[Entry], out: Path) -> dict:
         kept = json.loads(kept_path.read_text())
     except (OSError, ValueError):
         kept = {}
-    images = report.ImageCache(out / "results" / report.IMAGES)
+    images = images or report.ImageCache(out / "results" / report.IMAGES)
     from grader.outputs import plots
 
     version = "phash-8 " + hashlib.sha256(Path(plots.__file__).read_bytes()).hexdigest()[:16]  # re-encoding may change
@@ -248,8 +248,12 @@ def hints(pairs: list[dict], groups: list[dict], imports: dict, ids: list[str]) 
 
 
 def write_similarity(out: Path, submissions: list[Submission], *, kit: Path, compare_with=(), threshold: float = THRESHOLD,
-                     jobs: int | None = None, imports: dict | None = None) -> Integrity:  # fmt: skip
-    """Compare the class, write similarity.html and similarity.json into `out`; returns the hints."""
+                     jobs: int | None = None, imports: dict | None = None, images=None) -> Integrity:  # fmt: skip
+    """Compare the class, write similarity.html and similarity.json into `out`; returns the hints.
+
+    images: the report's ImageCache of `out` (the pipeline passes it once the warm-up has finished
+    with it); default: a new one on the same folder.
+    """
     out = Path(out)
     jobs = max(1, jobs or os.cpu_count() or 1)
     entries = [Entry(s.id, "submission", read_code(s.code), tuple(s.members),
@@ -262,11 +266,11 @@ def write_similarity(out: Path, submissions: list[Submission], *, kit: Path, com
             entries += found
             problems += notes
         return compare_all(out, submissions, entries, kit=kit, threshold=threshold, jobs=jobs, imports=imports,
-                           problems=problems)  # fmt: skip
+                           problems=problems, images=images)  # fmt: skip
 
 
 def compare_all(out: Path, submissions: list[Submission], entries: list[Entry], *, kit: Path, threshold: float, jobs: int,
-                imports: dict | None, problems: list[str]) -> Integrity:  # fmt: skip
+                imports: dict | None, problems: list[str], images=None) -> Integrity:  # fmt: skip
     """The comparisons of write_similarity, once the archives are read."""
     folder = out / "results" / fingerprint.FOLDER
     baseline = read_code(kit / "exercise02_template.py") or ""
@@ -275,7 +279,7 @@ def compare_all(out: Path, submissions: list[Submission], entries: list[Entry], 
         pairs = code_pairs(entries, baseline, folder, jobs, threshold)
     except fingerprint.FingerprintError as error:
         problems.append(f"code was not compared: {error}")
-    groups = plot_groups(entries, out)
+    groups = plot_groups(entries, out, images)
     ids = [s.id for s in submissions]
     flags = hints(pairs, groups, imports or {}, ids)
     texts = {e.key: e.text for e in entries if e.text is not None}
@@ -287,7 +291,7 @@ def compare_all(out: Path, submissions: list[Submission], entries: list[Entry], 
             "plots": groups, "imports": {k: [{"module": f.module, "line": f.line} for f in v] for k, v in (imports or {}).items()},
             "problems": problems}  # fmt: skip
     _write(out / "similarity.json", json.dumps(data, indent=1))
-    _write(out / "similarity.html", render(out, data, shown, len(submissions), len(entries) - len(submissions), entries))
+    _write(out / "similarity.html", render(out, data, shown, len(submissions), len(entries) - len(submissions), entries, images))
     return Integrity(flags, public_pairs, groups, problems)
 
 
@@ -301,11 +305,11 @@ def write_safely(out: Path, submissions: list[Submission], **options) -> Integri
         return Integrity(None, [], [], [f"similarity.html was not written: {type(error).__name__}: {error}"])
 
 
-def render(out: Path, data: dict, shown: list[dict], count: int, others: int, entries: list[Entry]) -> str:
+def render(out: Path, data: dict, shown: list[dict], count: int, others: int, entries: list[Entry], images=None) -> str:
     from grader.outputs import report
 
     pictures = {}
-    images = report.ImageCache(out / "results" / report.IMAGES)
+    images = images or report.ImageCache(out / "results" / report.IMAGES)
     for g in data["plots"]:
         for key in g["members"][:4]:
             path = next((e.plots.get(g["plot"]) for e in entries if e.key == key), None)

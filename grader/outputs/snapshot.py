@@ -22,12 +22,14 @@ from pathlib import Path
 
 from grader.grading.intake import Submission
 from grader.grading.results import Result, TestResult
+from grader.outputs.view import SubmissionView
+from grader.sandbox.error import GraderError
 
 FOLDER = "review"
-VERSION = 1
+VERSION = 2  # 2: the view is a SubmissionView (grader.outputs.view)
 
 
-class SnapshotError(Exception):
+class SnapshotError(GraderError):
     """The output folder holds no usable snapshot (say what to run)."""
 
 
@@ -36,7 +38,7 @@ class Snapshot:
     submissions: list[Submission]  # id, label, members only (no files)
     results: dict[str, Result]
     key: list[TestResult]
-    views: list[dict]  # report.submission_view() of each submission, as JSON data
+    views: list[SubmissionView]  # report.submission_view() of each submission
     notes: list[str]
     banner: str | None
     course_id: str
@@ -48,7 +50,7 @@ def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner
     folder.mkdir(parents=True, exist_ok=True)
     for sub, view in zip(submissions, views):
         result = dict(results[sub.id].to_json(), log="", artifacts={})  # the view holds what the pages need of them
-        _write_json(folder / f"{sub.id}.json", {"label": sub.label, "members": sub.members, "result": result, "view": view,
+        _write_json(folder / f"{sub.id}.json", {"label": sub.label, "members": sub.members, "result": result, "view": view.to_json(),
                                                "participant": sub.participant, "participants": sub.participants})  # fmt: skip
     ids = [s.id for s in submissions]
     for stale in folder.glob("*.json"):
@@ -87,7 +89,7 @@ def read_snapshot(out: Path) -> Snapshot:
     return Snapshot(submissions, results, key, views, notes, banner, course_id, broken)
 
 
-def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result, dict]:
+def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result, SubmissionView]:
     """One submission's entry, checked for what the app and the pages use before anything renders it."""
     data = json.loads((folder / f"{sid}.json").read_text(encoding="utf-8"))
     view = data["view"]
@@ -103,7 +105,7 @@ def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result,
         raise ValueError("no valid label or members")
     sub = Submission(id=sid, label=data["label"], folder=Path(os.devnull), members=[str(m) for m in data["members"]],
                      participant=str(data.get("participant") or ""), participants=data.get("participants"))  # fmt: skip
-    return sub, Result.from_json(data["result"]), view
+    return sub, Result.from_json(data["result"]), SubmissionView.from_json(view)  # a field missing or unknown: TypeError
 
 
 def stamp(out: Path) -> int:

@@ -14,7 +14,6 @@ results do. finish() waits for the queue (the images of the last results), cance
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from grader.grading.intake import Submission
@@ -40,10 +39,8 @@ class Warmup:
             self._submit(self.images.make, sub, result)
 
     def finish(self) -> ImageCache:
-        """Wait for the queued work; the ImageCache for report.write_all."""
+        """Wait for the queued work; the ImageCache for similarity and report.write_all (failures: self.failures)."""
         self.pool.shutdown(wait=True)
-        for failure in self.failures:
-            print(f"note: preparing the outputs early failed ({failure}); they are made now instead", file=sys.stderr)
         return self.images
 
     def cancel(self) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from grader.outputs import language
 from grader.grading.roster import Person, normalise_id
 from grader.outputs.manual import sniff_dialect
+from grader.sandbox.error import InputError
 
 BOM = "\ufeff"
 IDENTIFIER, FULL_NAME, EMAIL, STATUS = "Identifier", "Full name", "Email address", "Status"
@@ -42,7 +43,7 @@ KNOWN = (IDENTIFIER, FULL_NAME, EMAIL, STATUS, GRADE, MAX_GRADE, FEEDBACK, SUBMI
 MAX_BYTES = 20 << 20
 
 
-class WorksheetError(Exception):
+class WorksheetError(InputError):
     """The file is not a Moodle grading worksheet this kit can fill in (the message says why)."""
 
 

@@ -13,7 +13,8 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
 4. answer requests: call a module function or class, call a method of a kept object, get or set an
    attribute, release objects, ping; with "keep" in a call/method/get request the result stays
    here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
-   training steps (grader/sandbox/training.py) on a kept model. Every call is wrapped in
+   training steps (grader/sandbox/training.py) on a kept model; "standin" rebinds the module's activations
+   and losses to trusted ones (grader/sandbox/standin.py) or restores them. Every call is wrapped in
    `except BaseException`, so sys.exit, KeyboardInterrupt or pytest.exit in a submission become an
    error reply, not the end of the worker.
 
@@ -43,8 +44,8 @@ def main() -> None:
     sys.path.insert(0, here)
     import numpy  # noqa: F401  (before the submission: its import cost is not the submission's)
 
-    import mnist
     import protocol
+    import standin
     import training
 
     sys.path.remove(here)
@@ -52,7 +53,7 @@ def main() -> None:
         sys.meta_path.insert(0, ImportGuard(config["imports"]["allowed"], config["imports"]["message"]))
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
-    Worker(protocol, mnist, rpc_in, rpc_out, config, training).run()
+    Worker(protocol, rpc_in, rpc_out, config, training, standin).run()
 
 
 def limit_resources(config: dict) -> None:
@@ -113,11 +114,11 @@ class ImportGuard:
 
 
 class Worker:
-    def __init__(self, protocol, mnist, rpc_in: int, rpc_out: int, config: dict, training=None):
-        self.protocol, self.mnist, self.training = protocol, mnist, training
+    def __init__(self, protocol, rpc_in: int, rpc_out: int, config: dict, training=None, standin=None):
+        self.protocol, self.training, self.standin = protocol, training, standin
+        self.standins: list = []  # undo records of the stand-ins installed now (op "standin")
         self.rpc_in, self.rpc_out = rpc_in, rpc_out
         self.path = config["submission"]
-        self.data_dir = config["data_dir"]
         self.objects: dict = {}  # handle id -> object
         self.ids: dict = {}  # id(object) -> handle id, so one object keeps one handle
         self.next_id = 1
@@ -169,7 +170,7 @@ class Worker:
         op = header.get("op")
         if op == "ping":
             return {"ok": True, "value": "pong"}
-        args = self.protocol.decode(header.get("args"), arrays, self.find, self.load_data)
+        args = self.protocol.decode(header.get("args"), arrays, self.find)
         reply = self.hold if header.get("keep") is True else self.result
         if op == "call":
             target, name = self.module, header["name"]
@@ -197,6 +198,10 @@ class Worker:
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}
+        if op == "standin":  # args: a list of names to rebind to trusted stand-ins, or None to restore
+            self.standin.restore(self.standins)
+            self.standins = self.standin.install(self.module, [str(n) for n in args]) if args else []
+            return {"ok": True, "value": len(self.standins)}
         return self.missing(f"unknown request {op!r}")
 
     def result(self, value) -> dict:
@@ -242,9 +247,6 @@ class Worker:
         if handle_id not in self.objects:
             raise LookupError(f"object #{handle_id} is not kept by this worker")
         return self.objects[handle_id]
-
-    def load_data(self, name: str, rows):
-        return self.mnist.dataset(name, data_dir=self.data_dir, rows=rows)
 
     def describe(self, error: BaseException) -> dict:
         """What the parent needs to explain an exception: type, message, builtin base, own frames."""

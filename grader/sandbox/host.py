@@ -6,7 +6,7 @@ each class stays small; it uses the state that SandboxStudent.__init__ sets (_pa
 _nested, _slot, _private, _sub_dir, _data_dir, _memory_mb, _cpu_seconds, _import_timeout,
 _worker, _generation, _output, _import_error, _imports, _group, _wall_timeout, _idle_call, _idle_total, _idle, _idle_spent, stops).
 
-Limits (issue 14): a call's and the import's limits are CPU seconds of the submission's processes
+Limits: a call's and the import's limits are CPU seconds of the submission's processes
 (the cgroup's counter, else /proc); the wall clock is only a backstop (WALL_FACTOR x limit +
 WALL_EXTRA). Time spent waiting without computing (grader.sandbox.activity: neither on a CPU nor waiting
 for one) is bounded apart from that: IDLE_CALL seconds per call (the import included) and IDLE_TOTAL

@@ -56,11 +56,13 @@ import sys
 import threading
 from pathlib import Path
 
+from grader.sandbox.error import GraderError
+from grader.sandbox.kit import KIT
 from grader.sandbox.protocol import clean_text
 
-KIT_FILES = ("boot.py", "protocol.py", "mnist.py", "training.py")  # the runtime files mounted into the sandbox
+KIT_FILES = ("boot.py", "error.py", "protocol.py", "training.py", "standin.py")  # the runtime files mounted into the sandbox
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
-KIT_DIR = RUNTIME_DIR.parents[1]  # the kit's top folder: must never be visible inside
+KIT_DIR = KIT  # the kit's top folder: must never be visible inside
 INSIDE = "/opt/exercise02"  # where the kit files, the submission and the data appear in the sandbox
 SLOT_UID_BASE = 61000
 SLOT_COUNT = 64
@@ -176,7 +178,7 @@ def _probe() -> tuple:
     return "process", f"bwrap is installed but cannot run the worker here: {failure}", False
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(GraderError, RuntimeError):
     """The sandbox cannot run on this machine and running without it was not asked for."""
 
 

@@ -6,7 +6,7 @@ data/mnist/README.md, so a damaged or swapped file fails loudly instead of skewi
 
 Decoded files are cached per process as uint8 images and int64 labels (47 MB for the training
 images); the float64 arrays are built fresh on each request, so callers may modify what they get.
-Stdlib + numpy only: this module also runs inside the sandbox and ships in the student bundle.
+Stdlib + numpy only: this module ships in the student bundle (the worker itself reads no data).
 
 Across processes, the first decode of a file also writes an uncompressed copy (.npy) into the
 user's cache folder (GRADER_CACHE, else $XDG_CACHE_HOME/exercise02-kit, else ~/.cache/exercise02-kit;
@@ -30,7 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
+from grader.sandbox.cache import cache_root, private
+from grader.sandbox.error import GraderError
+from grader.sandbox.kit import KIT, MNIST
+
+DEFAULT_DIR = KIT / MNIST
 FILES = {  # name: (file, SHA-256 of the uncompressed bytes, IDX magic, count)
     ("train", "images"): (
         "train-images-idx3-ubyte.gz",
@@ -62,7 +66,7 @@ NAMES = tuple(f"mnist/{split}/{part}" for split in ("train", "test") for part in
 _cache: dict = {}
 
 
-class DataError(Exception):
+class DataError(GraderError):
     """An MNIST file is missing or damaged; the message names the file and the folder."""
 
 
@@ -105,30 +109,10 @@ def read(split: str, kind: str, data_dir=None) -> np.ndarray:
     return _cache[key]
 
 
-def cache_root() -> Path | None:
-    """The kit's cache folder in the user's home (None: GRADER_CACHE=off); also holds the kept answer keys."""
-    chosen = os.environ.get("GRADER_CACHE")
-    if chosen == "off":
-        return None
-    if chosen:
-        return Path(chosen)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "exercise02-kit"
-
-
 def cache_folder() -> Path | None:
     """Where uncompressed copies are kept (None: disabled)."""
     root = cache_root()
     return None if root is None else root / "mnist"
-
-
-def private(path: Path, kind: int = stat.S_IFREG) -> bool:
-    """Is path of this kind (file or folder), ours, and writable by nobody else?"""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_IFMT(info.st_mode) == kind and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
 def _open_copy(copy: Path, magic: int, count: int) -> np.ndarray | None:

@@ -11,8 +11,7 @@ A message on a pipe:
 
 Values in the header are plain JSON (None, bool, int, float, str) or one-key objects:
 {"float": "nan"|"inf"|"-inf"}, {"list": [...]}, {"tuple": [...]}, {"dict": [[key, value], ...]},
-{"array": index of the blob}, {"handle": id, "type": name} (an object that stayed in the worker),
-{"data": name, "rows": [start, stop] | null} (a trusted data set the worker loads itself).
+{"array": index of the blob}, {"handle": id, "type": name} (an object that stayed in the worker).
 
 Stdlib + numpy only: this module also runs inside the sandbox and ships in the student bundle.
 """
@@ -29,6 +28,11 @@ import struct
 import time
 
 import numpy as np
+
+if __package__:
+    from grader.sandbox.error import GraderError
+else:  # inside the sandbox: boot.py imports the runtime's files by bare name
+    from error import GraderError  # type: ignore[no-redef]
 
 MAX_REPLY_BYTES = 64 << 20  # what the trusted side accepts from the worker
 MAX_REPLY_HEADER = 2 << 20  # the JSON part of a reply (lists, numbers, messages; arrays travel as blobs):
@@ -72,7 +76,7 @@ def clean_text(text, limit: int = MAX_TEXT) -> str:
     return "".join(out)
 
 
-class StudentError(Exception):
+class StudentError(GraderError):
     """Something the submission did (or failed to do); `student_message` is the one line a student sees."""
 
     def __init__(self, student_message: str, detail: str | None = None):
@@ -125,7 +129,7 @@ class Unavailable(StudentError):
     """The submission has no such function, method or attribute, or returned a value that cannot cross."""
 
 
-class ProtocolError(ValueError):
+class ProtocolError(GraderError, ValueError):
     """A message failed a check of the decoder (size, structure, dtype). Becomes BadReply on the trusted side."""
 
 
@@ -158,35 +162,6 @@ def _raised_class(builtin):
 # --------------------------------------------------------------------------- tokens
 
 
-class DataRef:
-    """A trusted data set by name: the worker loads it itself from the read-only data mount."""
-
-    def __init__(self, name: str, rows: tuple[int, int] | None = None, data_dir=None):
-        self.name = name
-        self.rows = None if rows is None else (int(rows[0]), int(rows[1]))
-        self.data_dir = data_dir
-
-    def array(self) -> np.ndarray:
-        """The same array, loaded in this (trusted) process, for tests that also need it here."""
-        from grader.sandbox import mnist
-
-        return mnist.dataset(self.name, data_dir=self.data_dir, rows=self.rows)
-
-    def __array__(self, dtype=None, copy=None):
-        array = self.array()
-        return array if dtype is None else array.astype(dtype)
-
-    @property
-    def shape(self) -> tuple:
-        return self.array().shape
-
-    def __len__(self) -> int:
-        return len(self.array())
-
-    def __repr__(self) -> str:
-        return f"DataRef({self.name!r}, rows={self.rows})"
-
-
 class Handle:
     """The wire form of an object that stayed in the worker."""
 
@@ -199,11 +174,11 @@ class Handle:
 # --------------------------------------------------------------------------- encoding
 
 
-def encode(value, handle_of=None, data_of=None) -> tuple[object, list]:
+def encode(value, handle_of=None) -> tuple[object, list]:
     """A JSON-able tree and the list of arrays it refers to.
 
     handle_of(obj) gives the wire Handle for any other object (the worker keeps it) or raises
-    TypeError; data_of(ref) the JSON of a DataRef. Both None means only plain values may cross.
+    TypeError; None means only plain values may cross.
     """
     arrays: list = []
     budget = [MAX_ITEMS]
@@ -249,8 +224,6 @@ def encode(value, handle_of=None, data_of=None) -> tuple[object, list]:
             return {"dict": pairs}
         if isinstance(v, Handle):
             return {"handle": v.id, "type": v.type_name}
-        if isinstance(v, DataRef):
-            return {"data": v.name, "rows": None if v.rows is None else list(v.rows)}
         if handle_of is not None:
             return walk(handle_of(v), depth)
         raise TypeError(f"a value of type {type(v).__name__}")
@@ -380,8 +353,8 @@ def load_npy(blob: memoryview) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=True)
 
 
-def decode(tree, arrays: list, handle=None, data=None):
-    """The value of an encoded tree. handle(id, type) and data(name, rows) build those tokens."""
+def decode(tree, arrays: list, handle=None):
+    """The value of an encoded tree. handle(id, type) builds a handle's token (None: no handle may come)."""
     budget = [MAX_ITEMS]
 
     def walk(v, depth):
@@ -419,11 +392,6 @@ def decode(tree, arrays: list, handle=None, data=None):
             if handle is None:
                 raise ProtocolError("a handle where none may be")
             return handle(v["handle"], clean_text(v["type"], 80))
-        if set(v) == {"data", "rows"} and type(v["data"]) is str and data is not None:
-            rows = v["rows"]
-            if rows is not None and not (type(rows) is list and len(rows) == 2 and all(type(r) is int for r in rows)):
-                raise ProtocolError("data rows are not [start, stop]")
-            return data(v["data"], None if rows is None else tuple(rows))
         raise ProtocolError(f"unknown value tag {clean_text(sorted(v), 60)}")
 
     try:

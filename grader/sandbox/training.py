@@ -20,10 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
+if __package__:
+    from grader.sandbox.error import GraderError
+else:  # inside the sandbox: boot.py imports the runtime's files by bare name
+    from error import GraderError  # type: ignore[no-redef]
+
 RTOL = 1e-12  # p - lr * g computed in float64 any usual way (in place or not) agrees far closer than this
 
 
-class UpdateMismatch(ValueError):
+class UpdateMismatch(GraderError, ValueError):
     """The parameters after a training step are not p - lr * grad_p for the gradients backward stored."""
 
 

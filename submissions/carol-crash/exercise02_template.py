@@ -7,6 +7,11 @@ Notation follows the lecture. Layer l computes x_l = f(W_l x_{l-1} + b_l), with 
 
 `dX` always means dL/dX, the gradient of the loss with respect to X; it has the shape of X.
 
+Every function and method returns arrays of float64 that belong to the caller (a new array, never a
+buffer that a later call overwrites) and leaves the arrays it is given unchanged (no `-=` or `out=`
+on an argument). forward depends only on X and the parameters; backward overwrites the gradients
+(calling it twice gives the same gradients); only update changes the parameters.
+
 What you write: the functions and methods that raise NotImplementedError. Run the public tests
 with `pytest` until they pass, then the experiments:
 
@@ -38,6 +43,7 @@ PRETRAINED = np.load("/home/carol/Desktop/weights.npy")  # only on her laptop
 
 # =============================================================================== activations
 # Each activation f comes with f_grad(z) = df/dz, evaluated element-wise at the pre-activation z.
+# Both stay finite, without overflow or warnings, for any |z| up to 1e3 (and beyond).
 
 
 def sigmoid(z):
@@ -49,7 +55,7 @@ def sigmoid(z):
 
 
 def sigmoid_grad(z):
-    """d sigmoid / dz = sigmoid(z) * (1 - sigmoid(z))."""
+    """d sigmoid / dz = sigmoid(z) * (1 - sigmoid(z)), at the pre-activation z (not at sigmoid's output)."""
     ### BEGIN SOLUTION
     s = sigmoid(z)
     return s * (1.0 - s)
@@ -135,13 +141,13 @@ def softmax(z):
 
 
 # =============================================================================== losses
-# A loss takes the network output (N, K) and the targets (N, K) and averages over the N rows.
-# Like softmax, the losses work along the last axis for any number of dimensions: N is the number of
-# rows, the product of all axes but the last ((2, 3, K) has 6 rows; a single 1-D row has N = 1).
+# A loss takes the network output (N, K) and the targets (N, K), one sample per row, and averages over
+# the N rows: divide by N = y.shape[0], not by the N * K entries (np.mean over all entries is K times
+# too small). The loss gradients are d loss / d output, with the same 1/N.
 
 
 def mse_loss(y_hat, y):
-    """Squared error: sum((y_hat - y)^2) / (2N)."""
+    """Squared error: sum((y_hat - y)^2) / (2N), summed over all N * K entries, divided by 2N."""
     ### BEGIN SOLUTION
     n = y_hat.size // y_hat.shape[-1]  # rows: every axis but the last
     return float(np.sum((y_hat - y) ** 2) / (2 * n))
@@ -157,7 +163,11 @@ def mse_loss_grad(y_hat, y):
 
 
 def cross_entropy_loss(logits, y):
-    """-sum(y * log softmax(logits)) / N for one-hot y; finite for any finite logits."""
+    """-sum(y * log softmax(logits)) / N for one-hot y; finite for any finite logits.
+
+    The logits are the raw outputs (an identity output activation), not probabilities: the loss
+    applies the softmax itself.
+    """
     ### BEGIN SOLUTION
     n = logits.size // logits.shape[-1]  # rows: every axis but the last
     shifted = logits - np.max(logits, axis=-1, keepdims=True)  # (N, K)
@@ -251,7 +261,11 @@ class MLP:
         return ACTIVATIONS[self.output_activation if last else self.activation]
 
     def forward(self, X):
-        """X (N, n_in) -> output (N, n_out); keeps each layer's input and pre-activation for backward."""
+        """X (N, n_in) -> output (N, n_out); keeps each layer's input and pre-activation for backward.
+
+        The output is output_activation of the last layer's pre-activation: with "identity" these are
+        the logits (no softmax here; cross_entropy_loss applies it).
+        """
         ### BEGIN SOLUTION
         self.inputs, self.pre_activations = [], []
         A = X  # (N, n_0)
@@ -303,7 +317,11 @@ class MLP:
         ### END SOLUTION
 
     def update(self, lr):
-        """One step of gradient descent: p <- p - lr * grad_p for every weight and bias."""
+        """One step of gradient descent: p <- p - lr * grad_p for every weight and bias.
+
+    grad_p is what the latest backward stored, l1/l2 terms included: update adds no decay of its own
+    and keeps nothing between steps (no momentum), so each step depends on that step's gradients only.
+    """
         ### BEGIN SOLUTION
         for layer in range(len(self.weights)):
             self.weights[layer] -= lr * self.grad_weights[layer]  # (n_out, n_in)

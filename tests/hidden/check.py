@@ -62,6 +62,8 @@ def array(value, what: str, shape=None, look: str = "") -> np.ndarray:
         fail(f"{what} returned {described(value)}; expected {expect}.{where}")
     if value.dtype.kind not in "biuf":
         fail(f"{what} returned an array of dtype {value.dtype}; expected {expect}.{where}")
+    if value.dtype.byteorder not in "=|" and value.dtype.newbyteorder("=") == np.float64:
+        value = value.astype(np.float64)  # float64 numbers stored big-endian: the same numbers
     problem = dtype_problem(value)
     if problem:
         fail(f"{what} returned an array of dtype {value.dtype.name}; expected float64: {problem}.{where}")
@@ -93,6 +95,13 @@ def kind_of(value) -> str:
     return "an object"
 
 
+def model(value, call: str):
+    """`value` when it is an object of the submission (an MLP behind a handle); else a failure naming the class."""
+    if not hasattr(value, "type_name"):
+        fail(f"{call} gave {described(value)}; expected an MLP object. Look at the MLP class (it must stay a class).")
+    return value
+
+
 def described(value) -> str:
     """'None', or the kind of a value followed by a short text of it."""
     return "None" if value is None else f"{kind_of(value)} {short(value)}"
@@ -119,7 +128,47 @@ def scalar(value, what: str, look: str = "") -> float:
         value = value.reshape(()).item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         fail(f"{what} returned {described(value)}; expected a float.{where}")
+    if not is_number(value):
+        fail(f"{what} returned an int of {len(str(abs(value))) if abs(value) < 10 ** 4000 else 'over 4000'} digits, "
+             f"beyond the range of a float; expected a float.{where}")
     return float(value)
+
+
+def is_number(value) -> bool:
+    """A plain int or float that a float can hold (not a bool; an int beyond 1.8e308 cannot)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_FLOAT_INT
+    return True
+
+
+MAX_FLOAT_INT = int(np.finfo(np.float64).max)
+
+
+def floats(value, shape=None):
+    """`value` (an array, or nested lists/tuples of plain numbers) as a float64 array, or None when it is not
+    one: never raises, whatever the submission returned (strings, huge ints, ragged lists, objects)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            return None
+        result = value.astype(np.float64)
+    else:
+        def plain(v, depth=0):
+            if depth > 32:
+                return False
+            if isinstance(v, (list, tuple)):
+                return all(plain(x, depth + 1) for x in v)
+            return is_number(v)
+        if not plain(value):
+            return None
+        try:
+            result = np.asarray(value, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):  # ragged lists
+            return None
+    if shape is not None and result.shape != tuple(shape):
+        return None
+    return result
 
 
 FLOAT32_RTOL = 3e-6  # float32 arithmetic: a few units of 2^-23 relative error per value
@@ -140,7 +189,7 @@ FLOAT32_TEXT = ("The result looks computed in float32 (every value right to abou
 
 
 def scalar_close(what: str, got, expected: float, *, rtol=1e-9, atol=1e-12, context="", look="", n=None, lr=None,
-                 hints=()):
+                 hints=(), k=None):
     """Compare a returned number with the expected one; hints for float32, ratios (2, N, -1, lr) and NaN."""
     value = scalar(got, what, look)
     if math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
@@ -149,10 +198,12 @@ def scalar_close(what: str, got, expected: float, *, rtol=1e-9, atol=1e-12, cont
     if not math.isfinite(value):
         parts.append("It is not finite: something overflowed (exp of a large number?) or 0 * inf / log(0) happened; "
                      "shift by the row maximum (log-sum-exp) before exponentiating.")
+    elif any(hints):
+        pass  # a recognised cause (the caller's) says more than a factor or a precision guess
     elif looks_float32(value, expected, atol):
         parts.append(FLOAT32_TEXT)
     else:
-        ratio_text = ratio_hint(np.array([value]), np.array([expected]), n, lr)
+        ratio_text = ratio_hint(np.array([value]), np.array([expected]), n, lr, k)
         if ratio_text:
             parts.append(ratio_text)
     parts.extend(h for h in hints if h)
@@ -161,11 +212,24 @@ def scalar_close(what: str, got, expected: float, *, rtol=1e-9, atol=1e-12, cont
     fail(" ".join(parts))
 
 
-def factor_hint(r: float, n=None, lr=None, tol: float = 1e-6) -> str:
-    """What a factor between the returned and the expected values suggests ("" when nothing clear)."""
-    if abs(r - 1.0) < 0.01 or r == 0.0:
+def factor_hint(r: float, n=None, lr=None, tol: float = 1e-6, k=None) -> str:
+    """What a factor between the returned and the expected values suggests ("" when nothing clear).
+
+    k (the number of outputs per row) tells N * K from N: np.mean over every entry of an (N, K) batch
+    divides by N * K, the contract's losses by N."""
+    if not math.isfinite(r) or abs(r - 1.0) < 0.01 or r == 0.0:
         return ""  # within 1 % of 1: not a factor, a different error (and 0 is said as "all zeros")
-    candidates = [
+    candidates = []
+    if k and k > 2 and k != n:
+        candidates += [
+            (1.0 / k, f"It is K = {k} times too small (K = {k} outputs per row): it is divided by N * K, the number "
+                      "of entries (np.mean over every entry), instead of by N, the number of rows."),
+            (0.5 / k, f"It is 2K = {2 * k} times too small: the mean over all N * K entries, halved; mse_loss is the "
+                      "sum of the squared errors divided by 2N (N rows), not by 2 * N * K."),
+            (2.0 / k, f"It is K/2 = {k / 2:g} times too small: np.mean over all N * K entries without the 1/2 is "
+                      "sum / (N * K); mse_loss is sum / (2N), N = the number of rows."),
+        ]
+    candidates += [
         (-1.0, "It has the wrong sign (ratio -1): check the order of a subtraction (y_hat - y, not y - y_hat) "
                "or a minus sign that is missing or doubled."),
         (2.0, "It is twice the expected value: check the 1/2 in the loss (mse = sum/(2N)) or a gradient counted twice."),
@@ -190,7 +254,7 @@ def factor_hint(r: float, n=None, lr=None, tol: float = 1e-6) -> str:
     return f"It is the expected value times {r:.4g}, the same factor everywhere."
 
 
-def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None, lr=None) -> str:
+def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None, lr=None, k=None) -> str:
     """A hint when `got` is a constant multiple of `expected`."""
     g = np.asarray(got, dtype=np.float64).ravel()
     e = np.asarray(expected, dtype=np.float64).ravel()
@@ -204,7 +268,7 @@ def ratio_hint(got: np.ndarray, expected: np.ndarray, n=None, lr=None) -> str:
     r = float(g @ e) / ee
     if np.linalg.norm(g - r * e) > 1e-6 * max(np.linalg.norm(g), 1e-300):
         return ""
-    return factor_hint(r, n, lr)
+    return factor_hint(r, n, lr, k=k)
 
 
 def worst_entry(value: np.ndarray, expected: np.ndarray) -> tuple:
@@ -217,7 +281,7 @@ def worst_entry(value: np.ndarray, expected: np.ndarray) -> tuple:
 
 
 def arrays_close(what: str, got, expected, *, rtol=1e-9, atol=1e-10, context="", look="", n=None, lr=None,
-                 hints=()):
+                 hints=(), k=None):
     """Compare a returned array with the expected one; dtype, shape, finiteness and values, with hints."""
     expected = np.asarray(expected, dtype=np.float64)
     value = array(got, what, expected.shape, look)
@@ -242,7 +306,7 @@ def arrays_close(what: str, got, expected, *, rtol=1e-9, atol=1e-10, context="",
     elif looks_float32(value, expected, atol):
         parts.append(FLOAT32_TEXT)
     else:
-        text = ratio_hint(value, expected, n, lr) if value.size >= 3 else ""  # 1-2 entries: any factor fits
+        text = ratio_hint(value, expected, n, lr, k) if value.size >= 3 else ""  # 1-2 entries: any factor fits
         if text:
             parts.append(text)
         elif value.ndim == 2 and value.shape[0] == value.shape[1] and np.allclose(value, expected.T, rtol=rtol, atol=atol):
@@ -265,11 +329,15 @@ def rel_error(a, n) -> float:
 def same_history(a, b) -> bool:
     """Two histories equal up to rounding (the same computation, repeated)."""
     if not (isinstance(a, dict) and isinstance(b, dict)) or set(a) != set(b):
-        return a == b
-    return all(len(a[k]) == len(b[k]) and np.allclose(a[k], b[k], rtol=1e-9, atol=1e-12, equal_nan=True) for k in a)
+        return False
+    for k in a:
+        x, y = floats(a[k]), floats(b[k])
+        if x is None or y is None or x.shape != y.shape or not np.allclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True):
+            return False
+    return True
 
 
-def no_warnings(student, call, what):
+def no_warnings(student, call, what, advice="Shift by the row maximum before exp."):
     """Run `call`; in-process, fail on an overflow/invalid/divide warning (the sandbox shows only values)."""
     if student.backend != "in-process":
         return call()
@@ -279,8 +347,8 @@ def no_warnings(student, call, what):
             with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
                 return call()
         except (FloatingPointError, RuntimeWarning) as error:
-            fail(f"{what} raised a floating-point warning for large logits ({error}); the SPEC requires "
-                       "no overflow or warning for any finite input. Shift by the row maximum before exp.")
+            fail(f"{what} raised a floating-point warning for large inputs ({error}); the SPEC requires "
+                 f"no overflow or warning for any finite input. {advice}")
 
 
 BIG_LOGITS = np.array([

@@ -131,6 +131,11 @@ def mistake_advice(net, grads) -> list[str]:
             advice.append(f"The gradients equal those without the derivative of the output activation "
                           f"({net.output_activation}): multiply dL/d(output) by {net.output_activation}_grad of the "
                           "last layer's pre-activation (only identity, whose derivative is 1, may skip it).")
+    wrong_W, wrong_b = ref.backward(*args, at_output=True)
+    if matches(got_W, wrong_W) and matches(got_b, wrong_b):
+        advice.append("The gradients equal those with each derivative taken at the layer's output f(Z) instead of "
+                      "at its pre-activation Z: the *_grad functions take Z (sigmoid_grad(z) = sigmoid(z) * "
+                      "(1 - sigmoid(z))), so pass them the pre-activation forward kept, not the activation.")
     return advice
 
 

@@ -114,4 +114,8 @@ def forward_hints(net: Net, got) -> list[str]:
         if np.allclose(got, expected, rtol=1e-7, atol=1e-10):
             hints.append(f"The output equals what you get when {text}.")
             break
+    if not hints and net.output_activation == "identity" and np.allclose(got, ref.softmax(net.output()), rtol=1e-7,
+                                                                          atol=1e-10):
+        hints.append("The output is the softmax of the right logits (probabilities): with output_activation="
+                     "'identity' forward returns the logits themselves; cross_entropy_loss applies the softmax.")
     return hints

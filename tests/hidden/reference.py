@@ -173,10 +173,11 @@ def numerical_gradients(weights, biases, X, Y, activation, output_activation, lo
 
 
 def backward(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0, *,
-             output_derivative=True, l1_term=np.sign):
+             output_derivative=True, l1_term=np.sign, at_output=False):
     """Analytic gradients (dWs, dbs) of `loss`, for the hints only (verdicts use numerical_gradients).
 
-    output_derivative=False and l1_term=np.abs give the gradients of two typical mistakes.
+    output_derivative=False, l1_term=np.abs and at_output=True (each derivative taken at the layer's
+    output f(Z) instead of at Z) give the gradients of three typical mistakes.
     """
     output, zs = forward(weights, biases, X, activation, output_activation, keep=True)
     inputs = [np.asarray(X, dtype=np.float64)] + [ACTIVATIONS[activation][0](Z) for Z in zs[:-1]]
@@ -186,7 +187,8 @@ def backward(weights, biases, X, Y, activation, output_activation, loss_name, l1
         W = np.asarray(weights[layer], dtype=np.float64)
         last = layer == len(weights) - 1
         f_grad = ACTIVATIONS[output_activation if last else activation][1]
-        dZ = dA if (last and not output_derivative) else dA * f_grad(zs[layer])
+        f = ACTIVATIONS[output_activation if last else activation][0]
+        dZ = dA if (last and not output_derivative) else dA * f_grad(f(zs[layer]) if at_output else zs[layer])
         dWs[layer] = dZ.T @ inputs[layer] + l1 * l1_term(W) + l2 * W
         dbs[layer] = dZ.sum(axis=0)
         dA = dZ @ W

@@ -100,15 +100,20 @@ def train(net: Net, X, Y, epochs, lr, batch_size=32, X_val=None, Y_val=None, see
 
 
 def learning_rate_experiment(learning_rates, X_train, Y_train, X_val, Y_val, *, layer_sizes=None, activation="relu",
-                             epochs=2, batch_size=32, seed=0, fresh=True, train_seed="seed") -> dict:
+                             epochs=2, batch_size=32, seed=0, fresh=True, train_seed="seed", head=None,
+                             seed_step=0) -> dict:
     """The solution's learning_rate_experiment. For naming bugs: fresh=False replays one model for all
-    rates, train_seed a seed given to train that differs from the model's."""
-    train_seed = seed if train_seed == "seed" else train_seed
+    rates, train_seed a seed given to train that differs from the model's, head another (output
+    activation, loss) than ("identity", "cross_entropy"), seed_step a seed that changes per rate
+    (seed + i * seed_step for the i-th rate, for the model and train)."""
+    output_activation, loss = head or ("identity", "cross_entropy")
     if layer_sizes is None:
         layer_sizes = (X_train.shape[1], 64, Y_train.shape[1])
     histories, net = {}, None
-    for lr in learning_rates:
+    for i, lr in enumerate(learning_rates):
+        rate_seed = seed + i * seed_step
         if fresh or net is None:
-            net = Net(layer_sizes, activation, "identity", "cross_entropy", seed=seed)
-        histories[lr] = train(net, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val, seed=train_seed)
+            net = Net(layer_sizes, activation, output_activation, loss, seed=rate_seed)
+        histories[lr] = train(net, X_train, Y_train, epochs, lr, batch_size, X_val, Y_val,
+                              seed=rate_seed if train_seed == "seed" else train_seed)
     return histories

@@ -65,7 +65,7 @@ def test_activation_values(student, rng, name):
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.points(1)) for n in NAMES])
 def test_activation_grad_matches_finite_differences(student, rng, name):
-    """Does the derivative agree with the slope (f(z+h) - f(z-h)) / 2h away from the kink?"""
+    """Does the derivative agree with the slope (f(z+h) - f(z-h)) / 2h away from the kink, and stay exact for |z| up to 1e3?"""
     z = away_from_kink(rng, (3, 8))
     f, _ = ref.ACTIVATIONS[name]
     slope = (f(z + H) - f(z - H)) / (2 * H)
@@ -80,6 +80,13 @@ def test_activation_grad_matches_finite_differences(student, rng, name):
     compare(f"{name}_grad(z)", got, slope, z,
             f"{name}_grad: it should return {DERIVATIVES[name]}, evaluated at the pre-activation z",
             rtol=1e-5, atol=1e-8, hints=hints)
+    big = np.array([[-1000.0, -300.0, -40.0, 40.0, 300.0, 1000.0]])  # like the activations' own large |z|
+    got = check.no_warnings(student, lambda: getattr(student, f"{name}_grad")(big.copy()), f"{name}_grad",
+                            advice=f"Write {name}_grad in a form that cannot overflow (for sigmoid: from the stable "
+                                   "sigmoid, s * (1 - s); never e^-z / (1 + e^-z)^2).")
+    compare(f"{name}_grad(z) for |z| up to 1e3", got, ref.ACTIVATIONS[name][1](big), big,
+            f"{name}_grad: it must stay finite and exact for large |z| (e^1000 overflows; build it from the stable "
+            f"activation)", rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.points(2)

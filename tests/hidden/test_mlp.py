@@ -123,43 +123,59 @@ def weights_of(model, net):
 # --------------------------------------------------------------------------- update
 
 
+UPDATE_STEPS = (0.37, 0.05, 1.3)  # three steps, other gradients each time
+
+
+def update_hint(kind, layer, got, p, g, lr, l2, step) -> str:
+    """What a wrong step looks like (the gradients stored now are g; l2 is the model's)."""
+    if got.shape != p.shape:
+        return ""
+    if np.array_equal(got, p):
+        return f"{kind}[{layer}] did not change at all."
+    for wrong, text in ((p + lr * g, "It moved along +grad: gradient descent subtracts lr * grad."),
+                        (p - g, "It moved by the whole gradient: multiply by lr."),
+                        (p - lr * lr * g, "It moved by lr^2 * grad."),
+                        (p - lr * (g + l2 * p), "It applied weight decay again (p - lr * (grad + l2 * p)): backward "
+                         "already put l2 * W into grad_weights, so update only subtracts lr * grad.")):
+        if l2 == 0 and "decay" in text:
+            continue
+        if np.allclose(got, wrong, rtol=1e-12, atol=1e-14):
+            return text
+    if step > 0:
+        return (f"Step 1 was right but step {step + 1} is not: update keeps something between steps (a velocity, "
+                "momentum, an old gradient or learning rate); each step uses only the gradients stored now.")
+    return "It does not match p - lr * grad_p for the gradients stored in grad_weights/grad_biases."
+
+
 @pytest.mark.points(4)
 def test_mlp_update_step(student, rng):
-    """Does MLP.update(lr) set every weight and bias p to exactly p - lr * grad_p?"""
-    net = nets.random_net(rng, [4, 5, 6, 3], "relu", "identity", "mse", n=4)
+    """Does MLP.update(lr) set every weight and bias p to exactly p - lr * grad_p, step after step, with l1/l2 set?"""
+    net = nets.random_net(rng, [4, 5, 6, 3], "relu", "identity", "mse", n=4, l1=0.01, l2=0.3)
     model = net.build(student)
-    gW = [rng.standard_normal(W.shape) for W in net.weights]
-    gb = [rng.standard_normal(b.shape) for b in net.biases]
-    model.set("grad_weights", [g.copy() for g in gW])
-    model.set("grad_biases", [g.copy() for g in gb])
-    lr = 0.37
-    model.update(lr)
-    Ws, bs = weights_of(model, net)
-    for kind, gots, params, grads in (("weights", Ws, net.weights, gW), ("biases", bs, net.biases, gb)):
-        for layer, (got, p, g) in enumerate(zip(gots, params, grads)):
-            want = p - lr * g
-            if got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-14):
-                continue
-            hint = ""
-            if got.shape == p.shape:
-                if np.array_equal(got, p):
-                    hint = f"{kind}[{layer}] did not change at all."
-                elif np.allclose(got, p + lr * g):
-                    hint = "It moved along +grad: gradient descent subtracts lr * grad."
-                elif np.allclose(got, p - g):
-                    hint = "It moved by the whole gradient: multiply by lr."
-                elif np.allclose(got, p - lr * lr * g):
-                    hint = "It moved by lr^2 * grad."
-                else:
-                    hint = "It does not match p - lr * grad_p for the gradients stored in grad_weights/grad_biases."
-            error = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("nan")
-            check.fail(" ".join(x for x in [
-                f"After update({lr}), {kind}[{layer}] is not p - lr * grad_p" +
-                (f" (largest difference {error:.3g}; got {check.short(got.ravel()[:4], 60)}, expected "
-                 f"{check.short(want.ravel()[:4], 60)})." if got.shape == want.shape else
-                 f": it has shape {got.shape}, expected {want.shape}."),
-                hint, "Look at MLP.update: every weight and every bias, p - lr * grad using self.grad_weights "
-                      "and self.grad_biases."] if x))
+    params = {"weights": [W.copy() for W in net.weights], "biases": [b.copy() for b in net.biases]}
+    for step, lr in enumerate(UPDATE_STEPS):
+        grads = {"weights": [rng.standard_normal(W.shape) for W in net.weights],
+                 "biases": [rng.standard_normal(b.shape) for b in net.biases]}
+        model.set("grad_weights", [g.copy() for g in grads["weights"]])
+        model.set("grad_biases", [g.copy() for g in grads["biases"]])
+        model.update(lr)
+        Ws, bs = weights_of(model, net)
+        for kind, gots in (("weights", Ws), ("biases", bs)):
+            for layer, (got, p, g) in enumerate(zip(gots, params[kind], grads[kind])):
+                want = p - lr * g
+                if got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-14):
+                    continue
+                error = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("nan")
+                check.fail(" ".join(x for x in [
+                    f"After update({lr}) (step {step + 1} of {len(UPDATE_STEPS)}, l2 = {net.l2:g}), {kind}[{layer}] "
+                    "is not p - lr * grad_p" +
+                    (f" (largest difference {error:.3g}; got {check.short(got.ravel()[:4], 60)}, expected "
+                     f"{check.short(want.ravel()[:4], 60)})." if got.shape == want.shape else
+                     f": it has shape {got.shape}, expected {want.shape}."),
+                    update_hint(kind, layer, got, p, g, lr, net.l2, step),
+                    "Look at MLP.update: every weight and every bias, p - lr * grad using self.grad_weights "
+                    "and self.grad_biases."] if x))
+        params = {"weights": Ws, "biases": bs}
 
 
 # --------------------------------------------------------------------------- seeds and names

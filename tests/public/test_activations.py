@@ -161,6 +161,14 @@ def test_softmax_rows(student, check, rng):
                      "own (axis=-1 and keepdims=True in the max and the sum).")
 
 
+def test_softmax_last_axis_of_3d(student, check, rng):
+    """Does softmax work along the last axis of a 3-D array (2, 3, K) too?"""
+    Z = rng.normal(0, 2, (2, 3, 5))
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    check.array(student.softmax(Z), E / E.sum(axis=-1, keepdims=True), call="softmax(Z) for Z of shape (2, 3, 5)",
+                hint="Look at softmax: axis=-1 (the last axis, whatever the number of dimensions), not axis=1.")
+
+
 def test_softmax_large_logits(student, check):
     """Does softmax stay finite, exact and warning-free for logits like 1000 and -1000?"""
     Z = np.array([[1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0], [800.0, 800.0, 0.0]])  # (3, 3)
@@ -180,3 +188,44 @@ def test_softmax_large_logits(student, check):
         check.fail(f"softmax(Z) for Z = [[1000, 0, -1000], ...] raised {problem}.\n{hint}")
     check.array(got, expected, call="softmax([[1000, 0, -1000], [-1000, -1000, -1000], [800, 800, 0]])",
                 hint=hint)
+
+
+LARGE_Z = np.array([[-1000.0, -300.0, -40.0, 40.0, 300.0, 1000.0]])  # (1, 6)
+LARGE_EXPECTED = {  # f(z) and f'(z) at LARGE_Z, worked out by hand (e^-40 is about 4e-18)
+    "sigmoid": ([0.0, 0.0, np.exp(-40.0), 1.0, 1.0, 1.0], [0.0, 0.0, np.exp(-40.0), np.exp(-40.0), 0.0, 0.0]),
+    "tanh": ([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0], [0.0] * 6),
+    "relu": ([0.0, 0.0, 0.0, 40.0, 300.0, 1000.0], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
+    "elu": ([-1.0, -1.0, np.expm1(-40.0), 40.0, 300.0, 1000.0], [0.0, 0.0, np.exp(-40.0), 1.0, 1.0, 1.0]),
+}
+
+
+def test_activations_and_derivatives_large_inputs(student, check):
+    """Do the activations and their derivatives stay finite, exact and warning-free for |z| up to 1000?"""
+    for name, (values, slopes) in LARGE_EXPECTED.items():
+        for function, expected in ((name, values), (f"{name}_grad", slopes)):
+            try:
+                with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    got = getattr(student, function)(LARGE_Z.copy())
+            except (FloatingPointError, RuntimeWarning) as error:
+                check.fail(f"{function}(z) for z = [-1000, ..., 1000] raised {type(error).__name__}: {error}.\n"
+                           f"Look at {function}: e^1000 overflows; write it from a form that cannot overflow "
+                           "(for sigmoid_grad: s * (1 - s) with the stable sigmoid).")
+            check.array(got, np.array([expected]), call=f"{function}(z) for z = [-1000, -300, -40, 40, 300, 1000]",
+                        rtol=1e-9, atol=1e-12, at=LARGE_Z,
+                        hint=f"Look at {function}: it must stay exact for large |z| too.")
+
+
+def test_functions_leave_their_arguments_unchanged(student, check, rng):
+    """Do the activations, derivatives and loss gradients leave the arrays they are given unchanged?"""
+    z, y = rng.normal(0, 2, (4, 3)), np.eye(3)[[0, 2, 1, 0]]
+    for name, args in (("tanh", (z,)), ("sigmoid_grad", (z,)), ("relu", (z,)), ("mse_loss_grad", (z, y)),
+                       ("cross_entropy_loss_grad", (z, y))):
+        held = [student.keep("identity", a.copy()) for a in args]  # the very arrays the function gets
+        student.call(name, *held)
+        for i, (h, a) in enumerate(zip(held, args)):
+            check.array(student.read(h), a, call=f"argument {i + 1} of {name} after the call", rtol=0, atol=0,
+                        hint=f"Look at {name}: it changed the array it was given (an in-place operation such as "
+                             "-=, or out= pointing at an argument). In MLP.backward that array is the cached "
+                             "pre-activation or output. Compute into a new array.")

@@ -25,11 +25,12 @@ def true_cross_entropy(logits, y):
 
 
 def test_mse_loss_value(student, check):
-    """Does mse_loss return sum((y_hat - y)^2) / (2N) for a small batch?"""
-    y_hat = np.array([[0.5, 1.0], [2.0, -1.0], [0.0, 0.0]])  # (N=3, K=2)
-    y = np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 1.0]])  # (3, 2)
-    # squared errors 0.25 + 0 + 4 + 1 + 0 + 1 = 6.25; / (2 * 3) = 1.0416...
-    check.number(student.mse_loss(y_hat, y), 6.25 / 6, call="mse_loss(y_hat, y) for N = 3 rows",
+    """Does mse_loss return sum((y_hat - y)^2) / (2N), N the number of rows (not the N * K entries)?"""
+    y_hat = np.array([[0.5, 1.0, 0.0, 2.0], [2.0, -1.0, 1.0, 0.0], [0.0, 0.0, 3.0, 1.0]])  # (N=3, K=4)
+    y = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]])  # (3, 4)
+    # squared errors 0.25 + 0 + 0 + 4 + 4 + 1 + 0 + 0 + 0 + 1 + 4 + 0 = 14.25; / (2 * 3) = 2.375
+    # (np.mean over the 12 entries would give 14.25 / 12 = 1.1875, half of it: K = 4, not 2)
+    check.number(student.mse_loss(y_hat, y), 14.25 / 6, call="mse_loss(y_hat, y) for N = 3 rows, K = 4 outputs",
                  hint="Look at mse_loss: sum over all entries of (y_hat - y)^2, divided by 2N "
                       "with N the number of rows (y_hat.shape[0]), not the number of entries.")
 

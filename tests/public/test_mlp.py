@@ -108,19 +108,20 @@ def relative_error(a, b):
 
 
 @pytest.mark.parametrize(
-    "activation, output_activation, loss",
-    [("tanh", "sigmoid", "mse"), ("sigmoid", "identity", "cross_entropy")],
-    ids=["tanh-sigmoid-mse", "sigmoid-softmax-ce"],
+    "activation, output_activation, loss, l1, l2",
+    [("tanh", "sigmoid", "mse", 0.0, 0.0), ("sigmoid", "identity", "cross_entropy", 0.0, 0.0),
+     ("relu", "tanh", "mse", 0.05, 0.2)],
+    ids=["tanh-sigmoid-mse", "sigmoid-softmax-ce", "relu-tanh-mse-l1-l2"],
 )
-def test_backward_gradient_check(student, check, rng, slopes, activation, output_activation, loss):
+def test_backward_gradient_check(student, check, rng, slopes, activation, output_activation, loss, l1, l2):
     """Does MLP.backward give the same gradients as finite differences of MLP.loss, for every W and b?"""
-    sizes = [3, 4, 2]
+    sizes = [3, 5, 4]  # no square matrix, N = 6 rows, K = 4 outputs: a transpose or a wrong axis shows
     weights, biases = random_parameters(rng, sizes)
-    model = student.MLP(sizes, activation=activation, output_activation=output_activation, loss=loss)
+    model = student.MLP(sizes, activation=activation, output_activation=output_activation, loss=loss, l1=l1, l2=l2)
     model.set("weights", weights)
     model.set("biases", biases)
-    X = rng.normal(size=(5, 3))  # (N, n_in)
-    Y = np.eye(2)[rng.integers(0, 2, 5)]  # (N, n_out), one-hot (also fine as mse targets)
+    X = rng.normal(size=(6, 3))  # (N, n_in)
+    Y = np.eye(4)[rng.integers(0, 4, 6)]  # (N, n_out), one-hot (also fine as mse targets)
     model.forward(X)
     model.backward(Y)
     got = {"grad_weights": model.get("grad_weights"), "grad_biases": model.get("grad_biases")}
@@ -143,30 +144,53 @@ def test_backward_gradient_check(student, check, rng, slopes, activation, output
                 check.fail(
                     f"{call} differs from the finite differences of MLP.loss (relative error {error:.2g}).\n"
                     f"  expected: {check.numbers(expected)}\n  got:      {check.numbers(grad)}\n"
-                    f"Look at MLP.backward ({activation} hidden, {output_activation} output, {loss}): "
+                    f"Look at MLP.backward ({activation} hidden, {output_activation} output, {loss}, l1={l1}, "
+                    f"l2={l2}): "
                     "dZ = dA * f_grad(Z) for each layer's own activation, dW = dZ.T @ X_prev (n_out, n_in), "
                     "db = dZ summed over the rows, dA_prev = dZ @ W."
                 )
+
+
+def test_backward_twice_gives_the_same_gradients(student, check, rng):
+    """Does calling MLP.backward twice after one forward give the same gradients (overwritten, not added up)?"""
+    sizes = [3, 5, 4]
+    weights, biases = random_parameters(rng, sizes)
+    model = student.MLP(sizes, activation="tanh", output_activation="identity", loss="cross_entropy")
+    model.set("weights", weights)
+    model.set("biases", biases)
+    X, Y = rng.normal(size=(6, 3)), np.eye(4)[rng.integers(0, 4, 6)]
+    model.forward(X)
+    model.backward(Y)
+    first = [check.shaped(g, W.shape, call="grad_weights after backward") for g, W in zip(model.get("grad_weights"), weights)]
+    model.backward(Y)
+    for layer, (g, w) in enumerate(zip(model.get("grad_weights"), first)):
+        check.array(g, w, call=f"grad_weights[{layer}] after a second backward(Y)", rtol=1e-12, atol=1e-14,
+                    hint="Look at MLP.backward: it must overwrite grad_weights/grad_biases (=), not add to them "
+                         "(+=), and leave the cached forward values unchanged.")
 
 
 # --------------------------------------------------------------------------- update
 
 
 def test_update_step(student, check, rng):
-    """Does MLP.update(lr) set every parameter p to exactly p - lr * grad_p?"""
+    """Does MLP.update(lr) set every parameter p to exactly p - lr * grad_p, step after step, with l2 > 0 too?"""
     sizes = [3, 4, 2]
     weights, biases = random_parameters(rng, sizes)
-    grad_weights, grad_biases = random_parameters(rng, sizes)
-    model = student.MLP(sizes)
+    model = student.MLP(sizes, l1=0.01, l2=0.1)  # the l1/l2 terms are in the gradients already
     model.set("weights", weights)
     model.set("biases", biases)
-    model.set("grad_weights", grad_weights)
-    model.set("grad_biases", grad_biases)
-    model.update(0.25)
     hint = ("Look at MLP.update: a step of gradient descent goes down the gradient, "
-            "p <- p - lr * grad_p, for every weights[l] and biases[l]; nothing else changes them.")
-    for kind, params, grads in [("weights", weights, grad_weights), ("biases", biases, grad_biases)]:
-        new = model.get(kind)
-        for layer, (p, g) in enumerate(zip(params, grads)):
-            check.array(new[layer], p - 0.25 * g, call=f"{kind}[{layer}] after update(0.25)",
-                        rtol=1e-12, atol=1e-12, hint=hint)
+            "p <- p - lr * grad_p, for every weights[l] and biases[l], with the gradients stored now: "
+            "no decay of its own (backward already added l1/l2) and nothing kept from earlier steps.")
+    for step, lr in enumerate((0.25, 0.1, 0.5)):
+        grad_weights, grad_biases = random_parameters(rng, sizes)
+        model.set("grad_weights", grad_weights)
+        model.set("grad_biases", grad_biases)
+        model.update(lr)
+        weights = [W - lr * g for W, g in zip(weights, grad_weights)]
+        biases = [b - lr * g for b, g in zip(biases, grad_biases)]
+        for kind, params in [("weights", weights), ("biases", biases)]:
+            new = model.get(kind)
+            for layer, p in enumerate(params):
+                check.array(new[layer], p, call=f"{kind}[{layer}] after update step {step + 1} (lr {lr})",
+                            rtol=1e-12, atol=1e-12, hint=hint)

@@ -22,9 +22,13 @@ collect_ignore = ["fixtures"]
 # `python3 -m pytest tests/public tests/selftest -m "not slow"` leaves them out (CONTRIBUTING.md).
 # A file name marks every test of the file; "file::test" marks one test.
 SLOW = (
+    "test_cluster.py",
     "test_hidden_suite.py",
     "test_redteam.py",
     "test_redteam_batch.py",
+    "test_redteam_learning.py",
+    "test_redteam_values.py::test_extreme_values_in_process",
+    "test_redteam_values.py::test_extreme_values_sandboxed_score_their_twin",
     "test_redteam_slots.py",
     "test_reuse.py::test_cache_changes_no_grade_on_the_benchmark_class",
     "test_release.py",

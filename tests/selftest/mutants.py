@@ -29,6 +29,8 @@ class Mutant:
     description: str
     edits: tuple  # ((old, new), ...)
     caught_by: tuple = ()
+    function: str = ""  # the function holding the bug, when not the one its first edit lands in (fairness.owner)
+    crosses: tuple = ()  # test names (prefixes) of another function it may fail, reviewed one by one
 
     def apply(self, source: str) -> str:
         """The solution with this mutant's edits; raises EditMismatch naming the mutant, the snippet, how
@@ -36,10 +38,10 @@ class Mutant:
         return apply_edits(source, self.edits, owner=f"mutant {self.name!r}", catalogue=CATALOGUE)
 
 
-def m(name, description, edits, *caught_by):
+def m(name, description, edits, *caught_by, function="", crosses=()):
     if isinstance(edits[0], str):
         edits = (edits,)
-    return Mutant(name, description, tuple(edits), tuple(caught_by))
+    return Mutant(name, description, tuple(edits), tuple(caught_by), function, tuple(crosses))
 
 
 MUTANTS = [
@@ -118,14 +120,23 @@ MUTANTS = [
     # ---------------------------------------------------------------- forward
     m("forward_no_bias", "forward computes X @ W.T without + b",
       ("Z = A @ W.T + b  # (N, n_out)", "Z = A @ W.T  # (N, n_out)"),
-      "test_mlp_forward_hidden_activation", "test_mlp_backward_output_activation[sigmoid]", "test_xor_learns"),
+      "test_mlp_forward_hidden_activation", "test_mlp_backward_output_activation[sigmoid]", "test_xor_learns",
+      # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
+      # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("forward_hidden_activation_at_output", "the last layer uses the hidden activation",
       ("return ACTIVATIONS[self.output_activation if last else self.activation]", "return ACTIVATIONS[self.activation]"),
-      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]"),
+      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]", function="forward",
+      # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
+      # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("forward_caches_outputs", "forward keeps each layer's output instead of its input",
       ("            self.inputs.append(A)\n            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n",
        "            self.pre_activations.append(Z)\n            A = f(Z)  # (N, n_out)\n            self.inputs.append(A)\n"),
-      "test_mlp_backward_gradient_check", "test_mlp_backward_depths"),
+      "test_mlp_backward_gradient_check", "test_mlp_backward_depths",
+      # the cache forward keeps is what backward reads: the bug shows in backward, and in forward's purity
+      # test, which runs backward between two forwards
+      function="backward", crosses=("test_mlp_forward_is_pure",)),
     # ---------------------------------------------------------------- loss with regularisation
     m("loss_without_penalty", "MLP.loss ignores the regularisation term",
       ("return float(data_loss(self.output, Y) + penalty)", "return float(data_loss(self.output, Y))"),
@@ -207,7 +218,10 @@ MUTANTS = [
     # dimensions and dtypes, regularisation hints (every one passes the nets with distinct widths of the old suite)
     m("forward_orientation_by_shape", "forward picks A @ W or A @ W.T by comparing shapes (wrong for square W)",
       ("Z = A @ W.T + b  # (N, n_out)", "Z = (A @ W if A.shape[1] == W.shape[0] else A @ W.T) + b  # (N, n_out)"),
-      "test_mlp_forward_hidden_activation", "test_mlp_backward_square_shapes"),
+      "test_mlp_forward_hidden_activation", "test_mlp_backward_square_shapes",
+      # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
+      # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
+      crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("backward_dW_transposed_to_fit", "dW = X_prev.T @ dZ, transposed only when its shape does not fit W",
       ("dW = dZ.T @ self.inputs[layer]  # (n_out, n_in)",
        "dW = self.inputs[layer].T @ dZ\n            if dW.shape != W.shape:\n                dW = dW.T"),
@@ -236,11 +250,7 @@ MUTANTS = [
       (("shifted = z - np.max(z, axis=-1, keepdims=True)  # (..., K), max of each row is 0",
         "shifted = z - np.max(z, axis=1, keepdims=True)"),
        ("return e / np.sum(e, axis=-1, keepdims=True)  # (..., K)", "return e / np.sum(e, axis=1, keepdims=True)")),
-      "test_softmax_any_number_of_dimensions", "test_losses_any_number_of_dimensions"),
-    m("ce_mean_over_first_axis", "cross_entropy_loss divides by shape[0] instead of the number of rows",
-      ("n = logits.size // logits.shape[-1]  # rows: every axis but the last\n    shifted",
-       "n = logits.shape[0]\n    shifted"),
-      "test_losses_any_number_of_dimensions"),
+      "test_softmax_any_number_of_dimensions"),
     m("relu_grad_boolean", "relu_grad returns the boolean array z > 0",
       ("return (z > 0).astype(np.float64)", "return z > 0"),
       "test_activation_grad_matches_finite_differences[relu]"),
@@ -251,7 +261,7 @@ MUTANTS = [
       "test_activation_values[sigmoid]", "test_mlp_forward_hidden_activation[sigmoid]"),
     m("mse_grad_float32", "mse_loss_grad returns float32",
       ("return (y_hat - y) / n  # (N, K)", "return ((y_hat - y) / n).astype(np.float32)  # (N, K)"),
-      "test_mse_loss_grad_matches_finite_differences", "test_losses_any_number_of_dimensions"),
+      "test_mse_loss_grad_matches_finite_differences"),
     m("elu_grad_float32_buffer", "elu_grad writes into a float32 buffer",
       ("return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))",
        "out = np.empty(np.shape(z), dtype=np.float32)\n    out[...] = np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))\n"
@@ -322,7 +332,66 @@ STATE_MUTANTS = [
 ]
 MUTANTS += STATE_MUTANTS
 
+# Issue 20: one mutant per class of bug the suite used to miss or misname. Each loses points only in the
+# tests of its own function (and in integration tests), and every message names that function.
+FAIRNESS_MUTANTS = [
+    m("mse_mean_over_entries", "mse_loss as np.mean((y_hat - y)^2) / 2: divides by N * K, not by N",
+      ("return float(np.sum((y_hat - y) ** 2) / (2 * n))", "return float(np.mean((y_hat - y) ** 2) / 2)"),
+      "test_mse_loss_value"),
+    m("mse_grad_mean_over_entries", "mse_loss_grad divides by the number of entries N * K",
+      ("return (y_hat - y) / n  # (N, K)", "return (y_hat - y) / y_hat.size  # (N, K)"),
+      "test_mse_loss_grad_matches_finite_differences"),
+    m("ce_grad_mean_over_entries", "cross_entropy_loss_grad divides by N * K",
+      ("return (softmax(logits) - y) / n  # (N, K)", "return (softmax(logits) - y) / logits.size  # (N, K)"),
+      "test_cross_entropy_loss_grad_matches_finite_differences"),
+    m("ce_eps_in_log", "cross_entropy_loss as -sum(y * log(softmax + 1e-8)) / N (an eps in the log)",
+      ("log_p = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))  # (N, K), log softmax",
+       "log_p = np.log(softmax(logits) + 1e-8)"),
+      "test_cross_entropy_loss_value"),
+    m("sigmoid_grad_overflow", "sigmoid_grad as e^-z / (1 + e^-z)^2: inf / inf = NaN for z = -1000",
+      ("s = sigmoid(z)\n    return s * (1.0 - s)", "e = np.exp(-z)\n    return e / (1.0 + e) ** 2"),
+      "test_activation_grad_matches_finite_differences[sigmoid]"),
+    m("forward_returns_probabilities", "forward returns the softmax of the logits for a cross-entropy net",
+      ("        self.output = A\n        return A\n",
+       "        self.output = A\n        return softmax(A) if self.loss_name == \"cross_entropy\" else A\n"),
+      "test_mlp_forward_rows_independent"),
+    m("backward_derivative_at_output", "backward takes each derivative at the layer's output f(Z), not at Z",
+      ("_, f_grad = self.activation_of(layer)\n            dZ = dA * f_grad(self.pre_activations[layer])",
+       "f, f_grad = self.activation_of(layer)\n            dZ = dA * f_grad(f(self.pre_activations[layer]))"),
+      "test_mlp_backward_gradient_check[sigmoid]", "test_mlp_backward_output_activation[tanh]"),
+    m("update_momentum", "update keeps a velocity across steps (momentum 0.9)",
+      ("            self.weights[layer] -= lr * self.grad_weights[layer]  # (n_out, n_in)\n",
+       "            if not hasattr(self, \"velocity\"):\n                self.velocity = [np.zeros_like(W) for W in self.weights]\n"
+       "            self.velocity[layer] = 0.9 * self.velocity[layer] + self.grad_weights[layer]\n"
+       "            self.weights[layer] -= lr * self.velocity[layer]  # (n_out, n_in)\n"),
+      "test_mlp_update_step"),
+    m("update_decays_again", "update applies weight decay again: W -= lr * (grad + l2 * W)",
+      ("self.weights[layer] -= lr * self.grad_weights[layer]",
+       "self.weights[layer] -= lr * (self.grad_weights[layer] + self.l2 * self.weights[layer])"),
+      "test_mlp_update_step"),
+    m("lr_experiment_ten_classes", "learning_rate_experiment's default layer sizes end in 10 outputs whatever the data",
+      ("layer_sizes = (X_train.shape[1], 64, Y_train.shape[1])\n    histories",
+       "layer_sizes = (X_train.shape[1], 64, 10)\n    histories"),
+      "test_learning_rate_experiment_defaults_other_classes"),
+    m("lr_experiment_seed_per_rate", "learning_rate_experiment seeds the i-th rate with seed + i",
+      (("    for lr in learning_rates:\n        model = MLP(", "    for i, lr in enumerate(learning_rates):\n        model = MLP("),
+       (LR_MODEL, LR_MODEL.replace("seed=seed)", "seed=seed + i)")),
+       (LR_CALL, LR_CALL.replace("seed=seed)", "seed=seed + i)"))),
+      "test_learning_rate_experiment_histories"),
+    m("lr_experiment_mse_head", "learning_rate_experiment trains sigmoid/mse nets instead of logits/cross-entropy",
+      (LR_MODEL, LR_MODEL.replace('output_activation="identity", loss="cross_entropy"',
+                                  'output_activation="sigmoid", loss="mse"')),
+      "test_learning_rate_experiment_histories"),
+    m("tanh_grad_at_output", "tanh_grad computes the derivative at tanh(z), as if it were given the activation's output",
+      ("return 1.0 - np.tanh(z) ** 2", "return 1.0 - np.tanh(np.tanh(z)) ** 2"),
+      "test_activation_grad_matches_finite_differences[tanh]"),
+]
+MUTANTS += FAIRNESS_MUTANTS
+
 BENIGN = [
+    m("ce_mean_over_first_axis", "cross_entropy_loss divides by shape[0] (the same N for the 2-D batches graded)",
+      ("n = logits.size // logits.shape[-1]  # rows: every axis but the last\n    shifted",
+       "n = logits.shape[0]\n    shifted")),
     m("relu_grad_at_zero_is_one", "relu_grad uses z >= 0 (differs only at the kink, never tested)",
       ("return (z > 0).astype(np.float64)", "return (z >= 0).astype(np.float64)")),
     m("sigmoid_via_tanh", "sigmoid as 0.5 * (1 + tanh(z / 2)); update out of place; db via ones @ dZ",

@@ -17,12 +17,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from classroom import KIT, STANDIN
+from poll import wait_until
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 HOSTILE = {"zz-patch-numpy": "patch_numpy.py", "zz-slow-import": "slow_import.py"}
@@ -174,13 +174,12 @@ def test_cluster_survives_a_killed_worker(pool_and_cluster, tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen(command(source, out, "--cluster", "local:2"), cwd=KIT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    victim, deadline = None, time.monotonic() + 120
-    while victim is None and time.monotonic() < deadline and process.poll() is None:
-        for pid, (ppid, line) in descendants(process.pid).items():
-            if "-m pytest" in line and str(STANDIN) in line:
-                victim, run = ppid, pid  # the worker process running this pytest
-                break
-        time.sleep(0.05)
+    def in_flight():  # (the worker process running a pytest run, that run), or None
+        runs = [(ppid, pid) for pid, (ppid, line) in descendants(process.pid).items()
+                if "-m pytest" in line and str(STANDIN) in line]  # fmt: skip
+        return runs[0] if runs else process.poll() is not None and (None, None)
+
+    victim, run = wait_until(in_flight, 120, "a run in flight on a worker")
     assert victim is not None and victim != process.pid, "no run in flight to kill"
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = process.communicate(timeout=240)
@@ -200,18 +199,17 @@ def test_cluster_resumes_after_the_coordinator_is_killed(pool_and_cluster, tmp_p
     out = tmp_path / "out"
     process = subprocess.Popen(command(source, out, "--cluster", "local:2"), cwd=KIT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 120
-    kept = []
-    while len(kept) < 4 and time.monotonic() < deadline and process.poll() is None:  # the key, a syntax error and 2 more
-        kept = list((out / "results").glob("*.json")) if (out / "results").is_dir() else []
-        time.sleep(0.05)
+    def kept():
+        return list((out / "results").glob("*.json")) if (out / "results").is_dir() else []
+
+    wait_until(lambda: len(kept()) >= 4 or process.poll() is not None, 120, "4 results kept")  # key, syntax error, 2 more
     family = descendants(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
     kept_before = len([p for p in (out / "results").glob("*.json") if not p.name.startswith("_")])
     assert 0 < kept_before < 8, "the kill did not land half way"
-    time.sleep(3)  # the workers notice their parent is gone; their pytest runs die with them
-    assert [pid for pid in family if alive(pid)] == [], "cluster processes outlived the killed coordinator"
+    # the workers notice their parent is gone; their pytest runs die with them
+    wait_until(lambda: not [pid for pid in family if alive(pid)], 60, "no cluster process outlives the killed coordinator")
     resumed = grade(source, out, "--cluster", "local:2")
     assert f"from cache {kept_before}," in resumed.stdout, resumed.stdout
     expected = {k: v for k, v in verdicts(root / "pool").items() if k != "zz-slow-import"}

@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from classroom import KIT, STANDIN, grade
+from poll import wait_until
 
 from grader.outputs import manual, report
 
@@ -135,36 +135,52 @@ def kept_results(out: Path) -> dict[str, list]:
     return kept
 
 
+GATE = """import os, time
+with open({started!r}, "w"):
+    pass
+while not os.path.exists({release!r}):  # held until the test lets it go
+    time.sleep(0.05)
+"""
+
+
 def test_grade_resumes_after_sigkill(graded_class, tmp_path):
-    """After the grader is SIGKILLed half way, does a second run finish with identical results, nothing twice?"""
-    source = graded_class.parent / "class"
-    out = tmp_path / "out"
+    """After the grader is SIGKILLed half way, does a second run finish with identical results, nothing twice?
+
+    The class is the graded class plus "zz-gate", graded last (-j 1) and held at its import until the
+    test releases it: the kill lands while it runs, after every other submission was kept.
+    """
+    import shutil
+
+    source, out = tmp_path / "class", tmp_path / "out"
+    shutil.copytree(graded_class.parent / "class", source)
+    started, release = tmp_path / "gate-started", tmp_path / "gate-release"
+    (source / "zz-gate").mkdir()
+    (source / "zz-gate" / "exercise02.py").write_text((KIT / "solutions" / "exercise02.py").read_text() + "\n"
+                                                      + GATE.format(started=str(started), release=str(release)))  # fmt: skip
     command = [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
                "--backend", "in-process", "-j", "1"]  # fmt: skip
     process = subprocess.Popen(command, cwd=KIT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        kept = [p for p in (out / "results").glob("*.json") if not p.name.startswith("_")] if (out / "results").is_dir() else []
-        if len(kept) >= 3:
-            break
-        time.sleep(0.02)
+    wait_until(started.exists, 240, "the gate submission started (every other one graded before it)")
     process.send_signal(signal.SIGKILL)
     process.wait()
-    kept_before = len([p for p in (out / "results").glob("*.json") if not p.name.startswith("_")])
-    assert 0 < kept_before < 7, "the kill did not land half way"
-    time.sleep(0.5)  # the killed grader's pytest child dies with it (PR_SET_PDEATHSIG)
-    orphans = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout.split()
+    kept = lambda: sorted(p.stem for p in (out / "results").glob("*.json") if not p.name.startswith("_"))  # noqa: E731
+    others = sorted(kept_results(graded_class).keys() - {"_reference"})
+    assert kept() == others, "the kill landed half way: every submission but the held one is kept"
+    # the killed grader's pytest child dies with it (PR_SET_PDEATHSIG)
+    wait_until(lambda: not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout, 30,
+               "the pytest processes of the killed grader are gone")  # fmt: skip
+    release.touch()
     resumed = grade(source, out)
-    assert f"from cache {kept_before}" in resumed.stdout, resumed.stdout
-    assert kept_results(out) == kept_results(graded_class)
-    lines = stable(out / "results.csv")
+    assert f"graded 1, from cache {len(others)}," in resumed.stdout, resumed.stdout
+    gate = kept_results(out).pop("zz-gate")
+    assert gate[0] == "graded" and {k: v for k, v in kept_results(out).items() if k != "zz-gate"} == kept_results(graded_class)
+    lines = [line for line in stable(out / "results.csv") if line[0] != "zz-gate"]
     assert len(lines) == len(set(lines)) == len(stable(graded_class / "results.csv"))
-    auto = lambda path: [(r["student"], r["auto_points"]) for r in rows(path)]  # noqa: E731
+    auto = lambda path: [(r["student"], r["auto_points"]) for r in rows(path) if r["submission"] != "zz-gate"]  # noqa: E731
     assert auto(out / "grades.csv") == auto(graded_class / "grades.csv")
     assert not [p for p in (out / "results").iterdir() if "partial" in p.name]
     again = grade(source, out)
-    assert "graded 0, from cache 7" in again.stdout
-    assert orphans == [], "pytest processes outlived the killed grader"
+    assert f"graded 0, from cache {len(others) + 1}" in again.stdout
 
 
 def test_grade_output_names_are_reserved_ids(graded_class):

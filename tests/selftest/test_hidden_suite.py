@@ -34,8 +34,12 @@ import pytest
 HERE = Path(__file__).resolve().parent
 KIT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+import fairness  # noqa: E402
 import impostors  # noqa: E402
 import mutants  # noqa: E402
+
+sys.path.insert(0, str(KIT / "tests" / "hidden"))
+import blame  # noqa: E402  (which function each hidden test judges)
 
 SOLUTION = KIT / "solutions" / "exercise02.py"
 TEMPLATE = KIT / "exercise02_template.py"
@@ -109,7 +113,10 @@ def runs(tmp_path_factory):
     for mutant in mutants.MUTANTS:
         unknown = [s for s in mutant.caught_by if not selected(s, ids)]
         assert not unknown, f"mutant {mutant.name} lists tests that do not exist: {unknown}"
-        nodeids = sorted({ids[i] for s in mutant.caught_by for i in selected(s, ids)})
+        # every test but the two long learning ones (unless listed): a mutant must lose points in its own
+        # function's tests only, which needs the other functions' tests run too
+        nodeids = sorted({ids[i] for s in mutant.caught_by for i in selected(s, ids)}
+                         | {n for i, n in ids.items() if i.split("[", 1)[0] not in fairness.LONG})
 
         def job(mutant=mutant, nodeids=nodeids):
             folder = base / "mutants" / mutant.name
@@ -236,6 +243,30 @@ def test_mutant_loses_points_on_listed_tests(runs, name):
         for i in hits:
             assert failed[i]["message"].strip(), f"{name}: {i} failed without a message"
             assert "Traceback" not in failed[i]["message"] and "def test_" not in failed[i]["message"]
+
+
+@pytest.mark.parametrize("name", [m.name for m in mutants.MUTANTS])
+def test_mutant_loses_points_only_in_its_function(runs, name):
+    """Does a mutant lose points only in the unit tests of the function holding its bug (and in integration tests)?"""
+    mutant = mutants.by_name(name)
+    function = fairness.owner(mutant)
+    results = result_of(runs, f"mutant:{name}")
+    elsewhere = [f"{t['id']} (judges {', '.join(blame.owners(t['id']))}): {t['message'][:160]}"
+                 for t in results["tests"] if t["outcome"] != "passed" and t["points"]
+                 and blame.owners(t["id"]) and function not in blame.owners(t["id"])
+                 and not t["id"].startswith(mutant.crosses)]
+    assert not elsewhere, f"{name} (a bug in {function}) loses points in other functions' tests: {elsewhere}"
+
+
+@pytest.mark.parametrize("name", [m.name for m in mutants.MUTANTS])
+def test_mutant_messages_name_its_function(runs, name):
+    """Does every message of a test the mutant fails name the function that holds the bug?"""
+    mutant = mutants.by_name(name)
+    function = fairness.owner(mutant)
+    results = result_of(runs, f"mutant:{name}")
+    silent = [f"{t['id']}: {t['message'][:240]}" for t in results["tests"]
+              if t["outcome"] != "passed" and t["points"] and not fairness.names(t["message"], function)]
+    assert not silent, f"{name} (a bug in {function}): messages that do not name {function}: {silent}"
 
 
 @pytest.mark.parametrize("name", [m.name for m in mutants.BENIGN])

@@ -8,6 +8,7 @@ functions) of whatever modules exist, without running any of them. The rule (doc
     grading    may import sandbox
     outputs    may import grading and sandbox
     authoring  may import sandbox
+    pipeline   may import grading, outputs and sandbox (the steps of `grader grade`)
     cli        (grader/cli.py, grader/__main__.py) may import anything; nothing imports cli
 """
 
@@ -21,13 +22,14 @@ KIT = Path(__file__).resolve().parents[2]
 PACKAGE = KIT / "grader"
 
 # room -> the other rooms it may import ("root" is grader/__init__.py, which imports nothing)
-ROOMS = ("sandbox", "grading", "outputs", "authoring")
+ROOMS = ("sandbox", "grading", "outputs", "authoring", "pipeline")
 ALLOWED = {
     "sandbox": set(),
     "grading": {"sandbox"},
     "outputs": {"grading", "sandbox"},
     "authoring": {"sandbox"},
-    "cli": {"sandbox", "grading", "outputs", "authoring"},
+    "pipeline": {"sandbox", "grading", "outputs"},
+    "cli": {"sandbox", "grading", "outputs", "authoring", "pipeline"},
     "root": set(),
 }
 TOP_LEVEL = {"cli": "cli", "__main__": "cli", "__init__": "root"}
@@ -35,7 +37,7 @@ MAX_MODULE_LINES = 450
 MAX_CLASS_LINES = 220
 # Over the limit when the branches of this round met on main; to be split by role. Each may not grow
 # past the size recorded here, and must leave this list once it is back under the limit.
-KNOWN_OVERSIZE = {"grader/sandbox/protocol.py": 473}
+KNOWN_OVERSIZE: dict[str, int] = {}
 
 
 def room_of(parts: tuple[str, ...]) -> str | None:
@@ -151,7 +153,7 @@ def test_known_oversize_list_is_current():
 def test_the_checker_sees_a_forbidden_edge(tmp_path, monkeypatch):
     """Does the checker name the module, the line and the edge when sandbox imports grading or cli is imported?"""
     fake = tmp_path / "grader"
-    for room in ("sandbox", "grading", "authoring"):
+    for room in ("sandbox", "grading", "authoring", "pipeline"):
         (fake / room).mkdir(parents=True)
         (fake / room / "__init__.py").write_text("")
     (fake / "__init__.py").write_text("")
@@ -163,11 +165,15 @@ def test_the_checker_sees_a_forbidden_edge(tmp_path, monkeypatch):
     for n in range(6):
         (fake / "authoring" / f"m{n}.py").write_text("class Big:\n" + "    x = 1\n" * 230 if n == 0 else "")
     (fake / "stray.py").write_text("")
+    (fake / "pipeline" / "flow.py").write_text("from grader.grading import harness\nfrom grader import cli\n")
+    (fake / "grading" / "store.py").write_text("from grader.pipeline import flow\n")  # only cli may use the pipeline
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     monkeypatch.setattr(sys.modules[__name__], "KIT", tmp_path)
     problems = layout_problems()
     assert any(p.startswith("grader/sandbox/client.py:4: sandbox -> grading") for p in problems), problems
     assert any(p.startswith("grader/authoring/release.py:1: authoring -> cli") for p in problems), problems
     assert any(p.startswith("grader/stray.py: in no room") for p in problems), problems
-    assert len(problems) == 3, problems
+    assert any(p.startswith("grader/pipeline/flow.py:2: pipeline -> cli") for p in problems), problems
+    assert any(p.startswith("grader/grading/store.py:1: grading -> pipeline") for p in problems), problems
+    assert len(problems) == 5, problems
     assert size_problems() == ["class grader/authoring/m0.py:1 Big: 231 lines (limit 220)"]

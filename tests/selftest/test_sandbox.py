@@ -372,7 +372,7 @@ def test_isolation_inside_the_sandbox():
         if parent not in ("/", "/tmp"):
             assert facts["trees"][parent] == sorted(Path(t).name for t in interpreter_trees()
                                                     if str(Path(t).parent) == parent), parent
-    assert facts["opt"] == ["boot.py", "mnist.py", "protocol.py", "sub", "training.py"]  # no data folder: no MNIST test split
+    assert facts["opt"] == ["boot.py", "error.py", "protocol.py", "standin.py", "sub", "training.py"]  # no data folder: no MNIST test split
     assert facts["cwd"] == "/tmp"
     # No host path in the mount table: the runtime and the submission are copies in a read-only tmpfs; only
     # the system folders and the interpreter's folders are bound, each at its own path.
@@ -457,15 +457,17 @@ def test_replies_are_checked_for_shape_before_their_arrays_are_parsed(header, bl
 
 def test_round_trip_of_every_value_kind():
     value = [np.arange(4.0).reshape(2, 2), np.array([True]), np.uint8(3), -2, 1e300, -math.inf, "é", None,
-             (1, [2]), {2: 1, 2.5: 2, "s": 3, False: 4}, protocol.DataRef("mnist/test/y", (0, 2))]
+             (1, [2]), {2: 1, 2.5: 2, "s": 3, False: 4}]
     tree, arrays = protocol.encode(value)
     body = protocol.pack({"v": tree}, arrays)[8:]
     header, arrays = protocol.unpack(body)
-    back = protocol.decode(header["v"], arrays, data=lambda name, rows: (name, rows))
+    back = protocol.decode(header["v"], arrays)
     assert back[0].tolist() == [[0.0, 1.0], [2.0, 3.0]] and back[1].dtype == bool
     assert back[2:8] == [3, -2, 1e300, -math.inf, "é", None]
     assert back[8] == (1, [2]) and back[9] == {2: 1, 2.5: 2, "s": 3, False: 4}
-    assert back[10] == ("mnist/test/y", (0, 2))
+    assert len(back) == 10
+    with pytest.raises(protocol.ProtocolError, match="unknown value tag"):  # no data-set tag: data crosses as arrays
+        protocol.decode({"data": "mnist/test/y", "rows": None}, [])
 
 
 @pytest.mark.parametrize(

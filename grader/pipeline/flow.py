@@ -1,0 +1,190 @@
+"""`grader grade` as explicit steps: take the class, match it, grade it, finish the images, compare it, write it.
+
+Each step is a function of what the earlier ones produced, so the order is in the code: similarity
+and the report take the ImageCache that only `finish_images` hands out (after the warm-up thread has
+finished writing it), and the output folder's manifest is written last, once every file is recorded.
+A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then cancels the
+warm-up, releases the folder's lock and removes the intake folder, leaving the results kept so far.
+"""
+
+from __future__ import annotations
+
+import datetime
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.grading import harness, imports, intake, store
+from grader.grading import executor as engines
+from grader.grading.runner import Runner
+from grader.outputs import guard, manual, moodle, report, similarity, warmup
+from grader.outputs.view import Written
+from grader.pipeline.request import Checked, Request, check
+from grader.sandbox import staging
+from grader.sandbox.error import GraderError
+from grader.sandbox.kit import SOLUTION
+
+
+@dataclass
+class Class:
+    """The class as taken in: its submissions (copied into the intake folder), notes for the report, what was found."""
+
+    submissions: list
+    notes: list[str]
+    forbidden: dict  # submission id -> imports the from-scratch rule forbids
+    late: dict = field(default_factory=dict)  # submission id -> lateness.Lateness
+
+
+@dataclass
+class Outcome:
+    """What a run did: the batch's counts, the files written, the sandbox warning, the LMS files."""
+
+    batch: harness.Batch
+    count: int
+    written: Written
+    banner: str | None
+    lms: list[Path]
+    unmatched: list[str] = field(default_factory=list)  # submissions no worksheet row matches (they get no LMS grade)
+
+
+def grade_class(request: Request, *, say, progress=None, executor=None) -> Outcome:
+    """Grade the class of `request` into its output folder.
+
+    say(line): a line for the tutor (the CLI prints it on stderr); progress: an object with
+    update(done, total, result, cached, in_flight, workers) and finish() (grader.outputs.progress);
+    executor: a concurrent.futures executor for the runs (tests pass a fake one); default: the
+    engine of request.cluster (the local pool without one).
+    """
+    checked = check(request)
+    out = checked.out
+    lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
+    warm = None
+    try:
+        if out.is_dir():
+            lock.lock()  # before intake: a second run into this folder stops at once
+        klass = take_class(request, checked, work, say)
+        out.mkdir(parents=True, exist_ok=True)
+        lock.lock()
+        match_people(request, checked, klass, say)
+        warm = warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), klass.submissions)
+        batch = run_class(request, klass, out, warm, progress, executor)
+        images = finish_images(warm, say)
+        points = read_points(request, out, klass, say)
+        integrity = compare_class(request, out, klass, images, say)
+        written = report.write_all(out, submissions=klass.submissions, results=batch.results, key=batch.key,
+                                   manual=points, notes=klass.notes, banner=report.sandbox_banner(batch.backends),
+                                   late=klass.late, stamp=stamp(request),
+                                   integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
+        lock.record(*written.files())
+        lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
+        lms = write_lms(request, checked, out, batch, written, points, say)
+        lock.record(*lms)
+        lock.finish()
+    finally:
+        if warm is not None:
+            warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
+        lock.release()
+        staging.remove(work)
+    unmatched = list(checked.sheet.unmatched) if checked.sheet is not None else []
+    return Outcome(batch, len(klass.submissions), written, report.sandbox_banner(batch.backends), lms, unmatched)
+
+
+def take_class(request: Request, checked: Checked, work: Path, say) -> Class:
+    """The submissions copied into `work`, the intake's notes (said), the forbidden imports; none: GraderError."""
+    submissions, notes = intake.collect(request.submissions, work)
+    forbidden = imports.check_class(submissions, checked.allowed)
+    for note in notes:
+        say(f"note: {note}")
+    if not submissions:
+        raise GraderError(f"no submissions found in {request.submissions}; nothing was graded and {request.out} "
+                          "was not changed")  # fmt: skip
+    return Class(submissions, notes, forbidden)
+
+
+def match_people(request: Request, checked: Checked, klass: Class, say) -> None:
+    """The worksheet's participants matched to the submissions, and each submission's lateness (said, and notes
+    for the report)."""
+    if checked.sheet is not None:
+        matched = moodle.match_class(checked.sheet, klass.submissions)
+        for problem in matched:
+            say(f"worksheet: {problem}")
+        klass.notes += matched
+    klass.late, how_late = moodle.late_class(klass.submissions, checked.sheet, request.deadline, request.late_penalty,
+                                             request.timezone)  # fmt: skip
+    if how_late:
+        say(f"note: {how_late}")
+        klass.notes.append(how_late)
+    if request.late_penalty:
+        penalised = sum(1 for lateness in klass.late.values() if lateness.penalty)
+        klass.notes.append(f"late penalty: {request.late_penalty.describe()}; applied to {penalised} submission(s)")
+
+
+def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, progress, executor) -> harness.Batch:
+    """Every submission's Result (kept or run now); the warm-up makes each result's images meanwhile."""
+    runner = Runner(request.kit, request.suite.resolve(), budget=request.budget, backend=request.backend)
+
+    def on_result(done, total, result, cached, in_flight=0, workers=None):
+        if progress is not None:
+            progress.update(done, total, result, cached, in_flight, workers)
+        warm.add(result, cached)  # its images are made while the pool grades the rest
+
+    kept = store.Store(out / "results")
+    try:
+        if executor is not None:
+            return harness.grade_class(klass.submissions, runner=runner, store=kept, jobs=request.jobs,
+                                       progress=on_result, executor=executor, retry_timeouts=request.retry_timeouts)  # fmt: skip
+        return engines.grade_class(request.cluster, klass.submissions, runner=runner, store=kept, jobs=request.jobs,
+                                   progress=on_result, retry_timeouts=request.retry_timeouts)  # fmt: skip
+    finally:
+        if progress is not None:
+            progress.finish()
+
+
+def finish_images(warm: warmup.Warmup, say) -> report.ImageCache:
+    """Wait for the warm-up; its ImageCache is what similarity and the report may use from now on."""
+    images = warm.finish()
+    for failure in warm.failures:
+        say(f"note: preparing the outputs early failed ({failure}); they are made now instead")
+    return images
+
+
+def read_points(request: Request, out: Path, klass: Class, say) -> manual.Manual:
+    points = manual.read_manual(request.manual or out / manual.FILLED_NAME, {s.id for s in klass.submissions})
+    for problem in points.problems:
+        say(f"manual points: {problem}")
+    return points
+
+
+def compare_class(request: Request, out: Path, klass: Class, images: report.ImageCache, say):
+    """similarity.html and .json (None with --no-similarity); its problems are said, never fatal."""
+    if request.no_similarity:
+        return None
+    integrity = similarity.write_safely(out, klass.submissions, kit=request.kit, compare_with=request.compare_with,
+                                       jobs=request.jobs, threshold=request.similarity_threshold,
+                                       imports=klass.forbidden, images=images)  # fmt: skip
+    for problem in integrity.problems:
+        say(f"similarity: {problem}")
+    return integrity
+
+
+def write_lms(request: Request, checked: Checked, out: Path, batch, written: Written, points: manual.Manual,
+              say) -> list[Path]:  # fmt: skip
+    """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files."""
+    if checked.sheet is None:
+        return []
+    files, problems = moodle.write_moodle(out / "moodle", checked.sheet, written.rows, batch.results, batch.key,
+                                          {p.stem: p for p in written.pages}, request.missing_zero,
+                                          request.upload_pending, points.comments)  # fmt: skip
+    for problem in problems:
+        say(f"worksheet: {problem}")
+    return files
+
+
+def stamp(request: Request) -> str:
+    """The date and the versions every page shows: when, which kit, which suite (a hash of what decides grades)."""
+    try:
+        kit = tomllib.loads((request.kit / "pyproject.toml").read_text())["project"]["version"]
+    except (OSError, ValueError, KeyError):
+        kit = "unknown"
+    suite = store.suite_version(request.kit, request.suite.resolve(), request.kit / SOLUTION)[:12]
+    return f"graded {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · kit {kit} · suite {suite}"

@@ -1,0 +1,163 @@
+"""The grading pipeline (grader/pipeline/) driven in-process with a fake executor: no pytest run, no sandbox.
+
+The fake executor answers each run with a canned results.json for the stand-in suite's tests,
+chosen by a marker in the code file, so these tests prove what the pipeline does with results
+(the steps' order, the outputs, an interruption, refused input), not what the suite decides.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from concurrent.futures import Executor, Future
+from pathlib import Path
+
+import pytest
+
+from classroom import KIT, STANDIN
+
+SOLUTION = (KIT / "solutions" / "exercise02.py").read_bytes()
+TESTS = [("test_sigmoid_values", 10.0), ("test_softmax_rows", 20.0), ("test_mlp_shapes", 30.0)]
+
+
+class FakeExecutor(Executor):
+    """Runs nothing: each submitted run_code(runner, name, code, seed) gets canned results at once.
+
+    The solution passes every test; other code passes the tests whose names it contains; code
+    containing "CANCEL" comes back cancelled, as a run does when its cluster goes away.
+    """
+
+    def __init__(self):
+        self.runs: list[bytes] = []
+
+    def submit(self, fn, runner, name, code, seed):
+        self.runs.append(code)
+        future = Future()
+        if b"CANCEL" in code:
+            future.cancel()
+            future.set_running_or_notify_cancel()  # as an executor does: waiters see it done
+            return future
+        passed = {test for test, _ in TESTS if code == SOLUTION or test.encode() in code}
+        tests = [{"id": test, "points": points, "earned": points if test in passed else 0.0,
+                  "outcome": "passed" if test in passed else "failed", "doc": f"Does {test} hold?",
+                  "message": "" if test in passed else f"{test}: expected 1, got 2"} for test, points in TESTS]  # fmt: skip
+        future.set_result(({"version": 1, "backend": "fake", "tests": tests, "artifacts": {}}, "graded", "", "log", 0.5,
+                           "fake:1"))  # fmt: skip
+        return future
+
+
+def make_class(root: Path, codes: dict[str, str]) -> Path:
+    source = root / "class"
+    for name, code in codes.items():
+        (source / name).mkdir(parents=True)
+        (source / name / "exercise02.py").write_text(code)
+    return source
+
+
+def request_for(source: Path, out: Path, **options):
+    from grader.pipeline.request import Request
+
+    return Request(submissions=source, out=out, kit=KIT, suite=STANDIN, backend="fake", jobs=2, **options)
+
+
+@pytest.fixture(autouse=True)
+def no_user_cache(monkeypatch):
+    """The fake answer key must never reach the user's cache of answer keys (or its gradebooks)."""
+    monkeypatch.setenv("GRADER_CACHE", "off")
+
+
+def test_pipeline_grades_a_class_with_a_fake_executor(tmp_path):
+    """Does the pipeline run the answer key first, grade each submission once, and write grades, pages and manifest?"""
+    from grader.pipeline import flow
+
+    source = make_class(tmp_path, {"ann": "x = 1  # test_sigmoid_values test_mlp_shapes\n", "bob": "y = 2\n",
+                                   "eve": "def broken(:\n"})  # fmt: skip
+    said, fake = [], FakeExecutor()
+    done = flow.grade_class(request_for(source, tmp_path / "out", no_similarity=True), say=said.append, executor=fake)
+    assert fake.runs[0] == SOLUTION and len(fake.runs) == 3  # the key, ann, bob; eve's syntax error is never run
+    assert (done.batch.graded, done.batch.cached, done.batch.failed, done.count) == (2, 0, 1, 3)
+    with open(done.written.grades_csv, newline="") as handle:
+        points = {row["student"]: (row["auto_points"], row["status"]) for row in csv.DictReader(handle)}
+    assert points == {"ann": ("40", "graded; manual points pending"), "bob": ("0", "graded; manual points pending"),
+                      "eve": ("0", "syntax-error; manual points pending")}  # fmt: skip
+    manifest = json.loads((tmp_path / "out" / ".grader-manifest.json").read_text())["files"]
+    assert {"report.html", "grades.csv", "feedback/ann.html", "manual-template.csv"} <= set(manifest)
+    assert not (tmp_path / "out" / "similarity.html").exists() and said == []
+    again = flow.grade_class(request_for(source, tmp_path / "out", no_similarity=True), say=said.append, executor=fake)
+    assert (again.batch.graded, again.batch.cached) == (0, 3) and len(fake.runs) == 3  # kept results: nothing run
+
+
+def test_warm_up_finishes_before_similarity_and_the_report_share_its_images(tmp_path, monkeypatch):
+    """Do the steps run warm-up -> similarity -> report, the last two with the ImageCache the warm-up finished?"""
+    from grader.outputs import report, similarity, warmup
+    from grader.pipeline import flow
+
+    order, caches = [], []
+    finish, compare, write = warmup.Warmup.finish, similarity.write_safely, report.write_all
+
+    def finishing(self):
+        order.append("warm-up finished")
+        return finish(self)
+
+    def comparing(out, submissions, **options):
+        order.append("similarity")
+        caches.append(options["images"])
+        return compare(out, submissions, **options)
+
+    def writing(out, **options):
+        order.append("report")
+        caches.append(options["images"])
+        return write(out, **options)
+
+    monkeypatch.setattr(warmup.Warmup, "finish", finishing)
+    monkeypatch.setattr(similarity, "write_safely", comparing)
+    monkeypatch.setattr(report, "write_all", writing)
+    source = make_class(tmp_path, {"ann": "x = 1\n", "bob": "x = 1\n"})
+    flow.grade_class(request_for(source, tmp_path / "out"), say=lambda line: None, executor=FakeExecutor())
+    assert order == ["warm-up finished", "similarity", "report"]
+    assert caches[0] is caches[1] and isinstance(caches[0], report.ImageCache)
+    assert (tmp_path / "out" / "similarity.html").is_file()
+
+
+def test_an_interrupted_run_keeps_its_results_and_releases_the_folder(tmp_path):
+    """When the executor cancels a run: is it Interrupted (exit 130), with finished results kept and the lock released?"""
+    from grader.grading.harness import Interrupted
+    from grader.outputs import guard
+    from grader.pipeline import flow
+
+    source = make_class(tmp_path, {"ann": "x = 1\n", "zed": "CANCEL\n"})
+    with pytest.raises(Interrupted, match=r"stopped: 1 of 2 submissions are graded and kept in .*results") as stop:
+        flow.grade_class(request_for(source, tmp_path / "out"), say=lambda line: None, executor=FakeExecutor())
+    assert stop.value.exit_code == 130
+    assert (tmp_path / "out" / "results" / "ann.json").is_file() and not (tmp_path / "out" / "report.html").exists()
+    lock = guard.Guard(tmp_path / "out")
+    lock.lock()  # free again
+    lock.release()
+
+
+def test_bad_input_is_refused_before_the_output_folder_is_touched(tmp_path):
+    """Is an --out inside the submissions folder, or a missing --compare-with, an InputError with nothing written?"""
+    from grader.pipeline import flow
+    from grader.sandbox.error import InputError
+
+    source = make_class(tmp_path, {"ann": "x = 1\n"})
+    fake = FakeExecutor()
+    with pytest.raises(InputError, match="inside the submissions folder"):
+        flow.grade_class(request_for(source, source / "out"), say=print, executor=fake)
+    with pytest.raises(InputError, match="--compare-with .*does not exist"):
+        flow.grade_class(request_for(source, tmp_path / "out", compare_with=[tmp_path / "nope"]), say=print, executor=fake)
+    assert fake.runs == [] and not (source / "out").exists() and not (tmp_path / "out").exists()
+
+
+def test_request_takes_the_cli_options_by_name():
+    """Does Request.from_options take every field from the CLI's parsed options (so a new option cannot be dropped)?"""
+    import dataclasses
+
+    from grader import cli
+    from grader.pipeline.request import Request
+
+    options = cli.build_parser().parse_args(["grade", "--no-similarity", "-j", "3"])
+    request = Request.from_options(options, kit=KIT)
+    assert request.no_similarity and request.jobs == 3 and request.kit == KIT
+    missing = {f.name for f in dataclasses.fields(Request)} - set(vars(options)) - {"kit"}
+    assert not missing, f"Request fields the CLI does not set: {missing}"

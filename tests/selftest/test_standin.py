@@ -1,0 +1,61 @@
+"""grader/sandbox/standin.py: the trusted stand-ins a unit test of MLP's methods runs with."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from grader.sandbox import standin
+
+BUGGY = '''
+import numpy as np
+def sigmoid(z): return 0 * z
+def sigmoid_grad(z): return z * (1 - z)
+def mse_loss_grad(y_hat, y): return y_hat - y
+ACTIVATIONS = {"sigmoid": (sigmoid, sigmoid_grad)}
+PAIRS = [sigmoid, sigmoid_grad]
+class MLP:
+    table = {"sigmoid": (sigmoid, sigmoid_grad)}
+    derivative = staticmethod(sigmoid_grad)
+    def backward(self, z):
+        return ACTIVATIONS["sigmoid"][1](z)
+'''
+
+
+def module() -> types.ModuleType:
+    mod = types.ModuleType("submission_like")
+    exec(BUGGY, mod.__dict__)
+    return mod
+
+
+def test_install_rebinds_globals_tables_and_class_attributes_and_restore_undoes_it():
+    """Do the stand-ins replace a function wherever the module refers to it, and does restore put everything back?"""
+    mod = module()
+    z = np.array([[-2.0, 0.5, 3.0]])
+    records = standin.install(mod, standin.NAMES)
+    right = standin.sigmoid_grad(z)
+    assert np.allclose(right, np.exp(-z) / (1 + np.exp(-z)) ** 2)
+    for function in (mod.sigmoid_grad, mod.ACTIVATIONS["sigmoid"][1], mod.PAIRS[1], mod.MLP.table["sigmoid"][1],
+                     mod.MLP.derivative):
+        assert np.allclose(function(z), right)
+    assert np.allclose(mod.MLP().backward(z), right)
+    assert np.allclose(mod.mse_loss_grad(np.ones((2, 3)), np.zeros((2, 3))), 0.5)  # the contract's 1/N
+    standin.restore(records)
+    assert np.allclose(mod.MLP().backward(z), z * (1 - z))
+    assert np.allclose(mod.MLP.derivative(z), z * (1 - z))
+    assert np.allclose(mod.sigmoid(z), 0.0)
+
+
+def test_stand_ins_are_the_contract_and_finite_for_large_inputs():
+    """Are the stand-ins the contract's formulas, finite and warning-free for |z| up to 1e3?"""
+    z = np.array([[-1000.0, -3.0, -0.5, 0.5, 3.0, 1000.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        values = {name: standin.FUNCTIONS[name](z) for name in standin.NAMES if "loss" not in name}
+    assert np.allclose(values["sigmoid"], [[0.0, 1 / (1 + np.e ** 3), 1 / (1 + np.e ** 0.5),
+                                            1 / (1 + np.e ** -0.5), 1 / (1 + np.e ** -3), 1.0]])
+    assert np.allclose(values["elu"][0, :3], np.expm1([-1000.0, -3.0, -0.5]))
+    assert np.allclose(values["softmax"].sum(axis=-1), 1.0)
+    logits, y = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), np.eye(3)[[1, 2]]
+    assert np.isclose(standin.cross_entropy_loss(logits, y),
+                      -np.mean(np.log(np.exp(logits[[0, 1], [1, 2]]) / np.exp(logits).sum(axis=1))))
