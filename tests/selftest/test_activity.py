@@ -11,7 +11,7 @@ import pytest
 
 from grader.sandbox.activity import Activity, cpu_share
 
-SPIN = "import os\nos.sched_setaffinity(0, {0})\nwhile True:\n    pass\n"
+SPIN = "import os\nos.sched_setaffinity(0, {0})\nprint('spinning', flush=True)\nwhile True:\n    pass\n"
 
 
 def measure(pids: list[int], seconds: float) -> tuple[float, float]:
@@ -37,18 +37,21 @@ def processes():
     started = []
 
     def start(code: str) -> int:
-        started.append(subprocess.Popen([sys.executable, "-c", code]))
+        """A child running `code`; returns once it printed its first line (its start-up is over)."""
+        started.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True))
+        assert started[-1].stdout.readline()
         return started[-1].pid
 
     yield start
     for process in started:
         process.kill()
         process.wait()
+        process.stdout.close()
 
 
 def test_a_sleeping_process_is_idle(processes):
     """Does a process blocked in sleep count as idle for (nearly) all of the time?"""
-    pid = processes("import time\ntime.sleep(600)\n")
+    pid = processes("import time\nprint('asleep', flush=True)\ntime.sleep(600)\n")
     idle, elapsed = measure([pid], 1.5)
     assert idle >= 0.8 * elapsed, (idle, elapsed)
 
