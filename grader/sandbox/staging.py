@@ -9,6 +9,8 @@ OWNER, a lock file on which this process keeps an flock for as long as the folde
 * on SIGTERM: the first `make` (or `guard_signals`) in the main thread installs a handler, unless the
   program set one of its own, that removes this process's folders and then ends the process by
   SIGTERM as before;
+* never by a forked child: a child inherits the parent's records but not its folders (a pool worker
+  ended by SIGTERM, or one that exits normally, must not delete what its parent still uses);
 * after a SIGKILL or a crash: the next `make` of any process of this user sweeps the folders with this
   prefix whose OWNER lock it can take, which means the process that held it is gone. A folder
   without OWNER (being made right now, or made by an older kit) is never touched, nor one owned by
@@ -117,6 +119,17 @@ def _on_sigterm(signum, frame) -> None:
     os.kill(os.getpid(), signum)
 
 
+def _forget_in_child() -> None:
+    """In a forked child: the folders are the parent's; drop the records (the parent keeps its locks)."""
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    for fd in _live.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)  # the parent's descriptor stays open, so its flock stays held
+    _live.clear()
+
+
 _guarded = False
 atexit.register(remove_all)
+os.register_at_fork(after_in_child=_forget_in_child)
 

@@ -88,3 +88,30 @@ def test_sigterm_during_a_sandboxed_run_leaves_no_copy(tmp_path):
     assert (folder / "sub" / "exercise02.py").is_file()
     assert end(child, signal.SIGTERM) == -signal.SIGTERM
     assert list(tmp_path.iterdir()) == [], f"left behind: {list(tmp_path.iterdir())}"
+
+
+FORKER = """
+import os, signal, sys
+from grader.sandbox import staging
+folder = staging.make("exercise02-sandbox-")
+pid = os.fork()
+if pid == 0:  # a forked child ends the ways a pool worker does: a normal exit, then (in a second child) SIGTERM
+    sys.exit(0)
+os.waitpid(pid, 0)
+pid = os.fork()
+if pid == 0:
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(3)
+_, status = os.waitpid(pid, 0)
+print(folder, flush=True)
+print(os.path.isdir(folder), os.WIFSIGNALED(status), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_forked_child_never_removes_its_parents_folder(tmp_path):
+    """Does a forked child that exits, or is ended by SIGTERM, leave its parent's staging folder in place?"""
+    child, folder = start(FORKER, tmp_path)
+    assert child.stdout.readline().split() == ["True", "True"], "a forked child removed its parent's folder"
+    assert end(child) == 0
+    assert not folder.exists(), "the parent did not remove its own folder when it ended"
