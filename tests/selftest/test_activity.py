@@ -17,6 +17,7 @@ SPIN = "import os\nos.sched_setaffinity(0, {0})\nprint('spinning', flush=True)\n
 def measure(pids: list[int], seconds: float) -> tuple[float, float]:
     """(idle seconds, elapsed seconds) of `pids`, sampled every 20 ms for `seconds` (a polling loop)."""
     activity = Activity(lambda: pids)
+    activity.sample()  # the figures so far (start-up, which under load waits long for a CPU) are not this call's
     activity.start()
     start = time.monotonic()
     while time.monotonic() - start < seconds:
