@@ -21,6 +21,7 @@ from pathlib import Path
 from grader.grading import roster
 from grader.grading.roster import Claim, Person, match, normalise_name
 from grader.outputs import language
+from grader.outputs.view import Absent
 from grader.outputs.worksheet import (GRADED_AT, MAX_GRADE, STATUS, SUBMITTED, TEAM, Row, Worksheet, max_grade, scale,
                                       write_atomic, write_upload)  # fmt: skip
 
@@ -129,6 +130,37 @@ def match_class(sheet: Worksheet, submissions) -> list[str]:
     return problems
 
 
+SUBMITTED_UNMATCHED = "Moodle says submitted, but no submission here was matched to this row; left blank"
+
+
+def absent_points(sheet_row: Row, words, missing_zero: bool) -> tuple[float | None, str]:
+    """What the upload gives a worksheet row no submission matches: (0.0 or None for blank, why when not 0)."""
+    if sheet_row.cells.get("Grade can be changed", "").strip().lower() in ("no", "nein"):
+        return None, "Moodle says the grade cannot be changed (locked); left as it is"
+    if sheet_row.cells.get(STATUS, "").strip().lower().startswith(words.submitted + ("submitted",)):
+        return None, SUBMITTED_UNMATCHED
+    if not missing_zero:
+        return None, "left blank in the upload (--missing-zero gives 0)"
+    if max_grade(sheet_row) is None:
+        return None, f"Maximum Grade {sheet_row.cells.get(MAX_GRADE, '')[:20]!r} is not a number; left blank"
+    return 0.0, ""
+
+
+def absent_people(sheet: Worksheet, submissions, missing_zero: bool) -> list[Absent]:
+    """The worksheet's students no submission was matched to (after match_class), in the worksheet's order,
+    with what the upload gives them (absent_points), so grades.csv and the report agree with it."""
+    taken = set()
+    for sub in submissions:
+        taken.update((sub.participants or {}).values())
+    absent = []
+    for sheet_row in sheet.rows:
+        person = sheet_row.person
+        if person.participant and person.participant not in taken:
+            points, why = absent_points(sheet_row, sheet.words, missing_zero)
+            absent.append(Absent(person.participant, person.name, person.email, points, why))
+    return absent
+
+
 def late_class(submissions, sheet: Worksheet | None, deadline, policy, zone=None) -> tuple[dict, str]:
     """(submission id -> Lateness, a note saying how lateness was measured).
 
@@ -227,11 +259,10 @@ def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages
             problems.append(f"Participant {person.participant}: Moodle says the grade cannot be changed (locked); left as it is")
             continue
         if row is None:
-            submitted = sheet_row.cells.get(STATUS, "").strip().lower().startswith(words.submitted + ("submitted",))
-            if submitted:
-                problems.append(f"Participant {person.participant} ({person.name[:60]}): Moodle says submitted, but no "
-                                "submission here was matched to this row; left blank")  # fmt: skip
-            elif missing_zero and top is not None:
+            points, why = absent_points(sheet_row, words, missing_zero)
+            if why == SUBMITTED_UNMATCHED:
+                problems.append(f"Participant {person.participant} ({person.name[:60]}): {why}")
+            elif points is not None:
                 updates[person.participant] = (scale(0.0, 1.0, top).replace(".", words.decsep), "<p>Exercise 02: no submission, 0 points.</p>")
             continue
         if top is None:

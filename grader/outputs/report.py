@@ -2,7 +2,8 @@
 
     report.html              one self-contained page for the tutor (inline images, no script, strict CSP)
     feedback/<id>.html       one page per submission to hand back: every lost point explained
-    grades.csv               one row per student (groups expanded): student,submission,points,max_points,...
+    grades.csv               one row per student (groups expanded): student,submission,points,max_points,...;
+                             with a worksheet, then one "no submission" row per student it lists without one
     results.csv              long format: submission,student,test,points,max_points,status,seconds,message
     gradebook.db             the same grades through nbgrader's Gradebook API (see grader.outputs.gradebook)
     manual-template.csv      the sheet for manual points (see grader.outputs.manual)
@@ -30,7 +31,7 @@ from grader.outputs import plots, snapshot
 from grader.outputs.gradebook import UNSAFE_LEAD
 from grader.outputs.markdown import render_markdown
 from grader.outputs.rates import pass_rates
-from grader.outputs.view import UNSANDBOXED, Figure, SubmissionView, TestLine, Written, check_template, score
+from grader.outputs.view import UNSANDBOXED, Absent, Figure, SubmissionView, TestLine, Written, check_template, score
 from grader.grading import roster
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, IMPORT_ERROR, Result
@@ -114,7 +115,9 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
     return sorted(best.values(), key=lambda r: r.student)
 
 
-def write_grades_csv(path: Path, rows: list[GradeRow]) -> None:
+def write_grades_csv(path: Path, rows: list[GradeRow], absent: list[Absent] = (), auto_max: float = 0.0) -> None:
+    """The rows, then the worksheet's students without a submission: student = participant, no submission,
+    points 0 or blank as the Moodle upload gives them (moodle.absent_points), status "no submission"."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(GRADES_COLUMNS)
@@ -122,6 +125,11 @@ def write_grades_csv(path: Path, rows: list[GradeRow]) -> None:
             manual = ["" if r.manual[p] is None else r.manual[p] for p in manual_points.PARTS]
             cells = [r.student, r.submission, r.points, r.max_points, r.auto_points, r.auto_max, *manual,
                      manual_points.max_points(), r.status, r.note, r.participant, r.late, round(r.penalty, 4)]  # fmt: skip
+            writer.writerow([safe_cell(c) for c in cells])
+        for a in absent:
+            got = "" if a.points is None else a.points
+            cells = [a.participant, "", got, round(auto_max + manual_points.max_points(), 4), got, auto_max, *([""] * len(manual_points.PARTS)),
+                     manual_points.max_points(), "no submission", a.note, a.participant, "", 0.0]  # fmt: skip
             writer.writerow([safe_cell(c) for c in cells])
 
 
@@ -253,6 +261,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         points=0.0,
         manual=[],
         manual_comment="",
+        people=[(p, sub.people.get(p, ("", ""))[0]) for p in dict.fromkeys((sub.participants or {}).values())],
     )  # the manual points, comment and total: with_manual
     return view.with_manual(manual)
 
@@ -301,7 +310,7 @@ def environment():
 
 
 def write_pages(out: Path, views: list[SubmissionView], key, *, notes: list[str], banner: str | None, manual_problems: list[str],
-                manual_source: str | None, only: str | None = None) -> list[Path]:  # fmt: skip
+                manual_source: str | None, only: str | None = None, absent: list[Absent] = ()) -> list[Path]:  # fmt: skip
     """report.html and the feedback pages (with `only`: report.html and that submission's feedback page).
 
     Returns the feedback pages written; stale ones are left to grader.outputs.guard (it deletes only its own).
@@ -310,7 +319,7 @@ def write_pages(out: Path, views: list[SubmissionView], key, *, notes: list[str]
     stamp = views[0].stamp if views else ""  # when and with which kit and suite
     common = {"csp": CSP, "banner": banner, "manual_parts": manual_points.PARTS, "stamp": stamp}
     similarity = (out / "similarity.html").is_file()  # grader.outputs.similarity's page: linked from the class page
-    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes, similarity=similarity,
+    html = template.render(page="class", views=views, overview=class_view(views, key), notes=notes, similarity=similarity, absent=absent,
                            manual_problems=manual_problems, manual_source=manual_source, **common)  # fmt: skip
     _write_text(out / "report.html", html)
     feedback = out / "feedback"
@@ -325,12 +334,14 @@ def write_pages(out: Path, views: list[SubmissionView], key, *, notes: list[str]
 
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
               notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
-              stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None) -> Written:  # fmt: skip
+              stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None,
+              absent: list[Absent] = ()) -> Written:  # fmt: skip
     """Every output of `grader grade` into `out`; returns what was written.
 
     late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page;
     integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run);
-    images: the ImageCache of out (grader.outputs.warmup fills it while the pool grades); default: a new one.
+    images: the ImageCache of out (grader.outputs.warmup fills it while the pool grades); default: a new one;
+    absent: the worksheet's students without a submission (grader.outputs.moodle.absent_people).
     """
     late, integrity = late or {}, integrity or {}
     out.mkdir(parents=True, exist_ok=True)
@@ -340,27 +351,27 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
                              integrity=integrity.get(s.id, [])) for s in submissions]  # fmt: skip
     images.prune()
     snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
-                            banner=banner, course_id=course_id)  # fmt: skip
+                            banner=banner, course_id=course_id, absent=absent)  # fmt: skip
     written = write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,
-                           notes=notes, banner=banner, course_id=course_id)  # fmt: skip
+                           notes=notes, banner=banner, course_id=course_id, absent=absent)  # fmt: skip
     written.manual_template = out / manual_points.TEMPLATE_NAME
     return written
 
 
 def write_scored(out: Path, *, submissions, results, key, views, manual, notes, banner, course_id: str,
-                 only: str | None = None) -> Written:  # fmt: skip
+                 only: str | None = None, absent: list[Absent] = ()) -> Written:  # fmt: skip
     """Every output that shows manual points: grades.csv, results.csv, report.html, feedback pages, gradebook.db.
 
     `grader grade` writes them all; `grader review` after a save passes `only` (that submission's
     feedback page is rewritten, and the gradebook's grades are updated in place rather than rebuilt).
     """
     rows = grade_rows(submissions, results, manual, {v.id: (v.late, v.penalty) for v in views})
-    write_grades_csv(out / "grades.csv", rows)
+    write_grades_csv(out / "grades.csv", rows, absent, sum(t.points for t in key))
     write_results_csv(out / "results.csv", submissions, results, manual)
     views = [v.with_manual(manual) for v in views]
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
     pages = write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems,
-                        manual_source=source, only=only)  # fmt: skip
+                        manual_source=source, only=only, absent=absent)  # fmt: skip
     gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None)
     return Written(report_html=out / "report.html", grades_csv=out / "grades.csv", results_csv=out / "results.csv",
                    gradebook_db=gradebook, feedback=out / "feedback", pages=pages, rows=rows)  # fmt: skip

@@ -132,7 +132,7 @@ class Desk:
             stale = [MOODLE_STALE] if self.moodle_files() else []
             report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
                                 views=snap.views, manual=self.manual(), notes=[*stale, *snap.notes], banner=snap.banner,
-                                course_id=snap.course_id, only=sid)  # fmt: skip
+                                course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip
         return [], notices
 
     def moodle_files(self) -> bool:

@@ -1,6 +1,7 @@
 """What `grader grade` leaves in the output folder for `grader review`: the pages' data, machine-readable.
 
-    <out>/review/class.json      the class in the report's order, the answer key, notes, banner
+    <out>/review/class.json      the class in the report's order, the answer key, notes, banner, the worksheet's
+                                 students without a submission
     <out>/review/<id>.json       one submission: its folder label, members, LMS participant(s), Result and page view
                                  (plots already checked, re-encoded and re-drawn; REPORT.md already read)
 
@@ -22,11 +23,11 @@ from pathlib import Path
 
 from grader.grading.intake import Submission
 from grader.grading.results import Result, TestResult
-from grader.outputs.view import SubmissionView
+from grader.outputs.view import Absent, SubmissionView
 from grader.sandbox.error import GraderError
 
 FOLDER = "review"
-VERSION = 2  # 2: the view is a SubmissionView (grader.outputs.view)
+VERSION = 3  # 2: the view is a SubmissionView (grader.outputs.view); 3: its people, the class's absent students
 
 
 class SnapshotError(GraderError):
@@ -43,9 +44,10 @@ class Snapshot:
     banner: str | None
     course_id: str
     broken: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> why its entry could not be read
+    absent: list[Absent] = dataclasses.field(default_factory=list)  # the worksheet's students without a submission
 
 
-def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner, course_id) -> None:
+def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner, course_id, absent=()) -> None:
     folder = Path(out) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     for sub, view in zip(submissions, views):
@@ -57,7 +59,8 @@ def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner
         if stale.stem not in ids and stale.name != "class.json":
             stale.unlink(missing_ok=True)
     _write_json(folder / "class.json", {"version": VERSION, "order": ids, "key": [t.__dict__ for t in key],
-                                        "notes": notes, "banner": banner, "course_id": course_id})  # fmt: skip
+                                        "notes": notes, "banner": banner, "course_id": course_id,
+                                        "absent": [dataclasses.asdict(a) for a in absent]})  # fmt: skip
 
 
 def read_snapshot(out: Path) -> Snapshot:
@@ -74,6 +77,7 @@ def read_snapshot(out: Path) -> Snapshot:
         order = [str(sid) for sid in head["order"]]
         key = [TestResult(**t) for t in head["key"]]
         notes, banner, course_id = list(head["notes"]), head["banner"], str(head["course_id"])
+        absent = [Absent(**a) for a in head["absent"]]
     except (KeyError, TypeError, ValueError) as error:
         raise SnapshotError(f"{folder / 'class.json'} is damaged ({type(error).__name__}: {error}): run `grader grade` again") from None
     submissions, results, views, broken = [], {}, [], {}
@@ -86,7 +90,7 @@ def read_snapshot(out: Path) -> Snapshot:
         submissions.append(sub)
         results[sid] = result
         views.append(view)
-    return Snapshot(submissions, results, key, views, notes, banner, course_id, broken)
+    return Snapshot(submissions, results, key, views, notes, banner, course_id, broken, absent)
 
 
 def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result, SubmissionView]:

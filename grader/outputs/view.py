@@ -5,6 +5,8 @@
     SubmissionView                 everything the pages show about one submission (report.html, feedback
                                    pages, the review app); the review snapshot stores it as JSON
     Written                        the files one `grader grade` (or one review save) wrote, and the grade rows
+    Absent                         a worksheet row no submission was matched to: a "no submission" row of
+                                   grades.csv and of the class page
 
 A SubmissionView is built with every field (a missing one is a TypeError where it is built, or a
 SnapshotError where the snapshot is read), and the page templates are checked against its fields when
@@ -84,6 +86,7 @@ class SubmissionView:
     points: float  # score(auto_points, manual total, penalty)
     manual: list[tuple[str, float | None, float]]  # (part, points or None when not graded yet, maximum)
     manual_comment: str
+    people: list[tuple[str, str]]  # (LMS participant number, full name from the worksheet), untrusted names
 
     @property
     def lost(self) -> list[TestLine]:
@@ -132,7 +135,23 @@ class SubmissionView:
         data["figures"] = [Figure(**f) for f in data["figures"]]
         data["report"] = ReportText(**data["report"])
         data["manual"] = [(str(part), got, float(maximum)) for part, got, maximum in data["manual"]]
+        data["people"] = [(str(number), str(name)) for number, name in data["people"]]
         return cls(**data)
+
+
+@dataclass
+class Absent:
+    """A student the LMS worksheet lists and no submission was matched to (shown as "no submission").
+
+    points: 0.0 when the upload gives them 0 (--missing-zero), None when it leaves the grade blank, so
+    grades.csv and grades-upload.csv say the same; note: why, when the upload does something else.
+    """
+
+    participant: str
+    name: str  # from the worksheet: untrusted text, escaped by the templates
+    email: str
+    points: float | None
+    note: str = ""
 
 
 @dataclass

@@ -33,6 +33,7 @@ class Class:
     notes: list[str]
     forbidden: dict  # submission id -> imports the from-scratch rule forbids
     late: dict = field(default_factory=dict)  # submission id -> lateness.Lateness
+    absent: list = field(default_factory=list)  # view.Absent: the worksheet's students without a submission
 
 
 @dataclass
@@ -74,7 +75,8 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         written = report.write_all(out, submissions=klass.submissions, results=batch.results, key=batch.key,
                                    manual=points, notes=klass.notes, banner=report.sandbox_banner(batch.backends),
                                    late=klass.late, stamp=stamp(request),
-                                   integrity=integrity.flags if integrity else None, images=images)  # fmt: skip
+                                   integrity=integrity.flags if integrity else None, images=images,
+                                   absent=klass.absent)  # fmt: skip
         lock.record(*written.files())
         start_sheet(request, out, klass)  # after the pages: they still say "not graded yet"
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
@@ -110,6 +112,7 @@ def match_people(request: Request, checked: Checked, klass: Class, say) -> None:
         for problem in matched:
             say(f"worksheet: {problem}")
         klass.notes += matched
+        klass.absent = moodle.absent_people(checked.sheet, klass.submissions, request.missing_zero)
     klass.late, how_late = moodle.late_class(klass.submissions, checked.sheet, request.deadline, request.late_penalty,
                                              request.timezone)  # fmt: skip
     if how_late:

@@ -64,6 +64,10 @@ def test_moodle_worksheet_round_trip_field_by_field(round_trip):
         assert rows[f"Participant {number}"]["Grade"] == expected(float(mine["points"]), float(mine["max_points"])), number
     assert rows["Participant 101"]["Grade"] == "17.14"  # 60 of 70 points on Moodle's 20
     assert rows["Participant 105"]["Grade"] == "0.00" and "no submission" in rows["Participant 105"]["Feedback comments"]
+    zoe = grades["105"]  # no submission: a row of grades.csv with the upload's 0 (--missing-zero), and of the report
+    assert (zoe["submission"], zoe["points"], zoe["status"], zoe["max_points"]) == ("", "0", "no submission", grades["101"]["max_points"])
+    page = (out / "report.html").read_text()
+    assert "<td>Participant 105</td><td>Zoë Ünal</td>" in page and "Participant 101 · Ada Lovelace" in page
 
 
 def test_moodle_group_members_matched_by_email_and_name(round_trip):
@@ -218,7 +222,7 @@ def test_nbgrader_export_equals_grades_csv(round_trip):
     import warnings
 
     out, _, _ = round_trip
-    grades = grades_of(out, "student")
+    grades = {student: row for student, row in grades_of(out, "student").items() if row["submission"]}  # not "no submission"
     command = [sys.executable, "-m", "nbgrader", "export", f"--CourseDirectory.root={out}",
                f"--CourseDirectory.db_url=sqlite:///{out / 'gradebook.db'}", "--CourseDirectory.course_id=exercise02",
                "--to=nbgrader-grades.csv"]  # fmt: skip

@@ -161,3 +161,38 @@ def test_request_takes_the_cli_options_by_name():
     assert request.no_similarity and request.jobs == 3 and request.kit == KIT
     missing = {f.name for f in dataclasses.fields(Request)} - set(vars(options)) - {"kit"}
     assert not missing, f"Request fields the CLI does not set: {missing}"
+
+
+@pytest.mark.parametrize("missing_zero", [False, True])
+def test_worksheet_students_without_a_submission_are_rows_of_grades_csv_and_the_report(tmp_path, missing_zero):
+    """Does a worksheet's student without a submission get a "no submission" row in grades.csv and report.html, with
+    the points the Moodle upload gives them (blank, or 0 with --missing-zero), and does the report show each
+    participant's worksheet name, escaped?"""
+    from grader.pipeline import flow
+
+    source = make_class(tmp_path, {"Ada Lovelace_101_assignsubmission_file_": "x = 1  # test_sigmoid_values\n"})
+    sheet = tmp_path / "worksheet.csv"
+    with open(sheet, "w", newline="", encoding="utf-8") as handle:
+        rows = [["Identifier", "Full name", "Email address", "Status", "Grade", "Maximum Grade", "Grade can be changed",
+                 "Last modified (grade)"],
+                ["Participant 101", "Ada <i>Lovelace</i>", "ada@uni.example", "Submitted for grading", "", "20.00", "Yes", "-"],
+                ["Participant 102", "<b>Bob</b> & Co", "bob@uni.example", "No submission", "", "20.00", "Yes", "-"]]  # fmt: skip
+        csv.writer(handle).writerows(rows)
+    out = tmp_path / "out"
+    done = flow.grade_class(request_for(source, out, no_similarity=True, worksheet=sheet, missing_zero=missing_zero),
+                            say=lambda line: None, executor=FakeExecutor())  # fmt: skip
+    with open(done.written.grades_csv, newline="") as handle:
+        grades = {row["participant"]: row for row in csv.DictReader(handle)}
+    assert set(grades) == {"101", "102"} and grades["101"]["status"].startswith("graded")
+    bob = grades["102"]
+    assert (bob["student"], bob["submission"], bob["status"]) == ("102", "", "no submission")
+    assert (bob["points"], bob["auto_points"]) == (("0", "0") if missing_zero else ("", ""))
+    assert bob["max_points"] == grades["101"]["max_points"]
+    with open(out / "moodle" / "grades-upload.csv", newline="", encoding="utf-8-sig") as handle:
+        upload = {row["Identifier"]: row["Grade"] for row in csv.DictReader(handle)}
+    assert upload["Participant 102"] == ("0.00" if missing_zero else "")  # grades.csv says what the upload does
+    page = (out / "report.html").read_text()
+    assert "<b>Bob</b>" not in page and "<i>Lovelace</i>" not in page
+    row = page.split('<tr class="absent">', 1)[1].split("</tr>", 1)[0]
+    assert "Participant 102" in row and "&lt;b&gt;Bob&lt;/b&gt; &amp; Co" in row and "no submission" in row
+    assert "Participant 101 · Ada &lt;i&gt;Lovelace&lt;/i&gt;" in page  # the name next to the participant number

@@ -11,7 +11,7 @@ import pytest
 from grader.grading.intake import Submission
 from grader.grading.results import Result, TestResult
 from grader.outputs import manual, report, snapshot
-from grader.outputs.view import Figure, SubmissionView, TestLine, Written, check_template, score
+from grader.outputs.view import Absent, Figure, SubmissionView, TestLine, Written, check_template, score
 
 
 def make_view(**changes) -> SubmissionView:
@@ -22,7 +22,7 @@ def make_view(**changes) -> SubmissionView:
                   problems=[], ignored=[], figures=[Figure("lr.png", None, "missing", "data:image/png;base64,AA==")],
                   history_problem="", report=report.plots.ReportText("text", {"lr": ["expected"]}, ""), log="log",
                   stamp="graded today", integrity=["a hint"], points=40.0, manual=[("plots", None, 5.0)],
-                  manual_comment="")  # fmt: skip
+                  manual_comment="", people=[("222", "Ann <b>Lee</b>")])  # fmt: skip
     return SubmissionView(**{**fields, **changes})
 
 
@@ -61,14 +61,17 @@ def test_with_manual_scores_with_the_penalty():
 
 
 def test_snapshot_round_trips_the_views_and_refuses_a_view_missing_a_field(tmp_path):
-    """Does the snapshot give back equal SubmissionViews, and list one missing a field as broken (not a page error)?"""
+    """Does the snapshot give back equal SubmissionViews and the worksheet's students without a submission (a review
+    save rewrites grades.csv with them), and list a view missing a field as broken (not a page error)?"""
     sub = Submission(id="ann", label="Ann", folder=tmp_path, members=["ann"])
     result = Result("ann", "graded", [TestResult("test_a", 60.0, 40.0, "failed"), TestResult("test_b", 40.0, 0.0, "passed")])
     view = make_view()
     snapshot.write_snapshot(tmp_path, submissions=[sub], results={"ann": result}, key=result.tests, views=[view],
-                            notes=["a note"], banner=None, course_id="exercise02")  # fmt: skip
+                            notes=["a note"], banner=None, course_id="exercise02",
+                            absent=[Absent("105", "Zoë <i>Ünal</i>", "zoe@uni.example", None, "left blank")])  # fmt: skip
     back = snapshot.read_snapshot(tmp_path)
     assert back.views == [view] and back.notes == ["a note"] and back.results["ann"].tests == result.tests
+    assert back.absent == [Absent("105", "Zoë <i>Ünal</i>", "zoe@uni.example", None, "left blank")]
     path = tmp_path / snapshot.FOLDER / "ann.json"
     data = json.loads(path.read_text())
     del data["view"]["manual_comment"]
