@@ -26,7 +26,7 @@ from grader.outputs.view import SubmissionView
 from grader.sandbox.error import GraderError
 
 FOLDER = "review"
-VERSION = 2  # 2: the view is a SubmissionView (grader.outputs.view)
+VERSION = 3  # 2: the view is a SubmissionView (grader.outputs.view); 3: it says what the redraw is
 
 
 class SnapshotError(GraderError):
