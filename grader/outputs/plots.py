@@ -5,8 +5,9 @@ read by hand first), within MAX_SIDE x MAX_SIDE pixels and MAX_BYTES; Pillow the
 pixel limit and it is re-encoded by this code, so no byte of the submitted file reaches a page.
 
 The grader also re-draws both learning-rate plots itself from the histories the hidden suite
-recorded while running the submission's own code (results.json artifact "lr_histories"), so a
-tutor can put the two side by side and see whether the submitted plots come from the code.
+recorded while running the submission's own code at the template's learning rates (results.json
+artifacts "lr_histories" and "lr_redraw"), so a tutor can put the two side by side and see whether
+the submitted plots come from the code.
 """
 
 from __future__ import annotations
@@ -106,6 +107,19 @@ def clean_histories(value) -> tuple[dict[float, dict[str, list]], str]:
     if len(value) > MAX_RATES:
         problems.append(f"more than {MAX_RATES} learning rates; the first {MAX_RATES} are drawn")
     return histories, "; ".join(problems)
+
+
+def describe_redraw(histories: dict[float, dict[str, list]], setting) -> str:
+    """What the redraw is, for the page: whose code, which learning rates, how much data (setting: artifact "lr_redraw")."""
+    if not histories:
+        return ""
+    rates = ", ".join(f"{rate:g}" for rate in sorted(histories))
+    setting = setting if isinstance(setting, dict) else {}
+    sizes = [setting.get(k) for k in ("epochs", "train_images")]
+    detail = (f", {sizes[0]} epochs each on {sizes[1]} MNIST training images"
+              if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes) else " on a small MNIST subset")
+    return (f"run by the grader at the template's learning rates {rates}{detail}; "
+            "less data than the template uses, so compare the shape, not the exact values")
 
 
 MARGINS = {"left": 0.16, "right": 0.97, "bottom": 0.13, "top": 0.91}  # fixed: tight_layout costs 0.1 s a figure

@@ -223,7 +223,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
     integrity: its similarity hints (class page only).
     """
     images = images or ImageCache(None)
-    _, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
+    histories, history_problem = plots.clean_histories(result.artifacts.get("lr_histories"))
     redrawn, checked = images.make(sub, result)
     figures = []
     for plot in PLOT_NAMES:
@@ -254,6 +254,7 @@ def submission_view(sub: Submission, result: Result, manual, key, images: ImageC
         ignored=sub.ignored,
         figures=figures,
         history_problem=history_problem if result.status == GRADED else "",
+        redraw_note=plots.describe_redraw(histories, result.artifacts.get("lr_redraw")),
         report=plots.read_report(sub.report),
         log=result.log[-6000:],
         stamp=stamp,

@@ -27,7 +27,8 @@ from grader.outputs.view import Absent, SubmissionView
 from grader.sandbox.error import GraderError
 
 FOLDER = "review"
-VERSION = 3  # 2: the view is a SubmissionView (grader.outputs.view); 3: its people, the class's absent students
+VERSION = 4  # 2: the view is a SubmissionView (grader.outputs.view); 3: it says what the redraw is; 4: its people,
+# the class's absent students
 
 
 class SnapshotError(GraderError):

@@ -79,6 +79,7 @@ class SubmissionView:
     ignored: list[str]
     figures: list[Figure]
     history_problem: str
+    redraw_note: str  # what the re-drawn plots are: whose code, which rates, how much data ("" without a redraw)
     report: ReportText
     log: str
     stamp: str  # when and with which kit and suite the class was graded

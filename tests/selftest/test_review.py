@@ -10,6 +10,7 @@ import csv
 import re
 import shutil
 import sys
+from html import unescape
 
 import pytest
 from classroom import manual_scores
@@ -92,6 +93,8 @@ def test_review_page_shows_submission_with_strict_csp(app):
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
     assert "40 / 60" in html and "test_sigmoid_grad_values" in html and "sigmoid_grad(z) is not s(z)(1 - s(z))" in html
     assert html.count('src="data:image/png;base64,') == 4  # two plots as submitted, two re-drawn
+    assert unescape(html).count("re-drawn by the grader from the submission's code, run by the grader at the "
+                                "template's learning rates") == 2  # each redraw says what it is
     assert manual.RUBRIC["plots"][1] in html and manual.RUBRIC["report"][2] in html
     assert "&lt;b&gt;same&lt;/b&gt; code as ada-lovelace" in html
     assert " style=" not in html and "<script>" not in html  # nothing the CSP would block
