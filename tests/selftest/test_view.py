@@ -20,7 +20,7 @@ def make_view(**changes) -> SubmissionView:
                   tests=[TestLine("test_a", 60.0, 40.0, "failed", 0.1, "Does a?", "expected 1, got 2", 20.0),
                          TestLine("test_b", 40.0, 0.0, "passed", 0.1, "Does b?", "", 0.0)],
                   problems=[], ignored=[], figures=[Figure("lr.png", None, "missing", "data:image/png;base64,AA==")],
-                  history_problem="", report=report.plots.ReportText("text", {"lr": ["expected"]}, ""), log="log",
+                  history_problem="", redraw_note="", report=report.plots.ReportText("text", {"lr": ["expected"]}, ""), log="log",
                   stamp="graded today", integrity=["a hint"], points=40.0, manual=[("plots", None, 5.0)],
                   manual_comment="", people=[("222", "Ann <b>Lee</b>")])  # fmt: skip
     return SubmissionView(**{**fields, **changes})
