@@ -60,7 +60,8 @@ from grader.sandbox.error import GraderError
 from grader.sandbox.kit import KIT
 from grader.sandbox.protocol import clean_text
 
-KIT_FILES = ("boot.py", "error.py", "protocol.py", "training.py", "standin.py")  # the runtime files mounted into the sandbox
+KIT_FILES = ("boot.py", "error.py", "protocol.py", "training.py")  # the runtime files mounted into the sandbox
+GRADER_FILES = ("standin.py",)  # mounted too where present: the grader's kit has them, the student bundle does not
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = KIT  # the kit's top folder: must never be visible inside
 INSIDE = "/opt/exercise02"  # where the kit files, the submission and the data appear in the sandbox
@@ -247,7 +248,8 @@ class Layout:
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", tree, tree]
         cmd += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--tmpfs", INSIDE]
-        sources = [(str(RUNTIME_DIR / name), f"{INSIDE}/{name}") for name in KIT_FILES] if fds is not None else []
+        names = KIT_FILES + tuple(name for name in GRADER_FILES if (RUNTIME_DIR / name).is_file())
+        sources = [(str(RUNTIME_DIR / name), f"{INSIDE}/{name}") for name in names] if fds is not None else []
         if sub_file is not None and fds is not None:
             cmd += ["--perms", "0755", "--dir", f"{INSIDE}/sub"]
             sources.append((sub_file, f"{INSIDE}/sub/{os.path.basename(sub_file)}"))

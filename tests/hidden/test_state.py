@@ -86,8 +86,7 @@ def changed_arguments(student, name, args) -> list[str] | None:
 
 @pytest.mark.points(1)
 def test_functions_return_fresh_arrays(student, rng):
-    """Does an activation, its derivative, softmax or a loss gradient leave its arguments unchanged, and does the
-    array it returns stay unchanged by later calls?"""
+    """Do the activations, derivatives, softmax and loss gradients leave their arguments and past results alone?"""
     judged, aliased, in_place = [], [], []
     for name, (reference, count) in FUNCTIONS.items():
         first_args, later_args = arguments(rng, count), arguments(rng, count)
@@ -271,8 +270,17 @@ def test_mlp_seed_determinism(student, rng):
         follows = isinstance(own, (list, tuple)) and isinstance(got_weights, (list, tuple)) and all(
             check.floats(a) is not None and check.floats(a, np.shape(check.floats(b))) is not None
             and np.allclose(check.floats(a), check.floats(b), rtol=1e-9, atol=1e-12) for a, b in zip(own, got_weights))
-        if follows:
+        net_start = replay.Net(sizes, "tanh", seed=seeds[2]).weights
+        moved = isinstance(own, (list, tuple)) and len(own) == len(net_start) and any(
+            check.floats(a, w.shape) is not None and not np.array_equal(check.floats(a, w.shape), w)
+            for a, w in zip(own, net_start))
+        if follows and moved:
             continue  # seeds and batch order are right; the steps themselves are the backward/update tests' finding
+        if follows:
+            check.fail(f"MLP({sizes}, activation='tanh', seed={seeds[2]}) trained with train(..., 3 epochs, lr 0.1, "
+                       f"batch_size=8, seed={train_seed}) ends with the weights it started with: no training step "
+                       "changed them. Look at MLP.backward and MLP.update (each step must move the weights by "
+                       "-lr * gradient).")
         cause = ("train's steps differ from the given code's: each epoch must take the rows that "
                  "np.random.default_rng(seed).permutation picks, in that order, with X and Y rows paired; all "
                  "randomness must come from the seed (no global np.random)")

@@ -349,4 +349,9 @@ def test_learning_rate_experiment_defaults_other_classes(student, rng):
     call = f"learning_rate_experiment({rates}, X_train, Y_train, X_val, Y_val, epochs=1) on {n_in} inputs, {k} classes"
     look = "Look at learning_rate_experiment: layer_sizes=None means (n_in, 64, n_out) of the data it is given."
     histories = student.learning_rate_experiment(rates, X.copy(), Y.copy(), X_val.copy(), Y_val.copy(), epochs=1)
-    check_structure(histories, rates, 1, call, look)  # the values: test_learning_rate_experiment_histories
+    check_structure(histories, rates, 1, call, look)
+    want = replay.learning_rate_experiment(rates, X, Y, X_val, Y_val, epochs=1)[rates[0]]
+    if not history_matches(histories[rates[0]], want, len(X_val)):
+        check.fail(f"{call}: train_loss {check.short(histories[rates[0]]['train_loss'])}, expected "
+                   f"{check.short(want['train_loss'])} (a fresh MLP(({n_in}, 64, {k}), 'relu', "
+                   f"output_activation='identity', loss='cross_entropy', seed=0) trained by the given train). {look}")
