@@ -34,6 +34,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 
 HOSTILE_ID = "img-src-x-onerror-document-title-pwned-name-eve-4242"
 TYPED = {  # submission -> (plots, report, comment) typed in the browser
@@ -92,8 +93,22 @@ def save(driver) -> None:
     """Ctrl+Enter, then wait for the page the save redirects to."""
     old = driver.find_element(By.TAG_NAME, "html")
     ActionChains(driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(Keys.CONTROL).perform()
-    WebDriverWait(driver, 30).until(EC.staleness_of(old))
+    WebDriverWait(driver, 30).until(lambda _: gone(old))
     WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.ID, "points")))
+
+
+def gone(element) -> bool:
+    """Is the element no longer in the page? (Chromium answers a check on a node of a page being replaced
+    either as stale or as "Node with given id does not belong to the document": both mean gone.)"""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
 
 
 def wait_title(driver, title: str) -> None:
