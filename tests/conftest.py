@@ -19,7 +19,6 @@ This file ships to students with the public tests; it needs numpy and pytest onl
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import importlib.util
@@ -30,6 +29,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The runtime next to tests/ (the kit's grader/, or the student bundle's copy of it) goes with this file:
+# it comes first on sys.path, so a different `grader` installed elsewhere is not picked up instead.
+RUNTIME_ROOT = Path(__file__).resolve().parent.parent
+if (RUNTIME_ROOT / "grader" / "sandbox").is_dir() and sys.path[:1] != [str(RUNTIME_ROOT)]:
+    sys.path.insert(0, str(RUNTIME_ROOT))
+
+from grader.sandbox.rule import ImportRule, RuleError  # noqa: E402  (the from-scratch rule, written once)
 
 SUBMISSION_NAMES = ("exercise02_template.py", "exercise02.py")
 NUMERIC_KINDS = "biuf"
@@ -143,16 +150,11 @@ def open_student(config, backend: str):
         raise SubmissionError(str(error)) from None
     if backend == "in-process":
         return InProcessStudent(path, data_dir=config.rootpath / "data" / "mnist")
-    # The runtime next to tests/ (the kit's, or the student bundle's copy in grader/) goes with this file:
-    # it comes first, so a different `grader` installed elsewhere is not picked up instead.
-    here = Path(__file__).resolve().parent.parent
-    if (here / "grader" / "sandbox").is_dir() and str(here) not in sys.path:
-        sys.path.insert(0, str(here))
     try:
         from grader.sandbox import SandboxStudent
     except ImportError as error:
         raise pytest.UsageError(f"--sandbox needs the kit's grader package ({error})") from None
-    rule = ImportRule.read()
+    rule = read_rule()
     student = SandboxStudent(path, data_dir=Path(config.rootpath) / "data" / "mnist", imports=rule.worker_config(path.name))
     config.stash.setdefault(SANDBOXES, []).append(student)
     return student
@@ -166,10 +168,18 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(f"submission ran in backend {student.backend}{why}")
 
 
+def read_rule() -> ImportRule:
+    """The from-scratch rule of this folder's tests/allowed_imports.txt (grader/sandbox/rule.py)."""
+    try:
+        return ImportRule.of_folder(RUNTIME_ROOT)
+    except RuleError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
 @pytest.fixture(scope="session")
 def import_rule():
     """The from-scratch rule (tests/allowed_imports.txt): what may be imported, and the message when not."""
-    return ImportRule.read()
+    return read_rule()
 
 
 @pytest.fixture(scope="session")
@@ -194,67 +204,6 @@ def rng(request):
     seed = run_seed(request.config, default=20261124)
     digest = hashlib.sha256(f"{seed}:{request.node.nodeid}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
-# --------------------------------------------------------------------------- the from-scratch rule
-
-ALLOWED_IMPORTS = Path(__file__).resolve().with_name("allowed_imports.txt")
-IMPORT_MESSAGE = (
-    "{file} imports {module}, which this exercise does not allow: the network is built from scratch, so a "
-    "submission may import only the Python standard library and {allowed} (the list is tests/allowed_imports.txt). "
-    "Remove the import and write that part yourself with numpy."
-)
-
-
-class ImportRule:
-    """The modules a submission may import: the standard library plus the names in tests/allowed_imports.txt.
-
-    The same text reaches students three ways: this rule's test in tests/public, the sandboxed worker
-    (an ImportError raised by its import guard, configured by worker_config) and the grader's report.
-    """
-
-    def __init__(self, allowed: tuple[str, ...]):
-        self.allowed = allowed
-
-    @classmethod
-    def read(cls, path: Path = ALLOWED_IMPORTS) -> "ImportRule":
-        names = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            name = line.split("#", 1)[0].strip()
-            if name:
-                if not name.isidentifier():
-                    raise pytest.UsageError(f"{path}: {name!r} is not a module name (one top-level name per line)")
-                names.append(name)
-        return cls(tuple(names))
-
-    def allows(self, module: str) -> bool:
-        top = module.partition(".")[0]
-        return top in self.allowed or top in sys.stdlib_module_names
-
-    def message(self, file: str, module: str) -> str:
-        return IMPORT_MESSAGE.format(file=file, module=module.partition(".")[0], allowed=", ".join(self.allowed))
-
-    def worker_config(self, file: str) -> dict:
-        """What the sandboxed worker's import guard needs: the list, and the message with {module} left open."""
-        return {"allowed": list(self.allowed), "message": self.message(file, "{module}")}
-
-    @staticmethod
-    def imports(source: str) -> list[tuple[str, int]]:
-        """(module, line) of every import in the source: import/from statements and constant
-        importlib.import_module(...) / __import__(...) calls; read with ast, never run."""
-        found = []
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Import):
-                found += [(alias.name, node.lineno) for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.append((node.module, node.lineno))
-            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-                function = node.func
-                name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
-                value = node.args[0].value
-                if name in ("import_module", "__import__") and isinstance(value, str) and not value.startswith("."):
-                    found.append((value, node.lineno))
-        return sorted(found, key=lambda item: item[1])
 
 
 # --------------------------------------------------------------------------- in-process backend

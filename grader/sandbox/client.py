@@ -87,7 +87,7 @@ class SandboxStudent(WorkerHost):
         self._call_timeout, self._import_timeout = float(call_timeout), float(import_timeout)
         self._budget = None
         self._wall_timeout = wall_timeout  # None: WALL_FACTOR x the CPU limit + WALL_EXTRA
-        self._imports = imports  # the from-scratch rule (tests/conftest.py ImportRule.worker_config), or None
+        self._imports = imports  # the from-scratch rule (rule.ImportRule.worker_config), or None
         self._mode, self._reason = probe()
         if (refusal := sandbox_refusal()) is not None:
             raise SandboxUnavailable(refusal)
