@@ -1,6 +1,6 @@
 """The sandboxed backend of the `student` fixture: untrusted code computes, trusted code judges.
 
-`SandboxStudent` has the interface of `InProcessStudent` in tests/conftest.py, but the submission
+`SandboxStudent` has the interface of `InProcessStudent` (grader/sandbox/inprocess.py), but the submission
 runs in a worker process (grader/sandbox/boot.py, started by grader/sandbox/worker.py inside the
 bubblewrap command of grader/sandbox/layout.py) behind a narrow RPC (grader/sandbox/protocol.py).
 Tests compare in this process; the worker never sees tests, references or solutions.
@@ -76,7 +76,7 @@ class Kept(Remote):
 
 
 class SandboxStudent(WorkerHost):
-    """The submission in a sandboxed worker, with the interface of conftest.InProcessStudent."""
+    """The submission in a sandboxed worker, with the interface of inprocess.InProcessStudent."""
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
                  call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None,
@@ -114,7 +114,7 @@ class SandboxStudent(WorkerHost):
     reason = property(lambda self: self._reason)
     slot_uid = property(lambda self: self._slot.uid)
 
-    # -- the interface shared with conftest.InProcessStudent
+    # -- the interface shared with inprocess.InProcessStudent
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
