@@ -39,6 +39,7 @@ if (RUNTIME_ROOT / "grader" / "sandbox").is_dir() and sys.path[:1] != [str(RUNTI
 
 from grader.sandbox.inprocess import InProcessStudent, SubmissionError  # noqa: E402  (the default backend)
 from grader.sandbox.rule import ImportRule, RuleError  # noqa: E402  (the from-scratch rule, written once)
+from grader.sandbox.student import Student  # noqa: E402  (the API both backends implement)
 
 SUBMISSION_NAMES = ("exercise02_template.py", "exercise02.py")
 SANDBOXES = pytest.StashKey[list]()  # the sandboxed students of this run, for the closing line
@@ -143,7 +144,7 @@ def choose_backend(config, default: str) -> str:
     return default
 
 
-def open_student(config, backend: str):
+def open_student(config, backend: str) -> Student:
     """A student object for the submission: in this process, or in the sandboxed worker."""
     try:
         path = find_submission(config)

@@ -35,7 +35,9 @@ class SubmissionError(GraderError):
 
 
 class Remote:
-    """An object of the submission (an MLP, say) seen through copies of its values."""
+    """An object of the submission (an MLP, say) seen through copies of its values (student.SubmissionObject)."""
+
+    type_name: str  # the submission's class name, for messages
 
     def __init__(self, backend, target, type_name: str):
         self._backend = backend
@@ -87,9 +89,10 @@ def held(value):
 
 
 class InProcessStudent:
-    """The submission imported into this process, with the same copy semantics as the sandbox."""
+    """The submission imported into this process, with the same copy semantics as the sandbox (student.Student)."""
 
     backend = "in-process"
+    path: Path  # the submission's file
 
     def __init__(self, path: Path, data_dir: Path | None = None):
         self.path = Path(path)
