@@ -10,6 +10,7 @@ and the same command is run again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -99,6 +100,33 @@ def test_cluster_addresses_are_checked():
     for bad in ("local:0", "local:x", "slurm:-1", "slurm:", "8786"):
         with pytest.raises(executor.ClusterError, match="--cluster"):
             executor.open_engine(bad)
+
+
+def test_local_clusters_side_by_side_bind_no_fixed_port():
+    """With Dask's default port 8787 taken, do two local:1 clusters start at once, each on a free port, without a warning?"""
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    import socket
+    import warnings
+
+    from grader.grading import executor
+
+    holder = socket.socket()
+    with contextlib.suppress(OSError):  # taken already by someone else: just as good
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    engines = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            engines += [executor.open_engine("local:1"), executor.open_engine("local:1")]
+        ports = [engine.cluster.scheduler.http_server.port for engine in engines]
+        assert 8787 not in ports and len(set(ports)) == 2, ports
+        assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
+        assert all(engine.cluster.scheduler.http_server.address == "127.0.0.1" for engine in engines)
+    finally:
+        for engine in engines:
+            engine.close()
+        holder.close()
 
 
 def test_slurm_config_example_makes_a_job_script():
