@@ -91,6 +91,7 @@ class SandboxStudent:
                  call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None,
                  wall_timeout: float | None = None, idle_call: float = IDLE_CALL, idle_total: float = IDLE_TOTAL):
         self._path = Path(path)
+        # the folder the trusted reader (`data`) reads; nothing of it is mounted in the worker
         self._data_dir = str(Path(data_dir).resolve()) if data_dir is not None else str(mnist.DEFAULT_DIR)
         self._call_timeout = float(call_timeout)
         self._budget = None
@@ -105,9 +106,8 @@ class SandboxStudent:
             reason += f"; no cgroup ({cgroup.find()[1]}), so the worker may not start processes or threads"
         self._private = staging.make(STAGING)  # mode 0700; removed on close, exit or SIGTERM, else swept later
         sub_dir = copy_submission(self._path, self._private)
-        # data_dir=None: no data folder is mounted; data sets cross as arguments (see `data`).
         spec = Spec(mode=mode, nested=nested_userns(), slot_uid=self._slot.uid, sub_dir=sub_dir,
-                    file_name=self._path.name, data_dir=None, private=self._private, memory_mb=int(memory_mb),
+                    file_name=self._path.name, private=self._private, memory_mb=int(memory_mb),
                     cpu_seconds=int(cpu_seconds), group=self._group,
                     imports=imports)  # the from-scratch rule (rule.ImportRule.worker_config), or None
         self._host = WorkerHost(spec, self._path, reason, import_timeout=import_timeout, wall_timeout=wall_timeout,

@@ -26,7 +26,7 @@ from grader.sandbox.worker import Spec  # noqa: E402
 def host_for(path: Path, private: str, slot_uid, **limits) -> WorkerHost:
     mode, reason = probe()
     spec = Spec(mode=mode, nested=nested_userns(), slot_uid=slot_uid, sub_dir=copy_submission(path, private),
-                file_name=path.name, data_dir=None, private=private, memory_mb=1024, cpu_seconds=60)
+                file_name=path.name, private=private, memory_mb=1024, cpu_seconds=60)
     options = {"import_timeout": 20.0, "wall_timeout": None, "idle_call": 5.0, "idle_total": 15.0, **limits}
     return WorkerHost(spec, path, reason, **options)
 
