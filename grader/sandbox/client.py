@@ -1,8 +1,9 @@
 """The sandboxed backend of the `student` fixture: untrusted code computes, trusted code judges.
 
-`SandboxStudent` has the interface of `InProcessStudent` in tests/conftest.py, but the submission
-runs in a worker process (grader/sandbox/boot.py, started by grader/sandbox/worker.py inside the
-bubblewrap command of grader/sandbox/layout.py) behind a narrow RPC (grader/sandbox/protocol.py).
+`SandboxStudent` implements the student API (grader/sandbox/student.py) as `inprocess.InProcessStudent`
+does, but the submission runs in a worker process (grader/sandbox/boot.py, started by
+grader/sandbox/worker.py inside the bubblewrap command of grader/sandbox/layout.py) behind a narrow
+RPC (grader/sandbox/protocol.py).
 Tests compare in this process; the worker never sees tests, references or solutions.
 """
 
@@ -31,7 +32,10 @@ STAGING = "exercise02-sandbox-"  # the private folders' prefix in the temporary 
 
 
 class Remote:
-    """An object of the submission (an MLP, say) that stayed in the worker, seen through copies."""
+    """An object of the submission (an MLP, say) that stayed in the worker, seen through copies
+    (student.SubmissionObject)."""
+
+    type_name: str  # the submission's class name, for messages
 
     def __init__(self, backend: "SandboxStudent", handle_id: int, generation: int, type_name: str):
         self._backend = backend
@@ -76,7 +80,9 @@ class Kept(Remote):
 
 
 class SandboxStudent(WorkerHost):
-    """The submission in a sandboxed worker, with the interface of conftest.InProcessStudent."""
+    """The submission in a sandboxed worker (student.Student, as inprocess.InProcessStudent)."""
+
+    name_raises = True  # the worker always reports an exception of the submission as one line naming the call
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
                  call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None,
@@ -87,7 +93,7 @@ class SandboxStudent(WorkerHost):
         self._call_timeout, self._import_timeout = float(call_timeout), float(import_timeout)
         self._budget = None
         self._wall_timeout = wall_timeout  # None: WALL_FACTOR x the CPU limit + WALL_EXTRA
-        self._imports = imports  # the from-scratch rule (tests/conftest.py ImportRule.worker_config), or None
+        self._imports = imports  # the from-scratch rule (rule.ImportRule.worker_config), or None
         self._mode, self._reason = probe()
         if (refusal := sandbox_refusal()) is not None:
             raise SandboxUnavailable(refusal)
@@ -114,7 +120,7 @@ class SandboxStudent(WorkerHost):
     reason = property(lambda self: self._reason)
     slot_uid = property(lambda self: self._slot.uid)
 
-    # -- the interface shared with conftest.InProcessStudent
+    # -- the student API (grader/sandbox/student.py), shared with inprocess.InProcessStudent
 
     def __getattr__(self, name: str):
         if name.startswith("_"):

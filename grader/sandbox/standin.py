@@ -3,7 +3,7 @@ MLP.loss or MLP.backward judges those methods alone.
 
 A bug in sigmoid_grad would otherwise also fail every backward test that uses sigmoid: one bug, many
 deductions, and messages that point at the wrong function. While such a test runs, the trusted side
-asks (op "standin" in the worker, grader/sandbox/boot.py; InProcessStudent in tests/conftest.py) to
+asks (op "standin" in the worker, grader/sandbox/boot.py; inprocess.InProcessStudent in this process) to
 rebind the module's functions named in the template to the contract's formulas (formula.py): the module
 global (`sigmoid`), and every reference to the old function in a module-level dict, list or tuple
 (`ACTIVATIONS = {"sigmoid": (sigmoid, sigmoid_grad)}`) or class attribute. `restore` undoes it.
