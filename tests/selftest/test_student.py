@@ -84,13 +84,15 @@ def test_the_api_names_every_member_tests_use():
 @pytest.mark.parametrize("name", BACKENDS)
 def test_backend_provides_the_student_api(name):
     """Does this backend provide every member of the student API, with signatures compatible with the Protocol's?"""
-    assert api_drift(BACKENDS[name], Student) == []
+    problems = api_drift(BACKENDS[name], Student)
+    assert not problems, "the backend drifted from grader/sandbox/student.py:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("name", HANDLES)
 def test_handle_provides_the_object_api(name):
     """Does this handle (an object of the submission, or a kept value) provide get, set, keep, keep_attr and calls?"""
-    assert api_drift(HANDLES[name], SubmissionObject) == []
+    problems = api_drift(HANDLES[name], SubmissionObject)
+    assert not problems, "the handle drifted from grader/sandbox/student.py:\n" + "\n".join(problems)
 
 
 def test_the_check_sees_a_backend_that_drifted():
