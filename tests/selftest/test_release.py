@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.authoring import release, template
+from grader.sandbox.layout import GRADER_FILES
 
 KIT = Path(__file__).resolve().parents[2]
 SOLUTION = KIT / "solutions" / "exercise02.py"
@@ -100,6 +101,8 @@ def expected_names() -> set[str]:
 def test_bundle_holds_exactly_the_student_files(members):
     """Does the zip hold exercise02/ with the template, public tests, data, README and sandbox runtime, and nothing else?"""
     assert set(members) == expected_names()
+    # the formulas and their stand-ins are the grader's only
+    assert not [name for name in members if name.rsplit("/", 1)[-1] in GRADER_FILES], sorted(members)
     assert members["exercise02/exercise02_template.py"] == (KIT / "exercise02_template.py").read_bytes()
     for name in release.MNIST_FILES:
         assert members[f"exercise02/data/mnist/{name}"] == (KIT / "data" / "mnist" / name).read_bytes()
