@@ -213,6 +213,20 @@ def test_moodle_comment_is_safe_bounded_html():
     assert "onerror" not in crashed and "boom" not in crashed and "could not import" in crashed
 
 
+def test_gradebook_imports_nbgrader_without_the_unused_iri_grammar():
+    """Does nbgrader's API come through gradebook.api() without rfc3987-syntax (seconds of grammar at import,
+    never used by a gradebook), and still hold the Gradebook every export test here uses?"""
+    import subprocess
+    import sys
+
+    from classroom import KIT
+
+    code = ("import sys\nfrom grader.outputs import gradebook\napi = gradebook.api()\n"
+            "print(sys.modules.get('rfc3987_syntax') is None, api.Gradebook.__module__)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=KIT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "nbgrader.api"], done.stderr[-2000:]
+
+
 def test_nbgrader_export_equals_grades_csv(round_trip):
     """nbgrader's own `nbgrader export` and Gradebook API on the kit's gradebook: every student's score equals
     grades.csv's points (the late one too: the penalty is stored the way nbgrader models it), each group member
