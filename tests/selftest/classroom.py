@@ -43,12 +43,11 @@ def manual_scores(db: Path, student: str) -> dict:
     """The manual scores (plots, report) of one student in gradebook.db, read through nbgrader's API."""
     import warnings
 
-    from grader.outputs import manual
+    from grader.outputs import gradebook, manual
 
+    Gradebook = gradebook.api().Gradebook
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from nbgrader.api import Gradebook
-
         with Gradebook(f"sqlite:///{db}", course_id="exercise02") as gb:
             return {part: gb.find_grade(part, "exercise02", "exercise02", student).manual_score for part in manual.PARTS}
 
