@@ -137,9 +137,11 @@ def raised_error(call: str, error: dict) -> StudentError:
     """The trusted-side exception for an error reply of the worker (kind "raised")."""
     type_name = str(error.get("type", "Exception"))
     message = str(error.get("message", ""))
-    frames = [
-        (int(line), clean_text(func, 60), clean_text(text, 120))
-        for line, func, text in list(error.get("frames") or [])[-8:]
+    frames = error.get("frames")
+    frames = [  # (line, function, source) of the submission's own frames; an entry of any other shape is left out
+        (line, clean_text(func, 60), clean_text(text, 120))
+        for line, func, text in (f for f in (frames if type(frames) is list else [])[-8:] if type(f) is list and len(f) == 3)
+        if type(line) is int
     ]
     builtin = BUILTIN_ERRORS.get(str(error.get("builtin")))
     if builtin is NotImplementedError:
@@ -340,6 +342,8 @@ def load_npy(blob: memoryview) -> np.ndarray:
         raise ProtocolError("array shape is not a short tuple")
     if not all(type(n) is int and n >= 0 for n in shape):
         raise ProtocolError(f"array shape {clean_text(shape, 80)} is not made of sizes")
+    if 0 in shape and math.prod(n or 1 for n in shape) * dtype.itemsize > MAX_REQUEST_BYTES:  # no data, absurd axes
+        raise ProtocolError(f"array shape {clean_text(shape, 80)} is larger than any message can carry")
     if fortran:
         raise ProtocolError("Fortran-ordered arrays are not accepted")
     count = math.prod(shape)

@@ -13,6 +13,7 @@ import shutil
 import socket
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -477,13 +478,80 @@ def test_round_trip_of_every_value_kind():
         (npy("__import__('os').system('true')"), "bad .npy header"),
         (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", b"\0" * 8, b"\x93NUMPY\x09\x00"), "version"),
         (b"PK\x03\x04 a zip, not an array", "bad .npy header"),
+        # zero bytes of data, as the shape claims, but axes beside the 0 that NumPy cannot index (19 and 18 digits)
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 1000000000000000000, 1000000000000000000), }"),
+         "larger than any message"),
+        (npy("{'descr': '<f8', 'fortran_order': False, 'shape': (0, 999999999999999999, 999999999999999999), }"),
+         "larger than any message"),
     ],
     ids=["huge-shape-expr", "huge-shape", "short-data", "object", "structured", "complex", "unicode", "fortran",
-         "negative", "code", "version", "not-npy"],
+         "negative", "code", "version", "not-npy", "zero-size-huge-axes", "zero-size-huge-axes-18-digits"],
 )
 def test_forged_arrays_are_rejected_before_allocating(blob, fragment):
     with pytest.raises(protocol.ProtocolError, match=fragment):
         protocol.unpack(message({"value": {"array": 0}}, [blob]))
+
+
+def received(*arrays, header_pad: int = 0) -> bytes:
+    """A message body carrying `arrays` as pack writes them; header_pad spaces more in the last .npy header
+    (a writer other than pack: its data then starts wherever the padding puts it)."""
+    tree, arrays = protocol.encode(list(arrays))
+    body = bytearray(protocol.pack({"value": tree}, arrays)[8:])
+    if header_pad:
+        *_, last = protocol.split(bytes(body))[1]
+        start = len(body) - len(last)  # the last blob: magic, version, header length, header, data
+        (size,) = struct.unpack_from("<H", body, start + 8)
+        body[start + 10 + size - 1 : start + 10 + size - 1] = b" " * header_pad  # before the header's newline
+        struct.pack_into("<H", body, start + 8, size + header_pad)
+        struct.pack_into("<Q", body, start - 8, len(last) + header_pad)
+    return bytes(body)
+
+
+def test_received_arrays_are_writable_native_aligned_and_their_own():
+    """Is every array decoded from a received message (large ones included, which a decoder may use where they
+    lie) writable, in native byte order, aligned, equal to what was sent, sharing memory with no other array,
+    and unchanged when a later message is received and changed, whether the body is fresh or read-only bytes?"""
+    big = np.arange(1 << 18, dtype=np.float64)  # 2 MiB
+    sent = [big, big[::-1].astype(">f8"), np.arange(3.0), big + 0.5]
+    read, write = os.pipe()
+    bodies = [received(*sent), received(*sent, header_pad=5)]  # the last array's data 5 bytes off alignment
+    writer = threading.Thread(target=lambda: [protocol.write_message(write, struct.pack("<Q", len(b)) + b)
+                                              for b in bodies])  # fmt: skip
+    writer.start()
+    try:
+        got = []
+        for _ in bodies:
+            header, arrays = protocol.unpack(protocol.read_message(read, protocol.MAX_REQUEST_BYTES))
+            got.append(protocol.decode(header["value"], arrays))
+    finally:
+        writer.join()
+        os.close(read)
+        os.close(write)
+    got.append(protocol.decode(*(lambda h, a: (h["value"], a))(*protocol.unpack(bodies[0]))))  # a read-only body
+    for values in got:
+        for value, expected in zip(values, sent, strict=True):
+            assert value.dtype.isnative and value.flags.writeable and value.flags.aligned and value.flags.c_contiguous
+            assert np.array_equal(value, expected)
+        assert not any(np.may_share_memory(a, b) for i, a in enumerate(values) for b in values[i + 1 :])
+    first, second = got[0], got[1]
+    for value in second:
+        value[...] = -1  # the later message's arrays changed in place
+    assert all(np.array_equal(value, expected) for value, expected in zip(first, sent, strict=True))
+    assert not any(np.may_share_memory(a, b) for a in first for b in second)
+
+
+def test_error_replies_with_malformed_frames_still_name_the_call():
+    """Does an error reply whose frames are not [line, function, source] triples (a forged reply) still become the
+    submission's error for that call, keeping the well-formed frames, instead of an exception of the grader?"""
+    good = [3, "relu", "raise ValueError('bad')"]
+    for frames in ([["x", "relu", "src"]], [[1, 2]], 5, "abc", {"abc": 1}, [[None, "f", "s"]], [good, "xyz"],
+                   [good, [True, "f", "s"]], None):
+        error = protocol.raised_error("relu", {"kind": "raised", "type": "ValueError", "builtin": "ValueError",
+                                               "message": "bad", "frames": frames})
+        assert isinstance(error, protocol.SubmissionRaised) and isinstance(error, ValueError), frames
+        assert error.student_message.startswith("relu raised ValueError: bad"), error.student_message
+        kept = [f for f in (frames if isinstance(frames, list) else []) if f == good]
+        assert error.frames == [(3, "relu", "raise ValueError('bad')")] * len(kept), frames
 
 
 @pytest.mark.parametrize(
