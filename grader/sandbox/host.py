@@ -193,7 +193,7 @@ class WorkerHost:
         type_name = clean_text(error.get("type", "?"), 60)
         message = clean_text(error.get("message", ""))
         if type_name == "SyntaxError" or error.get("builtin") == "SyntaxError":
-            return f"could not import {name}: SyntaxError at line {error.get('lineno')}: {message}"
+            return f"could not import {name}: SyntaxError at line {clean_text(error.get('lineno'), 10)}: {message}"
         text = f"could not import {name}: {type_name}: {message}"
         if type_name in ("SystemExit", "KeyboardInterrupt"):
             text += " (the file must not exit or stop when it is imported; put such code under if __name__ == '__main__':)"

@@ -74,3 +74,15 @@ def test_a_host_runs_and_stops_a_worker_on_its_own(tmp_path, private, bwrap_sand
     finally:
         host.stop()
         slot.release()
+
+
+def test_the_import_message_bounds_and_escapes_what_the_worker_sent(tmp_path, private):
+    """Is every part of the worker's import error that reaches the student's message (type, text, line number,
+    frames) one bounded printable line, however the submission forged it?"""
+    host = host_for(tmp_path / "exercise02.py", private, None)
+    hostile = "\x1b[2J\n<script>" + "9" * 100_000
+    for error in ({"type": "SyntaxError", "lineno": hostile, "message": hostile},
+                  {"type": hostile, "message": hostile, "frames": [[hostile, hostile, hostile]]}):
+        text = host._import_message(error)
+        assert text.startswith("could not import exercise02.py: ") and len(text) < 1000, text[:200]
+        assert "\x1b" not in text and "\n" not in text, text[:200]
