@@ -19,11 +19,9 @@ Stdlib + numpy only: this module also runs inside the sandbox and ships in the s
 from __future__ import annotations
 
 import builtins
-import io
 import json
 import math
 import os
-import re
 import select
 import struct
 import time
@@ -31,8 +29,10 @@ import time
 import numpy as np
 
 if __package__:
+    from grader.sandbox import npy
     from grader.sandbox.error import GraderError
 else:  # inside the sandbox: boot.py imports the runtime's files by bare name
+    import npy  # type: ignore[no-redef]
     from error import GraderError  # type: ignore[no-redef]
 
 MAX_REPLY_BYTES = 64 << 20  # what the trusted side accepts from the worker
@@ -236,7 +236,7 @@ def pack(header: dict, arrays: list) -> bytes:
     """One message: the header (whose values were made by `encode`) and its arrays as .npy blobs.
 
     Built with one copy of the arrays' data. Each .npy header is padded (spaces, as .npy allows) so
-    that its data starts ALIGN-aligned in the message body: a receiver that reads the body into a
+    that its data starts aligned (npy.ALIGN) in the message body: a receiver that reads the body into a
     fresh buffer can then use a large array where it lies instead of copying it (load_npy).
     """
     text = _dumps(header, allow_nan=False, separators=(",", ":")).encode()
@@ -244,24 +244,11 @@ def pack(header: dict, arrays: list) -> bytes:
     offset = _HEADER.size + len(text)
     for array in arrays:
         offset += _LENGTH.size
-        head = _npy_header(array, offset)
+        head = npy.header(array, offset)
         parts += [_LENGTH.pack(len(head) + array.nbytes), head, array.reshape(-1).view(np.uint8) if array.size else b""]
         offset += len(head) + array.nbytes
     parts[0] = _LENGTH.pack(offset)
     return b"".join(parts)
-
-
-ALIGN = 16  # the alignment of every array's data in a message body (enough for every numeric dtype)
-IN_PLACE_BYTES = 1 << 20  # arrays from this size on are used where they lie in a received body (no copy)
-
-
-def _npy_header(array: np.ndarray, offset: int) -> bytes:
-    """The .npy (version 1.0) header of a C-contiguous array whose blob starts at `offset` of the body."""
-    fields = np.lib.format.header_data_from_array_1_0(array)
-    text = "{" + "".join(f"'{key}': {fields[key]!r}, " for key in sorted(fields)) + "}"
-    used = len(np.lib.format.MAGIC_PREFIX) + 2 + 2 + len(text) + 1  # magic, version, length, text, newline
-    text += " " * (-(offset + used) % ALIGN) + "\n"
-    return np.lib.format.magic(1, 0) + struct.pack("<H", len(text)) + text.encode("latin1")
 
 
 # --------------------------------------------------------------------------- decoding
@@ -342,10 +329,13 @@ def array_refs(tree) -> list[int]:
 def load_npy(blob: memoryview) -> np.ndarray:
     """An array of its own from .npy bytes, refusing anything but plain numbers and exact sizes (never pickle).
 
-    Small arrays are copied out; a large one (IN_PLACE_BYTES) in a writable body is a view of it: the
+    Small arrays are copied out; a large one (npy.IN_PLACE_BYTES) in a writable body is a view of it: the
     body is the fresh buffer read_message filled for this message alone, so the array is still the
     only user of its memory, and the copy would cost as much as the transfer."""
-    shape, fortran, dtype, start = _npy_fields(blob)
+    try:
+        shape, fortran, dtype, start = npy.fields(blob)
+    except ValueError as error:  # a forged or foreign header; numpy's message may quote it
+        raise ProtocolError(clean_text(error, 200)) from None
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise ProtocolError(f"array dtype {clean_text(dtype, 60)} is not a plain number type")
     if not isinstance(shape, tuple) or len(shape) > MAX_DEPTH:
@@ -362,46 +352,9 @@ def load_npy(blob: memoryview) -> np.ndarray:
             f"({count * dtype.itemsize} bytes) but {len(data)} bytes follow"
         )
     array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape)
-    if array.nbytes >= IN_PLACE_BYTES and dtype.isnative and array.flags.writeable and array.flags.aligned:
+    if array.nbytes >= npy.IN_PLACE_BYTES and dtype.isnative and array.flags.writeable and array.flags.aligned:
         return array  # a large array in the received body's own fresh buffer, which nothing else uses
     return array.astype(dtype.newbyteorder("="), copy=True)
-
-
-# The header pack writes (numpy's own layout, version 1.0): read with a strict pattern, which is several times
-# cheaper than numpy's reader (it parses with ast); anything else goes to numpy's reader.
-_NPY_V1 = np.lib.format.magic(1, 0)
-_NPY_FIELDS = re.compile(r"\{'descr': '([<>|][biuf][0-9]{1,2})', 'fortran_order': (False|True), "
-                         r"'shape': \(((?:[0-9]{1,18}, )*(?:[0-9]{1,18},?)?)\), \} *\n")
-
-
-def _npy_fields(blob: memoryview) -> tuple:
-    """(shape, fortran order, dtype, offset of the data) of a .npy blob's header; ProtocolError when forged."""
-    if len(blob) >= 10 and blob[:8] == _NPY_V1:
-        (size,) = struct.unpack_from("<H", blob, 8)
-        if size <= 2000 and len(blob) >= 10 + size:
-            found = _NPY_FIELDS.fullmatch(bytes(blob[10 : 10 + size]).decode("latin1"))
-            if found is not None:
-                try:
-                    dtype = np.dtype(found[1])
-                except TypeError:  # a size the kind does not have: numpy's reader says what is wrong
-                    dtype = None
-                if dtype is not None:
-                    shape = tuple(int(n) for n in found[3].split(",") if n.strip())
-                    return shape, found[2] == "True", dtype, 10 + size
-    stream = io.BytesIO(blob)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=2000)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=2000)
-        else:
-            raise ProtocolError(f".npy version {version} not accepted")
-    except ProtocolError:
-        raise
-    except Exception as error:  # numpy raises ValueError/TypeError/SyntaxError for forged headers
-        raise ProtocolError(f"bad .npy header ({clean_text(error, 160)})") from None
-    return shape, fortran, dtype, stream.tell()
 
 
 def decode(tree, arrays: list, handle=None):
