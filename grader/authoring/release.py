@@ -8,7 +8,7 @@
       pytest.ini                    testpaths = tests, the options the public tests need, a timeout
       tests/conftest.py, tests/allowed_imports.txt, tests/public/*.py
       data/mnist/                   the four .gz files and README.md
-      grader/                       the sandbox runtime for `pytest --sandbox` (SANDBOX_RUNTIME)
+      grader/                       the runtime (SANDBOX_RUNTIME): the in-process student, the from-scratch rule, the sandbox for `pytest --sandbox`
 
 Nothing else: no hidden tests, no solution, no self-tests, no other grader module. The zip is
 deterministic: sorted entries, fixed timestamps and permissions, so the same kit gives the same bytes.
@@ -27,7 +27,8 @@ TOP = "exercise02"
 SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "sandbox/layout.py", "sandbox/slot.py",
                    "sandbox/worker.py", "sandbox/host.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
                    "sandbox/npy.py", "sandbox/training.py", "sandbox/cgroup.py", "sandbox/activity.py",
-                   "sandbox/staging.py", "sandbox/error.py", "sandbox/kit.py", "sandbox/cache.py")
+                   "sandbox/staging.py", "sandbox/error.py", "sandbox/kit.py", "sandbox/cache.py", "sandbox/rule.py",
+                   "sandbox/inprocess.py", "sandbox/student.py")
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",

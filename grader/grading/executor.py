@@ -111,8 +111,11 @@ def open_engine(cluster: str | None, jobs: int | None = None) -> Engine:
         if cluster.startswith("local:"):
             count = _count(cluster, "local:N")
             # No memory limit: the pytest processes are the workers' children; bwrap caps the submission.
+            # No fixed port: without a dashboard the scheduler still serves HTTP, by default on 8787, where a
+            # second grader's cluster collides; a free port on this machine only (scheduler_port is free already).
             started = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, memory_limit=0,
-                                   dashboard_address=None, silence_logs=40)  # fmt: skip
+                                   dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                   silence_logs=40)  # fmt: skip
             client = Client(started)
         elif cluster == "slurm" or cluster.startswith("slurm:"):
             try:

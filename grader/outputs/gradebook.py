@@ -33,11 +33,28 @@ UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads
 NOTEBOOK = "exercise02"
 
 
-def preload() -> None:
-    """Import nbgrader's API now (seconds: nbformat, jsonschema, SQLAlchemy), e.g. in a thread while the pool grades."""
+# Installed with nbgrader (jupyter-events asks for jsonschema[format-nongpl]) and imported by jsonschema when
+# present, but never used by a gradebook: rfc3987-syntax compiles an IRI grammar at import, half of the
+# nbgrader import's time. Marked absent before nbgrader is first imported, jsonschema goes without it (its
+# own fallback for an optional format checker).
+UNUSED_IMPORTS = ("rfc3987_syntax",)
+
+
+def api():
+    """nbgrader.api (the one place that imports nbgrader), without the optional modules it never uses."""
+    if "nbgrader.api" not in sys.modules:
+        for name in UNUSED_IMPORTS:
+            sys.modules.setdefault(name, None)  # None: `import name` raises ImportError
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import nbgrader.api  # noqa: F401
+        import nbgrader.api
+
+    return nbgrader.api
+
+
+def preload() -> None:
+    """Import nbgrader's API now (seconds: nbformat, jsonschema, SQLAlchemy), e.g. in a thread while the pool grades."""
+    api()
 
 
 def neutral(text) -> str | None:
@@ -102,7 +119,7 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SQLAlchemy 2.x SAWarnings from nbgrader's add_submission
-            from nbgrader.api import Gradebook
+            Gradebook = api().Gradebook
 
             copy_empty(partial, course_id, Gradebook)
             with Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
@@ -127,9 +144,10 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
 
 def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
     """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there."""
-    import nbgrader
-
     from grader.sandbox.cache import cache_root, private  # the kit's cache rules
+
+    api()  # nbgrader imported the one way (below: only its version)
+    import nbgrader
 
     root = cache_root()
     if root is None:
@@ -200,7 +218,8 @@ def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from nbgrader.api import Gradebook, MissingEntry
+        nbgrader_api = api()
+        Gradebook, MissingEntry = nbgrader_api.Gradebook, nbgrader_api.MissingEntry
 
         with Gradebook(f"sqlite:///{path}", course_id=course_id) as gb:
             cells = {test_id for test_id, _ in tests} | set(manual_parts)

@@ -36,7 +36,7 @@ from flask import Blueprint, Flask, abort, flash, get_flashed_messages, jsonify,
 from flask import send_from_directory, url_for
 
 from grader.outputs import manual as manual_points
-from grader.outputs import report, snapshot
+from grader.outputs import gradebook, report, snapshot
 from grader.outputs.markdown import render_markdown
 from grader.outputs.view import check_template
 from grader.sandbox.error import InputError
@@ -252,7 +252,7 @@ def make_server(out: Path, manual_path: Path | None = None):
 
     out = Path(out).resolve()
     desk = Desk(out, manual_path or out / manual_points.FILLED_NAME)
-    import nbgrader.api  # noqa: F401  (seconds to import: paid now, not by the first save)
+    gradebook.preload()  # seconds to import nbgrader: paid now, not by the first save
 
     report.environment().get_template(report.TEMPLATE)  # compiled once, now
 

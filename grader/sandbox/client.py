@@ -1,8 +1,9 @@
 """The sandboxed backend of the `student` fixture: untrusted code computes, trusted code judges.
 
-`SandboxStudent` has the interface of `InProcessStudent` in tests/conftest.py, but the submission
-runs in a worker process (grader/sandbox/boot.py, started by grader/sandbox/worker.py inside the
-bubblewrap command of grader/sandbox/layout.py) behind a narrow RPC (grader/sandbox/protocol.py).
+`SandboxStudent` implements the student API (grader/sandbox/student.py) as `inprocess.InProcessStudent`
+does, but the submission runs in a worker process (grader/sandbox/boot.py, started by
+grader/sandbox/worker.py inside the bubblewrap command of grader/sandbox/layout.py) behind a narrow
+RPC (grader/sandbox/protocol.py).
 Tests compare in this process; the worker never sees tests, references or solutions.
 """
 
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 from grader.sandbox import cgroup, mnist, protocol, staging
-from grader.sandbox.host import IDLE_CALL, IDLE_TOTAL, WorkerHost
+from grader.sandbox.host import IDLE_CALL, IDLE_TOTAL, WorkerHost, copy_submission
 from grader.sandbox.layout import SandboxUnavailable, nested_userns, probe, sandbox_refusal  # noqa: F401
 from grader.sandbox.protocol import (
     BadReply,
@@ -25,13 +26,16 @@ from grader.sandbox.protocol import (
     clean_text,
 )
 from grader.sandbox.slot import Slot, tasks_of_uid  # noqa: F401  (tasks_of_uid: re-exported for callers)
-from grader.sandbox.worker import FLOOD_OUTPUT, NPROC, Output, Spec, Worker  # noqa: F401  (NPROC: re-exported)
+from grader.sandbox.worker import NPROC, Spec  # noqa: F401  (NPROC: re-exported)
 
 STAGING = "exercise02-sandbox-"  # the private folders' prefix in the temporary folder
 
 
 class Remote:
-    """An object of the submission (an MLP, say) that stayed in the worker, seen through copies."""
+    """An object of the submission (an MLP, say) that stayed in the worker, seen through copies
+    (student.SubmissionObject)."""
+
+    type_name: str  # the submission's class name, for messages
 
     def __init__(self, backend: "SandboxStudent", handle_id: int, generation: int, type_name: str):
         self._backend = backend
@@ -75,46 +79,47 @@ class Kept(Remote):
         return f"<kept value #{self._handle_id} of the submission>"
 
 
-class SandboxStudent(WorkerHost):
-    """The submission in a sandboxed worker, with the interface of conftest.InProcessStudent."""
+class SandboxStudent:
+    """The submission in a sandboxed worker (student.Student, as inprocess.InProcessStudent).
+
+    It owns the submission's slot (a uid), cgroup and private folder; its `_host` (host.WorkerHost)
+    starts, talks to and stops the worker process."""
+
+    name_raises = True  # the worker always reports an exception of the submission as one line naming the call
 
     def __init__(self, path, *, data_dir=None, memory_mb: int = 2048, cpu_seconds: int = 600,
                  call_timeout: float = 60.0, import_timeout: float = 20.0, imports: dict | None = None,
                  wall_timeout: float | None = None, idle_call: float = IDLE_CALL, idle_total: float = IDLE_TOTAL):
         self._path = Path(path)
+        # the folder the trusted reader (`data`) reads; nothing of it is mounted in the worker
         self._data_dir = str(Path(data_dir).resolve()) if data_dir is not None else str(mnist.DEFAULT_DIR)
-        self._memory_mb, self._cpu_seconds = int(memory_mb), int(cpu_seconds)
-        self._call_timeout, self._import_timeout = float(call_timeout), float(import_timeout)
+        self._call_timeout = float(call_timeout)
         self._budget = None
-        self._wall_timeout = wall_timeout  # None: WALL_FACTOR x the CPU limit + WALL_EXTRA
-        self._imports = imports  # the from-scratch rule (tests/conftest.py ImportRule.worker_config), or None
-        self._mode, self._reason = probe()
+        mode, reason = probe()
         if (refusal := sandbox_refusal()) is not None:
             raise SandboxUnavailable(refusal)
-        self.stops: list[str] = []  # limits that stopped a worker (cpu, idle, wall, killed); see harness.reusable
-        self._idle_call, self._idle_total = float(idle_call), float(idle_total)  # seconds waiting without computing
-        self._idle = 0.0  # seconds the submission waited without computing, over all calls (host.IDLE_TOTAL)
-        self._idle_spent = None  # the refusal once that allowance is used up: no further call is made
-        self._nested = nested_userns()
-        self._worker = None
-        self._generation = 0
-        self._import_error = None
         self._released: list = []
         self._request_id = 0
-        self._output = Output()
         self._slot = Slot()
-        self._group = cgroup.open_group(self._slot.uid, self._memory_mb)
+        self._group = cgroup.open_group(self._slot.uid, int(memory_mb))
         if self._group is None:
-            self._reason += f"; no cgroup ({cgroup.find()[1]}), so the worker may not start processes or threads"
+            reason += f"; no cgroup ({cgroup.find()[1]}), so the worker may not start processes or threads"
         self._private = staging.make(STAGING)  # mode 0700; removed on close, exit or SIGTERM, else swept later
-        self._copy_submission()
+        sub_dir = copy_submission(self._path, self._private)
+        spec = Spec(mode=mode, nested=nested_userns(), slot_uid=self._slot.uid, sub_dir=sub_dir,
+                    file_name=self._path.name, private=self._private, memory_mb=int(memory_mb),
+                    cpu_seconds=int(cpu_seconds), group=self._group,
+                    imports=imports)  # the from-scratch rule (rule.ImportRule.worker_config), or None
+        self._host = WorkerHost(spec, self._path, reason, import_timeout=import_timeout, wall_timeout=wall_timeout,
+                                idle_call=idle_call, idle_total=idle_total)
 
-    backend = property(lambda self: self._mode)
+    backend = property(lambda self: self._host.spec.mode)
     path = property(lambda self: self._path)
-    reason = property(lambda self: self._reason)
+    reason = property(lambda self: self._host.reason)
     slot_uid = property(lambda self: self._slot.uid)
+    stops = property(lambda self: self._host.stops)  # limits that stopped a worker (cpu, idle, wall, killed)
 
-    # -- the interface shared with conftest.InProcessStudent
+    # -- the student API (grader/sandbox/student.py), shared with inprocess.InProcessStudent
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -180,10 +185,11 @@ class SandboxStudent(WorkerHost):
 
     def take_output(self) -> str:
         """What the submission printed since the last take: at most 64 KiB, control characters escaped."""
-        return self._output.take(self._worker)
+        return self._host.take_output()
 
     def close(self) -> None:
-        self._stop_worker()
+        if getattr(self, "_host", None) is not None:  # None when __init__ stopped before it was made
+            self._host.stop()
         if self._group is not None:  # once: a later close() (from __del__) must not touch a reused slot's group
             self._group.remove()
             self._group = None
@@ -192,7 +198,7 @@ class SandboxStudent(WorkerHost):
 
     def usage(self) -> dict:
         """The submission's idle seconds, and its CPU seconds and peak memory (MiB) as its cgroup counted them."""
-        idle = {"idle_seconds": round(self._idle, 2)}  # waiting without computing, over all calls
+        idle = {"idle_seconds": round(self._host.idle, 2)}  # waiting without computing, over all calls
         if self._group is None:
             return idle
         return {"cpu_seconds": round(self._group.cpu_seconds(), 2), "peak_mib": self._group.peak_bytes() >> 20, **idle}
@@ -210,12 +216,12 @@ class SandboxStudent(WorkerHost):
     # -- requests
 
     def _request(self, header: dict, args, call: str):
-        worker = self._ensure_worker()
+        worker = self._host.ensure()
         if select.select([worker.rpc_in], [], [], 0)[0]:
             # Data or EOF while no request is outstanding: the submission killed or tampered with its
             # worker after the last reply. Not this call's fault: start afresh (old handles expire).
-            self._stop_worker(dying=True)
-            worker = self._ensure_worker()
+            self._host.stop(dying=True)
+            worker = self._host.ensure()
         seconds = self._budget if self._budget is not None else self._call_timeout
         self._request_id += 1
         header = {**header, "id": self._request_id}
@@ -228,15 +234,15 @@ class SandboxStudent(WorkerHost):
         message = protocol.pack(header, arrays)
         del arrays
         kept = header.get("keep") is True
-        reply, arrays = self._exchange(worker, message, seconds, call, self._kept if kept else self._remote)
+        reply, arrays = self._host.exchange(worker, message, seconds, call, self._kept if kept else self._remote)
         if reply.get("id") != self._request_id:
-            self._stop_worker()
+            self._host.stop()
             raise BadReply(f"{call}: the worker's reply does not belong to this request (the submission "
                            "tampered with the worker or its reply channel); the worker was stopped")
         if reply.get("ok") is True:
             value = reply["value"]
             if kept and not isinstance(value, Kept):
-                self._stop_worker()
+                self._host.stop()
                 raise BadReply(f"{call}: the reply was rejected (a kept value was asked for but none came back); "
                                "the worker was stopped")
             return value
@@ -244,14 +250,14 @@ class SandboxStudent(WorkerHost):
 
     def _error(self, call: str, error) -> StudentError:
         if not isinstance(error, dict):
-            self._stop_worker()
+            self._host.stop()
             return BadReply(f"{call}: the error reply has no error description; the worker was stopped")
         kind = error.get("kind")
         if kind == "raised":
             return protocol.raised_error(call, error)
         if kind in ("missing", "unsupported"):
             return Unavailable(clean_text(error.get("message", ""), 300))
-        self._stop_worker()
+        self._host.stop()
         return BadReply(f"{call}: unknown error kind {clean_text(kind, 40)}; the worker was stopped")
 
     def _wire_handle(self, value) -> Handle:
@@ -262,7 +268,8 @@ class SandboxStudent(WorkerHost):
     def _handle_of(self, target) -> Handle:
         if not isinstance(target, Remote) or target._backend is not self:
             raise TypeError(f"not an object of this submission: {target!r}")
-        if self._worker is None or target._generation != self._worker.generation:
+        worker = self._host.worker
+        if worker is None or target._generation != worker.generation:
             raise HandleExpired(
                 f"this {target.type_name} object was made by a worker that has since been stopped "
                 "(after a timeout or a crash); create it again"
@@ -270,7 +277,7 @@ class SandboxStudent(WorkerHost):
         return Handle(target._handle_id, target.type_name)
 
     def _remote(self, handle_id: int, type_name: str) -> Remote:
-        return Remote(self, handle_id, self._worker.generation, type_name)
+        return Remote(self, handle_id, self._host.worker.generation, type_name)
 
     def _kept(self, handle_id: int, type_name: str) -> Kept:
-        return Kept(self, handle_id, self._worker.generation, "kept value")
+        return Kept(self, handle_id, self._host.worker.generation, "kept value")

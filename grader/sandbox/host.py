@@ -1,10 +1,11 @@
 """The worker side of SandboxStudent: starting its worker process, one request's bytes there and
 back within the time limit, and stopping it, with a one-line reason for every way it can end.
 
-`WorkerHost` is a base class of `grader.sandbox.client.SandboxStudent`, split off by role so that
-each class stays small; it uses the state that SandboxStudent.__init__ sets (_path, _mode, _reason,
-_nested, _slot, _private, _sub_dir, _data_dir, _memory_mb, _cpu_seconds, _import_timeout,
-_worker, _generation, _output, _import_error, _imports, _group, _wall_timeout, _idle_call, _idle_total, _idle, _idle_spent, stops).
+`WorkerHost` is composed into `grader.sandbox.client.SandboxStudent` (its `_host`), which owns the
+submission's slot, cgroup and private folder and passes what the host needs explicitly: the worker's
+`Spec` (where and how a worker starts), the submission's path (for messages) and the limits below. The
+host owns what changes while the submission runs: the current worker and its generation, the import's
+outcome, the idle time spent, and the limits that stopped a worker (`stops`).
 
 Limits: a call's and the import's limits are CPU seconds of the submission's processes
 (the cgroup's counter, else /proc); the wall clock is only a backstop (WALL_FACTOR x limit +
@@ -21,11 +22,12 @@ import select
 import shutil
 import signal
 import time
+from pathlib import Path
 
 from grader.sandbox import protocol
 from grader.sandbox.activity import STOP as IDLE_STOP
 from grader.sandbox.protocol import BadReply, CallTimeout, ImportFailed, ProtocolError, WorkerDied, clean_text
-from grader.sandbox.worker import FLOOD_OUTPUT, Spec, Worker
+from grader.sandbox.worker import FLOOD_OUTPUT, Output, Spec, Worker
 
 
 WALL_FACTOR, WALL_EXTRA = 5.0, 30.0  # wall-clock backstop of a CPU-time limit: 5 x limit + 30 s
@@ -48,8 +50,27 @@ class _Overrun(Exception):
 class WorkerHost:
     """Start, talk to and stop the worker process of one submission."""
 
-    def _wall(self, seconds: float) -> float:
-        return self._wall_timeout if self._wall_timeout is not None else WALL_FACTOR * seconds + WALL_EXTRA
+    def __init__(self, spec: Spec, path: Path, reason: str, *, import_timeout: float, wall_timeout: float | None,
+                 idle_call: float, idle_total: float):
+        self.spec = spec  # how every worker of this submission starts (its copy of the file is in spec.sub_dir)
+        self.path = Path(path)  # the submission as given, for messages
+        self.reason = reason  # why the backend is what it is; a worker's start may add a note
+        self.import_timeout = float(import_timeout)  # CPU seconds for importing the submission
+        self.wall_timeout = wall_timeout  # None: WALL_FACTOR x the CPU limit + WALL_EXTRA
+        self.idle_call, self.idle_total = float(idle_call), float(idle_total)  # seconds waiting without computing
+        self.output = Output()  # what the submission printed, over all its workers
+        self.worker: Worker | None = None
+        self.generation = 0  # of the current worker: handles of an older one have expired
+        self.stops: list[str] = []  # limits that stopped a worker (cpu, idle, wall, killed); see harness.reusable
+        self.idle = 0.0  # seconds the submission waited without computing, over all calls (IDLE_TOTAL)
+        self.idle_spent = None  # the refusal once that allowance is used up: no further call is made
+        self.import_error = None  # (error class, message) once the import failed: every later call raises it
+        if not os.path.isfile(os.path.join(spec.sub_dir, spec.file_name)):
+            self.import_error = (ImportFailed, f"submission file not found: {self.path}")
+
+    def wall(self, seconds: float) -> float:
+        """The wall-clock backstop of a limit of `seconds` CPU seconds."""
+        return self.wall_timeout if self.wall_timeout is not None else WALL_FACTOR * seconds + WALL_EXTRA
 
     def _await(self, worker: Worker, seconds: float, deadline: float) -> bytearray:
         """The next message once it starts to arrive; _Overrun when the submission has used `seconds`
@@ -58,7 +79,7 @@ class WorkerHost:
         start = worker.cpu_seconds()
         activity = worker.activity
         activity.start()
-        allowance = min(self._idle_call, max(0.0, self._idle_total - self._idle))
+        allowance = min(self.idle_call, max(0.0, self.idle_total - self.idle))
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -74,11 +95,11 @@ class WorkerHost:
                 if activity.sample() > allowance:
                     raise _Overrun(IDLE_STOP, activity.idle)
         finally:
-            self._idle += activity.idle
+            self.idle += activity.idle
 
 
     def _overrun(self, overrun: "_Overrun", what: str, seconds: float) -> str:
-        self._stop_worker()
+        self.stop()
         kind, used = overrun.args if len(overrun.args) == 2 else ("wall", None)
         self.stops.append(kind)
         if kind == "cpu":
@@ -86,12 +107,12 @@ class WorkerHost:
         if kind == IDLE_STOP:
             return self._idle_message(what, used)
         spent = f"; it used {used:.1f} s of CPU meanwhile" if used is not None else ""
-        return (f"{what} did not finish within {self._wall(seconds):g} s of wall-clock time (the backstop of "
+        return (f"{what} did not finish within {self.wall(seconds):g} s of wall-clock time (the backstop of "
                 f"its {seconds:g} s CPU-time limit{spent}); the worker was stopped")
 
-    def _exchange(self, worker: Worker, message: bytes, seconds: float, call: str, handle):
+    def exchange(self, worker: Worker, message: bytes, seconds: float, call: str, handle):
         """Send a request, await the reply, check its shape and decode it; the limits cover decoding too."""
-        deadline = time.monotonic() + self._wall(seconds)
+        deadline = time.monotonic() + self.wall(seconds)
         try:
             protocol.write_message(worker.rpc_out, message, deadline)
             body = self._await(worker, seconds, deadline)
@@ -107,10 +128,10 @@ class WorkerHost:
         except _Overrun as overrun:
             raise CallTimeout(self._overrun(overrun, call, seconds)) from None
         except (EOFError, OSError):
-            status = self._stop_worker(dying=True)
+            status = self.stop(dying=True)
             raise WorkerDied(self._death(worker, status, call)) from None
         except ProtocolError as error:
-            self._stop_worker()
+            self.stop()
             raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
 
 
@@ -119,52 +140,54 @@ class WorkerHost:
         calls are refused with the same explanation."""
         cause = ("the submission's processes were neither running nor waiting for a CPU: time.sleep, input(), "
                  "waiting for a lock, a pipe or a child process that never ends")
-        if self._idle >= self._idle_total - 0.5:  # what is left would stop the next call for noise
-            self._idle_spent = (f"not run: the submission has used up its allowance of {self._idle_total:g} s of "
+        if self.idle >= self.idle_total - 0.5:  # what is left would stop the next call for noise
+            self.idle_spent = (f"not run: the submission has used up its allowance of {self.idle_total:g} s of "
                                 f"waiting without computing ({cause}); nothing in the exercise needs to wait, so "
                                 "no further call is made. Remove the waiting code")
-        return (f"{what} waited {idle:.1f} s without computing ({cause}); a call may wait at most {self._idle_call:g} s "
-                f"and a whole run {self._idle_total:g} s, and nothing in the exercise needs to wait; the worker was "
+        return (f"{what} waited {idle:.1f} s without computing ({cause}); a call may wait at most {self.idle_call:g} s "
+                f"and a whole run {self.idle_total:g} s, and nothing in the exercise needs to wait; the worker was "
                 "stopped. Remove the waiting code")
 
-    def _ensure_worker(self) -> Worker:
-        if self._idle_spent is not None:
-            raise CallTimeout(self._idle_spent)
-        if self._import_error is not None:
-            kind, message = self._import_error
+    def ensure(self) -> Worker:
+        """The running worker, started (and the submission imported) if there is none; raises the import's
+        error, or the idle refusal, for every call once either happened."""
+        if self.idle_spent is not None:
+            raise CallTimeout(self.idle_spent)
+        if self.import_error is not None:
+            kind, message = self.import_error
             raise kind(message)
-        if self._worker is not None:
-            return self._worker
-        self._generation += 1
-        worker = Worker(self._generation, self._output)
-        self._worker = worker
+        if self.worker is not None:
+            return self.worker
+        self.generation += 1
+        worker = Worker(self.generation, self.output)
+        self.worker = worker
+        what = f"importing {self.path.name}"
         try:
-            note = worker.start(self._spec())
-            if note and note not in self._reason:
-                self._reason += note
-            deadline = time.monotonic() + self._wall(self._import_timeout)
-            body = self._await(worker, self._import_timeout, deadline)
+            note = worker.start(self.spec)
+            if note and note not in self.reason:
+                self.reason += note
+            deadline = time.monotonic() + self.wall(self.import_timeout)
+            body = self._await(worker, self.import_timeout, deadline)
             ready, _ = protocol.unpack_reply(body, READY_KEYS)
         except (_Overrun, TimeoutError) as overrun:
             overrun = overrun if isinstance(overrun, _Overrun) else _Overrun("wall", None)
-            self._import_error = (ImportFailed, self._overrun(overrun, f"importing {self._path.name}", self._import_timeout)
-                                  + MAIN_HINT)
+            self.import_error = (ImportFailed, self._overrun(overrun, what, self.import_timeout) + MAIN_HINT)
         except (EOFError, OSError):
-            status = self._stop_worker(dying=True)
-            self._import_error = (ImportFailed, self._death(worker, status, f"importing {self._path.name}"))
+            status = self.stop(dying=True)
+            self.import_error = (ImportFailed, self._death(worker, status, what))
         except ProtocolError as error:
-            self._stop_worker()
-            self._import_error = (ImportFailed, f"importing {self._path.name}: the worker's reply was rejected ({error})")
+            self.stop()
+            self.import_error = (ImportFailed, f"{what}: the worker's reply was rejected ({error})")
         else:
             if ready.get("ok") is True and ready.get("ready") is True:
                 return worker
-            self._stop_worker()
-            self._import_error = (ImportFailed, self._import_message(ready.get("error")))
-        kind, message = self._import_error
+            self.stop()
+            self.import_error = (ImportFailed, self._import_message(ready.get("error")))
+        kind, message = self.import_error
         raise kind(message)
 
     def _import_message(self, error) -> str:
-        name = self._path.name
+        name = self.path.name
         if not isinstance(error, dict):
             return f"could not import {name}: the worker sent no reason"
         type_name = clean_text(error.get("type", "?"), 60)
@@ -180,7 +203,8 @@ class WorkerHost:
         return text
 
     def _death(self, worker: Worker, status, call: str) -> str:
-        if status is None or status < 0 or (self._mode == "bwrap" and status > 128):
+        mode, cpu_seconds, memory_mb = self.spec.mode, self.spec.cpu_seconds, self.spec.memory_mb
+        if status is None or status < 0 or (mode == "bwrap" and status > 128):
             self.stops.append("killed")
         if worker.flooded:
             return (f"{call}: the submission printed more than {FLOOD_OUTPUT >> 20} MiB of output; "
@@ -188,41 +212,41 @@ class WorkerHost:
         code = status
         if code is None:
             return f"{call}: the worker stopped answering and was stopped"
-        sig = -code if code < 0 else (code - 128 if self._mode == "bwrap" and 128 < code < 128 + 65 else None)
+        sig = -code if code < 0 else (code - 128 if mode == "bwrap" and 128 < code < 128 + 65 else None)
         if sig:
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
             hint = {
-                "SIGKILL": f"; the CPU time budget ({self._cpu_seconds} s per worker) or the memory limit "
-                           f"({self._memory_mb} MiB) may have been reached",
-                "SIGXCPU": f"; the CPU time budget ({self._cpu_seconds} s per worker) was used up",
-                "SIGSEGV": f"; this often means memory ran out inside numpy (limit {self._memory_mb} MiB)",
-                "SIGABRT": f"; this often means memory ran out (limit {self._memory_mb} MiB)",
+                "SIGKILL": f"; the CPU time budget ({cpu_seconds} s per worker) or the memory limit "
+                           f"({memory_mb} MiB) may have been reached",
+                "SIGXCPU": f"; the CPU time budget ({cpu_seconds} s per worker) was used up",
+                "SIGSEGV": f"; this often means memory ran out inside numpy (limit {memory_mb} MiB)",
+                "SIGABRT": f"; this often means memory ran out (limit {memory_mb} MiB)",
             }.get(name, "")
             return f"{call}: the worker was killed by {name}{hint}"
         return f"{call}: the worker exited with code {code} (os._exit or a fatal error in the submission)"
 
-    def _stop_worker(self, dying: bool = False):
+    def stop(self, dying: bool = False):
         """Kill the current worker and everything it started; reap it. Returns its exit status (or None)."""
-        worker, self._worker = self._worker, None
+        worker, self.worker = self.worker, None
         if worker is None:
             return None
-        return worker.stop(self._slot.uid, dying=dying)
+        return worker.stop(self.spec.slot_uid, dying=dying)
 
-    def _spec(self) -> Spec:
-        # data_dir=None: no data folder is mounted; data sets cross as arguments (see `data`).
-        return Spec(mode=self._mode, nested=self._nested, slot_uid=self._slot.uid, sub_dir=self._sub_dir,
-                    file_name=self._path.name, data_dir=None, private=self._private,
-                    memory_mb=self._memory_mb, cpu_seconds=self._cpu_seconds, imports=self._imports,
-                    group=self._group)
+    def take_output(self) -> str:
+        """What the submission printed since the last take (Output.take)."""
+        return self.output.take(self.worker)
 
-    def _copy_submission(self) -> None:
-        """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible."""
-        self._sub_dir = os.path.join(self._private, "sub")
-        os.mkdir(self._sub_dir, 0o755)  # inside the private 0700 folder: other local users cannot reach it
-        if not self._path.is_file():
-            self._import_error = (ImportFailed, f"submission file not found: {self._path}")
-            return
-        target = os.path.join(self._sub_dir, self._path.name)
-        with open(self._path, "rb") as source, open(target, "wb") as copy:
-            shutil.copyfileobj(source, copy)
-        os.chmod(target, 0o644)
+
+def copy_submission(path: Path, private: str) -> str:
+    """A private copy of the ONE file, so nothing next to it (conftest.py, data, other files) is visible.
+    Returns its folder (inside the private 0700 folder, so other local users cannot reach it); the folder
+    stays empty when `path` is not a file (the host then refuses every call)."""
+    sub_dir = os.path.join(private, "sub")
+    os.mkdir(sub_dir, 0o755)
+    if not Path(path).is_file():
+        return sub_dir
+    target = os.path.join(sub_dir, Path(path).name)
+    with open(path, "rb") as source, open(target, "wb") as copy:
+        shutil.copyfileobj(source, copy)
+    os.chmod(target, 0o644)
+    return sub_dir

@@ -61,10 +61,10 @@ from grader.sandbox.kit import KIT
 from grader.sandbox.protocol import clean_text
 
 KIT_FILES = ("boot.py", "error.py", "npy.py", "protocol.py", "training.py")  # the runtime files mounted into the sandbox
-GRADER_FILES = ("standin.py",)  # mounted too where present: the grader's kit has them, the student bundle does not
+GRADER_FILES = ("formula.py", "standin.py")  # mounted too where present: the grader's kit has them, the student bundle does not
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = KIT  # the kit's top folder: must never be visible inside
-INSIDE = "/opt/exercise02"  # where the kit files, the submission and the data appear in the sandbox
+INSIDE = "/opt/exercise02"  # where the runtime files and the submission appear in the sandbox
 SLOT_UID_BASE = 61000
 SLOT_COUNT = 64
 TMPFS_BYTES = 64 << 20
@@ -162,7 +162,7 @@ def _probe() -> tuple:
     failure = ""
     for nested in tries:
         layout = Layout(bwrap, trees, nested=nested, uid=SLOT_UID_BASE + SLOT_COUNT if root else None)
-        command = layout.command(None, None, [interpreter(), "-I", "-B", "-c", check])
+        command = layout.command(None, [interpreter(), "-I", "-B", "-c", check])
         try:
             done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, env=host_env(), timeout=30, start_new_session=True)
@@ -214,7 +214,7 @@ class Layout:
     def __init__(self, bwrap: str, trees: list[str], nested: bool, uid: int | None):
         self.bwrap, self.trees, self.nested, self.uid = bwrap, trees, nested, uid
 
-    def command(self, sub_file: str | None, data_dir: str | None, argv: list[str], info_fd: int | None = None,
+    def command(self, sub_file: str | None, argv: list[str], info_fd: int | None = None,
                 fds: list[int] | None = None) -> list[str]:
         """bwrap's argv. The runtime files and the submission file `sub_file` are copied into a read-only
         tmpfs at INSIDE from descriptors opened here and appended to `fds` (the caller passes them to the
@@ -257,8 +257,6 @@ class Layout:
             fds.append(os.open(source, os.O_RDONLY | os.O_CLOEXEC))
             cmd += ["--perms", "0444", "--file", str(fds[-1]), target]
         cmd += ["--remount-ro", INSIDE]
-        if data_dir is not None and os.path.isdir(data_dir):
-            cmd += ["--ro-bind", data_dir, f"{INSIDE}/data"]
         cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
         for key, value in sandbox_env("/tmp").items():
             cmd += ["--setenv", key, value]

@@ -3,7 +3,7 @@
 The hidden tests of learning drive training through the submission's MLP methods (never through its
 own `train`, which it may have changed), with data and batch order chosen in the trusted process.
 One RPC per step would cost milliseconds each, so the loop runs next to the model: in the worker
-(grader/sandbox/boot.py, op "epochs") or in the test process (tests/conftest.py InProcessStudent).
+(grader/sandbox/boot.py, op "epochs") or in the test process (grader/sandbox/inprocess.py).
 It is not a security boundary: it runs in the submission's process, and the trusted side judges
 only what it reads back (the weights) on data the worker never saw.
 

@@ -57,7 +57,6 @@ class Spec:
     slot_uid: int | None  # the slot's uid as root, else None
     sub_dir: str  # private folder holding the ONE submission file
     file_name: str  # the submission's file name
-    data_dir: str  # the MNIST folder (mounted read-only)
     private: str  # the SandboxStudent's private folder (fallback scratch space)
     memory_mb: int
     cpu_seconds: int
@@ -152,16 +151,15 @@ class Worker:
                       "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork",
                       "imports": spec.imports}
             if spec.mode == "bwrap":
-                config.update(submission=f"{INSIDE}/sub/{spec.file_name}", data_dir=f"{INSIDE}/data")
+                config["submission"] = f"{INSIDE}/sub/{spec.file_name}"
                 if spec.slot_uid is None and spec.group is not None:
                     config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
                 argv = [interpreter(), "-I", "-B", f"{INSIDE}/boot.py", json.dumps(config)]
                 layout = Layout(bwrap_path(), interpreter_trees(), nested=spec.nested, uid=spec.slot_uid)
-                command = layout.command(os.path.join(spec.sub_dir, spec.file_name), spec.data_dir, argv,
-                                         info_fd=info_w, fds=copied)
+                command = layout.command(os.path.join(spec.sub_dir, spec.file_name), argv, info_fd=info_w, fds=copied)
                 extra = {"env": host_env()}
             else:
-                config.update(submission=os.path.join(spec.sub_dir, spec.file_name), data_dir=spec.data_dir)
+                config["submission"] = os.path.join(spec.sub_dir, spec.file_name)
                 extra, note, prefix = process_options(spec, config)
                 command = prefix + [interpreter(), "-I", "-B", str(RUNTIME_DIR / "boot.py"), json.dumps(config)]
             if spec.group is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -42,11 +43,37 @@ def manual_scores(db: Path, student: str) -> dict:
     """The manual scores (plots, report) of one student in gradebook.db, read through nbgrader's API."""
     import warnings
 
-    from grader.outputs import manual
+    from grader.outputs import gradebook, manual
 
+    Gradebook = gradebook.api().Gradebook
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from nbgrader.api import Gradebook
-
         with Gradebook(f"sqlite:///{db}", course_id="exercise02") as gb:
             return {part: gb.find_grade(part, "exercise02", "exercise02", student).manual_score for part in manual.PARTS}
+
+
+class Gate:
+    """Runs of the stand-in suite held at a point the test controls (the suite's `gate` fixture): a submission
+    written by `holding(NAME)` waits before its first test, once the grader runs with `env()`, until `release(NAME)`."""
+
+    ENV = "EXERCISE02_SELFTEST_GATE"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict:
+        return {**os.environ, self.ENV: str(self.folder)}
+
+    @staticmethod
+    def holding(name: str) -> str:
+        """The solution, held by the gate NAME (without the gate's folder in the environment: the plain solution)."""
+        return (KIT / "solutions" / "exercise02.py").read_text() + f"\n# selftest gate: {name}\n"
+
+    def started(self, name: str) -> int | None:
+        """The pid of the pytest process held at NAME, once one got there."""
+        path = self.folder / f"{name}.started"
+        return int(path.read_text()) if path.exists() else None
+
+    def release(self, name: str) -> None:
+        (self.folder / f"{name}.release").touch()

@@ -2,14 +2,15 @@
 
 The class is the committed sample class plus two hostile submissions from redteam/ (one patches
 numpy's comparisons at import, one never finishes its import: the wall budget must stop it on the
-worker) and an honest slow one (so a kill lands while a run is in flight). The stand-in suite keeps
-each run to seconds. The cluster's grades must equal the pool's (statuses, reasons, points,
-messages), also when a worker process is SIGKILLed mid-run and when the coordinator is SIGKILLed
-and the same command is run again.
+worker) and two honest ones graded last that a test can hold at a gate (classroom.Gate: a kill then
+lands while exactly they run). The stand-in suite keeps each run to seconds. The cluster's grades
+must equal the pool's (statuses, reasons, points, messages), also when a worker process is SIGKILLed
+mid-run and when the coordinator is SIGKILLed and the same command is run again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,12 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from classroom import KIT, STANDIN
+from classroom import KIT, STANDIN, Gate
 from poll import wait_until
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 HOSTILE = {"zz-patch-numpy": "patch_numpy.py", "zz-slow-import": "slow_import.py"}
+HELD = ("zzz-held-a", "zzz-held-b")  # the solution, graded last (names sort after the others'); held only with a gate
 BUDGET = "20"
+HELD_BUDGET = "300"  # a held run waits for the test's kill, not for the clock (no hang in those classes)
 
 
 def make_class(root: Path, with_hang: bool = True) -> Path:
@@ -36,19 +39,20 @@ def make_class(root: Path, with_hang: bool = True) -> Path:
         if with_hang or name != "zz-slow-import":
             (source / name).mkdir()
             shutil.copyfile(REDTEAM / attack, source / name / "exercise02_template.py")
-    (source / "zz-slow-honest").mkdir()
-    solution = (KIT / "solutions" / "exercise02.py").read_text()
-    (source / "zz-slow-honest" / "exercise02.py").write_text("import time\ntime.sleep(4)\n" + solution)
+    for name in HELD:
+        (source / name).mkdir()
+        (source / name / "exercise02.py").write_text(Gate.holding(name))
     return source
 
 
-def command(source: Path, out: Path, *extra: str) -> list[str]:
+def command(source: Path, out: Path, *extra: str, budget: str = BUDGET) -> list[str]:
     return [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
-            "--backend", "sandbox", "--budget", BUDGET, "-j", "2", *extra]  # fmt: skip
+            "--backend", "sandbox", "--budget", budget, "-j", "2", *extra]  # fmt: skip
 
 
-def grade(source: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(command(source, out, *extra), cwd=KIT, capture_output=True, text=True, timeout=300)
+def grade(source: Path, out: Path, *extra: str, budget: str = BUDGET) -> subprocess.CompletedProcess:
+    done = subprocess.run(command(source, out, *extra, budget=budget), cwd=KIT, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
@@ -101,6 +105,33 @@ def test_cluster_addresses_are_checked():
             executor.open_engine(bad)
 
 
+def test_local_clusters_side_by_side_bind_no_fixed_port():
+    """With Dask's default port 8787 taken, do two local:1 clusters start at once, each on a free port, without a warning?"""
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    import socket
+    import warnings
+
+    from grader.grading import executor
+
+    holder = socket.socket()
+    with contextlib.suppress(OSError):  # taken already by someone else: just as good
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen()
+    engines = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            engines += [executor.open_engine("local:1"), executor.open_engine("local:1")]
+        ports = [engine.cluster.scheduler.http_server.port for engine in engines]
+        assert 8787 not in ports and len(set(ports)) == 2, ports
+        assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
+        assert all(engine.cluster.scheduler.http_server.address == "127.0.0.1" for engine in engines)
+    finally:
+        for engine in engines:
+            engine.close()
+        holder.close()
+
+
 def test_slurm_config_example_makes_a_job_script():
     """Does the documented jobqueue.yaml give a Slurm job that activates the kit and runs one worker of `cores` threads?"""
     pytest.importorskip("dask_jobqueue", reason="the cluster extra is not installed: pip install '.[cluster]'")
@@ -149,7 +180,7 @@ def test_cluster_grades_equal_the_local_pool(pool_and_cluster):
     """On a 2-process LocalCluster, are statuses, reasons, points and messages those of the local pool?"""
     root, source, pool, cluster = pool_and_cluster
     local, remote = verdicts(root / "pool"), verdicts(root / "cluster")
-    assert len(local) == 10 and remote == local
+    assert len(local) == 11 and remote == local
     assert re.search(r"\(\d running on 2 workers, ETA", cluster.stderr), cluster.stderr[-2000:]
     assert len({w.rsplit(":", 1)[1] for w in workers_of(root / "cluster")}) == 2, "both worker processes ran submissions"
     assert workers_of(root / "cluster").isdisjoint(workers_of(root / "pool"))
@@ -168,50 +199,65 @@ def test_cluster_hostile_submissions(pool_and_cluster):
 
 
 def test_cluster_survives_a_killed_worker(pool_and_cluster, tmp_path):
-    """A worker SIGKILLed mid-run: is its submission re-run elsewhere, graded once, and the grades unchanged?"""
-    root, *_ = pool_and_cluster
-    source = make_class(tmp_path, with_hang=False)
-    out = tmp_path / "out"
-    process = subprocess.Popen(command(source, out, "--cluster", "local:2"), cwd=KIT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    def in_flight():  # (the worker process running a pytest run, that run), or None
-        runs = [(ppid, pid) for pid, (ppid, line) in descendants(process.pid).items()
-                if "-m pytest" in line and str(STANDIN) in line]  # fmt: skip
-        return runs[0] if runs else process.poll() is not None and (None, None)
+    """A worker SIGKILLed mid-run: is its submission re-run elsewhere, graded once, and the grades unchanged?
 
-    victim, run = wait_until(in_flight, 120, "a run in flight on a worker")
-    assert victim is not None and victim != process.pid, "no run in flight to kill"
+    zzz-held-a is held at the gate: the kill lands on the worker running it, while it runs.
+    """
+    root, *_ = pool_and_cluster
+    source, out, gate = make_class(tmp_path, with_hang=False), tmp_path / "out", Gate(tmp_path / "gate")
+    gate.release("zzz-held-b")
+    process = subprocess.Popen(command(source, out, "--cluster", "local:2", budget=HELD_BUDGET), cwd=KIT,
+                               env=gate.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    run = wait_until(lambda: gate.started("zzz-held-a") or process.poll() is not None, 120, "zzz-held-a held")
+    assert run is not True, "the grader ended before zzz-held-a ran"
+    family = descendants(process.pid)
+    assert run in family, "the held run is not the grader's"
+    victim = family[run][0]  # the worker process that started the held pytest run
+    assert victim != process.pid and victim in family
     os.kill(victim, signal.SIGKILL)
+    gate.release("zzz-held-a")  # its run again, on a worker that lives
     stdout, stderr = process.communicate(timeout=240)
     assert process.returncode == 0, stderr[-3000:]
     assert not alive(run), "the killed worker's pytest run outlived it"
     expected = {k: v for k, v in verdicts(root / "pool").items() if k != "zz-slow-import"}
     assert verdicts(out) == expected
-    graded = [line.split(": ")[0].split(" ", 1)[1] for line in stderr.splitlines() if re.match(r"\d+/8 ", line)]
-    assert sorted(graded) == sorted(set(graded)) and len(graded) == 8, stderr[-3000:]
-    assert re.search(r"^8 submissions: \d+ graded, \d+ could not run.*; 0 from earlier runs;", stdout, re.M), stdout  # once each
+    graded = [line.split(": ")[0].split(" ", 1)[1] for line in stderr.splitlines() if re.match(r"\d+/9 ", line)]
+    assert sorted(graded) == sorted(set(graded)) and len(graded) == 9, stderr[-3000:]
+    assert re.search(r"^9 submissions: \d+ graded, \d+ could not run.*; 0 from earlier runs;", stdout, re.M), stdout  # once each
 
 
 def test_cluster_resumes_after_the_coordinator_is_killed(pool_and_cluster, tmp_path):
-    """The coordinator SIGKILLed half way: are its workers gone, and does the same command finish with the same grades?"""
-    root, *_ = pool_and_cluster
-    source = make_class(tmp_path, with_hang=False)
-    out = tmp_path / "out"
-    process = subprocess.Popen(command(source, out, "--cluster", "local:2"), cwd=KIT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    def kept():
-        return list((out / "results").glob("*.json")) if (out / "results").is_dir() else []
+    """The coordinator SIGKILLed half way: are its workers gone, and does the same command keep exactly the
+    results stored before the kill and grade the rest, with the same grades?
 
-    wait_until(lambda: len(kept()) >= 4 or process.poll() is not None, 120, "4 results kept")  # key, syntax error, 2 more
+    Both held submissions (graded last) wait at the gate, one on each worker, when the kill lands: every
+    other result is stored, and neither held one can be.
+    """
+    root, *_ = pool_and_cluster
+    source, out, gate = make_class(tmp_path, with_hang=False), tmp_path / "out", Gate(tmp_path / "gate")
+    process = subprocess.Popen(command(source, out, "--cluster", "local:2", budget=HELD_BUDGET), cwd=KIT,
+                               env=gate.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    others = sorted(set(verdicts(root / "pool")) - {"_reference", "zz-slow-import", *HELD})
+
+    def kept() -> list[str]:
+        return sorted(p.stem for p in (out / "results").glob("*.json") if not p.name.startswith("_"))
+
+    def half_way() -> bool:
+        held = all(gate.started(name) for name in HELD)
+        return (held and kept() == others) or process.poll() is not None
+
+    wait_until(half_way, 180, "both held runs waiting and every other result stored")
+    assert process.poll() is None, "the grader ended before the kill"
     family = descendants(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    kept_before = len([p for p in (out / "results").glob("*.json") if not p.name.startswith("_")])
-    assert 0 < kept_before < 8, "the kill did not land half way"
+    assert kept() == others, "exactly the results stored before the kill are kept"
     # the workers notice their parent is gone; their pytest runs die with them
     wait_until(lambda: not [pid for pid in family if alive(pid)], 60, "no cluster process outlives the killed coordinator")
+    for name in HELD:
+        gate.release(name)
     resumed = grade(source, out, "--cluster", "local:2")
-    assert f"; {kept_before} from earlier runs" in resumed.stdout, resumed.stdout
+    assert f"; {len(others)} from earlier runs" in resumed.stdout, resumed.stdout
     expected = {k: v for k, v in verdicts(root / "pool").items() if k != "zz-slow-import"}
     assert verdicts(out) == expected
     assert not [p for p in (out / "results").iterdir() if "partial" in p.name]

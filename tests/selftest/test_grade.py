@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from classroom import KIT, STANDIN, grade
+from classroom import KIT, STANDIN, Gate, grade
 from poll import wait_until
 
 from grader.outputs import manual, report
@@ -151,32 +151,22 @@ def kept_results(out: Path) -> dict[str, list]:
     return kept
 
 
-GATE = """import os, time
-with open({started!r}, "w"):
-    pass
-while not os.path.exists({release!r}):  # held until the test lets it go
-    time.sleep(0.05)
-"""
-
-
 def test_grade_resumes_after_sigkill(graded_class, tmp_path):
     """After the grader is SIGKILLed half way, does a second run finish with identical results, nothing twice?
 
-    The class is the graded class plus "zz-gate", graded last (-j 1) and held at its import until the
-    test releases it: the kill lands while it runs, after every other submission was kept.
+    The class is the graded class plus "zz-gate", graded last (-j 1) and held before its first test until
+    the test releases it (classroom.Gate): the kill lands while it runs, after every other submission was kept.
     """
     import shutil
 
-    source, out = tmp_path / "class", tmp_path / "out"
+    source, out, gate = tmp_path / "class", tmp_path / "out", Gate(tmp_path / "gate")
     shutil.copytree(graded_class.parent / "class", source)
-    started, release = tmp_path / "gate-started", tmp_path / "gate-release"
     (source / "zz-gate").mkdir()
-    (source / "zz-gate" / "exercise02.py").write_text((KIT / "solutions" / "exercise02.py").read_text() + "\n"
-                                                      + GATE.format(started=str(started), release=str(release)))  # fmt: skip
+    (source / "zz-gate" / "exercise02.py").write_text(Gate.holding("zz-gate"))
     command = [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
                "--backend", "in-process", "-j", "1"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=KIT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(started.exists, 240, "the gate submission started (every other one graded before it)")
+    process = subprocess.Popen(command, cwd=KIT, env=gate.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: gate.started("zz-gate"), 240, "the gate submission started (every other one graded before it)")
     process.send_signal(signal.SIGKILL)
     process.wait()
     kept = lambda: sorted(p.stem for p in (out / "results").glob("*.json") if not p.name.startswith("_"))  # noqa: E731
@@ -185,11 +175,11 @@ def test_grade_resumes_after_sigkill(graded_class, tmp_path):
     # the killed grader's pytest child dies with it (PR_SET_PDEATHSIG)
     wait_until(lambda: not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout, 30,
                "the pytest processes of the killed grader are gone")  # fmt: skip
-    release.touch()
+    gate.release("zz-gate")
     resumed = grade(source, out)
     assert f"; {len(others)} from earlier runs" in resumed.stdout, resumed.stdout  # the held one is graded now
-    gate = kept_results(out).pop("zz-gate")
-    assert gate[0] == "graded" and {k: v for k, v in kept_results(out).items() if k != "zz-gate"} == kept_results(graded_class)
+    held = kept_results(out).pop("zz-gate")
+    assert held[0] == "graded" and {k: v for k, v in kept_results(out).items() if k != "zz-gate"} == kept_results(graded_class)
     lines = [line for line in stable(out / "results.csv") if line[0] != "zz-gate"]
     assert len(lines) == len(set(lines)) == len(stable(graded_class / "results.csv"))
     auto = lambda path: [(r["student"], r["auto_points"]) for r in rows(path) if r["submission"] != "zz-gate"]  # noqa: E731

@@ -6,7 +6,6 @@ buffer becomes visible; `run_epochs` runs the given train's steps next to the mo
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from grader import sandbox  # noqa: E402
 from grader.sandbox import protocol  # noqa: E402
+from grader.sandbox.inprocess import InProcessStudent  # noqa: E402
 
 SUBMISSION = '''
 import numpy as np
@@ -73,14 +73,6 @@ class IgnoresLr(Model):
 '''
 
 
-def load_conftest():
-    name = "exercise02_selftest_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture(params=["sandbox", "in-process"])
@@ -90,7 +82,7 @@ def both(request, tmp_path):
     if request.param == "sandbox":
         handle = sandbox.SandboxStudent(path, call_timeout=10)
     else:
-        handle = load_conftest().InProcessStudent(path)
+        handle = InProcessStudent(path)
     yield handle
     handle.close()
 

@@ -10,6 +10,9 @@ functions) of whatever modules exist, without running any of them. The rule (doc
     authoring  may import sandbox
     pipeline   may import grading, outputs and sandbox (the steps of `grader grade`)
     cli        (grader/cli.py, grader/__main__.py) may import anything; nothing imports cli
+
+and no module of grader/ imports grader/sandbox/inprocess.py, which imports the submission into the
+process that uses it (only tests/conftest.py does, for students' machines and `--no-sandbox`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ ALLOWED = {
     "root": set(),
 }
 TOP_LEVEL = {"cli": "cli", "__main__": "cli", "__init__": "root"}
+# Modules that run the submission's code in the process that imports them: no module of grader/ may
+# import them (the trusted grader judges; only tests/conftest.py's `student` fixture uses them).
+IN_PROCESS = ("sandbox", "inprocess")
 MAX_MODULE_LINES = 450
 MAX_CLASS_LINES = 220
 # Over the limit when the branches of this round met on main; to be split by role. Each may not grow
@@ -108,6 +114,48 @@ def layout_problems() -> list[str]:
     return problems
 
 
+def named_modules(path: Path, tree: ast.Module):
+    """(line, dotted name inside grader as a tuple) of every module the code names in an import: statements (each
+    name of a from-import counted as a module too), bare sibling imports, and constant import_module/__import__ calls."""
+    here = module_parts(path)[:-1]
+    siblings = {p.stem for p in path.parent.glob("*.py")}
+
+    def inside(dotted: str, level: int = 0) -> tuple[str, ...] | None:
+        parts = tuple(dotted.split(".")) if dotted else ()
+        if level:
+            return here[: len(here) - (level - 1)] + parts
+        if parts[:1] == ("grader",):
+            return parts[1:]
+        return here + parts if parts[:1] and parts[0] in siblings else None
+
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [inside(alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = inside(node.module or "", node.level)
+            names = [base] + [base + (alias.name,) for alias in node.names] if base is not None else []
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            function = node.func
+            name = function.attr if isinstance(function, ast.Attribute) else getattr(function, "id", "")
+            if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                names = [inside(node.args[0].value)]
+        yield from ((node.lineno, name) for name in names if name is not None)
+
+
+def in_process_problems() -> list[str]:
+    """Every import of grader/sandbox/inprocess.py by a module of grader/ (itself excepted)."""
+    problems = []
+    for path in modules():
+        if module_parts(path) == IN_PROCESS:
+            continue
+        for line, target in named_modules(path, ast.parse(path.read_text(), filename=str(path))):
+            if target[:2] == IN_PROCESS:
+                problems.append(f"{path.relative_to(KIT)}:{line}: imports grader.{'.'.join(IN_PROCESS)}, which runs the "
+                                "submission in this process; the grader must judge without importing it")
+    return sorted(set(problems))
+
+
 def size_problems() -> list[str]:
     problems = []
     for path in modules():
@@ -128,6 +176,13 @@ def test_imports_follow_the_dependency_rule():
     """Does every module of grader/ sit in a room and import only the rooms the rule allows it?"""
     problems = layout_problems()
     assert not problems, "imports against the dependency rule (docs/internals.md):\n" + "\n".join(problems)
+
+
+def test_no_grader_module_imports_the_in_process_student():
+    """Does no module of grader/ (grading, outputs, pipeline, cli, the sandbox's own client) import the in-process
+    student, which runs the submission's code in the importing process?"""
+    problems = in_process_problems()
+    assert not problems, "\n".join(problems)
 
 
 def module_sizes() -> dict[str, int]:
@@ -177,3 +232,13 @@ def test_the_checker_sees_a_forbidden_edge(tmp_path, monkeypatch):
     assert any(p.startswith("grader/grading/store.py:1: grading -> pipeline") for p in problems), problems
     assert len(problems) == 5, problems
     assert size_problems() == ["class grader/authoring/m0.py:1 Big: 231 lines (limit 220)"]
+    assert in_process_problems() == []
+    (fake / "sandbox" / "inprocess.py").write_text("import numpy\n")
+    (fake / "grading" / "harness.py").write_text("from grader.sandbox import client, inprocess\n")
+    (fake / "outputs").mkdir()
+    (fake / "outputs" / "report.py").write_text("def f():\n    from ..sandbox.inprocess import InProcessStudent\n")
+    (fake / "pipeline" / "flow.py").write_text("import importlib\nimportlib.import_module('grader.sandbox.inprocess')\n")
+    (fake / "sandbox" / "client.py").write_text("import inprocess\n")  # a bare sibling import counts too
+    (fake / "sandbox" / "boot.py").write_text("import protocol\n")
+    assert [p.split(": ")[0] for p in in_process_problems()] == [
+        "grader/grading/harness.py:1", "grader/outputs/report.py:2", "grader/pipeline/flow.py:2", "grader/sandbox/client.py:1"]

@@ -26,7 +26,8 @@ def round_trip(tmp_path_factory):
     root = tmp_path_factory.mktemp("moodle")
     download, worksheet = make_moodle_class(root)
     out = root / "out"
-    done = grade(download, out, "--worksheet", str(worksheet), "--missing-zero", "--late-penalty", "10,50", "--upload-pending")
+    done = grade(download, out, "--worksheet", str(worksheet), "--missing-zero", "--late-penalty", "10,50", "--upload-pending",
+                 "--no-similarity")  # these tests read the Moodle files and the gradebook, not similarity.html
     return out, worksheet, done
 
 
@@ -211,6 +212,20 @@ def test_moodle_comment_is_safe_bounded_html():
     assert set(tags) == {"p", "ul", "li"}
     crashed = moodle.comment(row, NS(status="import-error", reason="<img src=x onerror=alert(1)> boom"), key, "feedback.html")
     assert "onerror" not in crashed and "boom" not in crashed and "could not import" in crashed
+
+
+def test_gradebook_imports_nbgrader_without_the_unused_iri_grammar():
+    """Does nbgrader's API come through gradebook.api() without rfc3987-syntax (seconds of grammar at import,
+    never used by a gradebook), and still hold the Gradebook every export test here uses?"""
+    import subprocess
+    import sys
+
+    from classroom import KIT
+
+    code = ("import sys\nfrom grader.outputs import gradebook\napi = gradebook.api()\n"
+            "print(sys.modules.get('rfc3987_syntax') is None, api.Gradebook.__module__)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], cwd=KIT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["True", "nbgrader.api"], done.stderr[-2000:]
 
 
 def test_nbgrader_export_equals_grades_csv(round_trip):

@@ -10,11 +10,18 @@ import csv
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+import classroom
 import moodle_model as mm
-from classroom import grade
 from moodle_class import sample
 
 DUE = datetime(2026, 11, 30, 23, 59).astimezone()
+
+
+def grade(*args, **options):
+    """classroom.grade without similarity.html: these tests read the Moodle files, and the similarity
+    children would cost a third of every run (test_similarity.py tests them)."""
+    return classroom.grade(*args, "--no-similarity", **options)
+
 ADA, BOB = sample("ada-lovelace"), sample("bob-partly-wrong")
 
 

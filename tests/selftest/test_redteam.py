@@ -368,17 +368,24 @@ def test_A29_A30_poisoned_worker_state_does_not_change_replies(attack):
 
 @strong
 def test_kill_minus_one_only_hits_the_sandbox(attack):
-    bystander = subprocess.Popen(["sleep", "30"])
+    # The bystander echoes each line: alive, it answers; SIGKILLed (a pending SIGKILL never lets it run
+    # again), its pipe ends and the read gets EOF. kill(-1) queues its signals before the call returns.
+    bystander = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         student = attack("kill_all")
         with contextlib.suppress(protocol.WorkerDied):
             student.relu(0)  # its reply may or may not get out before the worker dies
-        time.sleep(0.3)
-        assert bystander.poll() is None  # a process outside the sandbox survived kill(-1)
+        try:
+            bystander.stdin.write("still here?\n")
+            bystander.stdin.flush()
+            answer = bystander.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        assert answer == "still here?\n"  # a process outside the sandbox survived kill(-1)
         next_call_works(student)  # a worker that died between calls is replaced
     finally:
         bystander.kill()
-        bystander.wait()
+        bystander.communicate()
 
 
 @pytest.mark.parametrize(

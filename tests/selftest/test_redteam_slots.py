@@ -21,10 +21,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from poll import wait_until
 from test_redteam_batch import BATCH, KIT, SOLUTION, grade, kept, private_tmp, settled, slot_processes
 
 from grader.sandbox.host import IDLE_CALL, IDLE_TOTAL
@@ -62,15 +62,15 @@ def slots_batch(tmp_path_factory):
 
 
 def test_item2_a_sleeper_holds_its_slot_briefly_and_gains_nothing(slots_batch):
-    """Does a submission that sleeps in every call earn nothing, hold its slot for no more than the idle
-    allowance beyond an honest run, with only idle stops, while its twin is never idle?"""
+    """Does a submission that sleeps in every call earn nothing, hold its slot waiting for no more than the idle
+    allowance (by the grader's own count of idle time, not by a clock that load stretches), with only idle
+    stops, while its twin is never idle?"""
     _, out, _ = slots_batch
     grades = points(out)
     assert grades["twin-plain"] == 100 and grades["sleeper"] == 0
     sleeper, twin = kept(out, "sleeper"), kept(out, "twin-plain")
     assert sleeper["status"] == "graded" and set(sleeper["stopped"]) == {"idle"}, sleeper["stopped"]
     assert IDLE_TOTAL - 0.5 <= sleeper["usage"]["idle_seconds"] <= IDLE_TOTAL + IDLE_CALL, sleeper["usage"]
-    assert sleeper["seconds"] <= twin["seconds"] + IDLE_TOTAL + 60, (sleeper["seconds"], twin["seconds"])
     assert any("without computing" in t["message"] for t in sleeper["tests"])
     assert twin["stopped"] == [] and twin["usage"]["idle_seconds"] < 3, twin["usage"]  # what an honest run needs
 
@@ -118,13 +118,9 @@ def test_item7_sigterm_during_grading_leaves_nothing(tmp_path):
     env.pop("EXERCISE02_UNSANDBOXED", None)
     running = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(source), "--out", str(out)], cwd=KIT,
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline, staged = time.monotonic() + 300, []
-    while time.monotonic() < deadline and running.poll() is None:
-        staged = glob.glob(f"{tmp}/**/exercise02-sandbox-*/sub/*.py", recursive=True)  # the worker's copy
-        if staged:
-            break
-        time.sleep(0.2)
-    assert staged, "no sandboxed run was seen"
+    staged = wait_until(lambda: glob.glob(f"{tmp}/**/exercise02-sandbox-*/sub/*.py", recursive=True)  # the worker's copy
+                        or running.poll() is not None, 300, "a sandboxed run")
+    assert staged is not True, "no sandboxed run was seen (grading ended first)"
     running.send_signal(signal.SIGTERM)
     _, stderr = running.communicate(timeout=120)
     assert running.returncode == -signal.SIGTERM, stderr[-2000:]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.authoring import release, template
+from grader.sandbox.layout import GRADER_FILES
 
 KIT = Path(__file__).resolve().parents[2]
 SOLUTION = KIT / "solutions" / "exercise02.py"
@@ -46,8 +47,8 @@ def unpacked(bundle, tmp_path) -> Path:
     return target / "exercise02"
 
 
-def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    """`pytest ARGS` in `folder` with a clean environment, the way a student runs it."""
+def run_pytest(folder: Path, *args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    """`pytest ARGS` in `folder` with a clean environment, the way a student runs it (PYTHONPATH: `pythonpath`)."""
     script = Path(sys.executable).parent / "pytest"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "pytest"]
     env = {
@@ -55,6 +56,7 @@ def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
         "HOME": str(folder.parent),
         "LANG": "C.UTF-8",
         "OPENBLAS_NUM_THREADS": "1",
+        **({"PYTHONPATH": str(pythonpath)} if pythonpath is not None else {}),
     }
     return subprocess.run(command + list(args), cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
@@ -99,6 +101,8 @@ def expected_names() -> set[str]:
 def test_bundle_holds_exactly_the_student_files(members):
     """Does the zip hold exercise02/ with the template, public tests, data, README and sandbox runtime, and nothing else?"""
     assert set(members) == expected_names()
+    # the formulas and their stand-ins are the grader's only
+    assert not [name for name in members if name.rsplit("/", 1)[-1] in GRADER_FILES], sorted(members)
     assert members["exercise02/exercise02_template.py"] == (KIT / "exercise02_template.py").read_bytes()
     for name in release.MNIST_FILES:
         assert members[f"exercise02/data/mnist/{name}"] == (KIT / "data" / "mnist" / name).read_bytes()
@@ -172,6 +176,17 @@ def test_bundle_pytest_passes_with_the_solution(unpacked):
     done = run_pytest(unpacked)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert re.search(r"\d+ passed in", done.stdout) and "failed" not in done.stdout.splitlines()[-1]
+
+
+def test_bundle_pytest_uses_its_own_runtime(unpacked, tmp_path):
+    """With a different `grader` package earlier on the path, does the bundle's `pytest` still use its own grader/ (the
+    from-scratch rule, the in-process student) and fail cleanly on the template?"""
+    decoy = tmp_path / "elsewhere"
+    (decoy / "grader" / "sandbox").mkdir(parents=True)
+    (decoy / "grader" / "__init__.py").write_text("raise ImportError('a different grader package was imported')\n")
+    done = run_pytest(unpacked, pythonpath=decoy)
+    assert "a different grader package" not in done.stdout + done.stderr
+    assert_fails_cleanly(done)
 
 
 @pytest.fixture

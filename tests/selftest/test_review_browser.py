@@ -184,7 +184,17 @@ def test_review_hostile_report_stays_text(served, browser):
     url, _ = served
     browser.get(url + f"s/{HOSTILE_ID}")
     wait_title(browser, f"Review: {HOSTILE_ID}")
-    time.sleep(0.5)  # an onerror handler, were there one, would have run by now
+    # No payload can ever run, so there is nothing to wait for: the page has no element with an inline handler,
+    # its CSP forbids inline script (a handler would not run even if one were there), its only script is
+    # review.js (which writes text, never markup), and the load event (after every image of the page has
+    # loaded or failed) has fired.
+    WebDriverWait(browser, 30).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
+    handlers = browser.execute_script("return Array.from(document.querySelectorAll('*')).flatMap(e => "
+                                      "Array.from(e.attributes, a => a.name)).filter(n => /^on/i.test(n))")
+    assert handlers == []
+    with urllib.request.urlopen(browser.current_url, timeout=30) as page:
+        policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'none'", policy
     assert browser.title == f"Review: {HOSTILE_ID}"  # no payload set document.title
     scripts = browser.execute_script("return Array.from(document.scripts, s => s.src)")
     assert len(scripts) == 1 and scripts[0].endswith("/static/review.js")

@@ -6,7 +6,6 @@ Each test builds its own tiny submission and its own SandboxStudent (not the ses
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import math
 import os
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from grader.sandbox import mnist, protocol
 from grader import sandbox  # noqa: E402
+from grader.sandbox.inprocess import InProcessStudent  # noqa: E402  (the reference behaviour)
 
 REDTEAM = Path(__file__).resolve().parent / "redteam"
 MODE, REASON = sandbox.probe()
@@ -93,15 +93,6 @@ def train(model, X):
 '''
 
 
-def load_conftest():
-    """tests/conftest.py as a module, for its InProcessStudent (the reference behaviour)."""
-    name = "exercise02_selftest_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture
@@ -125,7 +116,7 @@ def both(request, submission):
         request.getfixturevalue("bwrap_sandbox")
         handle = sandbox.SandboxStudent(submission, data_dir=ROOT / "data" / "mnist", call_timeout=5)
     else:
-        handle = load_conftest().InProcessStudent(submission, data_dir=ROOT / "data" / "mnist")
+        handle = InProcessStudent(submission, data_dir=ROOT / "data" / "mnist")
     yield handle
     handle.close()
 
@@ -372,7 +363,8 @@ def test_isolation_inside_the_sandbox():
         if parent not in ("/", "/tmp"):
             assert facts["trees"][parent] == sorted(Path(t).name for t in interpreter_trees()
                                                     if str(Path(t).parent) == parent), parent
-    assert facts["opt"] == ["boot.py", "error.py", "npy.py", "protocol.py", "standin.py", "sub", "training.py"]  # no data folder: no MNIST test split
+    # no data folder: no MNIST test split
+    assert facts["opt"] == ["boot.py", "error.py", "formula.py", "npy.py", "protocol.py", "standin.py", "sub", "training.py"]
     assert facts["cwd"] == "/tmp"
     # No host path in the mount table: the runtime and the submission are copies in a read-only tmpfs; only
     # the system folders and the interpreter's folders are bound, each at its own path.

@@ -37,8 +37,11 @@ sys.stdin.readline()
 def start(code: str, tmp: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     """A child running `code` with TMPDIR=tmp; returns it and the folder it made (once it said so)."""
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONDONTWRITEBYTECODE": "1"}
+    # SIGINT as a terminal gives it: a run started in the background of a shell without job control inherits
+    # it ignored, and Python then never raises KeyboardInterrupt
     child = subprocess.Popen([sys.executable, "-c", code, *args], cwd=KIT, env=env, stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+                             stdout=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     line = child.stdout.readline().strip()
     assert line, f"the child made no folder (exit {child.wait(30)})"
     folder = Path(line)

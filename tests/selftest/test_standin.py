@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import types
 
 import numpy as np
 
+from classroom import KIT
 from grader.sandbox import standin
 
 BUGGY = '''
@@ -34,7 +36,7 @@ def test_install_rebinds_globals_tables_and_class_attributes_and_restore_undoes_
     mod = module()
     z = np.array([[-2.0, 0.5, 3.0]])
     records = standin.install(mod, standin.NAMES)
-    right = standin.sigmoid_grad(z)
+    right = standin.FUNCTIONS["sigmoid_grad"](z)
     assert np.allclose(right, np.exp(-z) / (1 + np.exp(-z)) ** 2)
     for function in (mod.sigmoid_grad, mod.ACTIVATIONS["sigmoid"][1], mod.PAIRS[1], mod.MLP.table["sigmoid"][1],
                      mod.MLP.derivative):
@@ -57,5 +59,28 @@ def test_stand_ins_are_the_contract_and_finite_for_large_inputs():
     assert np.allclose(values["elu"][0, :3], np.expm1([-1000.0, -3.0, -0.5]))
     assert np.allclose(values["softmax"].sum(axis=-1), 1.0)
     logits, y = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), np.eye(3)[[1, 2]]
-    assert np.isclose(standin.cross_entropy_loss(logits, y),
+    assert np.isclose(standin.FUNCTIONS["cross_entropy_loss"](logits, y),
                       -np.mean(np.log(np.exp(logits[[0, 1], [1, 2]]) / np.exp(logits).sum(axis=1))))
+
+
+def test_each_formula_has_one_home_the_grader_keeps():
+    """Do the answer key and the stand-ins use the very functions of grader/sandbox/formula.py, and does the
+    student bundle leave that module (and standin.py) out while the sandbox mounts them?"""
+    import importlib.util
+
+    from grader.authoring import release
+    from grader.sandbox import formula, layout
+
+    spec = importlib.util.spec_from_file_location("answer_key", KIT / "tests" / "hidden" / "reference.py")
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    for name in standin.NAMES:
+        assert standin.FUNCTIONS[name] is getattr(formula, name) is getattr(reference, name), name
+    assert reference.ACTIVATIONS is formula.ACTIVATIONS and reference.LOSSES is formula.LOSSES
+    written = {node.name for path in (KIT / "tests" / "hidden").glob("*.py")
+               for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)}
+    written |= {node.name for node in ast.walk(ast.parse((KIT / "grader" / "sandbox" / "standin.py").read_text()))
+                if isinstance(node, ast.FunctionDef)}
+    assert not written & set(standin.NAMES), "a formula is written again outside grader/sandbox/formula.py"
+    assert {"formula.py", "standin.py"} <= set(layout.GRADER_FILES)
+    assert not {f"sandbox/{name}" for name in layout.GRADER_FILES} & set(release.SANDBOX_RUNTIME)

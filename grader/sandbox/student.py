@@ -1,0 +1,88 @@
+"""The student API: what a test can do with the submission, whichever backend runs it.
+
+Tests reach the submission only through the `student` fixture (tests/conftest.py). Two backends
+implement this API with the same copy semantics: `client.SandboxStudent` (the submission in a
+sandboxed worker, behind an RPC) and `inprocess.InProcessStudent` (the submission imported into the
+test process). `Student` names what both provide, `SubmissionObject` what their handles (an object of
+the submission, or a kept value) provide. tests/selftest/test_student.py checks with `inspect` that
+both backends and their handles have every member below with a compatible signature.
+
+Standard library only: it ships in the student bundle with the rest of the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class SubmissionObject(Protocol):
+    """An object of the submission (an MLP, say), or a value it returned and that was kept, seen through
+    copies: `remote.<method>(...)` calls a method, every value that crosses is a copy."""
+
+    type_name: str  # the submission's class name ("kept value" for a kept value), for messages
+
+    def get(self, attr: str) -> Any:
+        """A copy of the attribute's value."""
+
+    def set(self, attr: str, value: Any) -> None:
+        """Set the attribute to a copy of `value`."""
+
+    def keep(self, name: str, *args: Any, **kwargs: Any) -> SubmissionObject:
+        """Call method `name`; its return value stays with the submission (copy it out with Student.read)."""
+
+    def keep_attr(self, attr: str) -> SubmissionObject:
+        """The attribute's value as it is now, kept uncopied (copy it out with Student.read)."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """`remote.forward(X)`: a method of the object, called with copies of the arguments."""
+
+
+class Student(Protocol):
+    """The submission under test, as the `student` fixture gives it to every test."""
+
+    name_raises: bool  # an exception of the submission becomes one line naming the call (always so in the sandbox)
+
+    @property
+    def backend(self) -> str:
+        """Where the submission runs: "in-process", "bwrap" or "process" (the unsandboxed fallback)."""
+
+    @property
+    def path(self) -> Path:
+        """The submission's file."""
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """`student.sigmoid(z)`: the submission's module-level function or class `name`, called with copies."""
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the module-level function or class `name`; a copy of what it returns (a handle for an object)."""
+
+    def keep(self, name: str, *args: Any, **kwargs: Any) -> SubmissionObject:
+        """Call module function `name`; its return value stays with the submission, uncopied."""
+
+    def read(self, kept: SubmissionObject) -> Any:
+        """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
+
+    def run_epochs(self, model: SubmissionObject, X: Any, Y: Any, order: Any, batch_size: int, lr: float,
+                   x_divisor: float = 1.0) -> list:
+        """The given train's steps (grader/sandbox/training.py) next to `model`, in the batch order given;
+        the mean loss per epoch (untrusted: validate before use)."""
+
+    def standin(self, names: Any) -> None:
+        """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py), or
+        restore them (None)."""
+
+    def data(self, name: str, rows: tuple[int, int] | None = None) -> Any:
+        """A data set read by the trusted reader (grader/sandbox/mnist.py); it reaches the submission only as
+        an argument."""
+
+    def limits(self, seconds: float | None = None) -> AbstractContextManager:
+        """A block whose calls get `seconds` as their budget (in-process: bounded by pytest-timeout only)."""
+
+    def take_output(self) -> str:
+        """What the submission printed since the last take ("" in-process: it printed to the terminal)."""
+
+    def close(self) -> None:
+        """Let the submission go (stop its worker, remove its private folder)."""
