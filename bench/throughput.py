@@ -108,6 +108,7 @@ timed(intake, "collect", "intake")
 timed(harness, "grade_class", "grade_class")
 timed(warmup.Warmup, "finish", "warm-up wait")
 timed(similarity, "write_safely", "similarity")
+timed(similarity.Comparison, "_run", "similarity code")  # beside the pool
 timed(report, "write_all", "report")
 timed(manual, "read_manual", "manual")
 begun = time.perf_counter()
@@ -314,14 +315,17 @@ def print_breakdown(name: str, data: dict, floor: float, in_process: float, labe
     """Where a grading run's wall seconds go, as parts that add up to it: the floor, the in-process pass's own
     loss to running in parallel, then what the grader adds: its start-up, the steps before the pool, the pool
     over the same runs in-process (the per-submission overhead, the warm-up's CPU beside it), and the fixed
-    costs after the pool (the warm-up's last images, the part of the similarity check that did not overlap
-    the pool, the report with the gradebook, the rest: LMS files, manifest)."""
+    costs after the pool (the warm-up's last images, what is left of the similarity check once the pool is
+    done (its code comparison runs beside the pool), the report with the gradebook, the rest: LMS files,
+    manifest)."""
     p, at = data["phases"], data.get("starts", {})
     total, pool = p.get("total", 0.0), p.get("grade_class", 0.0)
     pool_start = at.get("grade_class", 0.0)
     pool_end = pool_start + pool
-    sim_start, sim = at.get("similarity"), p.get("similarity", 0.0)
-    sim_after = max(0.0, sim_start + sim - max(sim_start, pool_end)) if sim_start is not None else 0.0
+    sim = p.get("similarity", 0.0)  # similarity.write_safely, after the pool: what is left of the check, the pages
+    code_at, code = at.get("similarity code"), p.get("similarity code", 0.0)  # the code comparison, in its thread
+    overlap = (f"the code comparison took {code:.1f} s from {code_at:.1f} s, the pool ended at {pool_end:.1f} s"
+               if code_at is not None else "off")  # fmt: skip
     after = total - pool_end
     parts = [
         (label, floor, ""),
@@ -330,10 +334,9 @@ def print_breakdown(name: str, data: dict, floor: float, in_process: float, labe
         ("before the pool (intake, checks)", pool_start, ""),
         ("pool over the in-process pass", pool - in_process, "sandbox and harness per run, the warm-up's CPU beside the runs"),
         ("after the pool: warm-up's last images", p.get("warm-up wait", 0.0), ""),
-        ("after the pool: similarity check", sim_after,
-         f"{sim:.1f} s in all, started at {sim_start:.1f} s, the pool ended at {pool_end:.1f} s" if sim_start is not None else "off"),
+        ("after the pool: similarity check (the rest)", sim, overlap),
         ("after the pool: report and gradebook", p.get("report", 0.0), ""),
-        ("after the pool: the rest (LMS, manifest)", after - p.get("warm-up wait", 0.0) - sim_after - p.get("report", 0.0), ""),
+        ("after the pool: the rest (LMS, manifest)", after - p.get("warm-up wait", 0.0) - sim - p.get("report", 0.0), ""),
     ]  # fmt: skip
     print(f"\nwhere {name}'s {data['wall']:.1f} s go (parts add up to it; the answer key is one run of the pool, "
           f"{data['reference_seconds']:.1f} s, and one run of the floor)")  # fmt: skip
