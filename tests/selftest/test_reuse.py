@@ -23,14 +23,20 @@ sys.path.insert(0, str(KIT / "bench"))
 import classgen  # noqa: E402
 
 
-def grade(source: Path, out: Path, cache: str) -> subprocess.CompletedProcess:
+def grade(source: Path, out: Path, cache: str, wait: bool = True):
+    """`grader grade` with GRADER_CACHE=cache; its stdout, or (wait=False) the running process for `finished`."""
     # --no-similarity: similarity keeps nothing in the user's cache, and its children cost a third of a run
     command = [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
                "--backend", "in-process", "-j", "2", "--no-similarity"]  # fmt: skip
     env = {**__import__("os").environ, "GRADER_CACHE": cache}
-    done = subprocess.run(command, cwd=KIT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+    process = subprocess.Popen(command, cwd=KIT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return finished(process) if wait else process
+
+
+def finished(process: subprocess.Popen) -> str:
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+    return stdout
 
 
 def verdicts(out: Path) -> dict:
@@ -69,8 +75,9 @@ def test_cache_changes_no_grade_on_the_benchmark_class(tmp_path):
 def check_reuse(source: Path, tmp_path: Path) -> None:
     """Grade `source` without the cache, with a cold and with a warm one; assert nothing graded differs."""
     cache = tmp_path / "cache"
-    grade(source, tmp_path / "off", "off")
+    off = grade(source, tmp_path / "off", "off", wait=False)  # side by side with the cold run: nothing shared
     grade(source, tmp_path / "cold", str(cache))
+    finished(off)
     keys = list((cache / "answer-keys").glob("*.json"))
     assert len(keys) == 1 and keys[0].name.endswith("-in-process.json")
     grade(source, tmp_path / "warm", str(cache))
