@@ -244,14 +244,14 @@ def test_waiting_without_computing_is_bounded_per_call_and_per_run(submission):
     student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=60, idle_call=1.0, idle_total=2.5)
     try:
         assert student.relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
-        for _ in range(2):
-            with pytest.raises(protocol.CallTimeout, match="nap waited 1.0 s without computing"):
+        for _ in range(2):  # the figure is the idle time measured when the host looked: 1.0 s or a little more
+            with pytest.raises(protocol.CallTimeout, match=r"nap waited 1\.\d s without computing .*at most 1 s"):
                 student.nap(600)
         assert student.stops == ["idle", "idle"]
-        started = time.monotonic()
+        generation = student._host.generation
         with pytest.raises(protocol.CallTimeout, match="not run: the submission has used up its allowance of 2.5 s"):
             student.relu(np.array([1.0]))  # less than 0.5 s left: an honest call would be stopped for noise
-        assert time.monotonic() - started < 1.0  # refused without starting a worker
+        assert student._host.worker is None and student._host.generation == generation  # refused without a worker
         assert 2.0 <= student.usage()["idle_seconds"] < 3.0
     finally:
         student.close()
