@@ -35,6 +35,7 @@ for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 KIT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(KIT), str(KIT / "bench")]
+import conditions  # noqa: E402  (bench/conditions.py)
 from mnist_epoch import load_solution  # noqa: E402
 
 from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402  (the grader's own pytest options)
@@ -78,6 +79,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sandbox", action="store_true", help="also time the sandboxed suite (wall seconds)")
     parser.add_argument("--seed", type=int, default=20261124)
     args = parser.parse_args(argv)
+    conditions.print_block(["the epoch runs in this process, the suite in a child with the grader's pytest options"])
 
     ref = load_solution()
     X, y, _, _ = ref.load_mnist(KIT / "data" / "mnist")
@@ -100,7 +102,7 @@ def main(argv=None) -> None:
                 print(f"suite in-process {rep + 1}: {cpu:.2f} s CPU, {wall:.2f} s wall", flush=True)
     epoch, suite = statistics.median(epochs), statistics.median(cpus)
     print(f"\nslowest parts of the last in-process run (wall seconds):\n{slowest}")
-    print(f"\nload average {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs; one BLAS thread")
+    print(f"\n{conditions.end_line()} on {os.cpu_count()} CPUs; one BLAS thread")
     print(f"one epoch of train (60000 images, 784-128-10, batch 32): median {epoch:.2f} s CPU")
     print(f"hidden suite on the solution, in-process: median {suite:.2f} s CPU ({statistics.median(walls):.2f} s wall)")
     print(f"suite / epoch = {suite / epoch:.2f} (target <= 2.0; ideally <= 1.0)")

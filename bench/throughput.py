@@ -62,12 +62,18 @@ sys.path.insert(0, str(KIT))
 sys.path.insert(0, str(KIT / "bench"))
 import cache  # noqa: E402  (bench/cache.py)
 import classgen  # noqa: E402
+import conditions  # noqa: E402  (bench/conditions.py)
 from grader.grading import harness, intake, store  # noqa: E402
 from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402
 
 SUITE = KIT / "tests" / "hidden"
 SOLUTION = KIT / "solutions" / "exercise02.py"
 OVERHEAD_TARGET = 0.4  # s per submission, harness run - in-process run (issue 15)
+
+
+BENCH_CACHE = ("the grading runs use a cache folder of the bench's own (bench/cache.py), seeded from the user cache: "
+               "MNIST copies and empty gradebooks warm (made before any timed run when absent); the answer key and "
+               "the class's gradebook dropped before each first grading run (each run pays them, as the floor does)")
 
 
 def floor_target(n: int) -> float:
@@ -81,8 +87,8 @@ import json, resource, sys, time
 stats_path, argv = sys.argv[1], sys.argv[2:]
 from grader import cli
 from grader.grading import harness, intake
-from grader.outputs import report, manual
-phases, hwm = {}, {}
+from grader.outputs import report, manual, similarity, warmup
+phases, hwm, starts = {}, {}, {}
 def vm(field):
     for line in open("/proc/self/status"):
         if line.startswith(field + ":"):
@@ -91,6 +97,7 @@ def timed(module, name, label):
     original = getattr(module, name)
     def wrapper(*args, **kwargs):
         started = time.perf_counter()
+        starts.setdefault(label, started - begun)
         try:
             return original(*args, **kwargs)
         finally:
@@ -99,15 +106,19 @@ def timed(module, name, label):
     setattr(module, name, wrapper)
 timed(intake, "collect", "intake")
 timed(harness, "grade_class", "grade_class")
+timed(warmup.Warmup, "finish", "warm-up wait")
+timed(similarity, "write_safely", "similarity")
+timed(similarity.Comparison, "_run", "similarity code")  # beside the pool
 timed(report, "write_all", "report")
 timed(manual, "read_manual", "manual")
-started = time.perf_counter()
+begun = time.perf_counter()
 code = cli.main(argv)
-phases["total"] = time.perf_counter() - started
+phases["total"] = time.perf_counter() - begun
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith("Vm"))
 memory = {k: int(v.split()[0]) for k, v in status.items() if k in ("VmHWM", "VmRSS", "VmPeak")}
 memory["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-json.dump({"phases": phases, "memory_kb": memory, "hwm_after_kb": hwm, "code": code}, open(stats_path, "w"))
+json.dump({"phases": phases, "starts": starts, "memory_kb": memory, "hwm_after_kb": hwm, "code": code},
+          open(stats_path, "w"))
 sys.exit(code)
 """
 
@@ -211,6 +222,7 @@ def main() -> None:
         return compare_engines(options)
     if options.quick:
         options.n, options.no_serial = 10, True
+    conditions.print_block([BENCH_CACHE])
 
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     cache_dir = cache.use_folder(work / "cache")  # MNIST's copies warm for every run; no kept key or gradebook
@@ -266,12 +278,17 @@ def main() -> None:
         print(f"  in-process runs that wrote no results.json (a crash kills pytest itself there): {', '.join(broken)}")
 
     # ------------------------------------------------------------------ the grader's phases
-    print(f"\ngrader phases (s){'':17}" + "".join(f"{k:>12}" for k in ("intake", "answer key", "pool", "report", "total")))
+    print(f"\ngrader phases (s){'':17}" + "".join(f"{k:>12}" for k in ("intake", "answer key", "pool", "similarity",
+                                                                        "report", "total")))  # fmt: skip
     for name, data in [(f"-j {options.jobs}", par), ("re-grade", again)] + ([("-j 1", ser)] if ser else []):
         p = data["phases"]
         key = data["reference_seconds"]  # the key is the pool's first run, overlapping the others
-        cells = (p.get("intake", 0), key, p.get("grade_class", 0.0), p.get("report", 0), p.get("total", 0))
+        cells = (p.get("intake", 0), key, p.get("grade_class", 0.0), p.get("similarity", 0.0), p.get("report", 0),
+                 p.get("total", 0))  # fmt: skip
         print(f"  {name:32}" + "".join(f"{c:12.2f}" for c in cells))
+    print_breakdown(f"grade -j {j}", par, floor_wall / j, pool_wall, f"floor({j}) = serial sum / {j}")
+    if ser:
+        print_breakdown("grade -j 1", ser, floor_wall, floor_wall, "floor(1) = serial sum")
     for name, data in [(f"-j {options.jobs}", par)] + ([("-j 1", ser)] if ser else []):
         m = data["memory_kb"]
         print(f"  grader process peak memory, {name}: VmHWM {m.get('VmHWM', 0) / 1024:.0f} MB, "
@@ -289,8 +306,42 @@ def main() -> None:
         print_overhead(label, pairs)
     label, pairs = matched[0]
     print_seconds(label, pairs)
+    print(f"\n{conditions.end_line()}")
     if not options.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def print_breakdown(name: str, data: dict, floor: float, in_process: float, label: str) -> None:
+    """Where a grading run's wall seconds go, as parts that add up to it: the floor, the in-process pass's own
+    loss to running in parallel, then what the grader adds: its start-up, the steps before the pool, the pool
+    over the same runs in-process (the per-submission overhead, the warm-up's CPU beside it), and the fixed
+    costs after the pool (the warm-up's last images, what is left of the similarity check once the pool is
+    done (its code comparison runs beside the pool), the report with the gradebook, the rest: LMS files,
+    manifest)."""
+    p, at = data["phases"], data.get("starts", {})
+    total, pool = p.get("total", 0.0), p.get("grade_class", 0.0)
+    pool_start = at.get("grade_class", 0.0)
+    pool_end = pool_start + pool
+    sim = p.get("similarity", 0.0)  # similarity.write_safely, after the pool: what is left of the check, the pages
+    code_at, code = at.get("similarity code"), p.get("similarity code", 0.0)  # the code comparison, in its thread
+    overlap = (f"the code comparison took {code:.1f} s from {code_at:.1f} s, the pool ended at {pool_end:.1f} s"
+               if code_at is not None else "off")  # fmt: skip
+    after = total - pool_end
+    parts = [
+        (label, floor, ""),
+        ("in-process pass over the floor", in_process - floor, "the machine's loss to running in parallel, not the grader's"),
+        ("grader start-up (python, imports)", data["wall"] - total, ""),
+        ("before the pool (intake, checks)", pool_start, ""),
+        ("pool over the in-process pass", pool - in_process, "sandbox and harness per run, the warm-up's CPU beside the runs"),
+        ("after the pool: warm-up's last images", p.get("warm-up wait", 0.0), ""),
+        ("after the pool: similarity check (the rest)", sim, overlap),
+        ("after the pool: report and gradebook", p.get("report", 0.0), ""),
+        ("after the pool: the rest (LMS, manifest)", after - p.get("warm-up wait", 0.0) - sim - p.get("report", 0.0), ""),
+    ]  # fmt: skip
+    print(f"\nwhere {name}'s {data['wall']:.1f} s go (parts add up to it; the answer key is one run of the pool, "
+          f"{data['reference_seconds']:.1f} s, and one run of the floor)")  # fmt: skip
+    for part, seconds, note in parts:
+        print(f"  {part:44}{seconds:8.1f}{100 * seconds / data['wall']:6.1f} %  {note}")
 
 
 def pair_runs(runs: list[dict], out: Path) -> list[tuple[dict, dict]]:
@@ -303,6 +354,14 @@ def print_overhead(label: str, pairs: list[tuple[dict, dict]]) -> None:
     """The per-submission overhead of the harness over the in-process run, with issue 15's target."""
     if not pairs:
         print(f"per submission ({label}): nothing paired")
+        return
+    key = [(r, g) for r, g in pairs if r["id"] == "_reference"]
+    pairs = [(r, g) for r, g in pairs if r["id"] != "_reference"]  # the answer key is a fixed cost, said apart
+    if key:
+        r, g = key[0]
+        print(f"answer key ({label}): harness run {g['seconds']:.2f} s, in-process {r['wall']:.2f} s "
+              f"({g['seconds'] - r['wall']:+.2f} s; once per class and suite version)")  # fmt: skip
+    if not pairs:
         return
     overhead = [g["seconds"] - r["wall"] for r, g in pairs]
     ratio = [g["seconds"] / r["wall"] for r, g in pairs if r["wall"] > 0]
@@ -361,6 +420,7 @@ def task_overhead(address: str, tasks: int = 200) -> float:
 
 def compare_engines(options) -> None:
     os.environ["GRADER_CACHE"] = "off"  # both engines run the answer key and build the gradebook themselves
+    conditions.print_block(["GRADER_CACHE=off for both engines: each decodes MNIST, runs its answer key, builds its gradebook"])
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     n = options.n if options.n != 40 else 20
     kinds = classgen.write_class(work / "class", n)
@@ -389,6 +449,7 @@ def compare_engines(options) -> None:
           f"scheduler overhead per task {1000 * overhead:.1f} ms")  # fmt: skip
     per_core = statistics.mean(runs) / max(1.0, cluster["load"] / (os.cpu_count() or 1))
     print(f"  one run's cost on an unloaded core ~ mean / max(1, load/cores) = {per_core:.2f} s")
+    print(conditions.end_line())
     if not options.keep:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -54,6 +54,7 @@ sys.path.insert(0, str(KIT))
 sys.path.insert(0, str(KIT / "bench"))
 import cache  # noqa: E402  (bench/cache.py)
 import classgen  # noqa: E402
+import conditions  # noqa: E402  (bench/conditions.py)
 import throughput  # noqa: E402  (the harness's seed per submission)
 from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402
 
@@ -166,6 +167,7 @@ def main() -> None:
     if shutil.which("nbgrader") is None or importlib.util.find_spec("ipykernel") is None:
         print("skipped: nbgrader or its Python kernel (ipykernel) is not installed (pip install '.[tutor]')")
         return
+    conditions.print_block([throughput.BENCH_CACHE.replace("grading runs", "kit's runs and nbgrader's kernels")])
     work = options.keep or Path(tempfile.mkdtemp(prefix="bench-nbgrader-"))
     cache_dir = cache.use_folder(work / "cache")
     kinds = classgen.write_class(work / "class", options.n)
@@ -202,7 +204,7 @@ def main() -> None:
           f"no serial grader running this suite can be more than {wall[base] / tests:.2f}x faster than nbgrader here")
     verdict = wall[base] / wall["grader grade -j 1"]
     print(f"nbgrader / grader grade -j 1, wall: {verdict:.2f}x  -j 1 >= 1.5x: {'ok' if verdict >= 1.5 else 'MISSED'}; "
-          f"load average at end {os.getloadavg()[0]:.1f}")
+          f"{conditions.end_line()}")
     if not options.keep:
         shutil.rmtree(work, ignore_errors=True)
 

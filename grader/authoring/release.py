@@ -26,7 +26,7 @@ BUNDLE_NAME = "exercise02-student.zip"
 TOP = "exercise02"
 SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "sandbox/layout.py", "sandbox/slot.py",
                    "sandbox/worker.py", "sandbox/host.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
-                   "sandbox/training.py", "sandbox/cgroup.py", "sandbox/activity.py",
+                   "sandbox/npy.py", "sandbox/training.py", "sandbox/cgroup.py", "sandbox/activity.py",
                    "sandbox/staging.py", "sandbox/error.py", "sandbox/kit.py", "sandbox/cache.py", "sandbox/rule.py",
                    "sandbox/inprocess.py", "sandbox/student.py")
 MNIST_FILES = (

@@ -21,8 +21,10 @@ import functools
 import hashlib
 import json
 import os
+import selectors
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +61,8 @@ class Job:
     text: str
 
 
-def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0) -> None:
-    """Compute the fingerprints that are not kept yet, `workers` children at a time."""
+def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0, stop=None) -> None:
+    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop: see run_children)."""
     folder.mkdir(parents=True, exist_ok=True)
     todo, seen = [], set()
     for job in jobs:
@@ -72,11 +74,11 @@ def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: 
     shares = [todo[i::workers] for i in range(max(1, min(workers, len(todo))))]
     tasks = [{"op": "fingerprint", "folder": str(folder), "baseline": baseline,
               "files": [[job.digest, job.text] for job in share]} for share in shares]  # fmt: skip
-    run_children(tasks, timeout)
+    run_children(tasks, timeout, stop)
 
 
 def compare(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
-            timeout: float = 600.0) -> list[list]:  # fmt: skip
+            timeout: float = 600.0, stop=None) -> list[list]:  # fmt: skip
     """[i, j, share_i, share_j, matched] for every pair i < j of `digests` at or above the threshold.
 
     `focus` (one flag per digest): only pairs with at least one flagged member are compared (the
@@ -87,34 +89,67 @@ def compare(digests: list[str], folder: Path, workers: int, threshold: float, fo
     focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
     tasks = [{"op": "compare", "folder": str(folder), "digests": digests, "part": [k, n], "threshold": threshold,
               "focus": focus} for k in range(n)]  # fmt: skip
-    pairs = [pair for result in run_children(tasks, timeout) for pair in result]
+    pairs = [pair for result in run_children(tasks, timeout, stop) for pair in result]
     return sorted(pairs, key=lambda p: (p[0], p[1]))
 
 
-def run_children(tasks: list[dict], timeout: float) -> list:
-    """Run one child per task in parallel (JSON in on stdin, JSON out on stdout); their results in order."""
+def run_children(tasks: list[dict], timeout: float, stop=None) -> list:
+    """Run one child per task in parallel (JSON in on stdin, JSON out on stdout); their results in order.
+
+    Every child is fed its whole task before any output is read (a child reads all of its input
+    before it works, so the children work at once even when a task is larger than a pipe's buffer).
+    stop: a threading.Event; once it is set the children are killed and FingerprintError is raised
+    (the pipeline cancels a check that runs beside the grading when the run is interrupted)."""
     env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     children = []
+    deadline = time.monotonic() + timeout
     try:
-        for task in tasks:
-            child = subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-            children.append((child, json.dumps(task).encode()))
+        for _ in tasks:
+            children.append(subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        for child, task in zip(children, tasks):
+            try:
+                child.stdin.write(json.dumps(task).encode())
+                child.stdin.close()
+            except BrokenPipeError:
+                pass  # it died before reading: its exit status says so below
         results = []
-        for child, data in children:
-            out, err = child.communicate(data, timeout=timeout)
+        for child in children:
+            out, err = _collect(child, deadline, timeout, stop)
             if child.returncode != 0:
                 last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
                 raise FingerprintError(f"a fingerprint process failed (exit {child.returncode}): {last[0][:300]}")
             results.append(json.loads(out))
         return results
-    except subprocess.TimeoutExpired:
-        raise FingerprintError(f"fingerprinting took longer than {timeout:g} s") from None
     finally:
-        for child, _ in children:
+        for child in children:
             if child.poll() is None:
                 child.kill()
-                child.wait()
+            child.wait()
+            for stream in (child.stdin, child.stdout, child.stderr):
+                if not stream.closed:
+                    stream.close()
+
+
+def _collect(child: subprocess.Popen, deadline: float, timeout: float, stop) -> tuple[bytes, bytes]:
+    """A child's whole stdout and stderr, once it has closed both; FingerprintError past the deadline or on stop."""
+    chunks: dict = {child.stdout: [], child.stderr: []}
+    with selectors.DefaultSelector() as selector:
+        for stream in chunks:
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            if stop is not None and stop.is_set():
+                raise FingerprintError("stopped")
+            if (left := deadline - time.monotonic()) <= 0:
+                raise FingerprintError(f"fingerprinting took longer than {timeout:g} s")
+            for key, _ in selector.select(min(left, 0.2)):
+                data = os.read(key.fd, 1 << 16)
+                if data:
+                    chunks[key.fileobj].append(data)
+                else:
+                    selector.unregister(key.fileobj)
+    child.wait()
+    return b"".join(chunks[child.stdout]), b"".join(chunks[child.stderr])
 
 
 # --------------------------------------------------------------------------- fingerprints as files

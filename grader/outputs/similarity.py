@@ -25,6 +25,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,14 +114,15 @@ def archive_entries(folder: Path, work: Path) -> tuple[list[Entry], list[str]]:
 # --------------------------------------------------------------------------- code
 
 
-def code_pairs(entries: list[Entry], baseline: str, folder: Path, jobs: int, threshold: float) -> list[dict]:
+def code_pairs(entries: list[Entry], baseline: str, folder: Path, jobs: int, threshold: float,
+               stop=None) -> list[dict]:  # fmt: skip
     """Flagged code pairs, highest share first: at least one side is a submission; archives never pair."""
     coded = [e for e in entries if e.text is not None and e.text.strip()]
     keys = [fingerprint.digest(e.text, baseline) for e in coded]
-    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs)
+    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop)
     pairs = []
     focus = [e.kind == "submission" for e in coded]
-    for i, j, share_i, share_j, matched in fingerprint.compare(keys, folder, jobs, threshold, focus):
+    for i, j, share_i, share_j, matched in fingerprint.compare(keys, folder, jobs, threshold, focus, stop=stop):
         if coded[i].kind != "submission":
             i, j, share_i, share_j = j, i, share_j, share_i
         a, b = coded[i], coded[j]
@@ -254,31 +256,96 @@ def write_similarity(out: Path, submissions: list[Submission], *, kit: Path, com
     images: the report's ImageCache of `out` (the pipeline passes it once the warm-up has finished
     with it); default: a new one on the same folder.
     """
-    out = Path(out)
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    entries = [Entry(s.id, "submission", read_code(s.code), tuple(s.members),
-                     {p.split("/")[-1]: path for p, path in s.plots.items() if path}) for s in submissions]  # fmt: skip
-    entries += kit_entries(kit)
-    with tempfile.TemporaryDirectory(prefix="grader-archive-") as work:  # an archive zip is unpacked here
-        problems = []
-        for index, folder in enumerate(compare_with):
-            found, notes = archive_entries(Path(folder), Path(work) / f"archive-{index}")
+    comparison = Comparison(out, submissions, kit=kit, compare_with=compare_with, threshold=threshold, jobs=jobs)
+    return comparison.write(imports=imports, images=images)
+
+
+class Comparison:
+    """The check in two steps, so that its costly part can overlap the grading of the class.
+
+    start(): in a thread of its own, read the code to compare (the class, the kit's solution, the
+    --compare-with archives), fingerprint it and compare every pair: copydetect's tokeniser in `jobs`
+    children, most of the check's cost, and none of it needs a result or an image. write(): wait for
+    that (or do it now, when start() was never called), then what needs the images the warm-up
+    finished (the plots), then the pages. Either way the same entries in the same order give the same
+    outputs. cancel() stops the children and waits for the thread, so nothing writes into `out` after it.
+    """
+
+    def __init__(self, out: Path, submissions: list[Submission], *, kit: Path, compare_with=(),
+                 threshold: float = THRESHOLD, jobs: int | None = None):  # fmt: skip
+        self.out, self.submissions, self.kit = Path(out), submissions, kit
+        self.compare_with, self.threshold = list(compare_with), threshold
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.work = None  # the folder an archive zip is unpacked into (its plots are read when the page is made)
+        self.found = None  # (entries, problems, pairs) once the code is compared
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        """Compare the code in the background from now on (a second call does nothing)."""
+        if self.thread is None and self.found is None:
+            self.thread = threading.Thread(target=self._run, name="similarity", daemon=True)
+            self.thread.start()
+
+    def write(self, *, imports: dict | None = None, images=None) -> Integrity:
+        """The plots compared, similarity.html and .json written; the hints. Raises what the code step raised."""
+        try:
+            if self.thread is None:
+                self._run()
+            else:
+                self.thread.join()
+            if self.error is not None:
+                raise self.error
+            entries, problems, pairs = self.found
+            return write_pages(self.out, self.submissions, entries, pairs, kit=self.kit, threshold=self.threshold,
+                               imports=imports, problems=problems, images=images)  # fmt: skip
+        finally:
+            self.close()
+
+    def cancel(self) -> None:
+        """Stop the code step (its children are killed) and wait for it."""
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+        self.close()
+
+    def close(self) -> None:
+        if self.work is not None:
+            self.work.cleanup()
+            self.work = None
+
+    def _run(self) -> None:
+        try:
+            self.found = self._compare_code()
+        except BaseException as error:  # noqa: BLE001 - raised again by write(), in the caller's thread
+            self.error = error
+
+    def _compare_code(self) -> tuple[list[Entry], list[str], list[dict]]:
+        entries = [Entry(s.id, "submission", read_code(s.code), tuple(s.members),
+                         {p.split("/")[-1]: path for p, path in s.plots.items() if path}) for s in self.submissions]  # fmt: skip
+        entries += kit_entries(self.kit)
+        self.work = tempfile.TemporaryDirectory(prefix="grader-archive-")  # an archive zip is unpacked here
+        problems: list[str] = []
+        for index, folder in enumerate(self.compare_with):
+            found, notes = archive_entries(Path(folder), Path(self.work.name) / f"archive-{index}")
             entries += found
             problems += notes
-        return compare_all(out, submissions, entries, kit=kit, threshold=threshold, jobs=jobs, imports=imports,
-                           problems=problems, images=images)  # fmt: skip
+        baseline = read_code(self.kit / "exercise02_template.py") or ""
+        pairs = []
+        try:
+            pairs = code_pairs(entries, baseline, self.out / "results" / fingerprint.FOLDER, self.jobs, self.threshold,
+                               self.stop)  # fmt: skip
+        except fingerprint.FingerprintError as error:
+            problems.append(f"code was not compared: {error}")
+        return entries, problems, pairs
 
 
-def compare_all(out: Path, submissions: list[Submission], entries: list[Entry], *, kit: Path, threshold: float, jobs: int,
-                imports: dict | None, problems: list[str], images=None) -> Integrity:  # fmt: skip
-    """The comparisons of write_similarity, once the archives are read."""
+def write_pages(out: Path, submissions: list[Submission], entries: list[Entry], pairs: list[dict], *, kit: Path,
+                threshold: float, imports: dict | None, problems: list[str], images=None) -> Integrity:  # fmt: skip
+    """The plots compared and the pages written, once the code pairs are known."""
     folder = out / "results" / fingerprint.FOLDER
     baseline = read_code(kit / "exercise02_template.py") or ""
-    pairs, groups = [], []
-    try:
-        pairs = code_pairs(entries, baseline, folder, jobs, threshold)
-    except fingerprint.FingerprintError as error:
-        problems.append(f"code was not compared: {error}")
     groups = plot_groups(entries, out, images)
     ids = [s.id for s in submissions]
     flags = hints(pairs, groups, imports or {}, ids)
@@ -295,9 +362,12 @@ def compare_all(out: Path, submissions: list[Submission], entries: list[Entry], 
     return Integrity(flags, public_pairs, groups, problems)
 
 
-def write_safely(out: Path, submissions: list[Submission], **options) -> Integrity:
-    """write_similarity; a failure becomes a problem (flags None, no page) and never costs the class its report."""
+def write_safely(out: Path, submissions: list[Submission], comparison: Comparison | None = None, **options) -> Integrity:
+    """write_similarity (or the pages of a started Comparison); a failure becomes a problem (flags None, no page)
+    and never costs the class its report."""
     try:
+        if comparison is not None:
+            return comparison.write(imports=options.get("imports"), images=options.get("images"))
         return write_similarity(out, submissions, **options)
     except Exception as error:  # noqa: BLE001 - hints are optional, the grades are not
         for name in ("similarity.html", "similarity.json"):

@@ -3,13 +3,19 @@
 Each step is a function of what the earlier ones produced, so the order is in the code: similarity
 and the report take the ImageCache that only `finish_images` hands out (after the warm-up thread has
 finished writing it), and the output folder's manifest is written last, once every file is recorded.
-A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then cancels the
-warm-up, releases the folder's lock and removes the intake folder, leaving the results kept so far.
+Two kinds of work overlap the grading: the warm-up makes each result's images as it arrives, and the
+similarity check's costly part (fingerprinting and comparing the code, which needs no result) starts
+in a thread of its own as soon as no run waits for a slot of the pool and a slot is free, so its
+children use the core the last runs leave idle; its pages are written after the warm-up, from the
+finished images. A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then
+cancels the warm-up and the similarity check, releases the folder's lock and removes the intake
+folder, leaving the results kept so far.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +65,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
     checked = check(request)
     out = checked.out
     lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
-    warm = None
+    warm = comparison = None
     try:
         if out.is_dir():
             lock.lock()  # before intake: a second run into this folder stops at once
@@ -68,10 +74,11 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         lock.lock()
         match_people(request, checked, klass, say)
         warm = warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), klass.submissions)
-        batch = run_class(request, klass, out, warm, progress, executor)
+        comparison = start_comparison(request, out, klass)
+        batch = run_class(request, klass, out, warm, progress, executor, comparison)
         images = finish_images(warm, say)
         points = read_points(request, out, klass, say)
-        integrity = compare_class(request, out, klass, images, say)
+        integrity = compare_class(request, out, klass, images, say, comparison)
         written = report.write_all(out, submissions=klass.submissions, results=batch.results, key=batch.key,
                                    manual=points, notes=klass.notes, banner=report.sandbox_banner(batch.backends),
                                    late=klass.late, stamp=stamp(request),
@@ -86,6 +93,8 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
     finally:
         if warm is not None:
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
+        if comparison is not None:
+            comparison.cancel()
         lock.release()
         staging.remove(work)
     unmatched = list(checked.sheet.unmatched) if checked.sheet is not None else []
@@ -123,14 +132,20 @@ def match_people(request: Request, checked: Checked, klass: Class, say) -> None:
         klass.notes.append(f"late penalty: {request.late_penalty.describe()}; applied to {penalised} submission(s)")
 
 
-def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, progress, executor) -> harness.Batch:
-    """Every submission's Result (kept or run now); the warm-up makes each result's images meanwhile."""
+def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, progress, executor,
+              comparison=None) -> harness.Batch:  # fmt: skip
+    """Every submission's Result (kept or run now); the warm-up makes each result's images meanwhile, and the
+    similarity check compares the code once no run waits for a slot and a slot is free (on a cluster: once no
+    run waits), so that its children use the core the pool no longer fills."""
     runner = Runner(request.kit, request.suite.resolve(), budget=request.budget, backend=request.backend)
+    slots = None if request.cluster else (request.jobs or os.cpu_count() or 1)
 
     def on_result(done, total, result, cached, in_flight=0, workers=None):
         if progress is not None:
             progress.update(done, total, result, cached, in_flight, workers)
         warm.add(result, cached)  # its images are made while the pool grades the rest
+        if comparison is not None and done + in_flight >= total and (slots is None or in_flight < slots):
+            comparison.start()  # every run left is running (the answer key came first) and a slot is free
 
     kept = store.Store(out / "results")
     try:
@@ -166,13 +181,23 @@ def start_sheet(request: Request, out: Path, klass: Class) -> None:
         manual.write_template(out / manual.FILLED_NAME, [(s.id, s.members) for s in klass.submissions], keep=True)
 
 
-def compare_class(request: Request, out: Path, klass: Class, images: report.ImageCache, say):
-    """similarity.html and .json (None with --no-similarity); its problems are said, never fatal."""
+def start_comparison(request: Request, out: Path, klass: Class) -> similarity.Comparison | None:
+    """The similarity check of the class, not started yet (None with --no-similarity)."""
     if request.no_similarity:
         return None
-    integrity = similarity.write_safely(out, klass.submissions, kit=request.kit, compare_with=request.compare_with,
-                                       jobs=request.jobs, threshold=request.similarity_threshold,
-                                       imports=klass.forbidden, images=images)  # fmt: skip
+    return similarity.Comparison(out, klass.submissions, kit=request.kit, compare_with=request.compare_with,
+                                 threshold=request.similarity_threshold, jobs=request.jobs)  # fmt: skip
+
+
+def compare_class(request: Request, out: Path, klass: Class, images: report.ImageCache, say, comparison=None):
+    """similarity.html and .json (None with --no-similarity), from the comparison started beside the pool; its
+    problems are said, never fatal."""
+    if request.no_similarity:
+        return None
+    integrity = similarity.write_safely(out, klass.submissions, comparison=comparison, kit=request.kit,
+                                       compare_with=request.compare_with, jobs=request.jobs,
+                                       threshold=request.similarity_threshold, imports=klass.forbidden,
+                                       images=images)  # fmt: skip
     for problem in integrity.problems:
         say(f"similarity: {problem}")
     return integrity

@@ -60,7 +60,7 @@ from grader.sandbox.error import GraderError
 from grader.sandbox.kit import KIT
 from grader.sandbox.protocol import clean_text
 
-KIT_FILES = ("boot.py", "error.py", "protocol.py", "training.py")  # the runtime files mounted into the sandbox
+KIT_FILES = ("boot.py", "error.py", "npy.py", "protocol.py", "training.py")  # the runtime files mounted into the sandbox
 GRADER_FILES = ("formula.py", "standin.py")  # mounted too where present: the grader's kit has them, the student bundle does not
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = KIT  # the kit's top folder: must never be visible inside

@@ -19,7 +19,6 @@ Stdlib + numpy only: this module also runs inside the sandbox and ships in the s
 from __future__ import annotations
 
 import builtins
-import io
 import json
 import math
 import os
@@ -30,8 +29,10 @@ import time
 import numpy as np
 
 if __package__:
+    from grader.sandbox import npy
     from grader.sandbox.error import GraderError
 else:  # inside the sandbox: boot.py imports the runtime's files by bare name
+    import npy  # type: ignore[no-redef]
     from error import GraderError  # type: ignore[no-redef]
 
 MAX_REPLY_BYTES = 64 << 20  # what the trusted side accepts from the worker
@@ -232,16 +233,22 @@ def encode(value, handle_of=None) -> tuple[object, list]:
 
 
 def pack(header: dict, arrays: list) -> bytes:
-    """One message: the header (whose values were made by `encode`) and its arrays as .npy blobs."""
+    """One message: the header (whose values were made by `encode`) and its arrays as .npy blobs.
+
+    Built with one copy of the arrays' data. Each .npy header is padded (spaces, as .npy allows) so
+    that its data starts aligned (npy.ALIGN) in the message body: a receiver that reads the body into a
+    fresh buffer can then use a large array where it lies instead of copying it (load_npy).
+    """
     text = _dumps(header, allow_nan=False, separators=(",", ":")).encode()
-    parts = [_HEADER.pack(len(text)), text]
+    parts = [b"", _HEADER.pack(len(text)), text]
+    offset = _HEADER.size + len(text)
     for array in arrays:
-        blob = io.BytesIO()
-        np.lib.format.write_array(blob, array, allow_pickle=False)
-        data = blob.getvalue()
-        parts += [_LENGTH.pack(len(data)), data]
-    body = b"".join(parts)
-    return _LENGTH.pack(len(body)) + body
+        offset += _LENGTH.size
+        head = npy.header(array, offset)
+        parts += [_LENGTH.pack(len(head) + array.nbytes), head, array.reshape(-1).view(np.uint8) if array.size else b""]
+        offset += len(head) + array.nbytes
+    parts[0] = _LENGTH.pack(offset)
+    return b"".join(parts)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -320,20 +327,15 @@ def array_refs(tree) -> list[int]:
 
 
 def load_npy(blob: memoryview) -> np.ndarray:
-    """A fresh array from .npy bytes, refusing anything but plain numbers and exact sizes (never pickle)."""
-    stream = io.BytesIO(blob)
+    """An array of its own from .npy bytes, refusing anything but plain numbers and exact sizes (never pickle).
+
+    Small arrays are copied out; a large one (npy.IN_PLACE_BYTES) in a writable body is a view of it: the
+    body is the fresh buffer read_message filled for this message alone, so the array is still the
+    only user of its memory, and the copy would cost as much as the transfer."""
     try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream, max_header_size=2000)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream, max_header_size=2000)
-        else:
-            raise ProtocolError(f".npy version {version} not accepted")
-    except ProtocolError:
-        raise
-    except Exception as error:  # numpy raises ValueError/TypeError/SyntaxError for forged headers
-        raise ProtocolError(f"bad .npy header ({clean_text(error, 160)})") from None
+        shape, fortran, dtype, start = npy.fields(blob)
+    except ValueError as error:  # a forged or foreign header; numpy's message may quote it
+        raise ProtocolError(clean_text(error, 200)) from None
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise ProtocolError(f"array dtype {clean_text(dtype, 60)} is not a plain number type")
     if not isinstance(shape, tuple) or len(shape) > MAX_DEPTH:
@@ -343,13 +345,15 @@ def load_npy(blob: memoryview) -> np.ndarray:
     if fortran:
         raise ProtocolError("Fortran-ordered arrays are not accepted")
     count = math.prod(shape)
-    data = blob[stream.tell() :]
+    data = blob[start:]
     if count * dtype.itemsize != len(data):
         raise ProtocolError(
             f"array header claims shape {clean_text(shape, 80)} of {dtype.str} "
             f"({count * dtype.itemsize} bytes) but {len(data)} bytes follow"
         )
     array = np.frombuffer(data, dtype=dtype, count=count).reshape(shape)
+    if array.nbytes >= npy.IN_PLACE_BYTES and dtype.isnative and array.flags.writeable and array.flags.aligned:
+        return array  # a large array in the received body's own fresh buffer, which nothing else uses
     return array.astype(dtype.newbyteorder("="), copy=True)
 
 

@@ -145,7 +145,8 @@ def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
     test_rows = np.sort(secret.choice(len(mnist.read("test", "labels", data_dir)), MNIST_TEST, replace=False))
     X_test = mix_pixels(np.take(mnist.read("test", "images", data_dir), test_rows, axis=0), pixels, rotations)
     y_test = classes[mnist.read("test", "labels", data_dir)[test_rows]]
-    return X_train.astype(np.float32), Y_train, X_test, y_test
+    # C order: einsum leaves the rows strided, and every call that ships X_train (or gathers its batches) would copy it
+    return X_train.astype(np.float32, order="C"), Y_train, X_test, y_test
 
 
 def training_steps(student, model, X, Y, order, batch_size, lr, what):

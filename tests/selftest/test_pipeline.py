@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
@@ -87,20 +88,56 @@ def test_pipeline_grades_a_class_with_a_fake_executor(tmp_path):
     assert (again.batch.graded, again.batch.cached) == (0, 3) and len(fake.runs) == 3  # kept results: nothing run
 
 
-def test_warm_up_finishes_before_similarity_and_the_report_share_its_images(tmp_path, monkeypatch):
-    """Do the steps run warm-up -> similarity -> report, the last two with the ImageCache the warm-up finished?"""
+class GatedExecutor(FakeExecutor):
+    """FakeExecutor whose last run of the class answers only once `gate` is set (or after `seconds`), from a thread:
+    what the pipeline does while that run is still going shows in the order of events."""
+
+    def __init__(self, runs: int, gate, seconds: float = 20.0):
+        super().__init__()
+        self.total, self.gate, self.seconds = runs, gate, seconds
+
+    def submit(self, fn, runner, name, code, seed):
+        done = super().submit(fn, runner, name, code, seed)
+        if len(self.runs) < self.total:
+            return done
+        pending = Future()
+
+        def answer():
+            self.gate.wait(self.seconds)
+            pending.set_result(done.result())
+
+        threading.Thread(target=answer, daemon=True).start()
+        return pending
+
+
+def test_similarity_compares_the_code_beside_the_pool_and_writes_its_page_between_warm_up_and_report(tmp_path,
+                                                                                                     monkeypatch):
+    """Does the similarity check start comparing code while the pool's last run is still going (once no run waits
+    for a slot), and are the steps still warm-up -> similarity page -> report, sharing the warm-up's ImageCache?"""
+    from grader.grading import harness
     from grader.outputs import report, similarity, warmup
     from grader.pipeline import flow
 
-    order, caches = [], []
-    finish, compare, write = warmup.Warmup.finish, similarity.write_safely, report.write_all
+    order, caches, started = [], [], threading.Event()
+    finish, compare, write, code = warmup.Warmup.finish, similarity.write_safely, report.write_all, similarity.Comparison._run
+    pool = harness.grade_class
+
+    def comparing_code(self):
+        order.append("similarity compares code")
+        started.set()  # lets the pool's last run answer
+        return code(self)
+
+    def grading(*args, **options):
+        batch = pool(*args, **options)
+        order.append("pool finished")
+        return batch
 
     def finishing(self):
         order.append("warm-up finished")
         return finish(self)
 
     def comparing(out, submissions, **options):
-        order.append("similarity")
+        order.append("similarity page")
         caches.append(options["images"])
         return compare(out, submissions, **options)
 
@@ -109,14 +146,35 @@ def test_warm_up_finishes_before_similarity_and_the_report_share_its_images(tmp_
         caches.append(options["images"])
         return write(out, **options)
 
+    monkeypatch.setattr(similarity.Comparison, "_run", comparing_code)
+    monkeypatch.setattr(harness, "grade_class", grading)
     monkeypatch.setattr(warmup.Warmup, "finish", finishing)
     monkeypatch.setattr(similarity, "write_safely", comparing)
     monkeypatch.setattr(report, "write_all", writing)
-    source = make_class(tmp_path, {"ann": "x = 1\n", "bob": "x = 1\n"})
-    flow.grade_class(request_for(source, tmp_path / "out"), say=lambda line: None, executor=FakeExecutor())
-    assert order == ["warm-up finished", "similarity", "report"]
+    source = make_class(tmp_path, {"ann": "x = 1\n", "bob": "x = 1\n", "cid": "y = 2\n"})
+    fake = GatedExecutor(runs=4, gate=started)  # the key and three submissions, two at a time (jobs=2)
+    flow.grade_class(request_for(source, tmp_path / "out"), say=lambda line: None, executor=fake)
+    assert order == ["similarity compares code", "pool finished", "warm-up finished", "similarity page", "report"]
     assert caches[0] is caches[1] and isinstance(caches[0], report.ImageCache)
+    flags = json.loads((tmp_path / "out" / "similarity.json").read_text())["flags"]
+    assert "code matches" in " ".join(flags.get("ann", [])) or flags == {}  # the page was written from the comparison
     assert (tmp_path / "out" / "similarity.html").is_file()
+
+
+def test_the_similarity_check_gives_the_same_page_beside_the_pool_as_after_it(tmp_path):
+    """Is similarity.json the same whether the code was compared beside the pool (the pipeline) or in one step
+    after it (write_similarity, as before the overlap)?"""
+    from grader.grading import intake
+    from grader.outputs import similarity
+    from grader.pipeline import flow
+
+    body = SOLUTION.decode().replace("def ", "def  ")  # the same code for the fingerprints: a flagged pair
+    source = make_class(tmp_path, {"ann": body, "bob": body, "cid": "y = 2\n"})
+    flow.grade_class(request_for(source, tmp_path / "out"), say=lambda line: None, executor=FakeExecutor())
+    submissions, _ = intake.collect(source, tmp_path / "intake")
+    similarity.write_similarity(tmp_path / "alone", submissions, kit=KIT, jobs=2, imports={})
+    piped, alone = (json.loads((tmp_path / d / "similarity.json").read_text()) for d in ("out", "alone"))
+    assert piped["pairs"] and piped == alone
 
 
 def test_an_interrupted_run_keeps_its_results_and_releases_the_folder(tmp_path):
