@@ -247,10 +247,10 @@ def test_waiting_without_computing_is_bounded_per_call_and_per_run(submission):
             with pytest.raises(protocol.CallTimeout, match="nap waited 1.0 s without computing"):
                 student.nap(600)
         assert student.stops == ["idle", "idle"]
-        started = time.monotonic()
+        starts = student._host.generation  # workers started so far
         with pytest.raises(protocol.CallTimeout, match="not run: the submission has used up its allowance of 2.5 s"):
             student.relu(np.array([1.0]))  # less than 0.5 s left: an honest call would be stopped for noise
-        assert time.monotonic() - started < 1.0  # refused without starting a worker
+        assert student._host.generation == starts, "refused, but only after starting a worker"
         assert 2.0 <= student.usage()["idle_seconds"] < 3.0
     finally:
         student.close()
@@ -315,17 +315,16 @@ def test_parallel_students_get_distinct_slots(submission):
 
 
 @strong
-def test_start_and_round_trip_are_fast(submission):
+def test_one_worker_answers_every_round_trip(submission):
+    """Does the first ping start the worker and do 50 more go to that same worker? (How fast: bench/sandbox.py,
+    which prints the start and the round trip against their targets; a test asserts no timing.)"""
     student = sandbox.SandboxStudent(submission, data_dir=None)
     try:
-        started = time.monotonic()
-        student.ping()
-        ready = time.monotonic() - started
-        trips = sorted(student.ping() for _ in range(50))
+        assert student._host.generation == 0
+        trips = [student.ping() for _ in range(51)]
+        assert student._host.generation == 1 and all(trip >= 0 for trip in trips)
     finally:
         student.close()
-    assert ready < 2.0  # target 0.3 s; generous for a loaded CI machine
-    assert trips[25] < 0.02  # target 2 ms
 
 
 # --------------------------------------------------------------------------- isolation, seen from inside
