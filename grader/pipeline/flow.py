@@ -5,9 +5,8 @@ and the report take the ImageCache that only `finish_images` hands out (after th
 finished writing it), and the output folder's manifest is written last, once every file is recorded.
 Two kinds of work overlap the grading: the warm-up makes each result's images as it arrives, and the
 similarity check's costly part (fingerprinting and comparing the code, which needs no result) starts
-in a thread of its own as soon as no run waits for a slot of the pool and a slot is free, so its
-children use the core the last runs leave idle; its pages are written after the warm-up, from the
-finished images. A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then
+in a thread of its own as soon as the pool's queue is empty, so its children take the cores the last
+runs leave idle; its pages are written after the warm-up, from the finished images. A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then
 cancels the warm-up and the similarity check, releases the folder's lock and removes the intake
 folder, leaving the results kept so far.
 """
@@ -15,7 +14,6 @@ folder, leaving the results kept so far.
 from __future__ import annotations
 
 import datetime
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,17 +133,16 @@ def match_people(request: Request, checked: Checked, klass: Class, say) -> None:
 def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, progress, executor,
               comparison=None) -> harness.Batch:  # fmt: skip
     """Every submission's Result (kept or run now); the warm-up makes each result's images meanwhile, and the
-    similarity check compares the code once no run waits for a slot and a slot is free (on a cluster: once no
-    run waits), so that its children use the core the pool no longer fills."""
+    similarity check compares the code once the pool's queue is empty, so that its children take the cores
+    the last runs leave idle."""
     runner = Runner(request.kit, request.suite.resolve(), budget=request.budget, backend=request.backend)
-    slots = None if request.cluster else (request.jobs or os.cpu_count() or 1)
 
     def on_result(done, total, result, cached, in_flight=0, workers=None):
         if progress is not None:
             progress.update(done, total, result, cached, in_flight, workers)
         warm.add(result, cached)  # its images are made while the pool grades the rest
-        if comparison is not None and done + in_flight >= total and (slots is None or in_flight < slots):
-            comparison.start()  # every run left is running (the answer key came first) and a slot is free
+        if comparison is not None and done + in_flight >= total:
+            comparison.start()  # the queue is empty: every run left is running (the answer key came first)
 
     kept = store.Store(out / "results")
     try:

@@ -130,8 +130,8 @@ class GatedExecutor(FakeExecutor):
 
 def test_similarity_compares_the_code_beside_the_pool_and_writes_its_page_between_warm_up_and_report(tmp_path,
                                                                                                      monkeypatch):
-    """Does the similarity check start comparing code while the pool's last run is still going (once no run waits
-    for a slot), and are the steps still warm-up -> similarity page -> report, sharing the warm-up's ImageCache?"""
+    """Does the similarity check start comparing code while the pool's last run is still going (once the pool's
+    queue is empty), and are the steps still warm-up -> similarity page -> report, sharing the warm-up's ImageCache?"""
     from grader.grading import harness
     from grader.outputs import report, similarity, warmup
     from grader.pipeline import flow
