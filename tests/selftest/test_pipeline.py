@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import threading
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -61,10 +62,27 @@ def request_for(source: Path, out: Path, **options):
     return Request(submissions=source, out=out, kit=KIT, suite=STANDIN, backend="fake", jobs=2, **options)
 
 
+@pytest.fixture(scope="session")
+def empty_gradebook(tmp_path_factory) -> Path:
+    """nbgrader's empty gradebook, made once: making it runs nbgrader's alembic subprocess (seconds)."""
+    from grader.outputs import gradebook
+
+    root = tmp_path_factory.mktemp("cache-seed")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADER_CACHE", str(root))
+        gradebook.copy_empty(root / "made.db", "exercise02", gradebook.api().Gradebook)
+    return next((root / "gradebooks").glob("empty-*.db"))
+
+
 @pytest.fixture(autouse=True)
-def no_user_cache(monkeypatch):
-    """The fake answer key must never reach the user's cache of answer keys (or its gradebooks)."""
-    monkeypatch.setenv("GRADER_CACHE", "off")
+def no_user_cache(monkeypatch, tmp_path, empty_gradebook):
+    """The fake answer key must never reach the user's cache of answer keys (or its gradebooks): each test has a
+    cache folder of its own, which holds only nbgrader's empty gradebook when the test starts."""
+    cache = tmp_path / "user-cache"
+    (cache / "gradebooks").mkdir(mode=0o700, parents=True)
+    cache.chmod(0o700)
+    shutil.copyfile(empty_gradebook, cache / "gradebooks" / empty_gradebook.name)
+    monkeypatch.setenv("GRADER_CACHE", str(cache))
 
 
 def test_pipeline_grades_a_class_with_a_fake_executor(tmp_path):
