@@ -14,7 +14,8 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
    attribute, release objects, ping; with "keep" in a call/method/get request the result stays
    here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
    training steps (grader/sandbox/training.py) on a kept model; "standin" rebinds the module's activations
-   and losses to trusted ones (grader/sandbox/standin.py) or restores them. Every call is wrapped in
+   and losses to trusted ones (grader/sandbox/standin.py), compiled from the source sent with the
+   request, or restores them. Every call is wrapped in
    `except BaseException`, so sys.exit, KeyboardInterrupt or pytest.exit in a submission become an
    error reply, not the end of the worker.
 
@@ -48,7 +49,7 @@ def main() -> None:
     import training
 
     try:
-        import standin  # the grader's only, with formula.py: the student bundle leaves both out (the formulas)
+        import standin  # the grader's only (no formula in it: the stand-ins arrive as source with each request)
     except ImportError:
         standin = None
 
@@ -202,11 +203,14 @@ class Worker:
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}
-        if op == "standin":  # args: a list of names to rebind to trusted stand-ins, or None to restore
+        if op == "standin":  # args: [names, their source] to rebind to trusted stand-ins, or None to restore
             if self.standin is None:
                 return self.missing("the trusted stand-ins are not in this runtime (only the grader has them)")
             self.standin.restore(self.standins)
-            self.standins = self.standin.install(self.module, [str(n) for n in args]) if args else []
+            self.standins = []
+            if args:
+                names = [str(n) for n in args[0]]
+                self.standins = self.standin.install(self.module, names, self.standin.build(args[1], names))
             return {"ok": True, "value": len(self.standins)}
         return self.missing(f"unknown request {op!r}")
 

@@ -148,9 +148,26 @@ class SandboxStudent:
                              float(x_divisor)], f"training {model.type_name} (forward, loss, backward, update)")
 
     def standin(self, names) -> None:
-        """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py) in
-        the worker, or restore them (None). A new worker starts without stand-ins."""
-        self._request({"op": "standin"}, list(names) if names else None, "standing in for the activations")
+        """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py) in the
+        worker, or restore them (None). The worker has no formula: it gets the source of these stand-ins only."""
+        if names:
+            from grader.sandbox import standin  # the grader's only (the bundle has no stand-ins)
+
+            names = [str(n) for n in names]
+            self._held = (self._host.ensure().generation, self.formulas_held | set(names))  # before it is sent
+            names = [names, standin.source_of(names)]
+        self._request({"op": "standin"}, names or None, "standing in for the activations")
+
+    @property
+    def formulas_held(self) -> frozenset:
+        """The functions whose trusted formula the current worker has been sent (none for a new worker)."""
+        generation, names = getattr(self, "_held", (None, frozenset()))
+        worker = self._host.worker
+        return frozenset(names) if worker is not None and worker.generation == generation else frozenset()
+
+    def restart(self) -> None:
+        """Stop the worker: the next call starts a new one, which imports the submission afresh."""
+        self._host.stop()
 
     def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         handle = self._handle_of(target)

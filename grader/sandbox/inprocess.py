@@ -135,6 +135,16 @@ class InProcessStudent:
 
         standin.restore(getattr(self, "_standins", []))
         self._standins = standin.install(self.module(), list(names)) if names else []
+        self._held = self.formulas_held | {str(n) for n in names or ()}
+
+    @property
+    def formulas_held(self) -> frozenset:
+        """The functions whose trusted stand-in this import of the submission has been given."""
+        return frozenset(getattr(self, "_held", ()))
+
+    def restart(self) -> None:
+        """A fresh import of the submission: its objects and module state of before are gone."""
+        self._module, self._standins, self._held = None, [], frozenset()
 
     def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         method = getattr(target, name, None)

@@ -61,7 +61,7 @@ from grader.sandbox.kit import KIT
 from grader.sandbox.protocol import clean_text
 
 KIT_FILES = ("boot.py", "error.py", "npy.py", "protocol.py", "training.py")  # the runtime files mounted into the sandbox
-GRADER_FILES = ("formula.py", "standin.py")  # mounted too where present: the grader's kit has them, the student bundle does not
+GRADER_FILES = ("standin.py",)  # mounted too where present: the grader's kit has them, the student bundle does not
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = KIT  # the kit's top folder: must never be visible inside
 INSIDE = "/opt/exercise02"  # where the runtime files and the submission appear in the sandbox
@@ -247,6 +247,11 @@ class Layout:
                     made.add(str(parent))
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", tree, tree]
+        # A kit installed without -e lies inside the interpreter's tree: hide the package (formula.py, the
+        # grading code) under an empty tmpfs; the worker's runtime files are the copies under INSIDE.
+        package = str(RUNTIME_DIR.parent)
+        if any(package.startswith(tree.rstrip("/") + "/") for tree in self.trees):
+            cmd += ["--tmpfs", package]
         cmd += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--tmpfs", INSIDE]
         names = KIT_FILES + tuple(name for name in GRADER_FILES if (RUNTIME_DIR / name).is_file())
         sources = [(str(RUNTIME_DIR / name), f"{INSIDE}/{name}") for name in names] if fds is not None else []

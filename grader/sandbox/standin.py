@@ -9,35 +9,72 @@ global (`sigmoid`), and every reference to the old function in a module-level di
 (`ACTIVATIONS = {"sigmoid": (sigmoid, sigmoid_grad)}`) or class attribute. `restore` undoes it.
 A submission that computes a derivative inline in backward still owns that code: nothing rebinds it.
 
-Not a security boundary: this runs next to the submission, which can ignore it. The trusted side
-never judges by it; it only spares honest work from being charged for another function's bug.
-Stdlib + numpy only: this module also runs inside the sandbox. The grader's only, like formula.py: the
-student bundle leaves both out (layout.GRADER_FILES).
+Not a security boundary by itself: this runs next to the submission, which can ignore it. The trusted
+side never judges by it; it only spares honest work from being charged for another function's bug. What
+it must never do is hand a submission the formula of a function a later test judges: the worker gets
+no formula file (only this module is mounted, layout.GRADER_FILES) and receives, with each request, the
+source of the stand-ins it installs and nothing else (`source_of`). The hidden suite orders its tests so
+that a function's formula reaches the worker only after every test that judges that function
+(`PHASE`, tests/hidden/conftest.py), and starts a fresh worker when that would not hold.
+Stdlib + numpy only: this module also runs inside the sandbox. The grader's only: the student bundle
+leaves it out, and formula.py with it.
 """
 
 from __future__ import annotations
 
-try:
+import ast
+from pathlib import Path
+
+if __package__:  # grader.sandbox.standin: the trusted side (and the in-process backend) holds the formulas
     from grader.sandbox import formula
-except ImportError:  # inside the sandbox: boot.py imports this module by its bare name, next to formula.py
-    import formula  # type: ignore[no-redef]
+else:  # inside the worker (boot.py loads this file by its bare name): no formula; they arrive as source (`build`)
+    formula = None
 
 NAMES = ("sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu", "leaky_relu_grad",
          "elu", "elu_grad", "softmax", "mse_loss", "mse_loss_grad", "cross_entropy_loss", "cross_entropy_loss_grad")
-FUNCTIONS = {name: getattr(formula, name) for name in NAMES}
+# The functions whose formula none of the others needs: judged first, with no stand-in in place. The
+# others (derivatives, cross-entropy) are judged next, with only these standing in.
+BASE = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "mse_loss", "mse_loss_grad")
+FUNCTIONS = {name: getattr(formula, name) for name in NAMES} if formula is not None else {}
 
 
-def install(module, names=NAMES) -> list:
+def source_of(names) -> str:
+    """The source of the formulas `names` and of the helpers they call, read from formula.py (trusted side):
+    what the worker compiles for these stand-ins, and nothing of the other formulas."""
+    path = Path(formula.__file__)
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    wanted, todo = set(), [str(n) for n in names if str(n) in NAMES]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
+    parts = [ast.get_source_segment(text, node) for name, node in defs.items() if name in wanted]
+    return "import numpy as np\n\n\n" + "\n\n\n".join(parts) + "\n"
+
+
+def build(source: str, names) -> dict:
+    """The stand-ins compiled from `source_of`'s text, in a namespace of their own (inside the worker)."""
+    namespace: dict = {}
+    exec(compile(str(source), "<stand-ins>", "exec"), namespace)  # noqa: S102 - trusted text from the grader
+    return {str(name): namespace[str(name)] for name in names if str(name) in NAMES and str(name) in namespace}
+
+
+def install(module, names=NAMES, functions=None) -> list:
     """Rebind the module's functions `names` (and every module-level or class-level reference to them)
-    to the stand-ins; the undo records for `restore`."""
+    to the stand-ins (`functions`, by default the trusted side's own); the undo records for `restore`."""
+    functions = FUNCTIONS if functions is None else functions
     old_to_new = {}
     records = []
     for name in names:
         old = getattr(module, name, None)
-        if name in FUNCTIONS and callable(old) and old is not FUNCTIONS[name]:
-            old_to_new[id(old)] = FUNCTIONS[name]
+        if name in functions and callable(old) and old is not functions[name]:
+            old_to_new[id(old)] = functions[name]
             records.append((module.__dict__, name, old))
-            module.__dict__[name] = FUNCTIONS[name]
+            module.__dict__[name] = functions[name]
     if not old_to_new:
         return records
 

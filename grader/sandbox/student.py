@@ -74,6 +74,13 @@ class Student(Protocol):
         """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py), or
         restore them (None)."""
 
+    @property
+    def formulas_held(self) -> frozenset:
+        """The functions whose trusted formula has reached the submission since it was last (re)started."""
+
+    def restart(self) -> None:
+        """Start the submission afresh (a new worker; in-process a new import): nothing of before survives."""
+
     def data(self, name: str, rows: tuple[int, int] | None = None) -> Any:
         """A data set read by the trusted reader (grader/sandbox/mnist.py); it reaches the submission only as
         an argument."""

@@ -65,7 +65,7 @@ def test_stand_ins_are_the_contract_and_finite_for_large_inputs():
 
 def test_each_formula_has_one_home_the_grader_keeps():
     """Do the answer key and the stand-ins use the very functions of grader/sandbox/formula.py, and does the
-    student bundle leave that module (and standin.py) out while the sandbox mounts them?"""
+    student bundle leave that module (and standin.py) out, and the sandbox mount standin.py but no formula?"""
     import importlib.util
 
     from grader.authoring import release
@@ -82,5 +82,17 @@ def test_each_formula_has_one_home_the_grader_keeps():
     written |= {node.name for node in ast.walk(ast.parse((KIT / "grader" / "sandbox" / "standin.py").read_text()))
                 if isinstance(node, ast.FunctionDef)}
     assert not written & set(standin.NAMES), "a formula is written again outside grader/sandbox/formula.py"
-    assert {"formula.py", "standin.py"} <= set(layout.GRADER_FILES)
+    assert "standin.py" in layout.GRADER_FILES and "formula.py" not in layout.GRADER_FILES  # sent as source only
     assert not {f"sandbox/{name}" for name in layout.GRADER_FILES} & set(release.SANDBOX_RUNTIME)
+
+
+def test_an_installed_kit_is_hidden_from_the_worker():
+    """Installed without -e, the kit's grader package (formula.py among it) lies inside the interpreter's
+    tree the sandbox binds: is it covered by an empty tmpfs, and left alone when it lies elsewhere?"""
+    from grader.sandbox import layout
+
+    package = str(layout.RUNTIME_DIR.parent)
+    inside = layout.Layout("bwrap", [str(layout.RUNTIME_DIR.parents[1])], False, None).command(None, ["python3"])
+    assert ["--tmpfs", package] == inside[inside.index(package) - 1:inside.index(package) + 1]
+    elsewhere = layout.Layout("bwrap", ["/usr/lib/python3-nowhere"], False, None).command(None, ["python3"])
+    assert package not in elsewhere

@@ -1,0 +1,73 @@
+"""Borrowed formulas: a submission must not earn a function's points with the grader's own formula.
+
+The stand-ins (grader/sandbox/standin.py) put trusted activations and losses next to the submission while
+some tests run. The attack (redteam/appended/borrowed_formulas.py, appended to the reference solution)
+makes sigmoid, tanh, softmax, sigmoid_grad and cross_entropy_loss_grad return whatever trusted function
+of their name they can reach (the stand-ins module, a stand-in's globals, gc, a formula.py next to the
+runtime) and a wrong value otherwise. Every test that judges one of the five must fail, sandboxed as
+the grader runs it: the worker has no formula file, gets only the stand-ins it installs, and a function's
+formula reaches it only after the tests that judge that function (tests/hidden/conftest.py plan).
+In-process the formulas are importable by design (no sandbox, no boundary), so only the sandbox counts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+KIT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(KIT / "tests" / "hidden"))
+import blame  # noqa: E402
+from test_hidden_suite import hidden_ids, run_hidden  # noqa: E402
+
+ATTACK = HERE / "redteam" / "appended" / "borrowed_formulas.py"
+SOLUTION = KIT / "solutions" / "exercise02.py"
+BORROWED = {"sigmoid", "tanh", "softmax", "sigmoid_grad", "cross_entropy_loss_grad"}
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("borrowed")
+    path = folder / "exercise02.py"
+    path.write_text(SOLUTION.read_text() + "\n\n" + ATTACK.read_text())
+    return run_hidden(path, folder / "results.json", sandbox=True)
+
+
+@pytest.mark.usefixtures("bwrap_sandbox")  # fails without bwrap unless EXERCISE02_SKIP_SANDBOX_TESTS=1
+def test_borrowed_formulas_earn_nothing(attacked):
+    """Does every test judging a borrowed function fail, while the rest of the honest solution passes?"""
+    judged = {t["id"]: set(blame.owners(t["id"])) if blame.is_unit(t["id"]) else set() for t in attacked["tests"]}
+    values = [t for t in attacked["tests"] if t["id"] != "test_functions_return_fresh_arrays"]  # judges copies, not values
+    borrowed = [t for t in values if judged[t["id"]] & BORROWED]
+    assert len(borrowed) >= 10, sorted(t["id"] for t in borrowed)
+    passed = sorted(t["id"] for t in borrowed if t["outcome"] == "passed")
+    assert not passed, f"tests judging a borrowed function passed (a trusted formula reached the worker): {passed}"
+    honest = [t for t in values if blame.is_unit(t["id"]) and judged[t["id"]] and not judged[t["id"]] & BORROWED]
+    assert honest and all(t["outcome"] == "passed" for t in honest), \
+        [(t["id"], t["message"][:200]) for t in honest if t["outcome"] != "passed"]
+
+
+def test_the_worker_is_sent_no_formula_before_its_tests():
+    """In the order the hidden suite runs, is each function's formula sent only after every unit test that
+    judges it, so that only the integration tests need a fresh worker (one restart)?"""
+    spec = importlib.util.spec_from_file_location("hidden_conftest_plan", KIT / "tests" / "hidden" / "conftest.py")
+    hidden = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hidden)
+    plan = hidden.plan
+
+    ids = sorted(hidden_ids(), key=lambda i: plan(i)[0])  # the order the hidden conftest runs them in
+    sent, restarts = set(), []
+    for test_id in ids:
+        phase, names, judged = plan(test_id)
+        if judged & sent:  # the fixture starts a fresh worker here
+            assert phase == 3, f"unit test {test_id} judges {sorted(judged & sent)}, whose formula was sent before it"
+            restarts.append(test_id)
+            sent = set()
+        sent |= set(names)
+    assert len(restarts) == 1, restarts
+    assert any(plan(i)[1] for i in ids), "no test used a stand-in (the plan would then prove nothing)"
