@@ -174,9 +174,7 @@ def test_similarity_compares_the_code_beside_the_pool_and_writes_its_page_betwee
     flow.grade_class(request_for(source, tmp_path / "out"), say=lambda line: None, executor=fake)
     assert order == ["similarity compares code", "pool finished", "warm-up finished", "similarity page", "report"]
     assert caches[0] is caches[1] and isinstance(caches[0], report.ImageCache)
-    flags = json.loads((tmp_path / "out" / "similarity.json").read_text())["flags"]
-    assert "code matches" in " ".join(flags.get("ann", [])) or flags == {}  # the page was written from the comparison
-    assert (tmp_path / "out" / "similarity.html").is_file()
+    assert (tmp_path / "out" / "similarity.html").is_file()  # its content: the next test (same page as without the overlap)
 
 
 def test_the_similarity_check_gives_the_same_page_beside_the_pool_as_after_it(tmp_path):

@@ -344,6 +344,22 @@ def test_A13_forged_npy_header_in_a_reply_is_rejected_before_allocating(attack):
     next_call_works(student)
 
 
+def test_A13b_forged_replies_never_raise_in_the_grader(attack):
+    """Does a forged reply the decoder cannot make sense of (a zero-size array with impossible axes, an error whose
+    frames are not triples) end as the call's rejected reply or the submission's own error, never as an exception
+    of the trusted process (an internal error of the suite)?"""
+    student = attack("forged_replies")
+    with pytest.raises(protocol.BadReply) as rejected:
+        student.relu(np.zeros(2))
+    assert "is larger than any message can carry" in rejected.value.student_message
+    next_call_works(student)
+    with pytest.raises(protocol.SubmissionRaised) as raised:
+        student.tanh(np.zeros(2))
+    assert isinstance(raised.value, ValueError) and raised.value.frames == [(7, "tanh", "raise ValueError")]
+    assert raised.value.student_message.startswith("tanh raised ValueError: forged (at line 7 in tanh")
+    next_call_works(student)
+
+
 @strong
 def test_A38_tiocsti_cannot_reach_a_terminal(attack):
     student = attack("tiocsti")
