@@ -27,6 +27,7 @@ SLOW = (
     "test_redteam.py",
     "test_redteam_batch.py",
     "test_redteam_learning.py",
+    "test_redteam_formulas.py::test_borrowed_formulas_earn_nothing",
     "test_redteam_values.py::test_extreme_values_in_process",
     "test_redteam_values.py::test_extreme_values_sandboxed_score_their_twin",
     "test_redteam_slots.py",
