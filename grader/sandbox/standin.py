@@ -23,6 +23,7 @@ leaves it out, and formula.py with it.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 if __package__:  # grader.sandbox.standin: the trusted side (and the in-process backend) holds the formulas
@@ -41,11 +42,15 @@ FUNCTIONS = {name: getattr(formula, name) for name in NAMES} if formula is not N
 def source_of(names) -> str:
     """The source of the formulas `names` and of the helpers they call, read from formula.py (trusted side):
     what the worker compiles for these stand-ins, and nothing of the other formulas."""
-    path = Path(formula.__file__)
-    text = path.read_text(encoding="utf-8")
+    return _source_of(tuple(sorted({str(n) for n in names if str(n) in NAMES})))
+
+
+@functools.lru_cache(maxsize=64)  # a run asks for the same few sets dozens of times
+def _source_of(names: tuple) -> str:
+    text = Path(formula.__file__).read_text(encoding="utf-8")
     tree = ast.parse(text)
     defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    wanted, todo = set(), [str(n) for n in names if str(n) in NAMES]
+    wanted, todo = set(), list(names)
     while todo:
         name = todo.pop()
         if name in wanted:
@@ -56,10 +61,15 @@ def source_of(names) -> str:
     return "import numpy as np\n\n\n" + "\n\n\n".join(parts) + "\n"
 
 
+@functools.lru_cache(maxsize=8)  # only sources this worker was sent: nothing it does not hold already
+def _compiled(source: str):
+    return compile(source, "<stand-ins>", "exec")
+
+
 def build(source: str, names) -> dict:
     """The stand-ins compiled from `source_of`'s text, in a namespace of their own (inside the worker)."""
     namespace: dict = {}
-    exec(compile(str(source), "<stand-ins>", "exec"), namespace)  # noqa: S102 - trusted text from the grader
+    exec(_compiled(str(source)), namespace)  # noqa: S102 - trusted text from the grader
     return {str(name): namespace[str(name)] for name in names if str(name) in NAMES and str(name) in namespace}
 
 
