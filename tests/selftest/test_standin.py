@@ -96,3 +96,19 @@ def test_an_installed_kit_is_hidden_from_the_worker():
     assert ["--tmpfs", package] == inside[inside.index(package) - 1:inside.index(package) + 1]
     elsewhere = layout.Layout("bwrap", ["/usr/lib/python3-nowhere"], False, None).command(None, ["python3"])
     assert package not in elsewhere
+
+
+def test_the_worker_gets_only_the_formulas_it_installs():
+    """Does the source sent for a stand-in define that function and the helpers it calls only (closure), and
+    compute what the trusted side's own function computes? softmax's must not carry log_softmax, the
+    stable half of cross_entropy_loss, which is judged while softmax stands in."""
+    z = np.array([[-1000.0, -3.0, -0.5, 0.5, 3.0, 1000.0]])
+    logits, y = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), np.eye(3)[[1, 2]]
+    for name in standin.NAMES:
+        built = standin.build(standin.source_of([name]), [name])
+        defined = {key for key, value in built[name].__globals__.items() if isinstance(value, types.FunctionType)}
+        assert defined == standin.closure([name]), name
+        args = (logits, y) if "loss" in name else (z,)
+        assert np.allclose(built[name](*args), standin.FUNCTIONS[name](*args)), name
+    assert standin.closure(["sigmoid_grad"]) == {"sigmoid_grad", "sigmoid"}
+    assert "log_softmax" not in standin.closure(["softmax"])
