@@ -150,13 +150,14 @@ class SandboxStudent:
     def standin(self, names) -> None:
         """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py) in the
         worker, or restore them (None). The worker has no formula: it gets the source of these stand-ins only."""
+        held = frozenset()
         if names:
             from grader.sandbox import standin  # the grader's only (the bundle has no stand-ins)
 
             names = [str(n) for n in names]
-            self._held = (self._host.ensure().generation, self.formulas_held | set(names))  # before it is sent
+            held = standin.closure(names)  # every function whose source goes with the request, helpers included
             names = [names, standin.source_of(names)]
-        self._request({"op": "standin"}, names or None, "standing in for the activations")
+        self._request({"op": "standin"}, names or None, "standing in for the activations", held=held)
 
     @property
     def formulas_held(self) -> frozenset:
@@ -232,13 +233,15 @@ class SandboxStudent:
 
     # -- requests
 
-    def _request(self, header: dict, args, call: str):
+    def _request(self, header: dict, args, call: str, held: frozenset = frozenset()):
         worker = self._host.ensure()
         if select.select([worker.rpc_in], [], [], 0)[0]:
             # Data or EOF while no request is outstanding: the submission killed or tampered with its
             # worker after the last reply. Not this call's fault: start afresh (old handles expire).
             self._host.stop(dying=True)
             worker = self._host.ensure()
+        if held:  # formulas this request carries: held by the worker it goes to, from before it is sent
+            self._held = (worker.generation, self.formulas_held | held)
         seconds = self._budget if self._budget is not None else self._call_timeout
         self._request_id += 1
         header = {**header, "id": self._request_id}

@@ -3,11 +3,12 @@ in float64, written from the SPEC and never from the solution.
 
 The one home of each formula the grader trusts. The hidden suite's answer key (tests/hidden/reference.py)
 computes its expected values with them in the test process; the stand-ins (standin.py) put them in place
-of a submission's own while a test of MLP's methods runs, so both sides use the same numbers.
+of a submission's own while a unit test runs, so both sides use the same numbers.
 
 The grader's only: the student bundle leaves it out (grader/authoring/release.py ships SANDBOX_RUNTIME,
-which does not list it), since it holds what the student writes. The sandbox mounts it where present
-(layout.GRADER_FILES). Stdlib + NumPy only, as everything the worker loads.
+which does not list it), since it holds what the student writes. Never mounted in the worker: it receives a
+stand-in as the source of that function and the helpers it calls (standin.source_of). Stdlib + NumPy
+only, as everything the worker compiles.
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ def log_softmax(z):
 
 
 def softmax(z):
-    return np.exp(log_softmax(z))
+    # Not exp(log_softmax(z)): softmax's stand-in (standin.source_of) would then carry log_softmax, the
+    # stable half of cross_entropy_loss, into the tests that judge cross-entropy.
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def rows(a) -> int:

@@ -135,7 +135,7 @@ class InProcessStudent:
 
         standin.restore(getattr(self, "_standins", []))
         self._standins = standin.install(self.module(), list(names)) if names else []
-        self._held = self.formulas_held | {str(n) for n in names or ()}
+        self._held = self.formulas_held | (standin.closure(names) if names else frozenset())
 
     @property
     def formulas_held(self) -> frozenset:

@@ -100,6 +100,31 @@ def interpreter_trees() -> list[str]:
     return trees
 
 
+def site_folders() -> list[str]:
+    """The folders a `pip install` of this interpreter (its venv and its base) puts packages in."""
+    import site
+    import sysconfig
+
+    folders = set(site.getsitepackages())
+    for base in {sys.prefix, sys.base_prefix}:
+        paths = sysconfig.get_paths(vars={"base": base, "platbase": base})
+        folders |= {paths["purelib"], paths["platlib"]}
+    return sorted(folders)
+
+
+def installed_copies(bound: list[str], folders: list[str] | None = None) -> list[str]:
+    """Copies of the grader package (formula.py, the grading code) that a `pip install .` left in a folder
+    the sandbox binds (`bound`): the checkout in use is never bound (interpreter_trees), but a copy
+    installed next to it without -e is, and would hand the worker every formula."""
+    found = []
+    for folder in (site_folders() if folders is None else folders) + [str(RUNTIME_DIR.parents[1])]:
+        package = os.path.join(os.path.realpath(folder), "grader")
+        if package not in found and os.path.isfile(os.path.join(package, "sandbox", "formula.py")) and \
+                any(package.startswith(root.rstrip("/") + "/") for root in bound):
+            found.append(package)
+    return found
+
+
 def reachable_by_others(path: str) -> bool:
     """Whether a uid that is neither owner nor in the group can read `path` (every parent searchable)."""
     parts = Path(os.path.realpath(path)).parts
@@ -247,11 +272,10 @@ class Layout:
                     made.add(str(parent))
                     cmd += ["--perms", "0755", "--dir", str(parent)]
             cmd += ["--ro-bind", tree, tree]
-        # A kit installed without -e lies inside the interpreter's tree: hide the package (formula.py, the
-        # grading code) under an empty tmpfs; the worker's runtime files are the copies under INSIDE.
-        package = str(RUNTIME_DIR.parent)
-        if any(package.startswith(tree.rstrip("/") + "/") for tree in self.trees):
-            cmd += ["--tmpfs", package]
+        # A copy of the grader package installed without -e (formula.py, the grading code) lies in a folder
+        # bound here: hide it under an empty read-only tmpfs; the worker's runtime files are the copies under INSIDE.
+        for package in installed_copies(["/usr", *self.trees]):
+            cmd += ["--size", "4096", "--tmpfs", package, "--remount-ro", package]
         cmd += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--tmpfs", INSIDE]
         names = KIT_FILES + tuple(name for name in GRADER_FILES if (RUNTIME_DIR / name).is_file())
         sources = [(str(RUNTIME_DIR / name), f"{INSIDE}/{name}") for name in names] if fds is not None else []

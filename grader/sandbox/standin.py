@@ -15,7 +15,7 @@ it must never do is hand a submission the formula of a function a later test jud
 no formula file (only this module is mounted, layout.GRADER_FILES) and receives, with each request, the
 source of the stand-ins it installs and nothing else (`source_of`). The hidden suite orders its tests so
 that a function's formula reaches the worker only after every test that judges that function
-(`PHASE`, tests/hidden/conftest.py), and starts a fresh worker when that would not hold.
+(`plan`, tests/hidden/conftest.py), and starts a fresh worker when that would not hold.
 Stdlib + numpy only: this module also runs inside the sandbox. The grader's only: the student bundle
 leaves it out, and formula.py with it.
 """
@@ -33,23 +33,29 @@ else:  # inside the worker (boot.py loads this file by its bare name): no formul
 
 NAMES = ("sigmoid", "sigmoid_grad", "tanh", "tanh_grad", "relu", "relu_grad", "leaky_relu", "leaky_relu_grad",
          "elu", "elu_grad", "softmax", "mse_loss", "mse_loss_grad", "cross_entropy_loss", "cross_entropy_loss_grad")
-# The functions whose formula none of the others needs: judged first, with no stand-in in place. The
-# others (derivatives, cross-entropy) are judged next, with only these standing in.
+# Judged first, with no stand-in in place (so a submission's relu written as its own leaky_relu(z, 0) is
+# charged for leaky_relu's bug too: docs/hidden-suite.md). The others (derivatives, cross-entropy) are
+# judged next, with only these standing in.
 BASE = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "mse_loss", "mse_loss_grad")
 FUNCTIONS = {name: getattr(formula, name) for name in NAMES} if formula is not None else {}
 
 
-def source_of(names) -> str:
-    """The source of the formulas `names` and of the helpers they call, read from formula.py (trusted side):
-    what the worker compiles for these stand-ins, and nothing of the other formulas."""
-    return _source_of(tuple(sorted({str(n) for n in names if str(n) in NAMES})))
+@functools.lru_cache(maxsize=1)  # read and parsed once per process
+def _formulas() -> tuple[str, dict]:
+    """formula.py's text and its module-level functions by name (trusted side)."""
+    text = Path(formula.__file__).read_text(encoding="utf-8")
+    return text, {node.name: node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
+
+
+def closure(names) -> frozenset:
+    """The formulas `names` and every function of formula.py they call, directly or not: all that
+    `source_of(names)` hands the worker (what the trusted side counts as held by it)."""
+    return _closure(tuple(sorted({str(n) for n in names if str(n) in NAMES})))
 
 
 @functools.lru_cache(maxsize=64)  # a run asks for the same few sets dozens of times
-def _source_of(names: tuple) -> str:
-    text = Path(formula.__file__).read_text(encoding="utf-8")
-    tree = ast.parse(text)
-    defs = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+def _closure(names: tuple) -> frozenset:
+    _, defs = _formulas()
     wanted, todo = set(), list(names)
     while todo:
         name = todo.pop()
@@ -57,6 +63,18 @@ def _source_of(names: tuple) -> str:
             continue
         wanted.add(name)
         todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
+    return frozenset(wanted)
+
+
+def source_of(names) -> str:
+    """The source of the formulas `names` and of the helpers they call, read from formula.py (trusted side):
+    what the worker compiles for these stand-ins, and nothing of the other formulas."""
+    return _source_of(closure(names))
+
+
+@functools.lru_cache(maxsize=64)
+def _source_of(wanted: frozenset) -> str:
+    text, defs = _formulas()
     parts = [ast.get_source_segment(text, node) for name, node in defs.items() if name in wanted]
     return "import numpy as np\n\n\n" + "\n\n\n".join(parts) + "\n"
 

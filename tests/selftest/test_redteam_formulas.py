@@ -12,7 +12,9 @@ In-process the formulas are importable by design (no sandbox, no boundary), so o
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +26,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(KIT / "tests" / "hidden"))
 import blame  # noqa: E402
 from test_hidden_suite import hidden_ids, run_hidden  # noqa: E402
+
+from grader.sandbox import standin  # noqa: E402
 
 ATTACK = HERE / "redteam" / "appended" / "borrowed_formulas.py"
 SOLUTION = KIT / "solutions" / "exercise02.py"
@@ -68,6 +72,67 @@ def test_the_worker_is_sent_no_formula_before_its_tests():
             assert phase == 3, f"unit test {test_id} judges {sorted(judged & sent)}, whose formula was sent before it"
             restarts.append(test_id)
             sent = set()
-        sent |= set(names)
+        sent |= standin.closure(names)  # what the worker is sent: the stand-ins and the helpers they call
+        # A helper the judged function's own formula is built on (log_softmax for cross_entropy_loss) must not
+        # come with a stand-in either; rows, the contract's N, is no formula.
+        shared = (sent & standin.closure(judged)) - set(standin.NAMES) - {"rows"}
+        assert not shared, f"{test_id} judges {sorted(judged)} while the worker holds their helpers {sorted(shared)}"
     assert len(restarts) == 1, restarts
     assert any(plan(i)[1] for i in ids), "no test used a stand-in (the plan would then prove nothing)"
+
+
+class _Worker:
+    def __init__(self, generation):
+        self.generation = generation
+        self.rpc_in, self.end = os.pipe()  # the end the submission could write to (or close, as it dies)
+
+    def close(self):
+        for fd in (self.rpc_in, self.end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _Host:
+    """client.WorkerHost as _request uses it: a worker per generation, each request's worker remembered."""
+
+    def __init__(self):
+        self.worker, self.generation, self.sent, self.workers = None, 0, [], []
+
+    def ensure(self):
+        if self.worker is None:
+            self.generation += 1
+            self.worker = _Worker(self.generation)
+            self.workers.append(self.worker)
+        return self.worker
+
+    def stop(self, dying=False):
+        self.worker = None
+
+    def exchange(self, worker, message, seconds, call, handle):
+        self.sent.append(worker.generation)
+        return {"id": self.student._request_id, "ok": True, "value": 1}, []
+
+
+def test_formulas_count_as_held_by_the_worker_that_got_them():
+    """When the worker dies (or writes) after a reply, the next request goes to a fresh one: does a stand-in
+    request sent that way count as held by that fresh worker, so the suite still restarts before a test that
+    judges those functions? (Before: they were booked for the dead worker and the fresh one counted as clean.)"""
+    from grader.sandbox import client
+
+    student = object.__new__(client.SandboxStudent)
+    host = _Host()
+    host.student = student
+    student._host, student._released, student._request_id, student._budget, student._call_timeout = host, [], 0, None, 5.0
+    try:
+        student.standin(list(standin.BASE))
+        assert student.formulas_held >= set(standin.BASE) and host.sent == [1]
+        student.standin(None)
+        os.close(host.worker.end)  # the submission ends its worker after the reply (an alarm, a thread)
+        student.standin(list(standin.NAMES))
+        assert host.sent[-1] == 2, host.sent
+        assert student.formulas_held >= set(standin.NAMES), sorted(student.formulas_held)
+        student.restart()
+        assert student.formulas_held == frozenset()
+    finally:
+        for worker in host.workers:
+            worker.close()

@@ -86,13 +86,41 @@ def test_each_formula_has_one_home_the_grader_keeps():
     assert not {f"sandbox/{name}" for name in layout.GRADER_FILES} & set(release.SANDBOX_RUNTIME)
 
 
-def test_an_installed_kit_is_hidden_from_the_worker():
-    """Installed without -e, the kit's grader package (formula.py among it) lies inside the interpreter's
-    tree the sandbox binds: is it covered by an empty tmpfs, and left alone when it lies elsewhere?"""
+def test_an_installed_kit_is_hidden_from_the_worker(tmp_path, monkeypatch):
+    """A copy of the grader package installed without -e (`pip install .` next to the checkout in use) lies in
+    a folder the sandbox binds: is it covered by an empty read-only tmpfs, and is nothing covered when the
+    copy lies outside every bound folder or a folder holds another package named grader?"""
     from grader.sandbox import layout
 
-    package = str(layout.RUNTIME_DIR.parent)
-    inside = layout.Layout("bwrap", [str(layout.RUNTIME_DIR.parents[1])], False, None).command(None, ["python3"])
-    assert ["--tmpfs", package] == inside[inside.index(package) - 1:inside.index(package) + 1]
-    elsewhere = layout.Layout("bwrap", ["/usr/lib/python3-nowhere"], False, None).command(None, ["python3"])
-    assert package not in elsewhere
+    site = tmp_path / "venv" / "lib" / "site-packages"
+    (site / "grader" / "sandbox").mkdir(parents=True)
+    (site / "grader" / "sandbox" / "formula.py").write_text("")
+    other = tmp_path / "other" / "site-packages"
+    (other / "grader").mkdir(parents=True)  # somebody else's package named grader: no formula.py
+    copy = str((site / "grader").resolve())
+    assert layout.installed_copies([str(tmp_path / "venv")], [str(site), str(other)]) == [copy]
+    assert layout.installed_copies([str(tmp_path / "other")], [str(site), str(other)]) == []
+    assert layout.installed_copies(["/usr/lib/python3-nowhere"], [str(site)]) == []
+
+    real = layout.installed_copies
+    monkeypatch.setattr(layout, "installed_copies", lambda bound: real(bound, [str(site)]))
+    cmd = layout.Layout("bwrap", [str(tmp_path / "venv")], False, None).command(None, ["python3"])
+    at = cmd.index("--tmpfs", cmd.index("--ro-bind", cmd.index("/tmp")))  # after the interpreter's trees
+    assert cmd[at - 2:at + 4] == ["--size", "4096", "--tmpfs", copy, "--remount-ro", copy]
+    assert cmd.index(copy) > cmd.index(str(tmp_path / "venv"))  # bwrap mounts in order: over the bind
+
+
+def test_the_worker_gets_only_the_formulas_it_installs():
+    """Does the source sent for a stand-in define that function and the helpers it calls only (closure), and
+    compute what the trusted side's own function computes? softmax's must not carry log_softmax, the
+    stable half of cross_entropy_loss, which is judged while softmax stands in."""
+    z = np.array([[-1000.0, -3.0, -0.5, 0.5, 3.0, 1000.0]])
+    logits, y = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), np.eye(3)[[1, 2]]
+    for name in standin.NAMES:
+        built = standin.build(standin.source_of([name]), [name])
+        defined = {key for key, value in built[name].__globals__.items() if isinstance(value, types.FunctionType)}
+        assert defined == standin.closure([name]), name
+        args = (logits, y) if "loss" in name else (z,)
+        assert np.allclose(built[name](*args), standin.FUNCTIONS[name](*args)), name
+    assert standin.closure(["sigmoid_grad"]) == {"sigmoid_grad", "sigmoid"}
+    assert "log_softmax" not in standin.closure(["softmax"])
