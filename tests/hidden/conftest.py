@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
 import resource
 import sys
@@ -97,11 +99,12 @@ def message_of(report) -> str:
     return crash.message.removeprefix("Failed: ") if crash is not None else str(longrepr)
 
 
-def plan(test_id: str) -> tuple[int, tuple, frozenset]:
+def plan(test_id: str, calls: dict | None = None) -> tuple[int, tuple, frozenset]:
     """(phase, the stand-ins the test runs with, the functions whose formula must not have reached the
-    submission before it). Phase 0: a test judging a base function (standin.BASE), with no stand-in;
-    1: a derivative or a loss, with the base functions standing in; 2: MLP's methods, with every function
-    standing in; 3: the integration tests and any test this suite does not know, with none."""
+    submission before it). Phase 0: a test judging a base function (standin.BASE), with stand-ins only for
+    the other base functions its own code names (`calls`: function -> names, from calls_of); 1: a derivative
+    or a loss, with the base functions standing in; 2: MLP's methods, with every function standing in;
+    3: the integration tests and any test this suite does not know, with none."""
     from grader.sandbox.standin import BASE, NAMES
 
     if not blame.is_unit(test_id):
@@ -110,8 +113,24 @@ def plan(test_id: str) -> tuple[int, tuple, frozenset]:
     if not judged:
         return 2, NAMES, frozenset()
     if judged & frozenset(BASE):
-        return 0, (), judged
+        named = set().union(*((calls or {}).get(name, frozenset()) for name in judged))
+        return 0, tuple(n for n in BASE if n in named and n not in judged), judged
     return 1, tuple(n for n in BASE if n not in judged), judged
+
+
+@functools.lru_cache(maxsize=4)
+def calls_of(path: str) -> dict:
+    """Which functions of the contract each module-level function of the submission names in its body:
+    read with ast here (never run), so a base function the student built on another (relu as their own
+    leaky_relu(z, 0.0)) is judged with that one standing in. {} when the file does not parse."""
+    from grader.sandbox.standin import NAMES
+
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError, RecursionError):
+        return {}
+    return {node.name: frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in NAMES)
+            - {node.name} for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
 @pytest.fixture(autouse=True)
@@ -121,8 +140,8 @@ def standins(request):
     costs sigmoid's points only, not sigmoid_grad's or backward's. Integration tests (blame.INTEGRATION) run
     the submission as it is. The trusted formula of a function never reaches the submission before a test
     that judges it (the tests are ordered so; should that not hold, the submission is started afresh)."""
-    _, names, judged = plan(request.node.nodeid.split("::")[-1])
     student = request.getfixturevalue("student")
+    _, names, judged = plan(request.node.nodeid.split("::")[-1], calls_of(str(student.path)))
     if judged & student.formulas_held:
         student.restart()
     installed = bool(names) and swap_standins(student, list(names))

@@ -124,3 +124,31 @@ def test_the_worker_gets_only_the_formulas_it_installs():
         assert np.allclose(built[name](*args), standin.FUNCTIONS[name](*args)), name
     assert standin.closure(["sigmoid_grad"]) == {"sigmoid_grad", "sigmoid"}
     assert "log_softmax" not in standin.closure(["softmax"])
+
+
+BUILT_ON = '''
+
+def leaky_relu(z, alpha=0.01):
+    return np.where(z > 0, 1.1 * z, alpha * z)  # the bug: the positive side is scaled
+
+
+def relu(z):
+    return leaky_relu(z, 0.0)  # right, given a right leaky_relu
+'''
+
+
+def test_a_base_function_built_on_another_is_judged_with_that_one_standing_in(tmp_path):
+    """relu written on the student's own leaky_relu, whose bug is in leaky_relu: does the bug cost leaky_relu's
+    test only (relu's own test runs with leaky_relu standing in, read from the code by the trusted side)?"""
+    import sys
+
+    sys.path.insert(0, str(KIT / "tests" / "selftest"))
+    from test_hidden_suite import hidden_ids, run_hidden
+
+    submission = tmp_path / "exercise02.py"
+    submission.write_text((KIT / "solutions" / "exercise02.py").read_text() + BUILT_ON)
+    ids = hidden_ids()
+    nodeids = [ids["test_activation_values[relu]"], ids["test_activation_values[leaky_relu]"]]
+    results = run_hidden(submission, tmp_path / "results.json", nodeids)
+    outcome = {t["id"]: t["outcome"] for t in results["tests"]}
+    assert outcome == {"test_activation_values[relu]": "passed", "test_activation_values[leaky_relu]": "failed"}, outcome
