@@ -154,17 +154,15 @@ class SandboxStudent:
         if names:
             from grader.sandbox import standin  # the grader's only (the bundle has no stand-ins)
 
-            names = [str(n) for n in names]
             held = standin.closure(names)  # every function whose source goes with the request, helpers included
-            names = [names, standin.source_of(names)]
+            names = [[str(n) for n in names], standin.source_of(names)]
         self._request({"op": "standin"}, names or None, "standing in for the activations", held=held)
 
     @property
     def formulas_held(self) -> frozenset:
         """The functions whose trusted formula the current worker has been sent (none for a new worker)."""
         generation, names = getattr(self, "_held", (None, frozenset()))
-        worker = self._host.worker
-        return frozenset(names) if worker is not None and worker.generation == generation else frozenset()
+        return names if self._host.worker is not None and self._host.worker.generation == generation else frozenset()
 
     def restart(self) -> None:
         """Stop the worker: the next call starts a new one, which imports the submission afresh."""
