@@ -249,7 +249,7 @@ class SandboxStudent:
             header["release"] = released
         tree, arrays = protocol.encode(args, handle_of=self._wire_handle)
         header["args"] = tree
-        message = protocol.pack(header, arrays)
+        message = protocol.pack_parts(header, arrays)  # the arrays' data is written from where it lies
         del arrays
         kept = header.get("keep") is True
         reply, arrays = self._host.exchange(worker, message, seconds, call, self._kept if kept else self._remote)
