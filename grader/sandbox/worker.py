@@ -124,6 +124,8 @@ class Worker:
         self.killed = False
         self.lock = threading.Lock()
         self.activity = Activity(self.tasks)  # its idle time during a call (host._await)
+        self.cheap_cpu = False  # cpu_seconds() is one read of the cgroup's counter (else a scan of /proc)
+        self.cpus = os.cpu_count() or 1  # CPUs the submission can use at once: 1 when it cannot start a task
 
     def kill(self) -> None:
         """Stop everything the worker started; safe from any thread, more than once."""
@@ -155,6 +157,7 @@ class Worker:
             config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
                       "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork",
                       "imports": spec.imports}
+            self.cheap_cpu = spec.group is not None
             if spec.mode == "bwrap":
                 config["submission"] = f"{INSIDE}/sub/{spec.file_name}"
                 if spec.slot_uid is None and spec.group is not None:
@@ -167,6 +170,8 @@ class Worker:
                 config["submission"] = os.path.join(spec.sub_dir, spec.file_name)
                 extra, note, prefix = process_options(spec, config)
                 command = prefix + [interpreter(), "-I", "-B", str(RUNTIME_DIR / "boot.py"), json.dumps(config)]
+            if config["nproc"] == "no-fork":
+                self.cpus = 1  # one process, one thread (boot.py: RLIMIT_NPROC refuses any new task)
             if spec.group is not None:
                 command = spec.group.enter_command() + command
             self.process = subprocess.Popen(

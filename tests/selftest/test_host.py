@@ -170,3 +170,51 @@ def test_a_worker_that_stops_reading_cannot_hold_a_request_past_its_deadline(tmp
     finally:
         host.stop()
         slot.release()
+
+
+SPINNER = """
+import time
+
+def double(x):
+    return 2 * x
+
+def spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+"""
+
+
+def spin_call(host: WorkerHost, seconds: float, limit: float):
+    tree, arrays = protocol.encode([[seconds], {}])
+    message = protocol.pack_parts({"op": "call", "name": "spin", "id": 1, "args": tree}, arrays)
+    return host.exchange(host.ensure(), message, limit, "spin", handle=None)[0]["value"]
+
+
+def test_without_a_cgroup_a_quick_reply_reads_no_cpu_counter_and_a_spinner_is_still_stopped(tmp_path, private,
+                                                                                            bwrap_sandbox,
+                                                                                            monkeypatch):
+    """Without a cgroup (the CPU counter is a scan of /proc), is a call answered within POLL made without reading
+    the submission's CPU time, while a call that computes past its limit is still stopped for CPU time and one
+    that stays under it is not?"""
+    path = tmp_path / "exercise02.py"
+    path.write_text(SPINNER)
+    slot = Slot()
+    host = host_for(path, private, slot.uid)
+    reads = []
+    real = worker_module.Worker.cpu_seconds
+    monkeypatch.setattr(worker_module.Worker, "cpu_seconds", lambda self: reads.append(1) or real(self))
+    try:
+        worker = host.ensure()
+        assert not worker.cheap_cpu and worker.cpus == 1  # no cgroup: one task, one thread (no-fork)
+        reads.clear()
+        assert [double_call(host, n) for n in range(20)] == [2 * n for n in range(20)]
+        assert len(reads) < 5, f"{len(reads)} reads of the CPU counter for 20 quick calls"
+        assert spin_call(host, 0.3, 2.0) == 0.3 and reads
+        with pytest.raises(CallTimeout, match="spin used more than 1 s of CPU time"):
+            spin_call(host, 30.0, 1.0)
+        assert host.stops == ["cpu"]
+    finally:
+        host.stop()
+        slot.release()
