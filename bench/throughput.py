@@ -111,6 +111,10 @@ timed(similarity, "write_safely", "similarity")
 timed(similarity.Comparison, "_run", "similarity code")  # beside the pool
 timed(report, "write_all", "report")
 timed(manual, "read_manual", "manual")
+from grader.outputs import gradebook  # the warm-up's work beside the runs (its thread), said in the breakdown
+timed(warmup, "_preload_gradebook", "warm-up: nbgrader import")
+timed(gradebook.Draft, "build", "warm-up: gradebook draft")
+timed(gradebook.Draft, "finish", "gradebook draft finished")
 begun = time.perf_counter()
 code = cli.run(argv)  # main(), then what `python -m grader` does before its exit
 phases["total"] = time.perf_counter() - begun
@@ -336,10 +340,14 @@ def print_breakdown(name: str, data: dict, floor: float, in_process: float, labe
         ("grader start-up (python, imports)", data["wall"] - total - data["exit"], ""),
         ("grader exit (after the command returned)", data["exit"], "the interpreter's shutdown"),
         ("before the pool (intake, checks)", pool_start, ""),
-        ("pool over the in-process pass", pool - in_process, "sandbox and harness per run, the warm-up's CPU beside the runs"),
+        ("pool over the in-process pass", pool - in_process, "sandbox and harness per run, the warm-up's work beside them: "
+         f"nbgrader import {p.get('warm-up: nbgrader import', 0.0):.1f} s, gradebook draft "
+         f"{p.get('warm-up: gradebook draft', 0.0):.1f} s, the images"),
         ("after the pool: warm-up's last images", p.get("warm-up wait", 0.0), ""),
         ("after the pool: similarity check (the rest)", sim, overlap),
-        ("after the pool: report and gradebook", p.get("report", 0.0), ""),
+        ("after the pool: report and gradebook", p.get("report", 0.0),
+         f"of which the drafted gradebook's scores {p['gradebook draft finished']:.1f} s" if "gradebook draft finished" in p
+         else "the gradebook written whole (no draft)"),
         ("after the pool: the rest (LMS, manifest)", after - p.get("warm-up wait", 0.0) - sim - p.get("report", 0.0), ""),
     ]  # fmt: skip
     print(f"\nwhere {name}'s {data['wall']:.1f} s go (parts add up to it; the answer key is one run of the pool, "
