@@ -2,7 +2,8 @@
 
 While the pool grades, the coordinator mostly waits. A Warmup uses that time, on one thread of its own:
 once the first submission has been run (so the gradebook will change), nbgrader's API is imported
-(seconds: nbformat, jsonschema, SQLAlchemy) and the gradebook's structure is built (a gradebook.Draft:
+(seconds: nbformat, jsonschema, SQLAlchemy), the pages' templates are compiled, and the gradebook's
+structure is built (a gradebook.Draft:
 the answer key's grade cells, every student and their submission; after the pool only the scores are
 added); and as each submission's result arrives, its images
 (the learning-rate plots redrawn from its histories, its submitted PNGs checked and re-encoded) are
@@ -38,6 +39,7 @@ class Warmup:
         if not cached and self.gradebook:
             self.gradebook = False
             self._submit(_preload_gradebook)
+            self._submit(_compile_pages)
             if self.draft is not None:  # every result carries the answer key's tests (id, points)
                 self._submit(self.draft.build, [(t.id, t.points) for t in result.tests])
         sub = self.by_id.get(result.submission)
@@ -66,3 +68,12 @@ def _preload_gradebook() -> None:
     from grader.outputs import gradebook
 
     gradebook.preload()
+
+
+def _compile_pages() -> None:
+    """The pages' Jinja templates parsed and compiled (the environment keeps them), so that after the pool
+    only their rendering is left."""
+    from grader.outputs import report, similarity
+
+    report.environment().get_template(report.TEMPLATE)
+    report.environment().get_template(similarity.TEMPLATE)
