@@ -94,41 +94,64 @@ def test_the_import_message_bounds_and_escapes_what_the_worker_sent(tmp_path, pr
         assert "\x1b" not in text and "\n" not in text, text[:200]
 
 
-def double_call(host: WorkerHost, value: int, request_id: int = 1):
-    """One call of the submission's double(value) through the host, as SandboxStudent makes it."""
+SPINNER = """
+import time
+
+def double(x):
+    return 2 * x
+
+def spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+"""
+
+
+@pytest.fixture
+def hosted(tmp_path, private, bwrap_sandbox):
+    """A host of SPINNER on its own slot (no cgroup: Spec without a group), stopped after the test."""
+    path = tmp_path / "exercise02.py"
+    path.write_text(SPINNER)
+    slot = Slot()
+    made = []
+
+    def make(**limits) -> WorkerHost:
+        made.append(host_for(path, private, slot.uid, **limits))
+        return made[-1]
+
+    yield make
+    for host in made:
+        host.stop()
+    slot.release()
+
+
+def call(host: WorkerHost, name: str, value, limit: float = 10.0):
+    """One call of the submission's `name`(value) through the host, as SandboxStudent makes it."""
     tree, arrays = protocol.encode([[value], {}])
-    message = protocol.pack_parts({"op": "call", "name": "double", "id": request_id, "args": tree}, arrays)
-    return host.exchange(host.ensure(), message, 10.0, "double", handle=None)[0]["value"]
+    message = protocol.pack_parts({"op": "call", "name": name, "id": 1, "args": tree}, arrays)
+    return host.exchange(host.ensure(), message, limit, name, handle=None)[0]["value"]
 
 
-def test_the_request_and_reply_pipes_are_widened_and_a_refusal_keeps_the_default(tmp_path, private, bwrap_sandbox,
-                                                                                  monkeypatch):
+def test_the_request_and_reply_pipes_are_widened_and_a_refusal_keeps_the_default(hosted, monkeypatch):
     """Do a worker's request and reply pipes hold PIPE_BYTES (1 MiB, not the kernel's 64 KiB), is the request
     pipe non-blocking on our side, and does a worker whose pipes the kernel refuses to widen still answer?"""
-    path = tmp_path / "exercise02.py"
-    path.write_text("def double(x):\n    return 2 * x\n")
-    slot = Slot()
-    host = host_for(path, private, slot.uid)
-    try:
-        worker = host.ensure()
-        sizes = [fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) for fd in (worker.rpc_out, worker.rpc_in)]
-        assert sizes == [PIPE_BYTES, PIPE_BYTES] and not os.get_blocking(worker.rpc_out)
-        host.stop()
+    host = hosted()
+    worker = host.ensure()
+    sizes = [fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) for fd in (worker.rpc_out, worker.rpc_in)]
+    assert sizes == [PIPE_BYTES, PIPE_BYTES] and not os.get_blocking(worker.rpc_out)
+    host.stop()
+    real = fcntl.fcntl
 
-        real = fcntl.fcntl
+    def refuse(fd, command, *args):
+        if command == fcntl.F_SETPIPE_SZ:
+            raise PermissionError(1, "Operation not permitted")  # the user's pipe pages are used up
+        return real(fd, command, *args)
 
-        def refuse(fd, command, *args):
-            if command == fcntl.F_SETPIPE_SZ:
-                raise PermissionError(1, "Operation not permitted")  # the user's pipe pages are used up
-            return real(fd, command, *args)
-
-        monkeypatch.setattr(worker_module.fcntl, "fcntl", refuse)
-        worker = host.ensure()
-        monkeypatch.undo()
-        assert fcntl.fcntl(worker.rpc_out, fcntl.F_GETPIPE_SZ) < PIPE_BYTES and double_call(host, 21) == 42
-    finally:
-        host.stop()
-        slot.release()
+    monkeypatch.setattr(worker_module.fcntl, "fcntl", refuse)
+    worker = host.ensure()
+    monkeypatch.undo()
+    assert fcntl.fcntl(worker.rpc_out, fcntl.F_GETPIPE_SZ) < PIPE_BYTES and call(host, "double", 21) == 42
 
 
 def test_a_message_in_parts_arrives_as_the_joined_bytes():
@@ -151,70 +174,31 @@ def test_a_message_in_parts_arrives_as_the_joined_bytes():
         os.close(read_fd)
 
 
-def test_a_worker_that_stops_reading_cannot_hold_a_request_past_its_deadline(tmp_path, private, bwrap_sandbox):
+def test_a_worker_that_stops_reading_cannot_hold_a_request_past_its_deadline(hosted):
     """Does a request bigger than the pipe, sent to a worker that reads nothing (stopped with SIGSTOP), end at
     its wall-clock deadline with the call's timeout message, instead of a write that blocks for good?"""
-    path = tmp_path / "exercise02.py"
-    path.write_text("def double(x):\n    return 2 * x\n")
-    slot = Slot()
-    host = host_for(path, private, slot.uid, wall_timeout=1.0)
-    try:
-        worker = host.ensure()
-        for pid in worker.tasks():
-            os.kill(pid, signal.SIGSTOP)
-        tree, arrays = protocol.encode([[np.zeros(1 << 20)], {}])  # 8 MiB: more than the pipe holds
-        message = protocol.pack_parts({"op": "call", "name": "double", "id": 1, "args": tree}, arrays)
-        with pytest.raises(CallTimeout, match="double did not finish within 1 s of wall-clock time"):
-            host.exchange(worker, message, 10.0, "double", handle=None)
-        assert host.worker is None and host.stops == ["wall"]
-    finally:
-        host.stop()
-        slot.release()
+    host = hosted(wall_timeout=1.0)
+    for pid in host.ensure().tasks():
+        os.kill(pid, signal.SIGSTOP)
+    with pytest.raises(CallTimeout, match="double did not finish within 1 s of wall-clock time"):
+        call(host, "double", np.zeros(1 << 20))  # 8 MiB: more than the pipe holds
+    assert host.worker is None and host.stops == ["wall"]
 
 
-SPINNER = """
-import time
-
-def double(x):
-    return 2 * x
-
-def spin(seconds):
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
-    return seconds
-"""
-
-
-def spin_call(host: WorkerHost, seconds: float, limit: float):
-    tree, arrays = protocol.encode([[seconds], {}])
-    message = protocol.pack_parts({"op": "call", "name": "spin", "id": 1, "args": tree}, arrays)
-    return host.exchange(host.ensure(), message, limit, "spin", handle=None)[0]["value"]
-
-
-def test_without_a_cgroup_a_quick_reply_reads_no_cpu_counter_and_a_spinner_is_still_stopped(tmp_path, private,
-                                                                                            bwrap_sandbox,
-                                                                                            monkeypatch):
+def test_without_a_cgroup_a_quick_reply_reads_no_cpu_counter_and_a_spinner_is_still_stopped(hosted, monkeypatch):
     """Without a cgroup (the CPU counter is a scan of /proc), is a call answered within POLL made without reading
     the submission's CPU time, while a call that computes past its limit is still stopped for CPU time and one
     that stays under it is not?"""
-    path = tmp_path / "exercise02.py"
-    path.write_text(SPINNER)
-    slot = Slot()
-    host = host_for(path, private, slot.uid)
+    host = hosted()
     reads = []
     real = worker_module.Worker.cpu_seconds
     monkeypatch.setattr(worker_module.Worker, "cpu_seconds", lambda self: reads.append(1) or real(self))
-    try:
-        worker = host.ensure()
-        assert not worker.cheap_cpu and worker.cpus == 1  # no cgroup: one task, one thread (no-fork)
-        reads.clear()
-        assert [double_call(host, n) for n in range(20)] == [2 * n for n in range(20)]
-        assert len(reads) < 5, f"{len(reads)} reads of the CPU counter for 20 quick calls"
-        assert spin_call(host, 0.3, 2.0) == 0.3 and reads
-        with pytest.raises(CallTimeout, match="spin used more than 1 s of CPU time"):
-            spin_call(host, 30.0, 1.0)
-        assert host.stops == ["cpu"]
-    finally:
-        host.stop()
-        slot.release()
+    worker = host.ensure()
+    assert not worker.cheap_cpu and worker.cpus == 1  # no cgroup: one task, one thread (no-fork)
+    reads.clear()
+    assert [call(host, "double", n) for n in range(20)] == [2 * n for n in range(20)]
+    assert len(reads) < 5, f"{len(reads)} reads of the CPU counter for 20 quick calls"
+    assert call(host, "spin", 0.3, limit=2.0) == 0.3 and reads
+    with pytest.raises(CallTimeout, match="spin used more than 1 s of CPU time"):
+        call(host, "spin", 30.0, limit=1.0)
+    assert host.stops == ["cpu"]
