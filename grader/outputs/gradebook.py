@@ -18,6 +18,7 @@ cache_root) and copied; nbgrader skips alembic for a database that already has i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -91,17 +92,25 @@ def split_name(full_name: str = "", label: str = "") -> tuple[str, str]:
     return " ".join(words[:-1])[:100], words[-1][:100]
 
 
-def set_scores(notebook, entry: Entry, manual_parts: dict) -> None:
+def cell_names(gb) -> dict[str, str]:
+    """The assignment's grade cells, id -> name, read once per gradebook: a Grade's `name` is its cell's (an
+    association proxy), and reading it loads the cell again for every student, one query per cell."""
+    return {cell.id: cell.name for cell in gb.find_notebook(NOTEBOOK, ASSIGNMENT).grade_cells}
+
+
+def set_scores(notebook, entry: Entry, manual_parts: dict, names: dict[str, str]) -> None:
     """Every grade of one submission's notebook: auto_score per test cell, manual_score per manual part, and
-    the late penalty in points of the raw score (tests + manual)."""
+    the late penalty in points of the raw score (tests + manual). names: cell_names of the gradebook."""
+    raw = 0.0
     for grade in notebook.grades:
-        if grade.name in manual_parts:
-            grade.manual_score = entry.manual.get(grade.name)
-            grade.needs_manual_grade = entry.manual.get(grade.name) is None
+        name = names[grade.cell_id]
+        if name in manual_parts:
+            grade.manual_score = entry.manual.get(name)
+            grade.needs_manual_grade = entry.manual.get(name) is None
         else:
-            grade.auto_score = float(entry.earned.get(grade.name, 0.0))
+            grade.auto_score = float(entry.earned.get(name, 0.0))
             grade.needs_manual_grade = False
-    raw = sum(float(entry.earned.get(g.name, 0.0)) for g in notebook.grades if g.name not in manual_parts)
+            raw += float(entry.earned.get(name, 0.0))
     raw += sum(float(entry.manual.get(part) or 0.0) for part in manual_parts)
     notebook.late_submission_penalty = round(raw * entry.penalty, 4) if entry.penalty else None
 
@@ -122,24 +131,55 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
             Gradebook = api().Gradebook
 
             copy_empty(partial, course_id, Gradebook)
-            with Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
+            with unsynced(partial), Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
                 gb.add_assignment(ASSIGNMENT)
                 gb.add_notebook(NOTEBOOK, ASSIGNMENT)
                 for test_id, points in tests:
                     gb.add_grade_cell(test_id, NOTEBOOK, ASSIGNMENT, max_score=float(points), cell_type="code")
                 for part, maximum in manual_parts.items():
                     gb.add_grade_cell(part, NOTEBOOK, ASSIGNMENT, max_score=float(maximum), cell_type="markdown")
+                names = cell_names(gb)
                 for entry in rows:
                     gb.add_student(entry.student, first_name=neutral(entry.first), last_name=neutral(entry.last),
                                    email=neutral(entry.email), lms_user_id=neutral(entry.participant))  # fmt: skip
                     gb.add_submission(ASSIGNMENT, entry.student)
                     # One lookup of the submission's grade rows (find_grade would query once per cell).
                     notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, entry.student)
-                    set_scores(notebook, entry, manual_parts)
+                    set_scores(notebook, entry, manual_parts, names)
                 gb.db.commit()
     finally:
         os.environ["PATH"] = old_path
+    with open(partial, "rb+") as handle:
+        os.fsync(handle.fileno())  # on disk before it takes the gradebook's place (its commits skipped the fsync)
     os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def unsynced(partial: Path):
+    """SQLite without an fsync per commit on the connections to `partial`, while the block runs.
+
+    nbgrader's Gradebook commits after every student, submission and grade cell it adds (about 2 per
+    student and 1 per test), and SQLite syncs each commit to disk: on a busy disk that is most of the
+    gradebook's time. The file being built is a private partial copy that no one reads until it is
+    complete, synced once and moved into place (write_gradebook); a crash before that leaves only the
+    partial file, which the next write removes. SQLAlchemy's documented way to set a pragma on every
+    new SQLite connection is a "connect" listener on Engine (docs: dialects/sqlite, "Foreign Key Support").
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    target = os.path.realpath(partial)
+
+    def on_connect(connection, _record) -> None:
+        files = [row[2] for row in connection.execute("PRAGMA database_list").fetchall()]
+        if files and files[0] and os.path.realpath(files[0]) == target:
+            connection.execute("PRAGMA synchronous = OFF")
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)
 
 
 def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
@@ -225,15 +265,20 @@ def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict
             cells = {test_id for test_id, _ in tests} | set(manual_parts)
             if {s.id for s in gb.students} != {entry.student for entry in rows}:
                 return False
+            try:
+                names = cell_names(gb)
+            except MissingEntry:
+                gb.db.rollback()
+                return False
             for entry in rows:
                 try:
                     notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, entry.student)
                 except MissingEntry:
                     gb.db.rollback()
                     return False
-                if {grade.name for grade in notebook.grades} != cells:
+                if {names.get(grade.cell_id) for grade in notebook.grades} != cells:
                     gb.db.rollback()
                     return False
-                set_scores(notebook, entry, manual_parts)
+                set_scores(notebook, entry, manual_parts, names)
             gb.db.commit()
     return True

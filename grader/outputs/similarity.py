@@ -265,7 +265,8 @@ class Comparison:
 
     start(): in a thread of its own, read the code to compare (the class, the kit's solution, the
     --compare-with archives), fingerprint it and compare every pair: copydetect's tokeniser in `jobs`
-    children, most of the check's cost, and none of it needs a result or an image. write(): wait for
+    children, most of the check's cost, then the matched spans of the pairs the page shows side by side
+    (copydetect imported in this process); none of it needs a result or an image. write(): wait for
     that (or do it now, when start() was never called), then what needs the images the warm-up
     finished (the plots), then the pages. Either way the same entries in the same order give the same
     outputs. cancel() stops the children and waits for the thread, so nothing writes into `out` after it.
@@ -279,7 +280,7 @@ class Comparison:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.work = None  # the folder an archive zip is unpacked into (its plots are read when the page is made)
-        self.found = None  # (entries, problems, pairs) once the code is compared
+        self.found = None  # (entries, problems, pairs, the shown pairs' spans) once the code is compared
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -297,9 +298,9 @@ class Comparison:
                 self.thread.join()
             if self.error is not None:
                 raise self.error
-            entries, problems, pairs = self.found
+            entries, problems, pairs, shown = self.found
             return write_pages(self.out, self.submissions, entries, pairs, kit=self.kit, threshold=self.threshold,
-                               imports=imports, problems=problems, images=images)  # fmt: skip
+                               imports=imports, problems=problems, images=images, shown=shown)  # fmt: skip
         finally:
             self.close()
 
@@ -321,7 +322,7 @@ class Comparison:
         except BaseException as error:  # noqa: BLE001 - raised again by write(), in the caller's thread
             self.error = error
 
-    def _compare_code(self) -> tuple[list[Entry], list[str], list[dict]]:
+    def _compare_code(self) -> tuple[list[Entry], list[str], list[dict], list[dict]]:
         entries = [Entry(s.id, "submission", read_code(s.code), tuple(s.members),
                          {p.split("/")[-1]: path for p, path in s.plots.items() if path}) for s in self.submissions]  # fmt: skip
         entries += kit_entries(self.kit)
@@ -338,20 +339,26 @@ class Comparison:
                                self.stop)  # fmt: skip
         except fingerprint.FingerprintError as error:
             problems.append(f"code was not compared: {error}")
-        return entries, problems, pairs
+        return entries, problems, pairs, shown_pairs(entries, pairs, self.out)
+
+
+def shown_pairs(entries: list[Entry], pairs: list[dict], out: Path) -> list[dict]:
+    """The pairs the page shows side by side, with their matched spans (copydetect's import and compare_files in
+    this process: done with the code step, beside the pool, it needs no result)."""
+    texts = {e.key: e.text for e in entries if e.text is not None}
+    loaded = {}
+    return [side_by_side(p, texts, out / "results" / fingerprint.FOLDER, loaded) for p in pairs[:MAX_SHOWN]]
 
 
 def write_pages(out: Path, submissions: list[Submission], entries: list[Entry], pairs: list[dict], *, kit: Path,
-                threshold: float, imports: dict | None, problems: list[str], images=None) -> Integrity:  # fmt: skip
-    """The plots compared and the pages written, once the code pairs are known."""
+                threshold: float, imports: dict | None, problems: list[str], images=None,
+                shown: list[dict]) -> Integrity:  # fmt: skip
+    """The plots compared and the pages written, once the code pairs (and the shown ones' spans) are known."""
     folder = out / "results" / fingerprint.FOLDER
     baseline = read_code(kit / "exercise02_template.py") or ""
     groups = plot_groups(entries, out, images)
     ids = [s.id for s in submissions]
     flags = hints(pairs, groups, imports or {}, ids)
-    texts = {e.key: e.text for e in entries if e.text is not None}
-    loaded = {}
-    shown = [side_by_side(p, texts, folder, loaded) for p in pairs[:MAX_SHOWN]]
     prune(folder, {d for p in pairs for d in p["digests"]} | {fingerprint.digest(e.text, baseline) for e in entries if e.text})
     public_pairs = [{k: v for k, v in p.items() if k != "digests"} for p in pairs]
     data = {"version": 1, "threshold": threshold, "method": fingerprint.version(), "flags": flags, "pairs": public_pairs,
