@@ -111,13 +111,18 @@ timed(similarity, "write_safely", "similarity")
 timed(similarity.Comparison, "_run", "similarity code")  # beside the pool
 timed(report, "write_all", "report")
 timed(manual, "read_manual", "manual")
+from grader.outputs import gradebook  # the warm-up's work beside the runs (its thread), said in the breakdown
+timed(warmup, "_preload_gradebook", "warm-up: nbgrader import")
+timed(gradebook.Draft, "build", "warm-up: gradebook draft")
+timed(gradebook.Draft, "finish", "gradebook draft finished")
 begun = time.perf_counter()
-code = cli.main(argv)
+code = cli.run(argv)  # main(), then what `python -m grader` does before its exit
 phases["total"] = time.perf_counter() - begun
+clock = {"end": time.time()}  # wall clock: the parent's, when the child has ended, gives the exit's seconds
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith("Vm"))
 memory = {k: int(v.split()[0]) for k, v in status.items() if k in ("VmHWM", "VmRSS", "VmPeak")}
 memory["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-json.dump({"phases": phases, "starts": starts, "memory_kb": memory, "hwm_after_kb": hwm, "code": code},
+json.dump({"phases": phases, "starts": starts, "memory_kb": memory, "hwm_after_kb": hwm, "code": code, "clock": clock},
           open(stats_path, "w"))
 sys.exit(code)
 """
@@ -183,12 +188,14 @@ def grade(class_dir: Path, out: Path, jobs: int, stats: Path, suite: Path = SUIT
                "-j", str(jobs), "--suite", str(suite), *extra]  # fmt: skip
     load = os.getloadavg()[0]
     wall, cpu, done = run(command, cwd=KIT, capture_output=True, text=True)
+    ended = time.time()
     if done.returncode != 0:
         sys.exit(f"grader grade failed ({done.returncode}):\n{done.stderr[-3000:]}")
     data = json.loads(stats.read_text())
     reference = out / "results" / "_reference.json"
     data["reference_seconds"] = json.loads(reference.read_text())["seconds"] if reference.is_file() else 0.0
     data.update(wall=wall, cpu=cpu, load=(load + os.getloadavg()[0]) / 2, summary=done.stdout.strip().splitlines()[-1])
+    data["exit"] = ended - data["clock"]["end"]  # the interpreter's exit after the command returned
     return data
 
 
@@ -313,7 +320,7 @@ def main() -> None:
 
 def print_breakdown(name: str, data: dict, floor: float, in_process: float, label: str) -> None:
     """Where a grading run's wall seconds go, as parts that add up to it: the floor, the in-process pass's own
-    loss to running in parallel, then what the grader adds: its start-up, the steps before the pool, the pool
+    loss to running in parallel, then what the grader adds: its start-up and exit, the steps before the pool, the pool
     over the same runs in-process (the per-submission overhead, the warm-up's CPU beside it), and the fixed
     costs after the pool (the warm-up's last images, what is left of the similarity check once the pool is
     done (its code comparison runs beside the pool), the report with the gradebook, the rest: LMS files,
@@ -330,12 +337,17 @@ def print_breakdown(name: str, data: dict, floor: float, in_process: float, labe
     parts = [
         (label, floor, ""),
         ("in-process pass over the floor", in_process - floor, "the machine's loss to running in parallel, not the grader's"),
-        ("grader start-up (python, imports)", data["wall"] - total, ""),
+        ("grader start-up (python, imports)", data["wall"] - total - data["exit"], ""),
+        ("grader exit (after the command returned)", data["exit"], "the interpreter's shutdown"),
         ("before the pool (intake, checks)", pool_start, ""),
-        ("pool over the in-process pass", pool - in_process, "sandbox and harness per run, the warm-up's CPU beside the runs"),
+        ("pool over the in-process pass", pool - in_process, "sandbox and harness per run, the warm-up's work beside them: "
+         f"nbgrader import {p.get('warm-up: nbgrader import', 0.0):.1f} s, gradebook draft "
+         f"{p.get('warm-up: gradebook draft', 0.0):.1f} s, the images"),
         ("after the pool: warm-up's last images", p.get("warm-up wait", 0.0), ""),
         ("after the pool: similarity check (the rest)", sim, overlap),
-        ("after the pool: report and gradebook", p.get("report", 0.0), ""),
+        ("after the pool: report and gradebook", p.get("report", 0.0),
+         f"of which the drafted gradebook's scores {p['gradebook draft finished']:.1f} s" if "gradebook draft finished" in p
+         else "the gradebook written whole (no draft)"),
         ("after the pool: the rest (LMS, manifest)", after - p.get("warm-up wait", 0.0) - sim - p.get("report", 0.0), ""),
     ]  # fmt: skip
     print(f"\nwhere {name}'s {data['wall']:.1f} s go (parts add up to it; the answer key is one run of the pool, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -309,5 +310,19 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
 
 
+def run(argv: list[str] | None = None) -> int:
+    """The `grader` command as a process (`python -m grader`, the `grader` script): main(), then the exit made cheap.
+
+    At exit the interpreter clears every module and runs the garbage collector over every object still
+    tracked: after `grader grade` (nbgrader, SQLAlchemy, matplotlib, Jinja2 imported: some 250,000
+    objects) that took 0.3-0.5 s after the last line was printed. Frozen (gc.freeze), those objects are
+    left out of the shutdown's collections; everything else about the exit stays: atexit handlers run,
+    files are closed as their references go. Only for a process that ends now: tests call main().
+    """
+    code = main(argv)
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

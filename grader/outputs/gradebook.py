@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -132,26 +133,101 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
 
             copy_empty(partial, course_id, Gradebook)
             with unsynced(partial), Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
-                gb.add_assignment(ASSIGNMENT)
-                gb.add_notebook(NOTEBOOK, ASSIGNMENT)
-                for test_id, points in tests:
-                    gb.add_grade_cell(test_id, NOTEBOOK, ASSIGNMENT, max_score=float(points), cell_type="code")
-                for part, maximum in manual_parts.items():
-                    gb.add_grade_cell(part, NOTEBOOK, ASSIGNMENT, max_score=float(maximum), cell_type="markdown")
-                names = cell_names(gb)
-                for entry in rows:
-                    gb.add_student(entry.student, first_name=neutral(entry.first), last_name=neutral(entry.last),
-                                   email=neutral(entry.email), lms_user_id=neutral(entry.participant))  # fmt: skip
-                    gb.add_submission(ASSIGNMENT, entry.student)
-                    # One lookup of the submission's grade rows (find_grade would query once per cell).
-                    notebook = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, entry.student)
-                    set_scores(notebook, entry, manual_parts, names)
-                gb.db.commit()
+                add_structure(gb, tests, [identity(entry) for entry in rows], manual_parts)
+                add_scores(gb, rows, manual_parts)
     finally:
         os.environ["PATH"] = old_path
+    place(partial, path)
+
+
+def identity(entry: Entry) -> tuple[str, str, str, str, str]:
+    """Who an entry is, as the gradebook stores it: student id, first and last name, email, participant."""
+    return entry.student, entry.first, entry.last, entry.email, entry.participant
+
+
+def add_structure(gb, tests, people: list[tuple], manual_parts: dict[str, float]) -> None:
+    """The assignment, one grade cell per test and manual part, and each person (identity) with a submission."""
+    gb.add_assignment(ASSIGNMENT)
+    gb.add_notebook(NOTEBOOK, ASSIGNMENT)
+    for test_id, points in tests:
+        gb.add_grade_cell(test_id, NOTEBOOK, ASSIGNMENT, max_score=float(points), cell_type="code")
+    for part, maximum in manual_parts.items():
+        gb.add_grade_cell(part, NOTEBOOK, ASSIGNMENT, max_score=float(maximum), cell_type="markdown")
+    for student, first, last, email, participant in people:
+        gb.add_student(student, first_name=neutral(first), last_name=neutral(last), email=neutral(email),
+                       lms_user_id=neutral(participant))  # fmt: skip
+        gb.add_submission(ASSIGNMENT, student)
+
+
+def add_scores(gb, rows, manual_parts: dict[str, float]) -> None:
+    """Every entry's scores into its submission (added by add_structure), in one commit."""
+    names = cell_names(gb)
+    for entry in rows:
+        # One lookup of the submission's grade rows (find_grade would query once per cell).
+        set_scores(gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, entry.student), entry, manual_parts, names)
+    gb.db.commit()
+
+
+def place(partial: Path, path: Path) -> None:
     with open(partial, "rb+") as handle:
         os.fsync(handle.fileno())  # on disk before it takes the gradebook's place (its commits skipped the fsync)
     os.replace(partial, path)
+
+
+class Draft:
+    """A gradebook's structure built ahead of its scores, so that little of it is left once the last result is in.
+
+    The structure (the assignment, a grade cell per test of the answer key and per manual part, every
+    student and their submission) depends on the class and the key only. build(tests) writes it into
+    <gradebook>.partial while the pool grades (the warm-up's thread: grader.outputs.warmup); finish()
+    after the pool adds the scores when the final entries name the same cells and the same people in
+    the same order (else it returns False, changing nothing, and the caller writes the whole gradebook),
+    syncs the file and moves it into place: the same content as write_gradebook. discard() removes an
+    unused draft (it is only ever this run's own partial file).
+    """
+
+    def __init__(self, path: Path, *, course_id: str, people: list[tuple], manual_parts: dict[str, float]):
+        self.path, self.course_id, self.people = Path(path), course_id, list(people)
+        self.partial, self.manual_parts = self.path.with_name(self.path.name + ".partial"), dict(manual_parts)
+        self.tests = None  # what build() used, once it is done
+        self.started = False  # the partial file is this draft's
+
+    def build(self, tests) -> None:
+        tests = list(tests)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Gradebook = api().Gradebook
+
+            self.started = True
+            self.partial.unlink(missing_ok=True)
+            copy_empty(self.partial, self.course_id, Gradebook)
+            if not self.partial.is_file():
+                return  # no empty gradebook kept: creating one runs alembic with PATH changed, left to write_gradebook
+            with unsynced(self.partial), Gradebook(f"sqlite:///{self.partial}", course_id=self.course_id) as gb:
+                add_structure(gb, tests, self.people, self.manual_parts)
+        self.tests = tests
+
+    def finish(self, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> bool:
+        """The scores added and the gradebook in place (True), or False when the draft does not fit these rows."""
+        fits = (self.tests is not None and self.tests == list(tests) and course_id == self.course_id
+                and dict(manual_parts) == self.manual_parts and [identity(e) for e in rows] == self.people)  # fmt: skip
+        if not fits or not self.partial.is_file():
+            return False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with unsynced(self.partial), api().Gradebook(f"sqlite:///{self.partial}", course_id=course_id) as gb:
+                    add_scores(gb, rows, manual_parts)
+        except Exception:  # noqa: BLE001 - a draft only saves time: the whole gradebook is written instead
+            self.discard()
+            return False
+        place(self.partial, self.path)
+        return True
+
+    def discard(self) -> None:
+        if self.started:
+            self.partial.unlink(missing_ok=True)
+            self.started, self.tests = False, None
 
 
 @contextlib.contextmanager
@@ -207,6 +283,38 @@ def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
             shutil.copyfile(empty, target)
     except OSError:
         target.unlink(missing_ok=True)  # nbgrader creates it
+
+
+def write_cached(out: Path, book: list[Entry], tests, *, course_id: str, manual_parts: dict[str, float],
+                 in_place: bool = False, draft: Draft | None = None) -> Path:  # fmt: skip
+    """<out>/gradebook.db, rebuilt only when its content would change (creating one costs seconds).
+
+    With in_place, an existing gradebook holding exactly these students and cells gets its grades
+    updated in one transaction instead (grader review saves in milliseconds); otherwise the same content
+    is copied from the user's cache, or the draft is finished, or the gradebook is written whole.
+    """
+    digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_parts],
+                                       sort_keys=True).encode()).hexdigest()  # fmt: skip
+    path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
+    try:
+        if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
+            return path
+        updated = in_place and path.is_file() and update_grades(path, course_id=course_id, tests=tests, rows=book,
+                                                                manual_parts=manual_parts)  # fmt: skip
+        if not updated and not copy_kept(digest, path):  # the same content from another output folder
+            finished = draft is not None and draft.finish(course_id=course_id, tests=tests, rows=book,
+                                                          manual_parts=manual_parts)  # fmt: skip
+            if not finished:
+                write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_parts)
+            keep(digest, path)
+    finally:
+        if draft is not None:
+            draft.discard()  # unused, or moved into place already
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    partial = stamp.with_name(f".{stamp.name}.partial")
+    partial.write_text(digest, encoding="utf-8")
+    os.replace(partial, stamp)
+    return path
 
 
 KEPT = 8  # gradebooks kept by content in the user's cache (the newest)

@@ -100,7 +100,7 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
                 status=(result.status if manual.complete(sub.id) else f"{result.status}; manual points pending")
                 + unsandboxed_mark(result),
                 earned={t.id: t.earned for t in result.tests},
-                participant=(sub.participants or {}).get(student, sub.participant if student == sub.participant else ""),
+                participant=participant_of(sub, student),
                 late=late_text,
                 penalty=penalty,
             )
@@ -113,6 +113,28 @@ def grade_rows(submissions: list[Submission], results: dict[str, Result], manual
             else:
                 best[student] = row
     return sorted(best.values(), key=lambda r: r.student)
+
+
+def participant_of(sub: Submission, student: str) -> str:
+    """The LMS participant number of one of a submission's students ("" when unknown)."""
+    return (sub.participants or {}).get(student, sub.participant if student == sub.participant else "")
+
+
+def gradebook_draft(out: Path, submissions: list[Submission], course_id: str = "exercise02"):
+    """A gradebook.Draft of out's gradebook.db for this class (its people as grade_rows and book_entries will
+    name them), or None when a student is in two submissions (which one counts depends on the points)."""
+    from grader.outputs import gradebook
+
+    people = {}
+    for sub in submissions:
+        for student in sub.members if sub.participants is None else list(sub.participants):
+            if student in people:
+                return None
+            participant = participant_of(sub, student)
+            name, email = roster.person_of(sub, student, participant)
+            people[student] = (student, *gradebook.split_name(name, sub.label), email, participant)
+    return gradebook.Draft(out / "gradebook.db", course_id=course_id, people=[people[s] for s in sorted(people)],
+                           manual_parts=manual_points.PARTS)  # fmt: skip
 
 
 def write_grades_csv(path: Path, rows: list[GradeRow], absent: list[Absent] = (), auto_max: float = 0.0) -> None:
@@ -336,13 +358,14 @@ def write_pages(out: Path, views: list[SubmissionView], key, *, notes: list[str]
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
               notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
               stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None,
-              absent: list[Absent] = ()) -> Written:  # fmt: skip
+              absent: list[Absent] = (), draft=None) -> Written:  # fmt: skip
     """Every output of `grader grade` into `out`; returns what was written.
 
     late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page;
     integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run);
     images: the ImageCache of out (grader.outputs.warmup fills it while the pool grades); default: a new one;
-    absent: the worksheet's students without a submission (grader.outputs.moodle.absent_people).
+    absent: the worksheet's students without a submission (grader.outputs.moodle.absent_people);
+    draft: the gradebook's structure built while the pool graded (gradebook_draft), or None.
     """
     late, integrity = late or {}, integrity or {}
     out.mkdir(parents=True, exist_ok=True)
@@ -354,13 +377,13 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
     snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
                             banner=banner, course_id=course_id, absent=absent)  # fmt: skip
     written = write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,
-                           notes=notes, banner=banner, course_id=course_id, absent=absent)  # fmt: skip
+                           notes=notes, banner=banner, course_id=course_id, absent=absent, draft=draft)  # fmt: skip
     written.manual_template = out / manual_points.TEMPLATE_NAME
     return written
 
 
 def write_scored(out: Path, *, submissions, results, key, views, manual, notes, banner, course_id: str,
-                 only: str | None = None, absent: list[Absent] = ()) -> Written:  # fmt: skip
+                 only: str | None = None, absent: list[Absent] = (), draft=None) -> Written:  # fmt: skip
     """Every output that shows manual points: grades.csv, results.csv, report.html, feedback pages, gradebook.db.
 
     `grader grade` writes them all; `grader review` after a save passes `only` (that submission's
@@ -373,37 +396,22 @@ def write_scored(out: Path, *, submissions, results, key, views, manual, notes, 
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
     pages = write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems,
                         manual_source=source, only=only, absent=absent)  # fmt: skip
-    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None)
+    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None, draft=draft)
     return Written(report_html=out / "report.html", grades_csv=out / "grades.csv", results_csv=out / "results.csv",
                    gradebook_db=gradebook, feedback=out / "feedback", pages=pages, rows=rows)  # fmt: skip
 
 
 def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str,
-                           in_place: bool = False) -> Path:  # fmt: skip
-    """gradebook.db, rebuilt only when its content would change (creating one costs seconds).
-
-    With in_place, an existing gradebook holding exactly these students and cells gets its grades
-    updated in one transaction instead (grader review saves in milliseconds); otherwise it is rebuilt.
-    """
+                           in_place: bool = False, draft=None) -> Path:  # fmt: skip
+    """gradebook.db from the rows, rebuilt only when its content would change (grader.outputs.gradebook.write_cached;
+    in_place: `grader review`'s update; draft: the gradebook.Draft the warm-up built while the pool graded)."""
     from grader.outputs import gradebook
 
     labels = {s.id: s.label for s in submissions}
-    tests = [(t.id, t.points) for t in key]
     book = [gradebook.Entry(r.student, *gradebook.split_name(r.name, labels.get(r.submission, "")), r.email, r.earned, r.manual,
                             r.participant, r.penalty) for r in rows]  # fmt: skip
-    digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_points.PARTS],
-                                       sort_keys=True).encode()).hexdigest()  # fmt: skip
-    path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
-    if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
-        return path
-    updated = in_place and path.is_file() and gradebook.update_grades(path, course_id=course_id, tests=tests, rows=book,
-                                                                      manual_parts=manual_points.PARTS)  # fmt: skip
-    if not updated and not gradebook.copy_kept(digest, path):  # the same content from another output folder
-        gradebook.write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_points.PARTS)
-        gradebook.keep(digest, path)
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(stamp, digest)
-    return path
+    return gradebook.write_cached(out, book, [(t.id, t.points) for t in key], course_id=course_id,
+                                  manual_parts=manual_points.PARTS, in_place=in_place, draft=draft)  # fmt: skip
 
 
 def _clip(text: str) -> str:

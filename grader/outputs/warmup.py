@@ -2,11 +2,15 @@
 
 While the pool grades, the coordinator mostly waits. A Warmup uses that time, on one thread of its own:
 once the first submission has been run (so the gradebook will change), nbgrader's API is imported
-(seconds: nbformat, jsonschema, SQLAlchemy); and as each submission's result arrives, its images
+(seconds: nbformat, jsonschema, SQLAlchemy), the pages' templates are compiled, and the gradebook's
+structure is built (a gradebook.Draft:
+the answer key's grade cells, every student and their submission; after the pool only the scores are
+added); and as each submission's result arrives, its images
 (the learning-rate plots redrawn from its histories, its submitted PNGs checked and re-encoded) are
 made into the report's ImageCache. report.write_all then finds every image made: the entries are the
 same content-addressed ones it would make itself, so the outputs do not depend on the warm-up having
-run, finished or failed (a failure here is only logged; write_all makes what is missing).
+run, finished or failed (a failure here is only logged; write_all makes what is missing, and writes
+the whole gradebook when the draft is missing or does not fit the final rows).
 
 One thread, so matplotlib never draws two figures at once, and the images come in the order the
 results do. finish() waits for the queue (the images of the last results), cancel() drops it.
@@ -22,10 +26,11 @@ from grader.outputs.report import ImageCache
 
 
 class Warmup:
-    def __init__(self, images: ImageCache, submissions: list[Submission], gradebook: bool = True):
+    def __init__(self, images: ImageCache, submissions: list[Submission], gradebook: bool = True, draft=None):
         self.images = images
         self.by_id = {sub.id: sub for sub in submissions}
         self.gradebook = gradebook  # import nbgrader once something is run (False: no gradebook is written)
+        self.draft = draft  # grader.outputs.gradebook.Draft to build then, or None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warmup")
         self.failures: list[str] = []
 
@@ -34,6 +39,9 @@ class Warmup:
         if not cached and self.gradebook:
             self.gradebook = False
             self._submit(_preload_gradebook)
+            self._submit(_compile_pages)
+            if self.draft is not None:  # every result carries the answer key's tests (id, points)
+                self._submit(self.draft.build, [(t.id, t.points) for t in result.tests])
         sub = self.by_id.get(result.submission)
         if sub is not None:
             self._submit(self.images.make, sub, result)
@@ -60,3 +68,12 @@ def _preload_gradebook() -> None:
     from grader.outputs import gradebook
 
     gradebook.preload()
+
+
+def _compile_pages() -> None:
+    """The pages' Jinja templates parsed and compiled (the environment keeps them), so that after the pool
+    only their rendering is left."""
+    from grader.outputs import report, similarity
+
+    report.environment().get_template(report.TEMPLATE)
+    report.environment().get_template(similarity.TEMPLATE)

@@ -63,7 +63,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
     checked = check(request)
     out = checked.out
     lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
-    warm = comparison = None
+    warm = comparison = draft = None
     try:
         if out.is_dir():
             lock.lock()  # before intake: a second run into this folder stops at once
@@ -71,7 +71,8 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         out.mkdir(parents=True, exist_ok=True)
         lock.lock()
         match_people(request, checked, klass, say)
-        warm = warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), klass.submissions)
+        draft = report.gradebook_draft(out, klass.submissions)  # built by the warm-up, finished by write_all
+        warm = warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), klass.submissions, draft=draft)
         comparison = start_comparison(request, out, klass)
         batch = run_class(request, klass, out, warm, progress, executor, comparison)
         images = finish_images(warm, say)
@@ -81,7 +82,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
                                    manual=points, notes=klass.notes, banner=report.sandbox_banner(batch.backends),
                                    late=klass.late, stamp=stamp(request),
                                    integrity=integrity.flags if integrity else None, images=images,
-                                   absent=klass.absent)  # fmt: skip
+                                   absent=klass.absent, draft=draft)  # fmt: skip
         lock.record(*written.files())
         start_sheet(request, out, klass)  # after the pages: they still say "not graded yet"
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
@@ -93,6 +94,8 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
             warm.cancel()  # nothing of it may run once the lock is released and the intake folder is gone
         if comparison is not None:
             comparison.cancel()
+        if draft is not None:
+            draft.discard()  # a gradebook.db.partial of this run's, unless write_all moved it into place
         lock.release()
         staging.remove(work)
     unmatched = list(checked.sheet.unmatched) if checked.sheet is not None else []

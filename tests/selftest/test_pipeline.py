@@ -270,3 +270,66 @@ def test_worksheet_students_without_a_submission_are_rows_of_grades_csv_and_the_
     row = page.split('<tr class="absent">', 1)[1].split("</tr>", 1)[0]
     assert "Participant 102" in row and "&lt;b&gt;Bob&lt;/b&gt; &amp; Co" in row and "no submission" in row
     assert "Participant 101 · Ada &lt;i&gt;Lovelace&lt;/i&gt;" in page  # the name next to the participant number
+
+
+def book_contents(path: Path) -> dict:
+    """Every table of a gradebook, rows sorted, nbgrader's random ids masked (they differ between any two writes)."""
+    import re
+    import sqlite3
+
+    hexid = re.compile(r"[0-9a-f]{32}")
+    with sqlite3.connect(path) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: sorted((tuple("<id>" if isinstance(v, str) and hexid.fullmatch(v) else v for v in row)
+                           for row in db.execute(f"SELECT * FROM {t}")), key=repr) for t in tables}  # fmt: skip
+
+
+def test_the_gradebook_drafted_beside_the_pool_holds_what_a_whole_write_holds(tmp_path, monkeypatch):
+    """Is the gradebook whose structure the warm-up built while the pool graded (only the scores added after it) the
+    same, table by table, as the gradebook written whole after the pool, manual points included, and is the
+    draft's partial file gone?"""
+    import sqlite3
+
+    from grader.outputs import gradebook, manual, report
+    from grader.pipeline import flow
+
+    source = make_class(tmp_path, {"ann": "x = 1  # test_sigmoid_values test_mlp_shapes\n", "bob": "y = 2\n",
+                                   "eve": "def broken(:\n"})  # fmt: skip
+    sheet = tmp_path / "marks.csv"
+    sheet.write_text(",".join(manual.COLUMNS) + "\nann,ann,5,6,3,4\n")
+    finished, finish = [], gradebook.Draft.finish
+    monkeypatch.setattr(gradebook.Draft, "finish", lambda self, **kw: finished.append(finish(self, **kw)) or finished[-1])
+    flow.grade_class(request_for(source, tmp_path / "drafted", no_similarity=True, manual=sheet), say=print,
+                     executor=FakeExecutor())  # fmt: skip
+    assert finished == [True]  # the draft was built and used
+    monkeypatch.setattr(report, "gradebook_draft", lambda out, submissions: None)
+    for kept in (tmp_path / "user-cache" / "gradebooks").glob("*.db"):  # not the drafted one's copy: written whole
+        if not kept.name.startswith("empty-"):
+            kept.unlink()
+    flow.grade_class(request_for(source, tmp_path / "whole", no_similarity=True, manual=sheet), say=print,
+                     executor=FakeExecutor())  # fmt: skip
+    assert finished == [True]  # no draft this time: written whole
+    drafted, whole = (book_contents(tmp_path / d / "gradebook.db") for d in ("drafted", "whole"))
+    assert drafted == whole and len(drafted["grade"]) == 3 * (len(TESTS) + len(manual.PARTS))
+    with sqlite3.connect(tmp_path / "drafted" / "gradebook.db") as db:
+        assert (5.0,) in db.execute("SELECT manual_score FROM grade").fetchall(), "ann's manual points are in it"
+    assert not list((tmp_path / "drafted").glob("*.partial"))
+
+
+def test_a_draft_that_does_not_fit_the_final_rows_is_not_used_and_is_removed(tmp_path):
+    """When the final rows name another student (or other tests) than the draft was built for: does finish() refuse,
+    leaving no gradebook, and does discard() remove the draft's partial file?"""
+    from grader.outputs import gradebook
+
+    people = [("ann", "Ann", "Lee", "", "")]
+    draft = gradebook.Draft(tmp_path / "gradebook.db", course_id="exercise02", people=people, manual_parts={"plots": 6.0})
+    draft.build([("test_a", 1.0)])
+    assert draft.partial.is_file()
+    other = gradebook.Entry("bob", "Bob", "Ray", "", {"test_a": 1.0}, {"plots": None})
+    ann = gradebook.Entry("ann", "Ann", "Lee", "", {"test_a": 1.0}, {"plots": None})
+    assert not draft.finish(course_id="exercise02", tests=[("test_a", 1.0)], rows=[other], manual_parts={"plots": 6.0})
+    assert not draft.finish(course_id="exercise02", tests=[("test_b", 1.0)], rows=[ann], manual_parts={"plots": 6.0})
+    assert not (tmp_path / "gradebook.db").exists()
+    draft.discard()
+    assert not draft.partial.exists()
+    assert draft.finish(course_id="exercise02", tests=[("test_a", 1.0)], rows=[ann], manual_parts={"plots": 6.0}) is False
