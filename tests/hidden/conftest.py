@@ -168,15 +168,15 @@ def standins(request):
     it may call but does not judge are the contract's own (grader/sandbox/standin.py), so a bug in sigmoid
     costs sigmoid's points only, not sigmoid_grad's or backward's. Integration tests (blame.INTEGRATION) run
     the submission as it is. The trusted formula of a function never reaches the submission before a test
-    that judges it (the tests are ordered so; should that not hold, the submission is started afresh)."""
+    that judges it (the tests are ordered so; should that not hold, the submission is started afresh). Each test
+    asks for its own set (none for the integration tests) and nothing is removed after it: the student object
+    sends nothing when the set installed is the one asked for, so a phase of tests costs one install."""
     student = request.getfixturevalue("student")
     _, names, judged = plan(request.node.nodeid.split("::")[-1], calls_of(str(student.path)))
     if judged & student.formulas_held:
         student.restart()
-    installed = bool(names) and swap_standins(student, list(names))
+    swap_standins(student, list(names) or None)
     yield
-    if installed:
-        swap_standins(student, None)
 
 
 def swap_standins(student, names) -> bool:
