@@ -145,6 +145,9 @@ class WorkerHost:
         except ProtocolError as error:
             self.stop()
             raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
+        except BaseException:  # cut short (pytest-timeout's signal, Ctrl-C): the worker may still be computing this
+            self.stop()  # request; the next call must get a fresh worker, not this one's late reply
+            raise
 
 
     def _idle_message(self, what: str, idle: float) -> str:
