@@ -13,6 +13,7 @@ Stdlib + numpy only: this module also runs inside the sandbox and ships in the s
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -29,10 +30,16 @@ _FIELDS = re.compile(r"\{'descr': '([<>|][biuf][0-9]{1,2})', 'fortran_order': (F
 
 def header(array: np.ndarray, offset: int) -> bytes:
     """The .npy header (version 1.0) of a C-contiguous array whose blob starts at `offset` of the body."""
-    found = np.lib.format.header_data_from_array_1_0(array)
+    fortran = bool(array.flags.f_contiguous and not array.flags.c_contiguous)  # as numpy's header_data_from_array_1_0
+    return _header(array.dtype, array.shape, fortran, offset % ALIGN)
+
+
+@functools.lru_cache(maxsize=256)  # a run sends the same few dtypes and shapes thousands of times
+def _header(dtype: np.dtype, shape: tuple, fortran: bool, phase: int) -> bytes:
+    found = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": fortran, "shape": shape}
     text = "{" + "".join(f"'{key}': {found[key]!r}, " for key in sorted(found)) + "}"
     used = len(_V1) + 2 + len(text) + 1  # magic and version, length, text, newline
-    text += " " * (-(offset + used) % ALIGN) + "\n"
+    text += " " * (-(phase + used) % ALIGN) + "\n"
     return _V1 + struct.pack("<H", len(text)) + text.encode("latin1")
 
 
@@ -41,14 +48,9 @@ def fields(blob: memoryview) -> tuple:
     if len(blob) >= len(_V1) + 2 and blob[: len(_V1)] == _V1:
         (size,) = struct.unpack_from("<H", blob, len(_V1))
         start = len(_V1) + 2 + size
-        found = _FIELDS.fullmatch(bytes(blob[len(_V1) + 2 : start]).decode("latin1")) if size <= MAX_HEADER else None
-        if found is not None and len(blob) >= start:
-            try:
-                dtype = np.dtype(found[1])
-            except TypeError:  # a size the kind does not have: numpy's reader below says so
-                dtype = None
-            if dtype is not None:
-                return tuple(int(n) for n in found[3].split(",") if n.strip()), found[2] == "True", dtype, start
+        found = _strict(bytes(blob[len(_V1) + 2 : start])) if size <= MAX_HEADER and len(blob) >= start else None
+        if found is not None:
+            return (*found, start)
     stream = io.BytesIO(blob)
     try:
         version = np.lib.format.read_magic(stream)
@@ -61,3 +63,16 @@ def fields(blob: memoryview) -> tuple:
     except Exception as error:  # numpy raises TypeError/SyntaxError too for forged headers
         raise ValueError(f"bad .npy header ({error})") from None
     return shape, fortran, dtype, stream.tell()
+
+
+@functools.lru_cache(maxsize=256)  # the same few headers arrive thousands of times; bounded for forged ones
+def _strict(text: bytes) -> tuple | None:
+    """(shape, fortran order, dtype) of a header in this writer's layout, or None (numpy's reader decides)."""
+    found = _FIELDS.fullmatch(text.decode("latin1"))
+    try:
+        dtype = np.dtype(found[1]) if found is not None else None
+    except TypeError:  # a size the kind does not have: numpy's reader says so
+        return None
+    if dtype is None:
+        return None
+    return tuple(int(n) for n in found[3].split(",") if n.strip()), found[2] == "True", dtype

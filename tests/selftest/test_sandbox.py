@@ -506,6 +506,26 @@ def received(*arrays, header_pad: int = 0) -> bytes:
     return bytes(body)
 
 
+def test_npy_headers_are_numpys_layout_for_every_offset_the_second_time_too():
+    """Do the .npy headers written (and read back) through their caches equal what numpy's own reader finds,
+    with the data aligned at every offset of the body, on a repeated pass (cache hits) as on the first?"""
+    import io
+
+    from grader.sandbox import npy
+
+    arrays = [np.zeros(shape, dtype=dtype) for dtype in ("<f8", ">f8", "<f4", "|u1", "|b1", "<i8", ">i2", "<c16")
+              for shape in ((), (0,), (3,), (2, 3), (1, 0, 4))]
+    for _ in range(2):
+        for array in arrays:
+            for offset in range(0, 40, 3):
+                head = npy.header(array, offset)
+                stream = io.BytesIO(head)
+                np.lib.format.read_magic(stream)
+                expected = np.lib.format.read_array_header_1_0(stream)
+                assert (offset + len(head)) % npy.ALIGN == 0 and stream.tell() == len(head)
+                assert npy.fields(memoryview(head + array.tobytes())) == (*expected, len(head)), (array.dtype, offset)
+
+
 def test_received_arrays_are_writable_native_aligned_and_their_own():
     """Is every array decoded from a received message (large ones included, which a decoder may use where they
     lie) writable, in native byte order, aligned, equal to what was sent, sharing memory with no other array,
