@@ -3,8 +3,10 @@
     python bench/sandbox.py [--starts 10] [--calls 300] [--suite-reps 3] [--quick]
 
 Prints spawn-to-ready (median of N fresh workers: bwrap + setpriv + nested bwrap + python + numpy +
-submission import) and the round trip of a small-array call (median and p95), with the in-process
-backend measured in the same run as the baseline, and the ratios. Then the whole hidden suite on
+submission import), the round trip of a small-array call (median and p95) and of a call carrying the
+MNIST test's training images (15,000 x 784 float32, 47 MB, one way), each with the CPU seconds per call
+of this process and of the worker (its cgroup's counter), with the in-process backend measured in the
+same run as the baseline, and the ratios. Then the whole hidden suite on
 the solution, `pytest tests/hidden -p grader.grading.plugin` with the harness's options and environment,
 `--sandbox` and `--in-process` alternating (order swapped every repetition), wall seconds per
 repetition and the ratio of the medians, plus per test file (from results.json) where the
@@ -15,6 +17,7 @@ difference goes. Targets: ready within 0.3 s, round trip within 2 ms, whole suit
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -32,6 +35,9 @@ import numpy as np
 
 def forward(X, W1, b1, W2, b2):
     return np.maximum(X @ W1.T + b1, 0) @ W2.T + b2
+
+def rows(X):
+    return X.shape[0]
 """
 
 
@@ -53,18 +59,28 @@ def time_ready(make, starts: int) -> list[float]:
     return times
 
 
-def time_calls(student, calls: int) -> list[float]:
-    """Seconds per forward(X[64x10], W1, b1, W2, b2) call: 5 arrays in, 1 out."""
+def time_calls(student, calls: int, bulk: bool = False) -> tuple[list[float], float, float]:
+    """Seconds per forward(X[64x10], W1, b1, W2, b2) call (5 arrays in, 1 out), or with `bulk` per rows(X) of
+    a 47 MB X; and the CPU seconds per call of this process and of the worker (0 in-process)."""
     rng = np.random.default_rng(0)
     args = (rng.standard_normal((64, 10)), rng.standard_normal((32, 10)), rng.standard_normal(32),
             rng.standard_normal((10, 32)), rng.standard_normal(10))
-    student.forward(*args)  # warm up (starts the worker)
-    times = []
+    call = (lambda: student.forward(*args)) if not bulk else \
+        (lambda X=rng.standard_normal((15000, 784)).astype(np.float32): student.rows(X))
+    call()  # warm up (starts the worker)
+    group = getattr(student, "_group", None)
+    worker_cpu = group.cpu_seconds if group is not None else (lambda: 0.0)
+    times, own, theirs = [], own_cpu(), worker_cpu()
     for _ in range(calls):
         started = time.perf_counter()
-        student.forward(*args)
+        call()
         times.append(time.perf_counter() - started)
-    return times
+    return times, (own_cpu() - own) / calls, (worker_cpu() - theirs) / calls
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def time_suite(pytest_args: list[str]) -> tuple[float, float]:
@@ -149,19 +165,24 @@ def main() -> None:
         student = sandbox.SandboxStudent(path, data_dir=None)
         try:
             calls_sandbox = time_calls(student, options.calls)
+            bulk_sandbox = time_calls(student, max(3, options.calls // 20), bulk=True)
         finally:
             student.close()
         calls_local = time_calls(InProcessStudent(path), options.calls)
+        bulk_local = time_calls(InProcessStudent(path), max(3, options.calls // 20), bulk=True)
     ms = 1000.0
-    print(f"{'':28}{'sandbox':>12}{'in-process':>12}{'ratio':>8}")
+    print(f"{'':28}{'sandbox':>12}{'in-process':>12}{'ratio':>8}   CPU per call: this process + the worker")
     rows = [
-        ("spawn-to-ready median", statistics.median(ready_sandbox), statistics.median(ready_local)),
-        ("round trip median", statistics.median(calls_sandbox), statistics.median(calls_local)),
-        ("round trip p95", p95(calls_sandbox), p95(calls_local)),
+        ("spawn-to-ready median", ready_sandbox, ready_local, statistics.median, None),
+        ("round trip median", calls_sandbox[0], calls_local[0], statistics.median, calls_sandbox[1:]),
+        ("round trip p95", calls_sandbox[0], calls_local[0], p95, None),
+        ("47 MB request median", bulk_sandbox[0], bulk_local[0], statistics.median, bulk_sandbox[1:]),
     ]
-    for name, boxed, local in rows:
-        print(f"{name:28}{boxed * ms:10.2f}ms{local * ms:10.3f}ms{boxed / local:7.1f}x")
-    ready, trip = statistics.median(ready_sandbox), statistics.median(calls_sandbox)
+    for name, boxed, local, figure, cpu in rows:
+        boxed, local = figure(boxed), figure(local)
+        spent = f"   {cpu[0] * ms:.3f} + {cpu[1] * ms:.3f} ms" if cpu else ""
+        print(f"{name:28}{boxed * ms:10.2f}ms{local * ms:10.3f}ms{boxed / local:7.1f}x{spent}")
+    ready, trip = statistics.median(ready_sandbox), statistics.median(calls_sandbox[0])
     print(f"targets: ready {ready * ms:.0f} ms <= 300 ms: {'ok' if ready <= 0.3 else 'MISSED'}; "
           f"round trip {trip * ms:.2f} ms <= 2 ms: {'ok' if trip <= 0.002 else 'MISSED'}")
     if options.suite_reps > 0:

@@ -75,28 +75,40 @@ class WorkerHost:
     def _await(self, worker: Worker, seconds: float, deadline: float) -> bytearray:
         """The next message once it starts to arrive; _Overrun when the submission has used `seconds`
         of CPU time since now (all its processes), has waited without computing for longer than its
-        idle allowance, or at the wall-clock `deadline` (a backstop)."""
-        start = worker.cpu_seconds()
+        idle allowance, or at the wall-clock `deadline` (a backstop).
+
+        A reply within the first POLL costs no look at the submission's processes. The CPU counter is read
+        now only where that is one read of the cgroup's counter; without a cgroup (a scan of /proc) it is
+        first read after POLL, and the CPU time before that is charged as if the submission had used every
+        CPU it can (Worker.cpus) all along: counted in full or more, never less (at most POLL x cpus more)."""
+        began = time.monotonic()
+        start = worker.cpu_seconds() if worker.cheap_cpu else None
         activity = worker.activity
         activity.start()
         allowance = min(self.idle_call, max(0.0, self.idle_total - self.idle))
+
+        def used() -> float | None:
+            return worker.cpu_seconds() - start if start is not None else None
+
         try:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise _Overrun("wall", worker.cpu_seconds() - start)
+                    raise _Overrun("wall", used())
                 if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
                     try:
                         return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
                     except TimeoutError:
-                        raise _Overrun("wall", worker.cpu_seconds() - start) from None
-                if (used := worker.cpu_seconds() - start) > seconds:
-                    raise _Overrun("cpu", used)
+                        raise _Overrun("wall", used()) from None
+                if start is None:
+                    now = worker.cpu_seconds()
+                    start = now - worker.cpus * (time.monotonic() - began)
+                if (spent := used()) > seconds:
+                    raise _Overrun("cpu", spent)
                 if activity.sample() > allowance:
                     raise _Overrun(IDLE_STOP, activity.idle)
         finally:
             self.idle += activity.idle
-
 
     def _overrun(self, overrun: "_Overrun", what: str, seconds: float) -> str:
         self.stop()
@@ -133,6 +145,9 @@ class WorkerHost:
         except ProtocolError as error:
             self.stop()
             raise BadReply(f"{call}: the reply was rejected ({error}); the worker was stopped") from None
+        except BaseException:  # cut short (pytest-timeout's signal, Ctrl-C): the worker may still be computing this
+            self.stop()  # request; the next call must get a fresh worker, not this one's late reply
+            raise
 
 
     def _idle_message(self, what: str, idle: float) -> str:

@@ -133,9 +133,14 @@ class InProcessStudent:
         restore them (None); the sandbox's SandboxStudent.standin does the same in the worker."""
         from grader.sandbox import standin  # hidden tests only, like `data`
 
+        wanted = tuple(sorted({str(n) for n in names})) if names else ()
+        if getattr(self, "_installed", ()) == wanted:  # this import has exactly these installed (SandboxStudent too)
+            return
         standin.restore(getattr(self, "_standins", []))
+        self._installed, self._standins = None, []  # unknown until the install below is through
         self._standins = standin.install(self.module(), list(names)) if names else []
         self._held = self.formulas_held | (standin.closure(names) if names else frozenset())
+        self._installed = wanted
 
     @property
     def formulas_held(self) -> frozenset:
@@ -144,7 +149,7 @@ class InProcessStudent:
 
     def restart(self) -> None:
         """A fresh import of the submission: its objects and module state of before are gone."""
-        self._module, self._standins, self._held = None, [], frozenset()
+        self._module, self._standins, self._held, self._installed = None, [], frozenset(), ()
 
     def call_method(self, target, name: str, args, kwargs, keep: bool = False):
         method = getattr(target, name, None)
@@ -180,7 +185,7 @@ class InProcessStudent:
         return ""
 
     def close(self) -> None:
-        self._module = None
+        self._module, self._installed = None, ()  # a later call imports afresh: nothing installed there
 
     # -- helpers
 

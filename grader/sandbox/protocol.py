@@ -66,15 +66,7 @@ def clean_text(text, limit: int = MAX_TEXT) -> str:
     text = str(text)
     if len(text) > limit:
         text = text[:limit] + f"... [{len(text) - limit} more characters]"
-    out = []
-    for char in text:
-        if char == "\n":
-            out.append(" | ")
-        elif char.isprintable():
-            out.append(char)
-        else:
-            out.append(repr(char)[1:-1])
-    return "".join(out)
+    return "".join(" | " if char == "\n" else char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 class StudentError(GraderError):
@@ -235,12 +227,14 @@ def encode(value, handle_of=None) -> tuple[object, list]:
 
 
 def pack(header: dict, arrays: list) -> bytes:
-    """One message: the header (whose values were made by `encode`) and its arrays as .npy blobs.
+    """One message as bytes (pack_parts joined): how the worker sends its replies."""
+    return b"".join(pack_parts(header, arrays))
 
-    Built with one copy of the arrays' data. Each .npy header is padded (spaces, as .npy allows) so
-    that its data starts aligned (npy.ALIGN) in the message body: a receiver that reads the body into a
-    fresh buffer can then use a large array where it lies instead of copying it (load_npy).
-    """
+
+def pack_parts(header: dict, arrays: list) -> list:
+    """One message as buffers for write_message: the header (values made by `encode`), then its arrays as .npy
+    blobs, their data not copied (unchanged until written). Each .npy header is padded (spaces, as .npy allows)
+    so the data starts aligned (npy.ALIGN) in the body: a receiver can use a large array where it lies (load_npy)."""
     text = _dumps(header, allow_nan=False, separators=(",", ":")).encode()
     parts = [b"", _HEADER.pack(len(text)), text]
     offset = _HEADER.size + len(text)
@@ -250,7 +244,7 @@ def pack(header: dict, arrays: list) -> bytes:
         parts += [_LENGTH.pack(len(head) + array.nbytes), head, array.reshape(-1).view(np.uint8) if array.size else b""]
         offset += len(head) + array.nbytes
     parts[0] = _LENGTH.pack(offset)
-    return b"".join(parts)
+    return parts
 
 
 # --------------------------------------------------------------------------- decoding
@@ -411,16 +405,24 @@ def decode(tree, arrays: list, handle=None):
 # --------------------------------------------------------------------------- pipes
 
 
-def write_message(fd: int, message: bytes, deadline: float | None = None) -> None:
-    """Write all of a message; with a deadline (time.monotonic), give up with TimeoutError."""
-    view = memoryview(message)
-    while view:
+def write_message(fd: int, message, deadline: float | None = None) -> None:
+    """Write all of a message: bytes, or pack_parts' buffers (written as they are, never joined). With a
+    deadline (time.monotonic), TimeoutError once it passes; a write to a blocking fd may wait for the reader."""
+    chunks = [memoryview(p).cast("B") for p in ((message,) if isinstance(message, (bytes, bytearray)) else message)]
+    at = 0  # the first chunk not yet written
+    while at < len(chunks):
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([], [fd], [], left)[1]:
                 raise TimeoutError("pipe write timed out")
-        written = os.write(fd, view[: 1 << 20])
-        view = view[written:]
+        try:
+            written = os.writev(fd, chunks[at : at + 512])
+        except BlockingIOError:  # full again since select saw room
+            continue
+        while at < len(chunks) and written >= len(chunks[at]):
+            written, at = written - len(chunks[at]), at + 1
+        if written:
+            chunks[at] = chunks[at][written:]
 
 
 def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearray:
@@ -434,9 +436,8 @@ def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearra
 
 
 def _read_exact(fd: int, size: int, deadline: float | None) -> bytearray:
-    buffer = bytearray(size)
+    buffer, got = bytearray(size), 0
     view = memoryview(buffer)
-    got = 0
     while got < size:
         if deadline is not None:
             left = deadline - time.monotonic()

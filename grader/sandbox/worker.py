@@ -20,6 +20,7 @@ start_new_session=True and a minimal env. Stdlib + numpy only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -45,6 +46,7 @@ from grader.sandbox.slot import kill_uid, tasks_of_uid
 
 NPROC = 32
 KEEP_OUTPUT = 64 << 10  # per take_output()
+PIPE_BYTES = 1 << 20  # the request and reply pipes' buffer (the default is 64 KiB): see widen_pipe
 FLOOD_OUTPUT = 4 << 20  # total per worker before it is stopped
 
 
@@ -122,6 +124,8 @@ class Worker:
         self.killed = False
         self.lock = threading.Lock()
         self.activity = Activity(self.tasks)  # its idle time during a call (host._await)
+        self.cheap_cpu = False  # cpu_seconds() is one read of the cgroup's counter (else a scan of /proc)
+        self.cpus = os.cpu_count() or 1  # CPUs the submission can use at once: 1 when it cannot start a task
 
     def kill(self) -> None:
         """Stop everything the worker started; safe from any thread, more than once."""
@@ -140,6 +144,9 @@ class Worker:
         self.spec = spec
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        widen_pipe(req_w)
+        widen_pipe(rep_r)
+        os.set_blocking(req_w, False)  # a worker that stops reading cannot hold a request's write past its deadline
         out_r, out_w = os.pipe()
         info_r, info_w = os.pipe() if spec.mode == "bwrap" else (None, None)
         ours = [req_w, rep_r, out_r] + ([info_r] if info_r is not None else [])
@@ -150,6 +157,7 @@ class Worker:
             config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
                       "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork",
                       "imports": spec.imports}
+            self.cheap_cpu = spec.group is not None
             if spec.mode == "bwrap":
                 config["submission"] = f"{INSIDE}/sub/{spec.file_name}"
                 if spec.slot_uid is None and spec.group is not None:
@@ -162,6 +170,8 @@ class Worker:
                 config["submission"] = os.path.join(spec.sub_dir, spec.file_name)
                 extra, note, prefix = process_options(spec, config)
                 command = prefix + [interpreter(), "-I", "-B", str(RUNTIME_DIR / "boot.py"), json.dumps(config)]
+            if config["nproc"] == "no-fork":
+                self.cpus = 1  # one process, one thread (boot.py: RLIMIT_NPROC refuses any new task)
             if spec.group is not None:
                 command = spec.group.enter_command() + command
             self.process = subprocess.Popen(
@@ -273,6 +283,23 @@ def process_options(spec: Spec, config: dict) -> tuple[dict, str, list[str]]:
     elif spec.group is not None:
         config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
     return options, note, prefix
+
+
+def widen_pipe(fd: int, size: int = PIPE_BYTES) -> int:
+    """Ask for a pipe buffer of `size` bytes; the buffer's size afterwards.
+
+    A performance knob, not a safety mechanism: with the default 64 KiB a large array (the MNIST test's
+    training images) crosses in hundreds of hand-offs, each waiting for the other process to be scheduled.
+    No limit depends on it: every message's size is checked by protocol.read_message against
+    MAX_REPLY_BYTES / MAX_REQUEST_BYTES before anything is allocated, and the deadlines hold for a pipe of
+    any size. The kernel may refuse (EPERM once the user's pipe pages are used up, EINVAL above
+    fs/pipe-max-size): the pipe then keeps the size it has."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    try:
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+    except OSError:
+        return 0
 
 
 def cpu_of(pid: int) -> float:

@@ -28,6 +28,8 @@ SLOW = (
     "test_redteam_batch.py",
     "test_redteam_learning.py",
     "test_redteam_formulas.py::test_borrowed_formulas_earn_nothing",
+    "test_blame.py::test_unit_tests_after_a_timed_out_integration_test_are_graded",
+    "test_blame.py::test_unit_tests_after_a_worker_died_in_an_integration_test_are_graded",
     "test_redteam_values.py::test_extreme_values_in_process",
     "test_redteam_values.py::test_extreme_values_sandboxed_score_their_twin",
     "test_redteam_slots.py",

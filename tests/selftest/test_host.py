@@ -7,10 +7,15 @@ deaths) are proven through the client in test_sandbox.py and the red team.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,9 +23,10 @@ sys.path.insert(0, str(ROOT))
 from grader.sandbox import protocol, staging  # noqa: E402
 from grader.sandbox.host import WALL_EXTRA, WALL_FACTOR, WorkerHost, copy_submission  # noqa: E402
 from grader.sandbox.layout import nested_userns, probe  # noqa: E402
-from grader.sandbox.protocol import ImportFailed  # noqa: E402
+from grader.sandbox.protocol import CallTimeout, ImportFailed  # noqa: E402
 from grader.sandbox.slot import Slot  # noqa: E402
-from grader.sandbox.worker import Spec  # noqa: E402
+from grader.sandbox import worker as worker_module  # noqa: E402
+from grader.sandbox.worker import PIPE_BYTES, Spec  # noqa: E402
 
 
 def host_for(path: Path, private: str, slot_uid, **limits) -> WorkerHost:
@@ -86,3 +92,129 @@ def test_the_import_message_bounds_and_escapes_what_the_worker_sent(tmp_path, pr
         text = host._import_message(error)
         assert text.startswith("could not import exercise02.py: ") and len(text) < 1000, text[:200]
         assert "\x1b" not in text and "\n" not in text, text[:200]
+
+
+def double_call(host: WorkerHost, value: int, request_id: int = 1):
+    """One call of the submission's double(value) through the host, as SandboxStudent makes it."""
+    tree, arrays = protocol.encode([[value], {}])
+    message = protocol.pack_parts({"op": "call", "name": "double", "id": request_id, "args": tree}, arrays)
+    return host.exchange(host.ensure(), message, 10.0, "double", handle=None)[0]["value"]
+
+
+def test_the_request_and_reply_pipes_are_widened_and_a_refusal_keeps_the_default(tmp_path, private, bwrap_sandbox,
+                                                                                  monkeypatch):
+    """Do a worker's request and reply pipes hold PIPE_BYTES (1 MiB, not the kernel's 64 KiB), is the request
+    pipe non-blocking on our side, and does a worker whose pipes the kernel refuses to widen still answer?"""
+    path = tmp_path / "exercise02.py"
+    path.write_text("def double(x):\n    return 2 * x\n")
+    slot = Slot()
+    host = host_for(path, private, slot.uid)
+    try:
+        worker = host.ensure()
+        sizes = [fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) for fd in (worker.rpc_out, worker.rpc_in)]
+        assert sizes == [PIPE_BYTES, PIPE_BYTES] and not os.get_blocking(worker.rpc_out)
+        host.stop()
+
+        real = fcntl.fcntl
+
+        def refuse(fd, command, *args):
+            if command == fcntl.F_SETPIPE_SZ:
+                raise PermissionError(1, "Operation not permitted")  # the user's pipe pages are used up
+            return real(fd, command, *args)
+
+        monkeypatch.setattr(worker_module.fcntl, "fcntl", refuse)
+        worker = host.ensure()
+        monkeypatch.undo()
+        assert fcntl.fcntl(worker.rpc_out, fcntl.F_GETPIPE_SZ) < PIPE_BYTES and double_call(host, 21) == 42
+    finally:
+        host.stop()
+        slot.release()
+
+
+def test_a_message_in_parts_arrives_as_the_joined_bytes():
+    """Does write_message send pack_parts' buffers (arrays not joined first) as exactly the bytes pack makes?"""
+    arrays = [np.arange(300_000, dtype=np.float32).reshape(600, 500), np.zeros(0), np.array([True])]
+    tree, arrays = protocol.encode(arrays)
+    expected = protocol.pack({"v": tree}, arrays)
+    read_fd, write_fd = os.pipe()
+    got = bytearray()
+    reader = threading.Thread(target=lambda: got.extend(protocol.read_message(read_fd, len(expected))))
+    reader.start()
+    try:
+        os.set_blocking(write_fd, False)
+        protocol.write_message(write_fd, protocol.pack_parts({"v": tree}, arrays), time.monotonic() + 30)
+        reader.join(30)
+        assert bytes(got) == expected[8:]
+    finally:
+        os.close(write_fd)
+        reader.join(30)
+        os.close(read_fd)
+
+
+def test_a_worker_that_stops_reading_cannot_hold_a_request_past_its_deadline(tmp_path, private, bwrap_sandbox):
+    """Does a request bigger than the pipe, sent to a worker that reads nothing (stopped with SIGSTOP), end at
+    its wall-clock deadline with the call's timeout message, instead of a write that blocks for good?"""
+    path = tmp_path / "exercise02.py"
+    path.write_text("def double(x):\n    return 2 * x\n")
+    slot = Slot()
+    host = host_for(path, private, slot.uid, wall_timeout=1.0)
+    try:
+        worker = host.ensure()
+        for pid in worker.tasks():
+            os.kill(pid, signal.SIGSTOP)
+        tree, arrays = protocol.encode([[np.zeros(1 << 20)], {}])  # 8 MiB: more than the pipe holds
+        message = protocol.pack_parts({"op": "call", "name": "double", "id": 1, "args": tree}, arrays)
+        with pytest.raises(CallTimeout, match="double did not finish within 1 s of wall-clock time"):
+            host.exchange(worker, message, 10.0, "double", handle=None)
+        assert host.worker is None and host.stops == ["wall"]
+    finally:
+        host.stop()
+        slot.release()
+
+
+SPINNER = """
+import time
+
+def double(x):
+    return 2 * x
+
+def spin(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+"""
+
+
+def spin_call(host: WorkerHost, seconds: float, limit: float):
+    tree, arrays = protocol.encode([[seconds], {}])
+    message = protocol.pack_parts({"op": "call", "name": "spin", "id": 1, "args": tree}, arrays)
+    return host.exchange(host.ensure(), message, limit, "spin", handle=None)[0]["value"]
+
+
+def test_without_a_cgroup_a_quick_reply_reads_no_cpu_counter_and_a_spinner_is_still_stopped(tmp_path, private,
+                                                                                            bwrap_sandbox,
+                                                                                            monkeypatch):
+    """Without a cgroup (the CPU counter is a scan of /proc), is a call answered within POLL made without reading
+    the submission's CPU time, while a call that computes past its limit is still stopped for CPU time and one
+    that stays under it is not?"""
+    path = tmp_path / "exercise02.py"
+    path.write_text(SPINNER)
+    slot = Slot()
+    host = host_for(path, private, slot.uid)
+    reads = []
+    real = worker_module.Worker.cpu_seconds
+    monkeypatch.setattr(worker_module.Worker, "cpu_seconds", lambda self: reads.append(1) or real(self))
+    try:
+        worker = host.ensure()
+        assert not worker.cheap_cpu and worker.cpus == 1  # no cgroup: one task, one thread (no-fork)
+        reads.clear()
+        assert [double_call(host, n) for n in range(20)] == [2 * n for n in range(20)]
+        assert len(reads) < 5, f"{len(reads)} reads of the CPU counter for 20 quick calls"
+        assert spin_call(host, 0.3, 2.0) == 0.3 and reads
+        with pytest.raises(CallTimeout, match="spin used more than 1 s of CPU time"):
+            spin_call(host, 30.0, 1.0)
+        assert host.stops == ["cpu"]
+    finally:
+        host.stop()
+        slot.release()

@@ -152,3 +152,69 @@ def test_a_base_function_built_on_another_is_judged_with_that_one_standing_in(tm
     results = run_hidden(submission, tmp_path / "results.json", nodeids)
     outcome = {t["id"]: t["outcome"] for t in results["tests"]}
     assert outcome == {"test_activation_values[relu]": "passed", "test_activation_values[leaky_relu]": "failed"}, outcome
+
+
+def counting_requests(student) -> list:
+    """The ops of the requests `student` (a SandboxStudent) sends from now on."""
+    ops, send = [], student._request
+
+    def request(header, *args, **kwargs):
+        ops.append(header["op"])
+        return send(header, *args, **kwargs)
+
+    student._request = request
+    return ops
+
+
+def test_an_unchanged_stand_in_set_is_not_sent_again_but_a_new_worker_gets_it(tmp_path, bwrap_sandbox):
+    """Does a worker that has a set installed get no request for the same set (nor for none when it has none),
+    does a different set or none after a set go out once, and does a fresh worker (after restart) get the set
+    again, counted as held by it?"""
+    from grader.sandbox.client import SandboxStudent
+
+    path = tmp_path / "exercise02.py"
+    path.write_text(BUGGY)
+    student = SandboxStudent(path, data_dir=None)
+    ops = counting_requests(student)
+    try:
+        student.standin(None)  # no worker yet: the next one starts with none
+        assert ops == [] and student._host.worker is None
+        assert student.sigmoid(0.0) == 0.0 and ops == ["call"]  # the submission's own (buggy) sigmoid
+        for _ in range(3):
+            student.standin(["sigmoid", "sigmoid_grad"])
+            student.standin(["sigmoid_grad", "sigmoid"])  # the same set in another order
+        assert ops == ["call", "standin"] and student.sigmoid(0.0) == 0.5
+        student.standin(None)
+        student.standin(None)
+        assert ops == ["call", "standin", "call", "standin"] and student.sigmoid(0.0) == 0.0
+        student.standin(["sigmoid"])
+        student.restart()
+        assert student.formulas_held == frozenset()
+        student.standin(["sigmoid"])
+        assert ops[-2:] == ["standin", "standin"] and student._host.generation == 2
+        assert student.sigmoid(0.0) == 0.5 and student.formulas_held == {"sigmoid"}
+    finally:
+        student.close()
+
+
+def test_in_process_an_unchanged_stand_in_set_is_not_installed_again(tmp_path, monkeypatch):
+    """InProcessStudent as SandboxStudent: the same set again installs nothing, another set or none does, and
+    a fresh import (restart) gets the set again?"""
+    from grader.sandbox.inprocess import InProcessStudent
+
+    path = tmp_path / "exercise02.py"
+    path.write_text(BUGGY)
+    student = InProcessStudent(path)
+    installs, real = [], standin.install
+    monkeypatch.setattr(standin, "install", lambda module, names, *rest: installs.append(list(names))
+                        or real(module, names, *rest))
+    student.standin(None)
+    student.standin(["sigmoid"])
+    student.standin(["sigmoid"])
+    assert installs == [["sigmoid"]] and student.sigmoid(0.0) == 0.5
+    student.standin(None)
+    assert student.sigmoid(0.0) == 0.0
+    student.standin(["sigmoid"])
+    student.restart()
+    student.standin(["sigmoid"])
+    assert installs == [["sigmoid"], ["sigmoid"], ["sigmoid"]] and student.sigmoid(0.0) == 0.5
