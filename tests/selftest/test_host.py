@@ -172,6 +172,28 @@ def test_a_worker_that_stops_reading_cannot_hold_a_request_past_its_deadline(tmp
         slot.release()
 
 
+def test_a_worker_slow_to_take_a_request_is_held_to_the_idle_limit(tmp_path, private, bwrap_sandbox):
+    """Does a worker that stops reading (SIGSTOP) while a request bigger than the pipe goes out have the call
+    ended by the per-call idle limit, as a worker that waits for its reply does, rather than hold its slot
+    until the wall-clock backstop (by default 5 x the CPU limit + 30 s)?"""
+    path = tmp_path / "exercise02.py"
+    path.write_text("def double(x):\n    return 2 * x\n")
+    slot = Slot()
+    host = host_for(path, private, slot.uid, wall_timeout=30.0, idle_call=0.5)
+    try:
+        worker = host.ensure()
+        for pid in worker.tasks():
+            os.kill(pid, signal.SIGSTOP)
+        tree, arrays = protocol.encode([[np.zeros(1 << 20)], {}])  # 8 MiB: more than the pipe holds
+        message = protocol.pack_parts({"op": "call", "name": "double", "id": 1, "args": tree}, arrays)
+        with pytest.raises(CallTimeout, match="double waited .* without computing"):
+            host.exchange(worker, message, 10.0, "double", handle=None)
+        assert host.worker is None and host.stops == ["idle"]
+    finally:
+        host.stop()
+        slot.release()
+
+
 SPINNER = """
 import time
 
