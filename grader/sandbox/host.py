@@ -17,6 +17,7 @@ and decoding counts against the call's deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -87,7 +88,7 @@ class WorkerHost:
         activity = worker.activity
         activity.start()
         allowance = min(self.idle_call, max(0.0, self.idle_total - self.idle))
-        outgoing, checked = protocol.Outgoing(request) if request is not None else None, began
+        outgoing, checked = Outgoing(request) if request is not None else None, began
 
         def used() -> float | None:
             return worker.cpu_seconds() - start if start is not None else None
@@ -257,6 +258,26 @@ class WorkerHost:
     def take_output(self) -> str:
         """What the submission printed since the last take (Output.take)."""
         return self.output.take(self.worker)
+
+
+class Outgoing:
+    """A request on its way out as the pipe takes it (the request pipe is non-blocking): protocol.write_message's
+    writes one step at a time, so that _await checks the call's limits between them."""
+
+    def __init__(self, message):
+        parts = (message,) if isinstance(message, (bytes, bytearray)) else message
+        self.chunks, self.at = [memoryview(p).cast("B") for p in parts], 0  # at: the first chunk not yet written
+
+    left = property(lambda self: self.at < len(self.chunks))
+
+    def send(self, fd: int) -> None:
+        """One writev of what is left: partial writes kept, nothing when the pipe is full."""
+        with contextlib.suppress(BlockingIOError):  # full again since select saw room
+            written = os.writev(fd, self.chunks[self.at : self.at + 512])
+            while self.at < len(self.chunks) and written >= len(self.chunks[self.at]):
+                written, self.at = written - len(self.chunks[self.at]), self.at + 1
+            if written:
+                self.chunks[self.at] = self.chunks[self.at][written:]
 
 
 def copy_submission(path: Path, private: str) -> str:

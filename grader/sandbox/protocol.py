@@ -408,38 +408,21 @@ def decode(tree, arrays: list, handle=None):
 def write_message(fd: int, message, deadline: float | None = None) -> None:
     """Write all of a message: bytes, or pack_parts' buffers (written as they are, never joined). With a
     deadline (time.monotonic), TimeoutError once it passes; a write to a blocking fd may wait for the reader."""
-    outgoing = Outgoing(message)
-    while outgoing.left:
+    chunks = [memoryview(p).cast("B") for p in ((message,) if isinstance(message, (bytes, bytearray)) else message)]
+    at = 0  # the first chunk not yet written
+    while at < len(chunks):
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([], [fd], [], left)[1]:
                 raise TimeoutError("pipe write timed out")
-        outgoing.send(fd)
-
-
-class Outgoing:
-    """A message on its way out, written as the pipe takes it: write_message's loop, or a caller's that does
-    other work between the writes (host._await checks the call's limits while a worker is slow to read)."""
-
-    def __init__(self, message):
-        parts = (message,) if isinstance(message, (bytes, bytearray)) else message
-        self.chunks = [memoryview(p).cast("B") for p in parts]
-        self.at = 0  # the first chunk not yet written
-
-    @property
-    def left(self) -> bool:
-        return self.at < len(self.chunks)
-
-    def send(self, fd: int) -> None:
-        """One writev of what is left (partial writes kept; nothing when a non-blocking pipe is full)."""
         try:
-            written = os.writev(fd, self.chunks[self.at : self.at + 512])
+            written = os.writev(fd, chunks[at : at + 512])
         except BlockingIOError:  # full again since select saw room
-            return
-        while self.at < len(self.chunks) and written >= len(self.chunks[self.at]):
-            written, self.at = written - len(self.chunks[self.at]), self.at + 1
+            continue
+        while at < len(chunks) and written >= len(chunks[at]):
+            written, at = written - len(chunks[at]), at + 1
         if written:
-            self.chunks[self.at] = self.chunks[self.at][written:]
+            chunks[at] = chunks[at][written:]
 
 
 def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearray:
