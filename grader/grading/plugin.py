@@ -134,7 +134,6 @@ class ResultsRecorder:
         self.submission = submission_files(config)
         self.stops: set[str] = set()  # limits that stopped a worker during the run
         self.usage: dict = {}
-        self.failures: dict[str, object] = {}  # nodeid -> the failed report its message was read from
 
     def pytest_collection_finish(self, session):
         for item in session.items:  # after -k/-m deselection: only what runs
@@ -180,7 +179,6 @@ class ResultsRecorder:
             if entry["outcome"] in ("not run", "passed"):
                 entry["outcome"] = "error" if report.when == "setup" else "failed"
                 entry["message"] = clip(failure_message(report), MESSAGE_LIMIT)
-                self.failures[report.nodeid] = report
                 if report.nodeid in self.internal:
                     entry["outcome"] = "error"
                     entry["message"] = INTERNAL_MESSAGE.format(kind=self.internal[report.nodeid])
@@ -195,11 +193,6 @@ class ResultsRecorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
-        """The last write. A suite may amend a failure's message once every test has run (the hidden suite's
-        "fix X first" line of an integration test, which runs before the unit tests it names): read again."""
-        for nodeid, report in self.failures.items():
-            if nodeid not in self.internal:
-                self.tests[nodeid]["message"] = clip(failure_message(report), MESSAGE_LIMIT)
         self.write()
 
     def write(self):

@@ -3,9 +3,8 @@
 A unit test judges one function (or a few, named here); a bug there must cost that function's points
 only (tests/selftest/test_hidden_suite.py checks it for every mutant). The integration tests (XOR,
 MNIST, the learning-rate experiment, seeds through train) need every part to work, so any bug may fail them: they keep
-their points, and when a unit test failed in the same run, their message starts by naming the function
-whose own test fails ("Fix sigmoid_grad first: its own test fails") instead of guessing. They run before
-the unit tests; tests/hidden/conftest.py adds that line once every test has run.
+their points, and when a unit test failed before them, their message starts by naming the function
+whose own test fails ("Fix sigmoid_grad first: its own test fails") instead of guessing.
 """
 
 from __future__ import annotations

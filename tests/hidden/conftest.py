@@ -1,9 +1,6 @@
 """The hidden suite's set-up: the submission runs sandboxed unless --in-process is given.
 
 * `student` (session): the root conftest's `open_student` with the sandbox as the default backend;
-* the order (`plan`): the integration tests run first, then the unit tests phase by phase, each with the
-  contract's formulas standing in for what it does not judge (`standins`); results.json lists them unit
-  tests first, and an integration test's "fix X first" line is added once every test has run;
 * after each test its output (the submission's stdout/stderr, "" in-process) and the backend are
   recorded for results.json;
 * warnings raised by the submission do not fail a test (the kit's pytest config turns warnings
@@ -50,27 +47,17 @@ def root_conftest(config):
     return sys.modules[name]
 
 
-def in_suite(item) -> bool:
-    return HERE in Path(str(item.path)).resolve().parents
-
-
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if in_suite(item):
+        if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.filterwarnings("ignore"))
-    # The order results.json lists the tests in (the answer key's, and so the feedback pages'): the unit tests
-    # phase by phase, then the integration tests, whose messages send the student to "the unit tests above".
-    # Stable: files keep their order within a phase. The run order is set after the results writer has read
-    # this one (pytest_collection_finish below).
-    items.sort(key=lambda item: (phase_of(item) or len(PHASES)) if in_suite(item) else 0)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session):
-    """Run in the order of `plan`'s phases: the integration tests first, on the worker as it started, so a
-    function's trusted formula reaches the submission only after every test that judges it, with no fresh
-    worker needed in between. trylast: after grader.grading.plugin has taken the order it lists the tests in."""
-    session.items.sort(key=lambda item: phase_of(item) if in_suite(item) else 0)
+    # A function's trusted formula may reach the submission only after every test that judges it (plan):
+    # the tests of the base functions first, then the derivatives and losses, then MLP's methods, then the
+    # integration tests (after the unit tests, whose failures their messages name, and so that what the
+    # integration tests may spend of the run's limits, its idle allowance and wall budget, never costs a
+    # unit test its points: docs/decisions.md). Stable: files keep their order within a phase.
+    items.sort(key=lambda item: plan(item.nodeid.split("::")[-1])[0] if HERE in Path(str(item.path)).resolve().parents
+               else 0)
 
 
 @pytest.fixture(scope="session")
@@ -84,32 +71,25 @@ def student(request):
     handle.close()
 
 
-FAILED: list[str] = []  # ids of the tests that failed so far in this run, in run order (one session per process)
-HELD: list[tuple] = []  # (report, the ids that failed before it) of each failed integration test
+FAILED_UNITS: list[str] = []  # ids of the tests that failed so far in this run (one session per process)
 
 
 def pytest_runtest_logreport(report):
-    """Remember the tests that failed, and each failed integration test's report for its "fix X first" line."""
+    """Remember the unit tests that failed, for the integration tests' "fix X first" line."""
     test_id = report.nodeid.split("::")[-1]
-    if not report.failed:
-        return
-    if report.when == "call" and test_id.split("[", 1)[0] in blame.INTEGRATION:
-        HELD.append((report, list(FAILED)))
-    if test_id not in FAILED:
-        FAILED.append(test_id)
+    if report.failed and test_id not in FAILED_UNITS:
+        FAILED_UNITS.append(test_id)
 
 
-def pytest_sessionfinish(session):
-    """An integration test that failed while unit tests failed says first which functions to fix. Applied
-    here, once every test has run (the integration tests run first), to the reports the results writer
-    (grader.grading.plugin, trylast) and the terminal summary read after this hook: the same line the
-    student read when the integration tests ran last, from the unit tests' failures and those before it."""
-    units = [test_id for test_id in FAILED if blame.is_unit(test_id)]
-    for report, before in HELD:
-        hint = blame.fix_first(units + [test_id for test_id in before if not blame.is_unit(test_id)])
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """An integration test that fails after unit tests failed says first which functions to fix."""
+    report = yield
+    if report.failed and report.when == "call" and item.originalname in blame.INTEGRATION:
+        hint = blame.fix_first(FAILED_UNITS)
         if hint:
             report.longrepr = f"{hint} {message_of(report)}"
-    HELD.clear()
+    return report
 
 
 def message_of(report) -> str:
@@ -120,31 +100,23 @@ def message_of(report) -> str:
     return crash.message.removeprefix("Failed: ") if crash is not None else str(longrepr)
 
 
-PHASES = ("integration", "base functions", "derivatives and losses", "MLP's methods")  # run order
-
-
 def plan(test_id: str, calls: dict | None = None) -> tuple[int, tuple, frozenset]:
     """(phase, the stand-ins the test runs with, the functions whose formula must not have reached the
-    submission before it), phases in run order (PHASES). 0: the integration tests (blame.INTEGRATION) and any
-    test this suite does not know, with none standing in: they judge every function, so they run first, on the
-    worker as it started; 1: a test judging a base function (standin.BASE), with stand-ins only for the other
-    base functions its own code names (`calls`: function -> names, from calls_of); 2: a derivative or a loss,
-    with the base functions standing in; 3: MLP's methods, with every function standing in."""
+    submission before it). Phase 0: a test judging a base function (standin.BASE), with stand-ins only for
+    the other base functions its own code names (`calls`: function -> names, from calls_of); 1: a derivative
+    or a loss, with the base functions standing in; 2: MLP's methods, with every function standing in;
+    3: the integration tests and any test this suite does not know, with none."""
     from grader.sandbox.standin import BASE, NAMES
 
     if not blame.is_unit(test_id):
-        return 0, (), frozenset(NAMES)
+        return 3, (), frozenset(NAMES)
     judged = frozenset(blame.owners(test_id)) & frozenset(NAMES)
     if not judged:
-        return 3, NAMES, frozenset()
+        return 2, NAMES, frozenset()
     if judged & frozenset(BASE):
         named = set().union(*((calls or {}).get(name, frozenset()) for name in judged))
-        return 1, tuple(n for n in BASE if n in named and n not in judged), judged
-    return 2, tuple(n for n in BASE if n not in judged), judged
-
-
-def phase_of(item) -> int:
-    return plan(item.nodeid.split("::")[-1])[0]
+        return 0, tuple(n for n in BASE if n in named and n not in judged), judged
+    return 1, tuple(n for n in BASE if n not in judged), judged
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,10 +1,9 @@
 """The hidden suite's run order and the integration tests' "fix X first" line (tests/hidden/conftest.py, blame.py).
 
-The integration tests run first, before any trusted formula reaches the worker, and the unit tests after
-them; yet a failed integration test still starts with the line naming the functions whose own tests
-failed (applied once every test has run), results.json lists the tests as before (unit tests, then the
-integration tests that point at "the unit tests above"), and a worker an integration test leaves behind
-(stopped, timed out, dead) costs the unit tests after it nothing: they run on a fresh one.
+The unit tests run first and the integration tests last: a failed integration test starts with the line
+naming the functions whose own tests failed; what the integration tests spend of the run's limits (the
+idle allowance) never costs a unit test its points; and a worker an integration test leaves behind
+(cut short by the test's timeout, dead) costs the tests after it nothing: they run on a fresh one.
 """
 
 from __future__ import annotations
@@ -40,9 +39,9 @@ def nodeids(*names) -> list[str]:
 
 @pytest.mark.parametrize("sandbox", [False, True], ids=["in-process", "sandbox"])
 def test_integration_failure_names_the_unit_to_fix_first(mutant, tmp_path, sandbox, request):
-    """With mse_loss_grad wrong, does XOR's message (XOR runs before the unit tests) still start with "Fix
-    mse_loss_grad first", followed by exactly the message XOR gives alone, and are the tests listed in the
-    order the student reads them (the unit tests above the integration test)?"""
+    """With mse_loss_grad wrong, does XOR's message start with "Fix mse_loss_grad first", followed by exactly
+    the message XOR gives alone, and are the tests listed in the order the student reads them (the unit
+    tests above the integration test)?"""
     if sandbox:
         request.getfixturevalue("bwrap_sandbox")  # fails without bwrap unless EXERCISE02_SKIP_SANDBOX_TESTS=1
     alone = run_hidden(mutant, tmp_path / "alone.json", nodeids(XOR))
@@ -55,7 +54,7 @@ def test_integration_failure_names_the_unit_to_fix_first(mutant, tmp_path, sandb
     hint = blame.fix_first([UNIT])
     assert hint == "Fix mse_loss_grad first: its own test fails, and this test needs it."
     assert tests[XOR]["message"] == f"{hint} {xor_alone['message']}"
-    assert [t["id"] for t in results["tests"]] == [PASSING, UNIT, XOR]  # shown order; XOR ran first
+    assert [t["id"] for t in results["tests"]] == [PASSING, UNIT, XOR]
 
 
 def test_no_hint_when_every_unit_test_passes(mutant, tmp_path):
@@ -66,53 +65,61 @@ def test_no_hint_when_every_unit_test_passes(mutant, tmp_path):
     assert tests[XOR]["outcome"] == "failed" and not tests[XOR]["message"].startswith("Fix"), tests[XOR]["message"]
 
 
-HANGS = '''
-
-import time as _time
-
-
-def learning_rate_experiment(*args, **kwargs):
-    _time.sleep(60)  # stopped by the test's timeout (pytest-timeout) while the call is in the worker
-'''
-DIES = '''
+def with_train(body: str) -> str:
+    """The solution with its train replaced by one that first runs `body` (indented code)."""
+    return SOLUTION.read_text() + f'''
 
 import os as _os
+import time as _time
+_honest_train = train
 
 
-def learning_rate_experiment(*args, **kwargs):
-    _os._exit(3)  # the worker dies in the middle of an integration test
+def train(*args, **kwargs):
+    {body}
+    return _honest_train(*args, **kwargs)
 '''
-AFTER = ("test_activation_values", "test_softmax_lecture_table", "test_mlp_update_step")  # the three phases
+
+
+DETERMINISM = "test_mlp_seed_determinism"  # calls train; no timeout marker, so --timeout applies
+UNITS = ("test_activation_values", "test_softmax_lecture_table", "test_mlp_update_step")  # one per phase
 
 
 @pytest.mark.parametrize("sandbox", [False, True], ids=["in-process", "sandbox"])
-def test_unit_tests_after_a_timed_out_integration_test_are_graded(tmp_path, sandbox, request):
-    """An integration test cut short by its timeout while the submission computes: does every unit test after
-    it still pass, on a fresh worker (not one still busy with the cut call, whose late reply it would read)?"""
+def test_the_test_after_a_timed_out_call_is_graded(tmp_path, sandbox, request):
+    """An integration test cut short by its timeout while the submission computes: does the next test still
+    pass, on a fresh worker (not one still busy with the cut call, whose late reply it would read)?"""
     if sandbox:
         request.getfixturevalue("bwrap_sandbox")
     submission = tmp_path / "exercise02.py"
-    submission.write_text(SOLUTION.read_text() + HANGS)
-    test = "test_learning_rate_experiment_defaults_other_classes"  # no timeout marker: --timeout applies
-    selected = nodeids(test, *AFTER)
-    results = run_hidden(submission, tmp_path / "results.json", selected + ["--timeout", "3"], sandbox=sandbox)
+    submission.write_text(with_train("_time.sleep(60)  # stopped by the test's timeout (pytest-timeout)"))
+    results = run_hidden(submission, tmp_path / "results.json", nodeids(DETERMINISM, XOR) + ["--timeout", "3"],
+                         sandbox=sandbox)
     tests = {t["id"]: t for t in results["tests"]}
-    assert tests[test]["outcome"] == "failed" and "Timeout" in tests[test]["message"], tests[test]
-    rest = [t for t in results["tests"] if t["id"] != test]
-    assert len(rest) == len(selected) - 1 and all(t["outcome"] == "passed" for t in rest), \
-        [(t["id"], t["message"][:200]) for t in rest if t["outcome"] != "passed"]
+    assert tests[DETERMINISM]["outcome"] == "failed" and "Timeout" in tests[DETERMINISM]["message"], tests
+    assert tests[XOR]["outcome"] == "passed", tests[XOR]["message"]
 
 
 @pytest.mark.usefixtures("bwrap_sandbox")
-def test_unit_tests_after_a_worker_died_in_an_integration_test_are_graded(tmp_path):
-    """The worker dies during an integration test: does every unit test after it still pass on a fresh worker?"""
+def test_the_test_after_a_worker_died_is_graded(tmp_path):
+    """The worker dies during an integration test: does the next one still pass, on a fresh worker?"""
     submission = tmp_path / "exercise02.py"
-    submission.write_text(SOLUTION.read_text() + DIES)
-    test = "test_learning_rate_experiment_defaults_other_classes"
-    selected = nodeids(test, *AFTER)
-    results = run_hidden(submission, tmp_path / "results.json", selected, sandbox=True)
+    submission.write_text(with_train("_os._exit(3)  # the worker dies in the middle of a test"))
+    results = run_hidden(submission, tmp_path / "results.json", nodeids(DETERMINISM, XOR), sandbox=True)
     tests = {t["id"]: t for t in results["tests"]}
-    assert tests[test]["outcome"] == "failed", tests[test]
-    rest = [t for t in results["tests"] if t["id"] != test]
-    assert len(rest) == len(selected) - 1 and all(t["outcome"] == "passed" for t in rest), \
-        [(t["id"], t["message"][:200]) for t in rest if t["outcome"] != "passed"]
+    assert tests[DETERMINISM]["outcome"] == "failed" and tests[XOR]["outcome"] == "passed", tests
+
+
+@pytest.mark.usefixtures("bwrap_sandbox")
+def test_idle_spent_by_integration_tests_costs_no_unit_test(tmp_path):
+    """A train that waits 8 s before training: the integration tests that call it use up the run's idle
+    allowance (no call is made after that), yet does every unit test keep its points? (With the integration
+    tests run first, this submission lost every unit test: 95 -> 14 of 100.)"""
+    submission = tmp_path / "exercise02.py"
+    submission.write_text(with_train("_time.sleep(8)  # 'time to read the progress'"))
+    callers = ("test_learning_rate_experiment_histories", "test_learning_rate_experiment_defaults_other_classes")
+    selected = nodeids(DETERMINISM, *callers, *UNITS)
+    results = run_hidden(submission, tmp_path / "results.json", selected, sandbox=True)
+    assert "idle" in results["stops"], results["stops"]
+    units = [t for t in results["tests"] if blame.is_unit(t["id"])]
+    assert len(units) == len(selected) - 3 and all(t["outcome"] == "passed" for t in units), \
+        [(t["id"], t["message"][:200]) for t in units if t["outcome"] != "passed"]
