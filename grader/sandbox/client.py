@@ -242,8 +242,12 @@ class SandboxStudent:
         worker = self._host.ensure()
         if select.select([worker.rpc_in], [], [], 0)[0]:
             # Data or EOF while no request is outstanding: the submission killed or tampered with its
-            # worker after the last reply. Not this call's fault: start afresh (old handles expire).
+            # worker after the last reply. Not this call's fault: start afresh (old handles expire), with
+            # the stand-ins the old worker had (a set is sent once per worker: the test was promised it).
+            lost = standins_now(getattr(self, "_installed", ()), worker)  # None while a stand-in request is out
             self._host.stop(dying=True)
+            if lost:
+                self.standin(list(lost))
             worker = self._host.ensure()
         if held:  # formulas this request carries: held by the worker it goes to, from before it is sent
             self._held = (worker.generation, self.formulas_held | held)

@@ -17,6 +17,7 @@ and decoding counts against the call's deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shutil
@@ -72,10 +73,11 @@ class WorkerHost:
         """The wall-clock backstop of a limit of `seconds` CPU seconds."""
         return self.wall_timeout if self.wall_timeout is not None else WALL_FACTOR * seconds + WALL_EXTRA
 
-    def _await(self, worker: Worker, seconds: float, deadline: float) -> bytearray:
-        """The next message once it starts to arrive; _Overrun when the submission has used `seconds`
-        of CPU time since now (all its processes), has waited without computing for longer than its
-        idle allowance, or at the wall-clock `deadline` (a backstop).
+    def _await(self, worker: Worker, seconds: float, deadline: float, request=None) -> bytearray:
+        """The next message once it starts to arrive, after `request` (pack_parts' buffers) is written; _Overrun
+        when the submission has used `seconds` of CPU time since now (all its processes), has waited without
+        computing for longer than its idle allowance (a worker that takes the request slowly too: the request
+        pipe is non-blocking), or at the wall-clock `deadline` (a backstop).
 
         A reply within the first POLL costs no look at the submission's processes. The CPU counter is read
         now only where that is one read of the cgroup's counter; without a cgroup (a scan of /proc) it is
@@ -86,6 +88,7 @@ class WorkerHost:
         activity = worker.activity
         activity.start()
         allowance = min(self.idle_call, max(0.0, self.idle_total - self.idle))
+        outgoing, checked = Outgoing(request) if request is not None else None, began
 
         def used() -> float | None:
             return worker.cpu_seconds() - start if start is not None else None
@@ -95,11 +98,17 @@ class WorkerHost:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise _Overrun("wall", used())
-                if select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
+                if outgoing is not None and outgoing.left:  # the request first, as the pipe takes it
+                    if select.select([], [worker.rpc_out], [], min(left, POLL))[1]:
+                        outgoing.send(worker.rpc_out)
+                        if time.monotonic() - checked < POLL:
+                            continue
+                elif select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
                     try:
                         return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
                     except TimeoutError:
                         raise _Overrun("wall", used()) from None
+                checked = time.monotonic()
                 if start is None:
                     now = worker.cpu_seconds()
                     start = now - worker.cpus * (time.monotonic() - began)
@@ -126,8 +135,7 @@ class WorkerHost:
         """Send a request, await the reply, check its shape and decode it; the limits cover decoding too."""
         deadline = time.monotonic() + self.wall(seconds)
         try:
-            protocol.write_message(worker.rpc_out, message, deadline)
-            body = self._await(worker, seconds, deadline)
+            body = self._await(worker, seconds, deadline, request=message)
             reply, arrays = protocol.unpack_reply(body, REPLY_KEYS)
             del body
             if reply.get("ok") is True:
@@ -250,6 +258,26 @@ class WorkerHost:
     def take_output(self) -> str:
         """What the submission printed since the last take (Output.take)."""
         return self.output.take(self.worker)
+
+
+class Outgoing:
+    """A request on its way out as the pipe takes it (the request pipe is non-blocking): protocol.write_message's
+    writes one step at a time, so that _await checks the call's limits between them."""
+
+    def __init__(self, message):
+        parts = (message,) if isinstance(message, (bytes, bytearray)) else message
+        self.chunks, self.at = [memoryview(p).cast("B") for p in parts], 0  # at: the first chunk not yet written
+
+    left = property(lambda self: self.at < len(self.chunks))
+
+    def send(self, fd: int) -> None:
+        """One writev of what is left: partial writes kept, nothing when the pipe is full."""
+        with contextlib.suppress(BlockingIOError):  # full again since select saw room
+            written = os.writev(fd, self.chunks[self.at : self.at + 512])
+            while self.at < len(self.chunks) and written >= len(self.chunks[self.at]):
+                written, self.at = written - len(self.chunks[self.at]), self.at + 1
+            if written:
+                self.chunks[self.at] = self.chunks[self.at][written:]
 
 
 def copy_submission(path: Path, private: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import sys
 import threading
@@ -21,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from grader.sandbox import protocol, staging  # noqa: E402
-from grader.sandbox.host import WALL_EXTRA, WALL_FACTOR, WorkerHost, copy_submission  # noqa: E402
+from grader.sandbox.host import WALL_EXTRA, WALL_FACTOR, Outgoing, WorkerHost, copy_submission  # noqa: E402
 from grader.sandbox.layout import nested_userns, probe  # noqa: E402
 from grader.sandbox.protocol import CallTimeout, ImportFailed  # noqa: E402
 from grader.sandbox.slot import Slot  # noqa: E402
@@ -183,6 +184,48 @@ def test_a_worker_that_stops_reading_cannot_hold_a_request_past_its_deadline(hos
     with pytest.raises(CallTimeout, match="double did not finish within 1 s of wall-clock time"):
         call(host, "double", np.zeros(1 << 20))  # 8 MiB: more than the pipe holds
     assert host.worker is None and host.stops == ["wall"]
+
+
+def test_a_request_written_as_the_pipe_takes_it_arrives_whole():
+    """Does Outgoing (host._await's writes to the non-blocking request pipe) keep every partial writev and every
+    refused one (a reader taking 1,000 bytes at a time), and more parts than one writev takes, so the reader gets
+    exactly the bytes pack makes?"""
+    arrays = [np.arange(300_000, dtype=np.float32)] + [np.full(3, i) for i in range(400)] + [np.zeros(0)]
+    tree, arrays = protocol.encode(arrays)
+    expected = protocol.pack({"v": tree}, arrays)
+    read_fd, write_fd = os.pipe()
+    got = bytearray()
+
+    def read_slowly():
+        while chunk := os.read(read_fd, 1000):
+            got.extend(chunk)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    try:
+        os.set_blocking(write_fd, False)
+        outgoing = Outgoing(protocol.pack_parts({"v": tree}, arrays))
+        assert len(outgoing.chunks) > 1000
+        while outgoing.left:
+            select.select([], [write_fd], [], 30)
+            outgoing.send(write_fd)
+    finally:
+        os.close(write_fd)
+        reader.join(30)
+        os.close(read_fd)
+    assert bytes(got) == expected
+
+
+def test_a_worker_slow_to_take_a_request_is_held_to_the_idle_limit(hosted):
+    """Does a worker that stops reading (SIGSTOP) while a request bigger than the pipe goes out have the call
+    ended by the per-call idle limit, as a worker that waits for its reply does, rather than hold its slot
+    until the wall-clock backstop (by default 5 x the CPU limit + 30 s)?"""
+    host = hosted(wall_timeout=30.0, idle_call=0.5)
+    for pid in host.ensure().tasks():
+        os.kill(pid, signal.SIGSTOP)
+    with pytest.raises(CallTimeout, match="double waited .* without computing"):
+        call(host, "double", np.zeros(1 << 20))  # 8 MiB: more than the pipe holds
+    assert host.worker is None and host.stops == ["idle"]
 
 
 def test_without_a_cgroup_a_quick_reply_reads_no_cpu_counter_and_a_spinner_is_still_stopped(hosted, monkeypatch):

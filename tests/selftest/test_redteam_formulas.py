@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -133,6 +134,36 @@ def test_formulas_count_as_held_by_the_worker_that_got_them():
         assert student.formulas_held >= set(standin.NAMES), sorted(student.formulas_held)
         student.restart()
         assert student.formulas_held == frozenset()
+    finally:
+        for worker in host.workers:
+            worker.close()
+
+
+def test_a_set_promised_to_a_test_is_on_the_worker_that_runs_it():
+    """A set the worker has is not sent again; but when the submission ends its worker after a reply (before
+    the next test asks for the same set, or after it asked), the next call goes to a fresh worker: does that
+    worker get the set before the call, so the test judges its function with the others standing in as
+    promised? (Before: the same set was not re-sent and the call ran on the submission's own functions.)"""
+    from grader.sandbox import client
+
+    student = object.__new__(client.SandboxStudent)
+    host = _Host()
+    host.student = student
+    student._host, student._released, student._request_id, student._budget, student._call_timeout = host, [], 0, None, 5.0
+    ops, exchange = [], host.exchange  # each request's op, in the order the requests are sent
+    host.exchange = lambda worker, message, *rest: ops.append(json.loads(bytes(message[2]))["op"]) or \
+        exchange(worker, message, *rest)
+    try:
+        student.standin(list(standin.BASE))
+        os.close(host.worker.end)  # gone after the reply, before the next test's set-up
+        student.standin(list(standin.BASE))  # the next test: the same set
+        student.call("sigmoid_grad", 0.0)
+        student.standin(list(standin.BASE))  # one more test, same set: nothing to send
+        os.close(host.worker.end)  # gone after the set-up, before the test's first call
+        student.call("sigmoid_grad", 0.0)
+        sent = list(zip(ops, host.sent))
+        assert sent == [("standin", 1), ("standin", 2), ("call", 2), ("standin", 3), ("call", 3)], sent
+        assert student.formulas_held >= set(standin.BASE)
     finally:
         for worker in host.workers:
             worker.close()
