@@ -200,9 +200,9 @@ class Draft:
 
             self.started = True
             self.partial.unlink(missing_ok=True)
-            copy_empty(self.partial, self.course_id, Gradebook)
+            copy_empty(self.partial, self.course_id, Gradebook, make=False)
             if not self.partial.is_file():
-                return  # no empty gradebook kept: creating one runs alembic with PATH changed, left to write_gradebook
+                return  # no empty gradebook kept: making one runs alembic with PATH changed, left to write_gradebook
             with unsynced(self.partial), Gradebook(f"sqlite:///{self.partial}", course_id=self.course_id) as gb:
                 add_structure(gb, tests, self.people, self.manual_parts)
         self.tests = tests
@@ -258,8 +258,9 @@ def unsynced(partial: Path):
         event.remove(Engine, "connect", on_connect)
 
 
-def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
-    """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there."""
+def copy_empty(target: Path, course_id: str, gradebook_class, make: bool = True) -> None:
+    """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there
+    (make=False: only then; else the cache's copy is made first, when the cache can be written)."""
     from grader.sandbox.cache import cache_root, private  # the kit's cache rules
 
     api()  # nbgrader imported the one way (below: only its version)
@@ -272,7 +273,7 @@ def copy_empty(target: Path, course_id: str, gradebook_class) -> None:
     tag = hashlib.sha256(f"{nbgrader.__version__}\0{course_id}".encode()).hexdigest()[:16]
     empty = folder / f"empty-{tag}.db"
     try:
-        if not (private(folder, stat.S_IFDIR) and private(empty)):
+        if make and not (private(folder, stat.S_IFDIR) and private(empty)):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             making = folder / f".{empty.name}.{os.getpid()}.partial"
             making.unlink(missing_ok=True)

@@ -333,3 +333,16 @@ def test_a_draft_that_does_not_fit_the_final_rows_is_not_used_and_is_removed(tmp
     draft.discard()
     assert not draft.partial.exists()
     assert draft.finish(course_id="exercise02", tests=[("test_a", 1.0)], rows=[ann], manual_parts={"plots": 6.0}) is False
+
+
+def test_a_draft_never_makes_the_empty_gradebook(tmp_path, monkeypatch):
+    """Without nbgrader's empty gradebook in the cache, does the draft build nothing (making one runs nbgrader's
+    alembic with PATH changed, which only the whole write after the pool may do), and leave no partial file?"""
+    from grader.outputs import gradebook
+
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "bare-cache"))
+    draft = gradebook.Draft(tmp_path / "gradebook.db", course_id="exercise02", people=[("ann", "", "", "", "")],
+                            manual_parts={"plots": 6.0})  # fmt: skip
+    draft.build([("test_a", 1.0)])
+    assert draft.tests is None and not draft.partial.exists()
+    assert not (tmp_path / "bare-cache" / "gradebooks").exists()
