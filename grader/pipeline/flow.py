@@ -3,10 +3,13 @@
 Each step is a function of what the earlier ones produced, so the order is in the code: similarity
 and the report take the ImageCache that only `finish_images` hands out (after the warm-up thread has
 finished writing it), and the output folder's manifest is written last, once every file is recorded.
-Two kinds of work overlap the grading: the warm-up makes each result's images as it arrives, and the
-similarity check's costly part (fingerprinting and comparing the code, which needs no result) starts
-in a thread of its own as soon as the pool's queue is empty, so its children take the cores the last
-runs leave idle; its pages are written after the warm-up, from the finished images. A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then
+Two kinds of work overlap the grading: the warm-up (once a submission has been run: nbgrader's import,
+the pages' templates, the gradebook's structure as a gradebook.Draft; then each result's images as it
+arrives), and the similarity check's costly part (fingerprinting and comparing the code, and the shown
+pairs' spans, which need no result), started in a thread of its own as soon as the pool's queue is
+empty, so its children take the cores the last runs leave idle; its pages are written after the
+warm-up, from the finished images. The report finishes the draft (the scores) or, when it does not fit,
+writes the whole gradebook; an unused draft is removed with the intake folder. A step that fails raises a GraderError (or KeyboardInterrupt); `grade_class` then
 cancels the warm-up and the similarity check, releases the folder's lock and removes the intake
 folder, leaving the results kept so far.
 """
