@@ -89,6 +89,7 @@ class WorkerHost:
         activity.start()
         allowance = min(self.idle_call, max(0.0, self.idle_total - self.idle))
         outgoing, checked = Outgoing(request) if request is not None else None, began
+        incoming = None  # the reply once it starts to arrive: a reply begun and not finished is held to the limits too
 
         def used() -> float | None:
             return worker.cpu_seconds() - start if start is not None else None
@@ -103,11 +104,12 @@ class WorkerHost:
                         outgoing.send(worker.rpc_out)
                         if time.monotonic() - checked < POLL:
                             continue
-                elif select.select([worker.rpc_in], [], [], min(left, POLL))[0]:
-                    try:
-                        return protocol.read_message(worker.rpc_in, protocol.MAX_REPLY_BYTES, deadline)
-                    except TimeoutError:
-                        raise _Overrun("wall", used()) from None
+                elif select.select([worker.rpc_in], [], [], min(left, POLL))[0]:  # the reply, as the pipe gives it
+                    incoming = incoming or Incoming(protocol.MAX_REPLY_BYTES)
+                    if (body := incoming.receive(worker.rpc_in)) is not None:
+                        return body
+                    if time.monotonic() - checked < POLL:
+                        continue
                 checked = time.monotonic()
                 if start is None:
                     now = worker.cpu_seconds()
@@ -278,6 +280,31 @@ class Outgoing:
                 written, self.at = written - len(self.chunks[self.at]), self.at + 1
             if written:
                 self.chunks[self.at] = self.chunks[self.at][written:]
+
+
+class Incoming:
+    """A message arriving as the pipe gives it: protocol.read_message one read at a time (its size checked
+    against `limit` before anything is allocated), so that _await checks the call's limits between reads."""
+
+    def __init__(self, limit: int):
+        self.limit, self.head, self.body, self.got = limit, b"", None, 0
+
+    def receive(self, fd: int) -> bytearray | None:
+        """One read of what the pipe has (it has something: select said so); the body once it is complete."""
+        if self.body is None:
+            chunk = os.read(fd, protocol.LENGTH.size - len(self.head))
+            self.head += chunk
+            if chunk and len(self.head) == protocol.LENGTH.size:
+                (size,) = protocol.LENGTH.unpack(self.head)
+                if size > self.limit:
+                    raise ProtocolError(f"message of {size} bytes is over the limit of {self.limit} bytes")
+                self.body = bytearray(size)
+        else:
+            chunk = os.readv(fd, [memoryview(self.body)[self.got : self.got + (4 << 20)]])
+            self.got += chunk
+        if not chunk:
+            raise EOFError("pipe closed")
+        return self.body if self.body is not None and self.got == len(self.body) else None
 
 
 def copy_submission(path: Path, private: str) -> str:

@@ -54,7 +54,7 @@ BUILTIN_ERRORS = {  # exception types the trusted side re-raises as themselves, 
 
 # Bound at import: in the worker, a submission that patches json later cannot change the replies.
 _dumps, _loads = json.dumps, json.loads
-_LENGTH = struct.Struct("<Q")
+_LENGTH = LENGTH = struct.Struct("<Q")  # each message's size, before it
 _HEADER = struct.Struct("<I")
 
 

@@ -228,6 +228,38 @@ def test_a_worker_slow_to_take_a_request_is_held_to_the_idle_limit(hosted):
     assert host.worker is None and host.stops == ["idle"]
 
 
+HALF_REPLY = """
+import os, time
+
+def half_reply(kind):
+    fd = max(int(n) for n in os.listdir("/proc/self/fd") if int(n) >= 900)  # the reply pipe (boot.RPC_FD_FLOOR)
+    os.write(fd, bytes([1]))  # the first byte of a reply's size, and no more
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        if kind == "sleep":
+            time.sleep(1)
+"""
+
+
+def test_a_reply_begun_and_never_finished_is_held_to_the_limits(tmp_path, private, bwrap_sandbox):
+    """Does a call that sends the start of a reply and then waits, or computes, end at the per-call idle or CPU
+    limit, as it would before replying, rather than at the wall-clock backstop (5 x the CPU limit + 30 s)?"""
+    path = tmp_path / "exercise02.py"
+    path.write_text(HALF_REPLY)
+    slot = Slot()
+    host = host_for(path, private, slot.uid, wall_timeout=30.0, idle_call=0.5)
+    try:
+        for kind, limit, stop in (("sleep", 10.0, "waited .* without computing"), ("spin", 1.0, "used more than 1 s")):
+            tree, arrays = protocol.encode([[kind], {}])
+            message = protocol.pack_parts({"op": "call", "name": "half_reply", "id": 1, "args": tree}, arrays)
+            with pytest.raises(CallTimeout, match=f"half_reply {stop}"):
+                host.exchange(host.ensure(), message, limit, "half_reply", handle=None)
+        assert host.stops == ["idle", "cpu"]
+    finally:
+        host.stop()
+        slot.release()
+
+
 def test_without_a_cgroup_a_quick_reply_reads_no_cpu_counter_and_a_spinner_is_still_stopped(hosted, monkeypatch):
     """Without a cgroup (the CPU counter is a scan of /proc), is a call answered within POLL made without reading
     the submission's CPU time, while a call that computes past its limit is still stopped for CPU time and one
