@@ -13,7 +13,9 @@ last run show where the cost is.
 
 --sandbox also times the suite with `--sandbox` (wall seconds, the worker being killed rather than
 waited for), alternating with the in-process run, and prints the ratio sandboxed / in-process: what
-spawning the worker and the RPC round trips of the unit tests cost per submission.
+spawning the worker and the RPC round trips of the unit tests cost per submission; and the CPU of a
+sandboxed run (pytest's, plus the worker's as its cgroup counted it, from results.json) against the
+in-process run's: the sandbox's own CPU per run.
 The machine's load average is printed with the figures; take final figures on an idle machine.
 """
 
@@ -51,8 +53,9 @@ def epoch_cpu(ref, X, Y, seed: int) -> float:
     return time.process_time() - started
 
 
-def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str]:
-    """(CPU seconds of the child, wall seconds, pytest's slowest durations) of the hidden suite on the solution."""
+def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str, float]:
+    """(CPU seconds of the child, wall seconds, pytest's slowest durations, the sandboxed worker's CPU seconds as
+    its cgroup counted them: 0 in-process) of the hidden suite on the solution."""
     command = [sys.executable, "-m", "pytest", "tests/hidden", f"--{backend}", "--submission",
                str(KIT / "solutions" / "exercise02.py"), "--seed", str(seed), "-q", "-p", "no:cacheprovider",
                "--assert=plain", *PLUGINS, "--results-json", str(out), "--durations=6", "--durations-min=0.2"]
@@ -70,7 +73,8 @@ def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str]:
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     lines = done.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if "slowest" in line), len(lines))
-    return cpu, wall, "\n".join(line for line in lines[start + 1 : start + 8] if line.strip() and "passed" not in line)
+    worker = float((results.get("usage") or {}).get("cpu_seconds") or 0.0)
+    return cpu, wall, "\n".join(line for line in lines[start + 1 : start + 8] if line.strip() and "passed" not in line), worker
 
 
 def main(argv=None) -> None:
@@ -84,17 +88,19 @@ def main(argv=None) -> None:
     ref = load_solution()
     X, y, _, _ = ref.load_mnist(KIT / "data" / "mnist")
     Y = ref.one_hot(y)
-    epochs, cpus, walls, sandboxed, slowest = [], [], [], [], ""
+    epochs, cpus, walls, sandboxed, sandboxed_cpu, slowest = [], [], [], [], [], ""
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps):
             epochs.append(epoch_cpu(ref, X, Y, rep))
             print(f"epoch {rep + 1}: {epochs[-1]:.2f} s CPU", flush=True)
             backends = ["in-process", "sandbox"] if args.sandbox else ["in-process"]
             for backend in backends if rep % 2 == 0 else backends[::-1]:  # order swapped every repetition
-                cpu, wall, shown = suite_run(backend, args.seed + rep, Path(tmp) / f"{backend}-{rep}.json")
+                cpu, wall, shown, worker = suite_run(backend, args.seed + rep, Path(tmp) / f"{backend}-{rep}.json")
                 if backend == "sandbox":
                     sandboxed.append(wall)
-                    print(f"suite sandboxed {rep + 1}: {wall:.2f} s wall", flush=True)
+                    sandboxed_cpu.append(cpu + worker)
+                    print(f"suite sandboxed {rep + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU of pytest + {worker:.2f} s of "
+                          "the worker", flush=True)
                     continue
                 cpus.append(cpu)
                 walls.append(wall)
@@ -110,6 +116,8 @@ def main(argv=None) -> None:
         ratio = statistics.median(sandboxed) / statistics.median(walls)
         print(f"sandboxed per submission: median {statistics.median(sandboxed):.2f} s wall; "
               f"sandboxed / in-process = {ratio:.2f}")
+        print(f"sandboxed per submission: median {statistics.median(sandboxed_cpu):.2f} s CPU (pytest + the worker's "
+              f"cgroup); the sandbox's own CPU per run: {statistics.median(sandboxed_cpu) - suite:+.2f} s")
 
 
 if __name__ == "__main__":
