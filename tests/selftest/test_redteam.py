@@ -359,6 +359,11 @@ def test_A13b_forged_replies_never_raise_in_the_grader(attack):
         student.tanh(np.zeros(2))
     assert isinstance(raised.value, ValueError) and raised.value.frames == [(7, "tanh", "raise ValueError")]
     assert raised.value.student_message.startswith("tanh raised ValueError: forged (at line 7 in tanh")
+    # tanh's real reply follows its forged one: the next call finds it waiting and starts a fresh worker. Sent
+    # before it arrives, the next call would read it as its own reply and reject it (the submission's doing,
+    # a BadReply, not a grader error): wait for it so that this test asserts the first case every time.
+    worker = student._host.worker
+    wait_until(lambda: select.select([worker.rpc_in], [], [], 0)[0], 30, "tanh's real reply after its forged one")
     next_call_works(student)
 
 
