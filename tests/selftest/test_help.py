@@ -10,8 +10,7 @@ from grader import cli
 
 
 def help_text(capsys, monkeypatch, *command: str) -> str:
-    """The help as one line. argparse wraps it to $COLUMNS, also inside a path at a hyphen ("kit-" / "with-hyphens"),
-    which no joining undoes: a width no line reaches keeps every line whole; single spaces compare the rest."""
+    """The help as one line: a width no line reaches keeps every line whole; single spaces compare the rest."""
     monkeypatch.setenv("COLUMNS", "100000")
     with pytest.raises(SystemExit):
         cli.main([*command, "--help"])
