@@ -396,8 +396,7 @@ def write_scored(out: Path, *, submissions, results, key, views, manual, notes, 
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
     pages = write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems,
                         manual_source=source, only=only, absent=absent)  # fmt: skip
-    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None, draft=draft,
-                                       absent=absent)  # fmt: skip
+    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, only is not None, draft, absent)
     return Written(report_html=out / "report.html", grades_csv=out / "grades.csv", results_csv=out / "results.csv",
                    gradebook_db=gradebook, feedback=out / "feedback", pages=pages, rows=rows)  # fmt: skip
 
@@ -406,8 +405,7 @@ def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, co
                            in_place: bool = False, draft=None, absent: list[Absent] = ()) -> Path:  # fmt: skip
     """gradebook.db from the rows, rebuilt only when its content would change (grader.outputs.gradebook.write_cached;
     in_place: `grader review`'s update; draft: the gradebook.Draft the warm-up built while the pool graded; absent:
-    the worksheet's students without a submission, students of the gradebook with none, as in grades.csv: id =
-    their participant number)."""
+    students without a submission, id = participant as in grades.csv)."""
     from grader.outputs import gradebook
 
     labels = {s.id: s.label for s in submissions}
