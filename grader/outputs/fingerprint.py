@@ -13,6 +13,16 @@ the smaller file's fingerprints is not compared in full. On the kit's files the 
 code is at most 2.5 times the share of shared fingerprints, so SCREEN = 0.25 leaves a margin;
 tests/selftest/test_similarity.py checks that screening loses no pair.
 Files whose normalised code is identical are compared once.
+
+A comparison is kept too (compared.json: the pairs, under a key of every input that decides them:
+the digests in order, which of them are in focus, the threshold, copydetect's version and this
+module's code), and so are the matched spans of the pairs a page shows (spans.json, by the two
+digests): grading an unchanged class again starts no child. Both are read only when their key
+matches and their shape is right; anything else is computed again, as a kept Result is
+(grader.grading.store). The children import copydetect without matplotlib (copydetect.detector imports
+pyplot for its own report, which they never make) and tokenise with pygments' Python lexer by name,
+not by a file name (a lookup that imports every pygments plugin: IPython's lexers); it is the lexer
+that name picks, so the fingerprints are the same.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import selectors
 import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +47,9 @@ WINDOW = 8  # winnowing window: every match of K + WINDOW - 1 characters is foun
 SCREEN = 0.25  # x threshold: the share of the smaller file's fingerprints a pair must share to be compared in full
 MIN_MATCH = 200  # characters of normalised code a pair must share to be flagged at all
 FOLDER = ".fingerprints"  # under <out>/results/
+PAIRS = "compared.json"  # the last comparison, in FOLDER
+SPANS = "spans.json"  # the matched spans of the pairs shown side by side, in FOLDER
+LANGUAGE = "python"  # the pygments lexer, by name
 
 
 class FingerprintError(GraderError):
@@ -48,6 +62,12 @@ def version() -> str:
     from importlib import metadata
 
     return f"copydetect {metadata.version('copydetect')} k{K} w{WINDOW}"
+
+
+@functools.cache
+def method() -> str:
+    """What decides a comparison besides the fingerprints: the method's version and this module's code."""
+    return f"{version()} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}"
 
 
 def digest(text: str, baseline: str) -> str:
@@ -91,6 +111,65 @@ def compare(digests: list[str], folder: Path, workers: int, threshold: float, fo
               "focus": focus} for k in range(n)]  # fmt: skip
     pairs = [pair for result in run_children(tasks, timeout, stop) for pair in result]
     return sorted(pairs, key=lambda p: (p[0], p[1]))
+
+
+def compare_kept(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
+                 timeout: float = 600.0, stop=None) -> list[list]:  # fmt: skip
+    """compare(), or the comparison kept in <folder>/compared.json when it was made of the same inputs."""
+    focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
+    key = hashlib.sha256(json.dumps([method(), threshold, digests, focus]).encode()).hexdigest()
+    kept = read_json(folder / PAIRS)
+    if isinstance(kept, dict) and kept.get("key") == key and _pairs_fit(kept.get("pairs"), len(digests)):
+        return kept["pairs"]
+    pairs = compare(digests, folder, workers, threshold, focus, timeout, stop)
+    write_json(folder / PAIRS, {"key": key, "pairs": pairs})
+    return pairs
+
+
+def _pairs_fit(pairs, count: int) -> bool:
+    """Is `pairs` what compare() returns for `count` digests: [i < j, share, share, matched characters]?"""
+    number = (int, float)
+    return isinstance(pairs, list) and all(
+        isinstance(p, list) and len(p) == 5 and all(type(x) is int for x in (p[0], p[1], p[4]))
+        and 0 <= p[0] < p[1] < count and all(type(x) in number and x >= 0 for x in p[2:4]) and p[4] >= 0
+        for p in pairs)  # fmt: skip
+
+
+def spans(folder: Path, pairs: list[tuple[str, str]], timeout: float = 600.0, stop=None) -> list[tuple[list, list]]:
+    """The matched [start, end) spans in the source texts of each pair of kept fingerprints (a's, b's).
+
+    Computed in one child for the pairs not kept in <folder>/spans.json (by the two digests and the
+    method); that file then keeps exactly these pairs."""
+    keys = [hashlib.sha256(f"{method()}\0{a}\0{b}".encode()).hexdigest()[:32] for a, b in pairs]
+    kept = read_json(folder / SPANS)
+    kept = {k: v for k, v in kept.items() if _spans_fit(v)} if isinstance(kept, dict) else {}
+    todo = {key: pair for key, pair in zip(keys, pairs) if key not in kept}
+    if todo:
+        task = {"op": "spans", "folder": str(folder), "pairs": [list(pair) for pair in todo.values()]}
+        found = run_children([task], timeout, stop)[0]
+        kept.update(zip(todo, found))
+    write_json(folder / SPANS, {key: kept[key] for key in keys})
+    return [(kept[key][0], kept[key][1]) for key in keys]
+
+
+def _spans_fit(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(
+        isinstance(side, list) and all(isinstance(s, list) and len(s) == 2 and all(type(x) is int for x in s) for s in side)
+        for side in value)  # fmt: skip
+
+
+def read_json(path: Path):
+    """A kept file's content, or None when it is missing or damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, data) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(partial, path)
 
 
 def run_children(tasks: list[dict], timeout: float, stop=None) -> list:
@@ -186,14 +265,14 @@ def _fingerprint(task: dict) -> list[str]:
     from copydetect import CodeFingerprint
 
     folder = Path(task["folder"])
-    baseline = CodeFingerprint("baseline.py", K, 1, fp=_Text(task["baseline"]))
+    baseline = CodeFingerprint("baseline.py", K, 1, fp=_Text(task["baseline"]), language=LANGUAGE)
     boilerplate = np.unique(np.array(sorted(baseline.hashes), dtype=np.int64))
     done = []
     for key, text in task["files"]:
         try:
-            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text))
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text), language=LANGUAGE)
         except Exception:  # noqa: BLE001 - text the tokeniser cannot take: nothing of it can match
-            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(""))
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(""), language=LANGUAGE)
         data = {
             "k": K,
             "length": len(fp.filtered_code),
@@ -244,6 +323,12 @@ def _compare(task: dict) -> list[list]:
     return results
 
 
+def _spans(task: dict) -> list[list]:
+    folder = Path(task["folder"])
+    loaded = {key: load(folder, key) for pair in task["pairs"] for key in pair}
+    return [list(matched(loaded[a], loaded[b])[3:]) for a, b in task["pairs"]]
+
+
 class _Text:
     """A file-like object for CodeFingerprint(fp=...)."""
 
@@ -254,11 +339,28 @@ class _Text:
         return self.text
 
 
+def without_matplotlib() -> None:
+    """Stand-ins for matplotlib and pyplot, which copydetect.detector imports for its own report (CopyDetector).
+
+    Only in a fingerprint child, a process of this module's own that makes no report and imports
+    nothing else: CodeFingerprint and compare_files use numpy and pygments only. A use of a stand-in
+    fails (AttributeError), so a copydetect that needed matplotlib here would fail the check, loudly."""
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        stand_in = types.ModuleType(name, "not loaded in a fingerprint process")
+
+        def missing(attribute, name=name):
+            raise AttributeError(f"{name} is not loaded in a fingerprint process (wanted: {attribute})")
+
+        stand_in.__getattr__ = missing
+        sys.modules.setdefault(name, stand_in)
+
+
 def main() -> None:
     task = json.loads(sys.stdin.buffer.read())
     if os.environ.get("PYTHONHASHSEED") != "0":
         raise SystemExit("run with PYTHONHASHSEED=0 (fingerprints must not depend on the process)")
-    result = _fingerprint(task) if task["op"] == "fingerprint" else _compare(task)
+    without_matplotlib()
+    result = {"fingerprint": _fingerprint, "compare": _compare, "spans": _spans}[task["op"]](task)
     sys.stdout.write(json.dumps(result))
 
 
