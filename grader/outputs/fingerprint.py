@@ -81,8 +81,9 @@ class Job:
     text: str
 
 
-def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0, stop=None) -> None:
-    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop: see run_children)."""
+def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0, stop=None,
+           children: Children | None = None) -> None:  # fmt: skip
+    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop, children: see Children)."""
     folder.mkdir(parents=True, exist_ok=True)
     todo, seen = [], set()
     for job in jobs:
@@ -94,11 +95,11 @@ def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: 
     shares = [todo[i::workers] for i in range(max(1, min(workers, len(todo))))]
     tasks = [{"op": "fingerprint", "folder": str(folder), "baseline": baseline,
               "files": [[job.digest, job.text] for job in share]} for share in shares]  # fmt: skip
-    run_children(tasks, timeout, stop)
+    run_children(tasks, timeout, stop, children)
 
 
 def compare(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
-            timeout: float = 600.0, stop=None) -> list[list]:  # fmt: skip
+            timeout: float = 600.0, stop=None, children: Children | None = None) -> list[list]:  # fmt: skip
     """[i, j, share_i, share_j, matched] for every pair i < j of `digests` at or above the threshold.
 
     `focus` (one flag per digest): only pairs with at least one flagged member are compared (the
@@ -109,19 +110,19 @@ def compare(digests: list[str], folder: Path, workers: int, threshold: float, fo
     focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
     tasks = [{"op": "compare", "folder": str(folder), "digests": digests, "part": [k, n], "threshold": threshold,
               "focus": focus} for k in range(n)]  # fmt: skip
-    pairs = [pair for result in run_children(tasks, timeout, stop) for pair in result]
+    pairs = [pair for result in run_children(tasks, timeout, stop, children) for pair in result]
     return sorted(pairs, key=lambda p: (p[0], p[1]))
 
 
 def compare_kept(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
-                 timeout: float = 600.0, stop=None) -> list[list]:  # fmt: skip
+                 timeout: float = 600.0, stop=None, children: Children | None = None) -> list[list]:  # fmt: skip
     """compare(), or the comparison kept in <folder>/compared.json when it was made of the same inputs."""
     focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
     key = hashlib.sha256(json.dumps([method(), threshold, digests, focus]).encode()).hexdigest()
     kept = read_json(folder / PAIRS)
     if isinstance(kept, dict) and kept.get("key") == key and _pairs_fit(kept.get("pairs"), len(digests)):
         return kept["pairs"]
-    pairs = compare(digests, folder, workers, threshold, focus, timeout, stop)
+    pairs = compare(digests, folder, workers, threshold, focus, timeout, stop, children)
     write_json(folder / PAIRS, {"key": key, "pairs": pairs})
     return pairs
 
@@ -135,7 +136,8 @@ def _pairs_fit(pairs, count: int) -> bool:
         for p in pairs)  # fmt: skip
 
 
-def spans(folder: Path, pairs: list[tuple[str, str]], timeout: float = 600.0, stop=None) -> list[tuple[list, list]]:
+def spans(folder: Path, pairs: list[tuple[str, str]], timeout: float = 600.0, stop=None,
+          children: Children | None = None) -> list[tuple[list, list]]:  # fmt: skip
     """The matched [start, end) spans in the source texts of each pair of kept fingerprints (a's, b's).
 
     Computed in one child for the pairs not kept in <folder>/spans.json (by the two digests and the
@@ -146,7 +148,7 @@ def spans(folder: Path, pairs: list[tuple[str, str]], timeout: float = 600.0, st
     todo = {key: pair for key, pair in zip(keys, pairs) if key not in kept}
     if todo:
         task = {"op": "spans", "folder": str(folder), "pairs": [list(pair) for pair in todo.values()]}
-        found = run_children([task], timeout, stop)[0]
+        found = run_children([task], timeout, stop, children)[0]
         kept.update(zip(todo, found))
     write_json(folder / SPANS, {key: kept[key] for key in keys})
     return [(kept[key][0], kept[key][1]) for key in keys]
@@ -172,63 +174,97 @@ def write_json(path: Path, data) -> None:
     os.replace(partial, path)
 
 
-def run_children(tasks: list[dict], timeout: float, stop=None) -> list:
-    """Run one child per task in parallel (JSON in on stdin, JSON out on stdout); their results in order.
+def run_children(tasks: list[dict], timeout: float, stop=None, children: Children | None = None) -> list:
+    """Each task's result, the tasks run at once, one per child: by `children` (kept for the next tasks), else by
+    children started for these tasks alone."""
+    if children is not None:
+        return children.run(tasks, timeout)
+    with Children(len(tasks), stop) as alone:
+        return alone.run(tasks, timeout)
 
-    Every child is fed its whole task before any output is read (a child reads all of its input
+
+class Children:
+    """Up to `count` fingerprint children (`python -m grader.outputs.fingerprint`), started when first needed and
+    kept until close(), so that one check (fingerprints, comparison, spans) pays each child's start-up and
+    imports once. A child reads one JSON task per line on stdin and answers one JSON line on stdout.
+
+    run() feeds every child its whole task before reading any answer (a child reads its whole line
     before it works, so the children work at once even when a task is larger than a pipe's buffer).
-    stop: a threading.Event; once it is set the children are killed and FingerprintError is raised
-    (the pipeline cancels a check that runs beside the grading when the run is interrupted)."""
-    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    children = []
-    deadline = time.monotonic() + timeout
-    try:
-        for _ in tasks:
-            children.append(subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
-        for child, task in zip(children, tasks):
+    stop: a threading.Event; once it is set run() raises FingerprintError (the pipeline cancels a check
+    that runs beside the grading when the run is interrupted), and close() kills the children."""
+
+    def __init__(self, count: int, stop=None):
+        self.count, self.stop = max(1, count), stop
+        self.children: list[subprocess.Popen] = []
+        self.errors: dict[int, bytes] = {}  # pid -> the end of what the child wrote on stderr
+        self.broken = False  # a run() failed or was stopped
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def run(self, tasks: list[dict], timeout: float = 600.0) -> list:
+        if len(tasks) > self.count:
+            raise ValueError(f"{len(tasks)} tasks for {self.count} children")
+        env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        while len(self.children) < len(tasks):
+            self.children.append(subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
+                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        for child, task in zip(self.children, tasks):
             try:
-                child.stdin.write(json.dumps(task).encode())
-                child.stdin.close()
+                child.stdin.write(json.dumps(task).encode() + b"\n")
+                child.stdin.flush()
             except BrokenPipeError:
-                pass  # it died before reading: its exit status says so below
-        results = []
-        for child in children:
-            out, err = _collect(child, deadline, timeout, stop)
-            if child.returncode != 0:
-                last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-                raise FingerprintError(f"a fingerprint process failed (exit {child.returncode}): {last[0][:300]}")
-            results.append(json.loads(out))
-        return results
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
+                pass  # it has ended: its exit status says so below
+        deadline = time.monotonic() + timeout
+        try:
+            return [json.loads(self._answer(child, deadline, timeout)) for child in self.children[: len(tasks)]]
+        except BaseException:
+            self.broken = True  # a child may still be working: close() kills it
+            raise
+
+    def close(self) -> None:
+        """End every child: its input closed (it exits at the end of its input), killed if it is still running."""
+        for child in self.children:
             for stream in (child.stdin, child.stdout, child.stderr):
-                if not stream.closed:
+                try:
                     stream.close()
+                except BrokenPipeError:
+                    pass
+            try:
+                child.wait(timeout=0 if self.broken else 5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.children = []
 
-
-def _collect(child: subprocess.Popen, deadline: float, timeout: float, stop) -> tuple[bytes, bytes]:
-    """A child's whole stdout and stderr, once it has closed both; FingerprintError past the deadline or on stop."""
-    chunks: dict = {child.stdout: [], child.stderr: []}
-    with selectors.DefaultSelector() as selector:
-        for stream in chunks:
-            selector.register(stream, selectors.EVENT_READ)
-        while selector.get_map():
-            if stop is not None and stop.is_set():
-                raise FingerprintError("stopped")
-            if (left := deadline - time.monotonic()) <= 0:
-                raise FingerprintError(f"fingerprinting took longer than {timeout:g} s")
-            for key, _ in selector.select(min(left, 0.2)):
-                data = os.read(key.fd, 1 << 16)
-                if data:
-                    chunks[key.fileobj].append(data)
-                else:
-                    selector.unregister(key.fileobj)
-    child.wait()
-    return b"".join(chunks[child.stdout]), b"".join(chunks[child.stderr])
+    def _answer(self, child: subprocess.Popen, deadline: float, timeout: float) -> bytes:
+        """The child's next line on stdout (its stderr read meanwhile); FingerprintError when it ends without one,
+        past the deadline or on stop."""
+        line = []
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ)
+            selector.register(child.stderr, selectors.EVENT_READ)
+            while child.stdout in {key.fileobj for key in selector.get_map().values()}:
+                if self.stop is not None and self.stop.is_set():
+                    raise FingerprintError("stopped")
+                if (left := deadline - time.monotonic()) <= 0:
+                    raise FingerprintError(f"fingerprinting took longer than {timeout:g} s")
+                for key, _ in selector.select(min(left, 0.2)):
+                    data = os.read(key.fd, 1 << 16)
+                    if not data:
+                        selector.unregister(key.fileobj)
+                    elif key.fileobj is child.stderr:
+                        self.errors[child.pid] = (self.errors.get(child.pid, b"") + data)[-4096:]
+                    elif data.endswith(b"\n"):
+                        return b"".join(line) + data
+                    else:
+                        line.append(data)
+        child.wait()
+        last = self.errors.get(child.pid, b"").decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise FingerprintError(f"a fingerprint process failed (exit {child.returncode}): {last[0][:300]}")
 
 
 # --------------------------------------------------------------------------- fingerprints as files
@@ -356,12 +392,15 @@ def without_matplotlib() -> None:
 
 
 def main() -> None:
-    task = json.loads(sys.stdin.buffer.read())
+    """A child: one JSON task per line on stdin, one JSON answer per line on stdout, until its input ends."""
     if os.environ.get("PYTHONHASHSEED") != "0":
         raise SystemExit("run with PYTHONHASHSEED=0 (fingerprints must not depend on the process)")
     without_matplotlib()
-    result = {"fingerprint": _fingerprint, "compare": _compare, "spans": _spans}[task["op"]](task)
-    sys.stdout.write(json.dumps(result))
+    for line in sys.stdin.buffer:
+        task = json.loads(line)
+        result = {"fingerprint": _fingerprint, "compare": _compare, "spans": _spans}[task["op"]](task)
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

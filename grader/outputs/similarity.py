@@ -117,14 +117,17 @@ def archive_entries(folder: Path, work: Path) -> tuple[list[Entry], list[str]]:
 
 
 def code_pairs(entries: list[Entry], baseline: str, folder: Path, jobs: int, threshold: float,
-               stop=None) -> list[dict]:  # fmt: skip
-    """Flagged code pairs, highest share first: at least one side is a submission; archives never pair."""
+               stop=None, children=None) -> list[dict]:  # fmt: skip
+    """Flagged code pairs, highest share first: at least one side is a submission; archives never pair.
+    children: a fingerprint.Children for every step (default: children of each step's own)."""
     coded = [e for e in entries if e.text is not None and e.text.strip()]
     keys = [fingerprint.digest(e.text, baseline) for e in coded]
-    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop)
+    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop,
+                       children=children)  # fmt: skip
     pairs = []
     focus = [e.kind == "submission" for e in coded]
-    for i, j, share_i, share_j, matched in fingerprint.compare_kept(keys, folder, jobs, threshold, focus, stop=stop):
+    found = fingerprint.compare_kept(keys, folder, jobs, threshold, focus, stop=stop, children=children)
+    for i, j, share_i, share_j, matched in found:
         if coded[i].kind != "submission":
             i, j, share_i, share_j = j, i, share_j, share_i
         a, b = coded[i], coded[j]
@@ -326,26 +329,25 @@ class Comparison:
             entries += found
             problems += notes
         baseline = read_code(self.kit / "exercise02_template.py") or ""
-        pairs = []
-        try:
-            pairs = code_pairs(entries, baseline, self.out / "results" / fingerprint.FOLDER, self.jobs, self.threshold,
-                               self.stop)  # fmt: skip
-        except fingerprint.FingerprintError as error:
-            problems.append(f"code was not compared: {error}")
-        try:
-            shown = shown_pairs(entries, pairs, self.out, self.stop)
-        except fingerprint.FingerprintError as error:
-            problems.append(f"the flagged pairs are not shown side by side: {error}")
-            shown = []
+        pairs, shown = [], []
+        with fingerprint.Children(self.jobs, self.stop) as children:  # started when first needed, for every step
+            try:
+                pairs = code_pairs(entries, baseline, self.out / "results" / fingerprint.FOLDER, self.jobs,
+                                   self.threshold, self.stop, children)  # fmt: skip
+                shown = shown_pairs(entries, pairs, self.out, self.stop, children)
+            except fingerprint.FingerprintError as error:
+                problems.append(f"code was not compared: {error}" if not pairs else
+                                f"the flagged pairs are not shown side by side: {error}")  # fmt: skip
         return entries, problems, pairs, shown
 
 
-def shown_pairs(entries: list[Entry], pairs: list[dict], out: Path, stop=None) -> list[dict]:
+def shown_pairs(entries: list[Entry], pairs: list[dict], out: Path, stop=None, children=None) -> list[dict]:
     """The pairs the page shows side by side, their texts cut at the matched spans (fingerprint.spans: kept, or
     computed in a child; done with the code step, beside the pool, it needs no result)."""
     texts = {e.key: e.text for e in entries if e.text is not None}
     shown = pairs[:MAX_SHOWN]
-    found = fingerprint.spans(out / "results" / fingerprint.FOLDER, [tuple(p["digests"]) for p in shown], stop=stop)
+    found = fingerprint.spans(out / "results" / fingerprint.FOLDER, [tuple(p["digests"]) for p in shown], stop=stop,
+                              children=children)  # fmt: skip
     return [{**p, "left": marked(texts[p["a"]], left), "right": marked(texts[p["b"]], right)}
             for p, (left, right) in zip(shown, found)]  # fmt: skip
 

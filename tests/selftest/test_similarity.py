@@ -164,7 +164,7 @@ def test_archive_and_kept_fingerprints(planted, tmp_path, monkeypatch):
                                      frozenset(("copy-reordered", "archive: term-2025/loose.py"))}  # fmt: skip
     ops = []
     real = fingerprint.run_children
-    monkeypatch.setattr(fingerprint, "run_children", lambda tasks, timeout, stop=None: ops.extend(t["op"] for t in tasks) or real(tasks, timeout, stop))
+    monkeypatch.setattr(fingerprint, "run_children", lambda tasks, *args: ops.extend(t["op"] for t in tasks) or real(tasks, *args))
     again = similarity.write_similarity(out, current, kit=KIT, jobs=1, compare_with=[archive])
     assert again.pairs == found.pairs and ops == []
     lower = similarity.write_similarity(out, current, kit=KIT, jobs=1, compare_with=[archive], threshold=0.3)
