@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import stat
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,16 +44,50 @@ NOTEBOOK = "exercise02"
 UNUSED_IMPORTS = ("rfc3987_syntax",)
 
 
+LOADING = threading.RLock()
+
+
 def api():
-    """nbgrader.api (the one place that imports nbgrader), without the optional modules it never uses."""
-    if "nbgrader.api" not in sys.modules:
-        for name in UNUSED_IMPORTS:
-            sys.modules.setdefault(name, None)  # None: `import name` raises ImportError
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import nbgrader.api
+    """nbgrader.api (the one place that imports nbgrader), without the optional modules it never uses, and
+    without running nbgrader/__init__.py first unless something else has imported nbgrader already."""
+    with LOADING:
+        if "nbgrader.api" not in sys.modules:
+            for name in UNUSED_IMPORTS:
+                sys.modules.setdefault(name, None)  # None: `import name` raises ImportError
+            if "nbgrader" not in sys.modules:
+                sys.modules["nbgrader"] = deferred_package("nbgrader")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import nbgrader.api
 
     return nbgrader.api
+
+
+def deferred_package(name: str):
+    """The package `name` as the import system makes it (importlib.util.module_from_spec: its __path__, __spec__,
+    __file__), whose __init__.py runs only when the package is asked for a name it does not have yet.
+
+    nbgrader/__init__.py (0.9.x) imports its four Jupyter server extensions (and with them nbgrader's
+    apps, exchange, preprocessors, nbconvert): most of the CPU of importing nbgrader, none of it used by
+    nbgrader/api.py, which imports only its sibling modules (`from . import utils`, `.dbutil`, `.auth`).
+    A module-level __getattr__ (PEP 562) answers a name that is a submodule with the submodule, imported
+    (what `from . import utils` asks the package for), and runs __init__.py, once, for any other name
+    (`from nbgrader import x`, a server extension's loader, __version__): so a later full use of nbgrader
+    in this process finds the package as a whole import would have left it."""
+    spec = importlib.util.find_spec(name)
+    package = importlib.util.module_from_spec(spec)
+
+    def complete(attribute: str):
+        found = None if attribute.startswith("__") else importlib.util.find_spec(f"{name}.{attribute}")
+        if found is not None and found.has_location:  # a module or package of its own (not a data folder)
+            return importlib.import_module(f"{name}.{attribute}")
+        with LOADING:
+            if package.__dict__.pop("__getattr__", None) is not None:  # the first such name runs __init__.py
+                spec.loader.exec_module(package)
+        return getattr(package, attribute)
+
+    package.__getattr__ = complete
+    return package
 
 
 def preload() -> None:
@@ -276,16 +312,15 @@ def unsynced(partial: Path):
 def copy_empty(target: Path, course_id: str, gradebook_class, make: bool = True) -> None:
     """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there
     (make=False: only then; else the cache's copy is made first, when the cache can be written)."""
-    from grader.sandbox.cache import cache_root, private  # the kit's cache rules
+    from importlib import metadata
 
-    api()  # nbgrader imported the one way (below: only its version)
-    import nbgrader
+    from grader.sandbox.cache import cache_root, private  # the kit's cache rules
 
     root = cache_root()
     if root is None:
         return  # nbgrader creates it (and runs alembic)
     folder = root / "gradebooks"
-    tag = hashlib.sha256(f"{nbgrader.__version__}\0{course_id}".encode()).hexdigest()[:16]
+    tag = hashlib.sha256(f"{metadata.version('nbgrader')}\0{course_id}".encode()).hexdigest()[:16]
     empty = folder / f"empty-{tag}.db"
     try:
         if make and not (private(folder, stat.S_IFDIR) and private(empty)):
