@@ -17,7 +17,7 @@ from poll import wait_until
 
 # What a run's pytest process sees of itself, written by a probe test to $PROBE_OUT (then one test fails).
 PROBE = '''
-import json, os, signal, sys, tempfile, threading
+import gc, json, os, signal, sys, tempfile, threading
 
 def test_probe():
     def handler(number):
@@ -31,7 +31,7 @@ def test_probe():
         "stdin": os.path.realpath("/proc/self/fd/0"), "threads": threading.active_count(),
         "signals": {n: handler(getattr(signal, n)) for n in ("SIGINT", "SIGTERM", "SIGCHLD", "SIGPIPE", "SIGALRM")},
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
-        "write_bytecode": sys.dont_write_bytecode,
+        "write_bytecode": sys.dont_write_bytecode, "gc": [gc.isenabled(), gc.get_threshold()],
     }
     with open(os.environ["PROBE_OUT"], "w") as out:
         json.dump(facts, out)
@@ -73,6 +73,7 @@ def zygote():
     started.start()
     yield started
     started.close()
+
 
 
 def gone(pid: int) -> bool:
