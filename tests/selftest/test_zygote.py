@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from classroom import KIT
-from poll import wait_until
+from poll import gone, wait_until
 
 # What a run's pytest process sees of itself, written by a probe test to $PROBE_OUT (then one test fails).
 PROBE = '''
@@ -74,13 +74,6 @@ def zygote():
     yield started
     started.close()
 
-
-
-def gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError):
-        return True
 
 
 def finish(run) -> None:
