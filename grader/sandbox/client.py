@@ -140,11 +140,13 @@ class SandboxStudent:
         handle = self._handle_of(kept)
         return self._request({"op": "read", "handle": handle.id}, None, "a value it returned earlier")
 
-    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
         """grader.sandbox.training.run_epochs on `model` in the worker: the steps of `train` with the
-        batch order given here; returns the mean loss per epoch (untrusted: validate before use)."""
+        batch order given here (a schedule: a list of orders and one of rates, X sent once for all);
+        returns the mean loss per epoch (untrusted: validate before use)."""
         handle = self._handle_of(model)
-        return self._request({"op": "epochs", "handle": handle.id}, [X, Y, order, int(batch_size), float(lr),
+        rates = [float(rate) for rate in lr] if isinstance(lr, (list, tuple)) else float(lr)
+        return self._request({"op": "epochs", "handle": handle.id}, [X, Y, order, int(batch_size), rates,
                              float(x_divisor)], f"training {model.type_name} (forward, loss, backward, update)")
 
     def standin(self, names) -> None:

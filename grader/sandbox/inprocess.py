@@ -119,7 +119,7 @@ class InProcessStudent:
             raise TypeError(f"not a kept value: {kept!r}")
         return self._export(kept._target)
 
-    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
         """The steps of `train` (forward, loss, backward, update per batch) in the order given; see
         grader/sandbox/training.py. Returns the mean loss per epoch."""
         from grader.sandbox import training  # hidden tests only, like `data`

@@ -148,6 +148,22 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
     assert np.allclose(scaled.get("weights")[0], W)
 
 
+def test_run_epochs_schedule_equals_its_calls_one_after_the_other(both):
+    """Does a schedule (orders and rates in lists, X sent once) train exactly as one call per rate would, and
+    refuse orders and rates that do not pair up?"""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    Y = np.array([[1.0], [2.0], [3.0]])
+    parts, rates = [np.array([[2, 0]]), np.array([[1, 0, 2]])], [0.5, 0.1]
+    apart, together = both.Model(), both.Model()
+    losses = [loss for part, rate in zip(parts, rates) for loss in both.run_epochs(apart, X, Y, part, 2, rate)]
+    assert both.run_epochs(together, X, Y, parts, 2, rates) == losses and len(losses) == 2
+    assert together.get("calls") == apart.get("calls") == [2, 2, 1]
+    for name in ("weights", "biases"):
+        assert np.array_equal(together.get(name)[0], apart.get(name)[0])
+    with pytest.raises(Exception, match="one order per learning rate"):
+        both.run_epochs(both.Model(), X, Y, parts, 2, rates[:1])
+
+
 def test_run_epochs_stops_when_a_step_is_not_minus_lr_times_the_gradients(both):
     """Does the training loop refuse an update that ignores its learning rate (learning needs the gradients)?"""
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
