@@ -11,7 +11,7 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
    the import guard of the from-scratch rule (config "imports"; ImportGuard), then import the
    submission, and reply "ready" or the import error;
 4. answer requests: call a module function or class, call a method of a kept object, get or set an
-   attribute, release objects, ping; with "keep" in a call/method/get request the result stays
+   attribute (or several in one request, in order), release objects, ping; with "keep" in a call/method/get request the result stays
    here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
    training steps (grader/sandbox/training.py) on a kept model; "standin" rebinds the module's activations
    and losses to trusted ones (grader/sandbox/standin.py), compiled from the source sent with the
@@ -200,6 +200,14 @@ class Worker:
             return self.result(self.find(header["handle"], None))
         if op == "epochs":
             return self.result(self.training.run_epochs(self.find(header["handle"], None), *args))
+        if op == "set" and "names" in header:  # several, in order; an error says which one raised ("at")
+            target = self.find(header["handle"], None)
+            for at, (name, value) in enumerate(zip(header["names"], args)):
+                try:
+                    setattr(target, name, value)
+                except BaseException as error:  # noqa: BLE001 - the submission may raise anything
+                    return {"ok": False, "error": {**self.describe(error), "at": at}}
+            return {"ok": True, "value": None}
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}

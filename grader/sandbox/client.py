@@ -49,6 +49,10 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self, attr, value)
 
+    def set_attrs(self, values: dict) -> None:
+        """Set each attribute of `values` in turn, in one request (see SandboxStudent.set_attrs)."""
+        self._backend.set_attrs(self, values)
+
     def keep(self, name: str, *args, **kwargs) -> "Kept":
         """Call method `name`; its return value stays in the worker (see SandboxStudent.read)."""
         return self._backend.call_method(self, name, args, kwargs, keep=True)
@@ -191,6 +195,17 @@ class SandboxStudent:
         handle = self._handle_of(target)
         self._request({"op": "set", "handle": handle.id, "name": attr}, value, f"setting {target.type_name}.{attr}")
 
+    def set_attrs(self, target, values: dict) -> None:
+        """Set each attribute of `values` in the dict's order to a copy of its value, in one request: the
+        worker sets them one after the other as single `set_attr` calls would and stops at the first that
+        raises, whose error then names that attribute as set_attr's would (the reply's index only picks
+        one of the names sent here; any other index names them all)."""
+        handle = self._handle_of(target)
+        names = [str(name) for name in values]
+        labels = [f"setting {target.type_name}.{name}" for name in names]
+        self._request({"op": "set", "handle": handle.id, "names": names}, list(values.values()),
+                      f"setting {', '.join(f'{target.type_name}.{name}' for name in names)}", labels=labels)
+
     def data(self, name: str, rows: tuple[int, int] | None = None):
         """A data set read here by the trusted reader; it reaches the worker only as an argument (the
         worker has no data folder: it never sees data the suite judges with, e.g. the MNIST test split)."""
@@ -240,7 +255,7 @@ class SandboxStudent:
 
     # -- requests
 
-    def _request(self, header: dict, args, call: str, held: frozenset = frozenset()):
+    def _request(self, header: dict, args, call: str, held: frozenset = frozenset(), labels: list | None = None):
         worker = self._host.ensure()
         if select.select([worker.rpc_in], [], [], 0)[0]:
             # Data or EOF while no request is outstanding: the submission killed or tampered with its
@@ -277,7 +292,9 @@ class SandboxStudent:
                 raise BadReply(f"{call}: the reply was rejected (a kept value was asked for but none came back); "
                                "the worker was stopped")
             return value
-        raise error_of(self._host, call, reply.get("error"))
+        error = reply.get("error")
+        at = error.get("at") if labels and isinstance(error, dict) else None
+        raise error_of(self._host, labels[at] if type(at) is int and 0 <= at < len(labels) else call, error)
 
     def _wire_handle(self, value) -> Handle:
         if isinstance(value, Remote):

@@ -50,6 +50,11 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self._target, attr, value)
 
+    def set_attrs(self, values: dict) -> None:
+        """Set each attribute of `values` in turn, as `set` would (the sandbox sends them in one request)."""
+        for attr, value in values.items():
+            self._backend.set_attr(self._target, attr, value)
+
     def keep(self, name: str, *args, **kwargs) -> "Kept":
         """Call method `name`; its return value stays with the submission (see InProcessStudent.read)."""
         return self._backend.call_method(self._target, name, args, kwargs, keep=True)

@@ -30,6 +30,10 @@ class SubmissionObject(Protocol):
     def set(self, attr: str, value: Any) -> None:
         """Set the attribute to a copy of `value`."""
 
+    def set_attrs(self, values: dict) -> None:
+        """Set each attribute of `values` in the dict's order to a copy of its value, as one `set` after the
+        other would (the sandbox sends them in one request); stops at the first that raises."""
+
     def keep(self, name: str, *args: Any, **kwargs: Any) -> SubmissionObject:
         """Call method `name`; its return value stays with the submission (copy it out with Student.read)."""
 

@@ -51,8 +51,7 @@ class Net:
         if not hasattr(model, "type_name"):  # a value came back, not an object of the submission
             check.fail(f"MLP({self.sizes}, ...) gave {check.described(model)}; expected an MLP "
                        "object. Look at the MLP class (it must stay a class).")
-        model.set("weights", [W.copy() for W in self.weights])
-        model.set("biases", [b.copy() for b in self.biases])
+        model.set_attrs({"weights": [W.copy() for W in self.weights], "biases": [b.copy() for b in self.biases]})
         return model
 
     def output(self, weights=None, biases=None, **changes):

@@ -70,6 +70,16 @@ class IgnoresLr(Model):
     def update(self, lr):
         self.weights[0] = self.weights[0] - self.grad_weights[0]
         self.biases[0] = self.biases[0] - lr * self.grad_biases[0]
+
+
+class Guarded:
+    @property
+    def biases(self):
+        return None
+
+    @biases.setter
+    def biases(self, value):
+        raise ValueError("biases are read-only here")
 '''
 
 
@@ -95,6 +105,21 @@ def test_a_kept_buffer_shows_the_later_overwrite(both):
     fresh = both.keep("doubled", np.ones(3))
     both.doubled(np.full(3, 5.0))
     assert both.read(fresh).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_set_attrs_sets_in_order_and_names_the_one_that_raised(both):
+    """Does set_attrs set copies one after the other, stop at the first that raises and name that one?"""
+    model, weights = both.Guarded(), [np.ones(2)]
+    with pytest.raises(ValueError, match="read-only") as raised:
+        model.set_attrs({"weights": weights, "biases": [np.zeros(1)], "after": 1})
+    if both.backend != "in-process":  # the sandbox names the call; in-process the submission's own error rises
+        assert raised.value.call == "setting Guarded.biases" and raised.value.type_name == "ValueError"
+    weights[0][:] = 5.0
+    assert model.get("weights")[0].tolist() == [1.0, 1.0]  # set before, and a copy
+    with pytest.raises(Exception, match="no attribute 'after'"):
+        model.get("after")
+    model.set_attrs({"weights": [np.zeros(1)], "after": 2})
+    assert model.get("after") == 2 and model.get("weights")[0].tolist() == [0.0]
 
 
 def test_plain_calls_still_copy(both):
