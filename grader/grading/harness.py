@@ -251,7 +251,8 @@ def reusable(result: Result, retry_timeouts: bool = False) -> bool:
     """Whether a kept result is served again for unchanged code.
 
     Not when the run was cut short by something that may depend on the machine's load (its wall budget,
-    a wall-clock backstop, a crash or kill, a CPU limit): then it is graded again. A run whose only stops
+    a wall-clock backstop, a crash or kill, a CPU limit, a test's own time limit: grader.grading.plugin's
+    TIMER_STOP): then it is graded again. A run whose only stops
     were for idling (the submission waited without computing; grader.sandbox.activity, which load does
     not change) keeps its verdict, unless `retry_timeouts` (`grader grade --retry-timeouts`)."""
     if result.status in (TIMEOUT, CRASHED):

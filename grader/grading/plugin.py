@@ -60,6 +60,15 @@ def plain(value):
     return str(value)
 
 
+TIMER_STOP = "timeout"  # results.json "stops": a test cut short by its own time limit (pytest-timeout's wall clock)
+TIMER_MESSAGE = ("This test ran over its time limit of {limit:g} s (wall-clock time) and was stopped before it "
+                 "finished, so it could not be judged. Expected: the functions it calls finish well within the limit "
+                 "(a correct solution takes a few seconds). Likely cause: a loop that never ends, or a slow "
+                 "implementation (Python loops over samples, pixels or weights where numpy array operations would "
+                 "do). Where to look: the functions this test calls, run on the sizes of the exercise. Wall-clock "
+                 "time also depends on how busy the machine was, so this result is not kept: the next grading run "
+                 "grades your submission again.")
+
 INTERNAL_MESSAGE = ("The grader could not judge this test: checking what the submission returned raised {kind} in "
                     "the grader itself. This is a fault of the grader, not a verdict on your code; your tutor "
                     "will look at it.")
@@ -109,6 +118,31 @@ def raised_by_trusted_code(excinfo, submission: set[Path]) -> bool:
     return True
 
 
+def time_limit(item) -> float | None:
+    """The test's time limit as pytest-timeout applies it: its `timeout` marker, else --timeout, else the ini value."""
+    marker = item.get_closest_marker("timeout")
+    try:
+        ini = item.config.getini("timeout")
+    except ValueError:  # pytest-timeout not loaded: no ini value
+        ini = None
+    for value in (marker.args[0] if marker and marker.args else None, item.config.getoption("timeout", None), ini):
+        try:
+            if value not in (None, "") and float(value) > 0:
+                return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def cut_by_timer(item, report) -> float | None:
+    """The time limit that cut this test's call short, else None. Judged by the clock, never by the failure's text
+    (which the submission's own exception could imitate): a failed call that lasted its whole limit."""
+    limit = time_limit(item)
+    if report.when != "call" or not report.failed or limit is None:
+        return None
+    return limit if report.duration >= 0.98 * limit else None
+
+
 def failure_message(report) -> str:
     longrepr = report.longrepr
     if longrepr is None:
@@ -134,6 +168,7 @@ class ResultsRecorder:
         self.submission = submission_files(config)
         self.stops: set[str] = set()  # limits that stopped a worker during the run
         self.usage: dict = {}
+        self.timed_out: dict[str, float] = {}  # nodeid -> the time limit that cut its call short
 
     def pytest_collection_finish(self, session):
         for item in session.items:  # after -k/-m deselection: only what runs
@@ -155,6 +190,10 @@ class ResultsRecorder:
         report = yield
         if call.excinfo is not None and report.failed and raised_by_trusted_code(call.excinfo, self.submission):
             self.internal[item.nodeid] = type(call.excinfo.value).__name__
+        limit = cut_by_timer(item, report)
+        if limit is not None:  # load-dependent: the grader grades the submission again next run (harness.reusable)
+            self.stops.add(TIMER_STOP)
+            self.timed_out[item.nodeid] = limit
         return report
 
     def pytest_runtest_logreport(self, report):
@@ -179,6 +218,8 @@ class ResultsRecorder:
             if entry["outcome"] in ("not run", "passed"):
                 entry["outcome"] = "error" if report.when == "setup" else "failed"
                 entry["message"] = clip(failure_message(report), MESSAGE_LIMIT)
+                if report.nodeid in self.timed_out:
+                    entry["message"] = TIMER_MESSAGE.format(limit=self.timed_out[report.nodeid])
                 if report.nodeid in self.internal:
                     entry["outcome"] = "error"
                     entry["message"] = INTERNAL_MESSAGE.format(kind=self.internal[report.nodeid])

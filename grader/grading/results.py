@@ -49,7 +49,7 @@ class Result:
     artifacts: dict = field(default_factory=dict)
     key: str = ""  # the store key this result was computed for
     worker: str = ""  # host:pid of the process that ran the suite (the coordinator's with the local pool)
-    stopped: list = field(default_factory=list)  # limits that stopped a worker (cpu, wall, killed): graded again next run
+    stopped: list = field(default_factory=list)  # limits that stopped a worker (cpu, wall, killed) or cut a test (timeout): graded again next run
     usage: dict = field(default_factory=dict)  # the submission's cgroup counters: cpu_seconds, peak_mib
 
     @property

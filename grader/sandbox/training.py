@@ -56,7 +56,7 @@ def run_epochs(model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) 
         raise ValueError("order must be (epochs, N) and X, Y must have N rows")
     batch_size, lr, divisor = int(batch_size), float(lr), float(x_divisor)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence shows in the loss and the weights
-        steps = Steps(model, lr)
+        steps = Steps(model, lr, seed=order.ravel()[: Steps.SEED_ENTRIES].tolist())
         losses = [run_epoch(model, X, Y, epoch, batch_size, steps, divisor) for epoch in order]
         steps.finish()
     return losses
@@ -84,17 +84,19 @@ class Steps:
 
     Arrays up to FULL entries are followed whole: a copy kept here moves by -lr * grad every step (the
     same float operations an update does) and is compared with the model's every CHECK_EVERY steps and
-    at the end. Of a larger array, SAMPLE entries drawn afresh every step (from the operating system's
-    entropy, not from any generator the submission can seed) are compared before and after each step,
+    at the end. Of a larger array, SAMPLE entries drawn afresh every step are compared before and after each step,
     which costs microseconds where following all 100,352 weights of a 784 x 128 layer would cost as much
     as the step itself. A change that installs other weights touches far more entries than a sample misses.
+    The draws come from a generator of this class's own, seeded from the batch order the trusted side chose
+    (so from the run's seed): never from a generator the submission can seed (np.random.seed), and the same
+    in every run of the same submission, so the verdict and its message never change between runs.
     """
 
-    FULL, SAMPLE, CHECK_EVERY = 4096, 1024, 64
+    FULL, SAMPLE, CHECK_EVERY, SEED_ENTRIES = 4096, 1024, 64, 32
 
-    def __init__(self, model, lr: float):
+    def __init__(self, model, lr: float, seed=None):
         self.model, self.lr, self.step = model, lr, 0
-        self.rng = np.random.default_rng()
+        self.rng = np.random.default_rng(seed)
         params = self.read("weights", "biases", "before")
         half = len(params) // 2
         self.names = [f"weights[{i}]" for i in range(half)] + [f"biases[{i}]" for i in range(len(params) - half)]

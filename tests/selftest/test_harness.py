@@ -36,6 +36,8 @@ def test_what_is_served_again_from_the_store():
     assert harness.reusable(Result("a", GRADED))
     assert not harness.reusable(Result("a", TIMEOUT)) and not harness.reusable(Result("a", CRASHED))
     assert not harness.reusable(Result("a", GRADED, stopped=["cpu"]))
+    assert not harness.reusable(Result("a", GRADED, stopped=["timeout"]))  # a test cut by its time limit (plugin)
+    assert not harness.reusable(Result("a", GRADED, stopped=["idle", "timeout"]))
     assert harness.reusable(Result("a", GRADED, stopped=["idle"]))
     assert not harness.reusable(Result("a", GRADED, stopped=["idle"]), retry_timeouts=True)
 
