@@ -114,6 +114,14 @@ class InProcessStudent:
     def call(self, name: str, *args, **kwargs):
         return self._call(name, args, kwargs, keep=False)
 
+    def construct(self, name: str, args, kwargs: dict, attrs: dict):
+        """`call(name, *args, **kwargs)`, then `set_attrs(attrs)` on what it returned when that is an object of
+        the submission (the sandbox does both in one request)."""
+        made = self.call(name, *args, **kwargs)
+        if isinstance(made, Remote):
+            made.set_attrs(attrs)
+        return made
+
     def keep(self, name: str, *args, **kwargs) -> Kept:
         """Call module function `name`; its return value stays uncopied (read it with `read`)."""
         return self._call(name, args, kwargs, keep=True)

@@ -63,6 +63,10 @@ class Student(Protocol):
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the module-level function or class `name`; a copy of what it returns (a handle for an object)."""
 
+    def construct(self, name: str, args: Any, kwargs: dict, attrs: dict) -> Any:
+        """`call(name, *args, **kwargs)`, then, when it returned an object of the submission, `set_attrs(attrs)`
+        on it (the sandbox sends both in one request); what it returned."""
+
     def keep(self, name: str, *args: Any, **kwargs: Any) -> SubmissionObject:
         """Call module function `name`; its return value stays with the submission, uncopied."""
 

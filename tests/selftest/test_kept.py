@@ -122,6 +122,22 @@ def test_set_attrs_sets_in_order_and_names_the_one_that_raised(both):
     assert model.get("after") == 2 and model.get("weights")[0].tolist() == [0.0]
 
 
+def test_construct_sets_attributes_on_the_new_object_only(both):
+    """Does construct make the object and set copies of the attributes on it (a setter's error named as set names
+    it), and leave a returned value that is no object as `call` gives it?"""
+    weights = [np.ones((1, 2))]
+    model = both.construct("Model", [], {}, {"weights": weights, "extra": 3})
+    weights[0][:] = 5.0
+    assert model.type_name == "Model" and model.get("extra") == 3 and model.get("weights")[0].tolist() == [[1.0, 1.0]]
+    assert both.construct("doubled", [np.ones(3)], {}, {"weights": weights}).tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(ValueError, match="read-only") as raised:
+        both.construct("Guarded", [], {}, {"weights": [np.zeros(1)], "biases": [np.zeros(1)]})
+    if both.backend != "in-process":
+        assert raised.value.call == "setting Guarded.biases"
+    with pytest.raises(Exception, match="no function or class named 'Missing'"):
+        both.construct("Missing", [], {}, {"weights": weights})
+
+
 def test_plain_calls_still_copy(both):
     first = both.doubled_into_buffer(np.ones(3))
     both.doubled_into_buffer(np.full(3, 5.0))
