@@ -13,6 +13,16 @@ the smaller file's fingerprints is not compared in full. On the kit's files the 
 code is at most 2.5 times the share of shared fingerprints, so SCREEN = 0.25 leaves a margin;
 tests/selftest/test_similarity.py checks that screening loses no pair.
 Files whose normalised code is identical are compared once.
+
+A comparison is kept too (compared.json: the pairs, under a key of every input that decides them:
+the digests in order, which of them are in focus, the threshold, copydetect's version and this
+module's code), and so are the matched spans of the pairs a page shows (spans.json, by the two
+digests): grading an unchanged class again starts no child. Both are read only when their key
+matches and their shape is right; anything else is computed again, as a kept Result is
+(grader.grading.store). The children import copydetect without matplotlib (copydetect.detector imports
+pyplot for its own report, which they never make) and tokenise with pygments' Python lexer by name,
+not by a file name (a lookup that imports every pygments plugin: IPython's lexers); it is the lexer
+that name picks, so the fingerprints are the same.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import selectors
 import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +47,9 @@ WINDOW = 8  # winnowing window: every match of K + WINDOW - 1 characters is foun
 SCREEN = 0.25  # x threshold: the share of the smaller file's fingerprints a pair must share to be compared in full
 MIN_MATCH = 200  # characters of normalised code a pair must share to be flagged at all
 FOLDER = ".fingerprints"  # under <out>/results/
+PAIRS = "compared.json"  # the last comparison, in FOLDER
+SPANS = "spans.json"  # the matched spans of the pairs shown side by side, in FOLDER
+LANGUAGE = "python"  # the pygments lexer, by name
 
 
 class FingerprintError(GraderError):
@@ -50,6 +64,12 @@ def version() -> str:
     return f"copydetect {metadata.version('copydetect')} k{K} w{WINDOW}"
 
 
+@functools.cache
+def method() -> str:
+    """What decides a comparison besides the fingerprints: the method's version and this module's code."""
+    return f"{version()} {hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}"
+
+
 def digest(text: str, baseline: str) -> str:
     """The key of one file's fingerprint: its text, the baseline (template) it is measured against, the method."""
     return hashlib.sha256(f"{version()}\0{baseline}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -61,8 +81,9 @@ class Job:
     text: str
 
 
-def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0, stop=None) -> None:
-    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop: see run_children)."""
+def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0, stop=None,
+           children: Children | None = None) -> None:  # fmt: skip
+    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop, children: see Children)."""
     folder.mkdir(parents=True, exist_ok=True)
     todo, seen = [], set()
     for job in jobs:
@@ -74,11 +95,11 @@ def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: 
     shares = [todo[i::workers] for i in range(max(1, min(workers, len(todo))))]
     tasks = [{"op": "fingerprint", "folder": str(folder), "baseline": baseline,
               "files": [[job.digest, job.text] for job in share]} for share in shares]  # fmt: skip
-    run_children(tasks, timeout, stop)
+    run_children(tasks, timeout, stop, children)
 
 
 def compare(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
-            timeout: float = 600.0, stop=None) -> list[list]:  # fmt: skip
+            timeout: float = 600.0, stop=None, children: Children | None = None) -> list[list]:  # fmt: skip
     """[i, j, share_i, share_j, matched] for every pair i < j of `digests` at or above the threshold.
 
     `focus` (one flag per digest): only pairs with at least one flagged member are compared (the
@@ -89,67 +110,161 @@ def compare(digests: list[str], folder: Path, workers: int, threshold: float, fo
     focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
     tasks = [{"op": "compare", "folder": str(folder), "digests": digests, "part": [k, n], "threshold": threshold,
               "focus": focus} for k in range(n)]  # fmt: skip
-    pairs = [pair for result in run_children(tasks, timeout, stop) for pair in result]
+    pairs = [pair for result in run_children(tasks, timeout, stop, children) for pair in result]
     return sorted(pairs, key=lambda p: (p[0], p[1]))
 
 
-def run_children(tasks: list[dict], timeout: float, stop=None) -> list:
-    """Run one child per task in parallel (JSON in on stdin, JSON out on stdout); their results in order.
+def compare_kept(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
+                 timeout: float = 600.0, stop=None, children: Children | None = None) -> list[list]:  # fmt: skip
+    """compare(), or the comparison kept in <folder>/compared.json when it was made of the same inputs."""
+    focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
+    key = hashlib.sha256(json.dumps([method(), threshold, digests, focus]).encode()).hexdigest()
+    kept = read_json(folder / PAIRS)
+    if isinstance(kept, dict) and kept.get("key") == key and _pairs_fit(kept.get("pairs"), len(digests)):
+        return kept["pairs"]
+    pairs = compare(digests, folder, workers, threshold, focus, timeout, stop, children)
+    write_json(folder / PAIRS, {"key": key, "pairs": pairs})
+    return pairs
 
-    Every child is fed its whole task before any output is read (a child reads all of its input
-    before it works, so the children work at once even when a task is larger than a pipe's buffer).
-    stop: a threading.Event; once it is set the children are killed and FingerprintError is raised
-    (the pipeline cancels a check that runs beside the grading when the run is interrupted)."""
-    env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    children = []
-    deadline = time.monotonic() + timeout
+
+def _pairs_fit(pairs, count: int) -> bool:
+    """Is `pairs` what compare() returns for `count` digests: [i < j, share, share, matched characters]?"""
+    number = (int, float)
+    return isinstance(pairs, list) and all(
+        isinstance(p, list) and len(p) == 5 and all(type(x) is int for x in (p[0], p[1], p[4]))
+        and 0 <= p[0] < p[1] < count and all(type(x) in number and x >= 0 for x in p[2:4]) and p[4] >= 0
+        for p in pairs)  # fmt: skip
+
+
+def spans(folder: Path, pairs: list[tuple[str, str]], timeout: float = 600.0, stop=None,
+          children: Children | None = None) -> list[tuple[list, list]]:  # fmt: skip
+    """The matched [start, end) spans in the source texts of each pair of kept fingerprints (a's, b's).
+
+    Computed in one child for the pairs not kept in <folder>/spans.json (by the two digests and the
+    method); that file then keeps exactly these pairs."""
+    keys = [hashlib.sha256(f"{method()}\0{a}\0{b}".encode()).hexdigest()[:32] for a, b in pairs]
+    kept = read_json(folder / SPANS)
+    kept = {k: v for k, v in kept.items() if _spans_fit(v)} if isinstance(kept, dict) else {}
+    todo = {key: pair for key, pair in zip(keys, pairs) if key not in kept}
+    if todo:
+        task = {"op": "spans", "folder": str(folder), "pairs": [list(pair) for pair in todo.values()]}
+        found = run_children([task], timeout, stop, children)[0]
+        kept.update(zip(todo, found))
+    write_json(folder / SPANS, {key: kept[key] for key in keys})
+    return [(kept[key][0], kept[key][1]) for key in keys]
+
+
+def _spans_fit(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(
+        isinstance(side, list) and all(isinstance(s, list) and len(s) == 2 and all(type(x) is int for x in s) for s in side)
+        for side in value)  # fmt: skip
+
+
+def read_json(path: Path):
+    """A kept file's content, or None when it is missing or damaged."""
     try:
-        for _ in tasks:
-            children.append(subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
-        for child, task in zip(children, tasks):
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path: Path, data) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def run_children(tasks: list[dict], timeout: float, stop=None, children: Children | None = None) -> list:
+    """Each task's result, the tasks run at once, one per child: by `children` (kept for the next tasks), else by
+    children started for these tasks alone."""
+    if children is not None:
+        return children.run(tasks, timeout)
+    with Children(len(tasks), stop) as alone:
+        return alone.run(tasks, timeout)
+
+
+class Children:
+    """Up to `count` fingerprint children (`python -m grader.outputs.fingerprint`), started when first needed and
+    kept until close(), so that one check (fingerprints, comparison, spans) pays each child's start-up and
+    imports once. A child reads one JSON task per line on stdin and answers one JSON line on stdout.
+
+    run() feeds every child its whole task before reading any answer (a child reads its whole line
+    before it works, so the children work at once even when a task is larger than a pipe's buffer).
+    stop: a threading.Event; once it is set run() raises FingerprintError (the pipeline cancels a check
+    that runs beside the grading when the run is interrupted), and close() kills the children."""
+
+    def __init__(self, count: int, stop=None):
+        self.count, self.stop = max(1, count), stop
+        self.children: list[subprocess.Popen] = []
+        self.errors: dict[int, bytes] = {}  # pid -> the end of what the child wrote on stderr
+        self.broken = False  # a run() failed or was stopped
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def run(self, tasks: list[dict], timeout: float = 600.0) -> list:
+        if len(tasks) > self.count:
+            raise ValueError(f"{len(tasks)} tasks for {self.count} children")
+        env = dict(os.environ, PYTHONHASHSEED="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        while len(self.children) < len(tasks):
+            self.children.append(subprocess.Popen([sys.executable, "-m", "grader.outputs.fingerprint"], cwd=KIT, env=env,
+                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        for child, task in zip(self.children, tasks):
             try:
-                child.stdin.write(json.dumps(task).encode())
-                child.stdin.close()
+                child.stdin.write(json.dumps(task).encode() + b"\n")
+                child.stdin.flush()
             except BrokenPipeError:
-                pass  # it died before reading: its exit status says so below
-        results = []
-        for child in children:
-            out, err = _collect(child, deadline, timeout, stop)
-            if child.returncode != 0:
-                last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-                raise FingerprintError(f"a fingerprint process failed (exit {child.returncode}): {last[0][:300]}")
-            results.append(json.loads(out))
-        return results
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
+                pass  # it has ended: its exit status says so below
+        deadline = time.monotonic() + timeout
+        try:
+            return [json.loads(self._answer(child, deadline, timeout)) for child in self.children[: len(tasks)]]
+        except BaseException:
+            self.broken = True  # a child may still be working: close() kills it
+            raise
+
+    def close(self) -> None:
+        """End every child: its input closed (it exits at the end of its input), killed if it is still running."""
+        for child in self.children:
             for stream in (child.stdin, child.stdout, child.stderr):
-                if not stream.closed:
+                try:
                     stream.close()
+                except BrokenPipeError:
+                    pass
+            try:
+                child.wait(timeout=0 if self.broken else 5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.children = []
 
-
-def _collect(child: subprocess.Popen, deadline: float, timeout: float, stop) -> tuple[bytes, bytes]:
-    """A child's whole stdout and stderr, once it has closed both; FingerprintError past the deadline or on stop."""
-    chunks: dict = {child.stdout: [], child.stderr: []}
-    with selectors.DefaultSelector() as selector:
-        for stream in chunks:
-            selector.register(stream, selectors.EVENT_READ)
-        while selector.get_map():
-            if stop is not None and stop.is_set():
-                raise FingerprintError("stopped")
-            if (left := deadline - time.monotonic()) <= 0:
-                raise FingerprintError(f"fingerprinting took longer than {timeout:g} s")
-            for key, _ in selector.select(min(left, 0.2)):
-                data = os.read(key.fd, 1 << 16)
-                if data:
-                    chunks[key.fileobj].append(data)
-                else:
-                    selector.unregister(key.fileobj)
-    child.wait()
-    return b"".join(chunks[child.stdout]), b"".join(chunks[child.stderr])
+    def _answer(self, child: subprocess.Popen, deadline: float, timeout: float) -> bytes:
+        """The child's next line on stdout (its stderr read meanwhile); FingerprintError when it ends without one,
+        past the deadline or on stop."""
+        line = []
+        with selectors.DefaultSelector() as selector:
+            selector.register(child.stdout, selectors.EVENT_READ)
+            selector.register(child.stderr, selectors.EVENT_READ)
+            while child.stdout in {key.fileobj for key in selector.get_map().values()}:
+                if self.stop is not None and self.stop.is_set():
+                    raise FingerprintError("stopped")
+                if (left := deadline - time.monotonic()) <= 0:
+                    raise FingerprintError(f"fingerprinting took longer than {timeout:g} s")
+                for key, _ in selector.select(min(left, 0.2)):
+                    data = os.read(key.fd, 1 << 16)
+                    if not data:
+                        selector.unregister(key.fileobj)
+                    elif key.fileobj is child.stderr:
+                        self.errors[child.pid] = (self.errors.get(child.pid, b"") + data)[-4096:]
+                    elif data.endswith(b"\n"):
+                        return b"".join(line) + data
+                    else:
+                        line.append(data)
+        child.wait()
+        last = self.errors.get(child.pid, b"").decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise FingerprintError(f"a fingerprint process failed (exit {child.returncode}): {last[0][:300]}")
 
 
 # --------------------------------------------------------------------------- fingerprints as files
@@ -186,14 +301,14 @@ def _fingerprint(task: dict) -> list[str]:
     from copydetect import CodeFingerprint
 
     folder = Path(task["folder"])
-    baseline = CodeFingerprint("baseline.py", K, 1, fp=_Text(task["baseline"]))
+    baseline = CodeFingerprint("baseline.py", K, 1, fp=_Text(task["baseline"]), language=LANGUAGE)
     boilerplate = np.unique(np.array(sorted(baseline.hashes), dtype=np.int64))
     done = []
     for key, text in task["files"]:
         try:
-            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text))
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(text), language=LANGUAGE)
         except Exception:  # noqa: BLE001 - text the tokeniser cannot take: nothing of it can match
-            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(""))
+            fp = CodeFingerprint("submission.py", K, WINDOW, boilerplate, fp=_Text(""), language=LANGUAGE)
         data = {
             "k": K,
             "length": len(fp.filtered_code),
@@ -244,6 +359,12 @@ def _compare(task: dict) -> list[list]:
     return results
 
 
+def _spans(task: dict) -> list[list]:
+    folder = Path(task["folder"])
+    loaded = {key: load(folder, key) for pair in task["pairs"] for key in pair}
+    return [list(matched(loaded[a], loaded[b])[3:]) for a, b in task["pairs"]]
+
+
 class _Text:
     """A file-like object for CodeFingerprint(fp=...)."""
 
@@ -254,12 +375,32 @@ class _Text:
         return self.text
 
 
+def without_matplotlib() -> None:
+    """Stand-ins for matplotlib and pyplot, which copydetect.detector imports for its own report (CopyDetector).
+
+    Only in a fingerprint child, a process of this module's own that makes no report and imports
+    nothing else: CodeFingerprint and compare_files use numpy and pygments only. A use of a stand-in
+    fails (AttributeError), so a copydetect that needed matplotlib here would fail the check, loudly."""
+    for name in ("matplotlib", "matplotlib.pyplot"):
+        stand_in = types.ModuleType(name, "not loaded in a fingerprint process")
+
+        def missing(attribute, name=name):
+            raise AttributeError(f"{name} is not loaded in a fingerprint process (wanted: {attribute})")
+
+        stand_in.__getattr__ = missing
+        sys.modules.setdefault(name, stand_in)
+
+
 def main() -> None:
-    task = json.loads(sys.stdin.buffer.read())
+    """A child: one JSON task per line on stdin, one JSON answer per line on stdout, until its input ends."""
     if os.environ.get("PYTHONHASHSEED") != "0":
         raise SystemExit("run with PYTHONHASHSEED=0 (fingerprints must not depend on the process)")
-    result = _fingerprint(task) if task["op"] == "fingerprint" else _compare(task)
-    sys.stdout.write(json.dumps(result))
+    without_matplotlib()
+    for line in sys.stdin.buffer:
+        task = json.loads(line)
+        result = {"fingerprint": _fingerprint, "compare": _compare, "spans": _spans}[task["op"]](task)
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ ARCHIVE_FILES = 5000  # code files read from one --compare-with folder
 CODE_BYTES = 256 << 10
 TEMPLATE = "similarity.html.j2"
 OUTPUTS = ("similarity.html", "similarity.json")
+PLOTS = "plots.json"  # the plots' perceptual hashes, kept by content in the fingerprints' folder
+KEPT = (PLOTS, fingerprint.PAIRS, fingerprint.SPANS)  # the records in the fingerprints' folder besides them
 
 
 @dataclass
@@ -115,14 +117,17 @@ def archive_entries(folder: Path, work: Path) -> tuple[list[Entry], list[str]]:
 
 
 def code_pairs(entries: list[Entry], baseline: str, folder: Path, jobs: int, threshold: float,
-               stop=None) -> list[dict]:  # fmt: skip
-    """Flagged code pairs, highest share first: at least one side is a submission; archives never pair."""
+               stop=None, children=None) -> list[dict]:  # fmt: skip
+    """Flagged code pairs, highest share first: at least one side is a submission; archives never pair.
+    children: a fingerprint.Children for every step (default: children of each step's own)."""
     coded = [e for e in entries if e.text is not None and e.text.strip()]
     keys = [fingerprint.digest(e.text, baseline) for e in coded]
-    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop)
+    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop,
+                       children=children)  # fmt: skip
     pairs = []
     focus = [e.kind == "submission" for e in coded]
-    for i, j, share_i, share_j, matched in fingerprint.compare(keys, folder, jobs, threshold, focus, stop=stop):
+    found = fingerprint.compare_kept(keys, folder, jobs, threshold, focus, stop=stop, children=children)
+    for i, j, share_i, share_j, matched in found:
         if coded[i].kind != "submission":
             i, j, share_i, share_j = j, i, share_j, share_i
         a, b = coded[i], coded[j]
@@ -148,15 +153,6 @@ def marked(text: str, spans: list) -> list[tuple[str, bool]]:
         at = end
     pieces.append((text[at:], False))
     return [(piece, flag) for piece, flag in pieces if piece]
-
-
-def side_by_side(pair: dict, texts: dict, folder: Path, loaded: dict) -> dict:
-    for key in pair["digests"]:
-        if key not in loaded:
-            loaded[key] = fingerprint.load(folder, key)
-    a, b = (loaded[key] for key in pair["digests"])
-    _, _, _, spans_a, spans_b = fingerprint.matched(a, b)
-    return {**pair, "left": marked(texts[pair["a"]], spans_a), "right": marked(texts[pair["b"]], spans_b)}
 
 
 # --------------------------------------------------------------------------- plots
@@ -198,7 +194,7 @@ def plot_hashes(entries: list[Entry], out: Path, images=None) -> dict:
 
     from grader.outputs import report
 
-    kept_path = out / "results" / fingerprint.FOLDER / "plots.json"
+    kept_path = out / "results" / fingerprint.FOLDER / PLOTS
     try:
         kept = json.loads(kept_path.read_text())
     except (OSError, ValueError):
@@ -333,21 +329,27 @@ class Comparison:
             entries += found
             problems += notes
         baseline = read_code(self.kit / "exercise02_template.py") or ""
-        pairs = []
-        try:
-            pairs = code_pairs(entries, baseline, self.out / "results" / fingerprint.FOLDER, self.jobs, self.threshold,
-                               self.stop)  # fmt: skip
-        except fingerprint.FingerprintError as error:
-            problems.append(f"code was not compared: {error}")
-        return entries, problems, pairs, shown_pairs(entries, pairs, self.out)
+        pairs, shown = [], []
+        with fingerprint.Children(self.jobs, self.stop) as children:  # started when first needed, for every step
+            try:
+                pairs = code_pairs(entries, baseline, self.out / "results" / fingerprint.FOLDER, self.jobs,
+                                   self.threshold, self.stop, children)  # fmt: skip
+                shown = shown_pairs(entries, pairs, self.out, self.stop, children)
+            except fingerprint.FingerprintError as error:
+                problems.append(f"code was not compared: {error}" if not pairs else
+                                f"the flagged pairs are not shown side by side: {error}")  # fmt: skip
+        return entries, problems, pairs, shown
 
 
-def shown_pairs(entries: list[Entry], pairs: list[dict], out: Path) -> list[dict]:
-    """The pairs the page shows side by side, with their matched spans (copydetect's import and compare_files in
-    this process: done with the code step, beside the pool, it needs no result)."""
+def shown_pairs(entries: list[Entry], pairs: list[dict], out: Path, stop=None, children=None) -> list[dict]:
+    """The pairs the page shows side by side, their texts cut at the matched spans (fingerprint.spans: kept, or
+    computed in a child; done with the code step, beside the pool, it needs no result)."""
     texts = {e.key: e.text for e in entries if e.text is not None}
-    loaded = {}
-    return [side_by_side(p, texts, out / "results" / fingerprint.FOLDER, loaded) for p in pairs[:MAX_SHOWN]]
+    shown = pairs[:MAX_SHOWN]
+    found = fingerprint.spans(out / "results" / fingerprint.FOLDER, [tuple(p["digests"]) for p in shown], stop=stop,
+                              children=children)  # fmt: skip
+    return [{**p, "left": marked(texts[p["a"]], left), "right": marked(texts[p["b"]], right)}
+            for p, (left, right) in zip(shown, found)]  # fmt: skip
 
 
 def write_pages(out: Path, submissions: list[Submission], entries: list[Entry], pairs: list[dict], *, kit: Path,
@@ -401,7 +403,7 @@ def prune(folder: Path, keep: set[str]) -> None:
     """Forget kept fingerprints this run did not use (and leftovers of interrupted writes)."""
     if folder.is_dir():
         for path in folder.iterdir():
-            if path.name.endswith(".partial") or (path.suffix == ".json" and path.stem != "plots" and path.stem not in keep):
+            if path.name.endswith(".partial") or (path.suffix == ".json" and path.name not in KEPT and path.stem not in keep):
                 path.unlink(missing_ok=True)
 
 

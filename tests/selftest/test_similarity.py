@@ -150,7 +150,8 @@ def test_screening_loses_no_pair(planted):
 
 
 def test_archive_and_kept_fingerprints(planted, tmp_path, monkeypatch):
-    """Does --compare-with pair a submission with an earlier term's copy (never archive with archive), and a second run reuse the fingerprints?"""
+    """Does --compare-with pair a submission with an earlier term's copy (never archive with archive), a second run reuse
+    the comparison, and a run with another threshold the fingerprints?"""
     _, _, subs = planted
     archive = tmp_path / "term-2025"
     (archive / "old-student").mkdir(parents=True)
@@ -163,9 +164,11 @@ def test_archive_and_kept_fingerprints(planted, tmp_path, monkeypatch):
                                      frozenset(("copy-reordered", "archive: term-2025/loose.py"))}  # fmt: skip
     ops = []
     real = fingerprint.run_children
-    monkeypatch.setattr(fingerprint, "run_children", lambda tasks, timeout, stop=None: ops.extend(t["op"] for t in tasks) or real(tasks, timeout, stop))
+    monkeypatch.setattr(fingerprint, "run_children", lambda tasks, *args: ops.extend(t["op"] for t in tasks) or real(tasks, *args))
     again = similarity.write_similarity(out, current, kit=KIT, jobs=1, compare_with=[archive])
-    assert again.pairs == found.pairs and ops == ["compare"]
+    assert again.pairs == found.pairs and ops == []
+    lower = similarity.write_similarity(out, current, kit=KIT, jobs=1, compare_with=[archive], threshold=0.3)
+    assert pair_set(lower.pairs) >= pair_set(found.pairs) and ops[0] == "compare" and "fingerprint" not in ops
 
 
 # --------------------------------------------------------------------------- Done means
