@@ -261,6 +261,9 @@ class Runner:
         return status, reason, log
 
     def _kill(self, process: subprocess.Popen | Forked) -> None:
+        if isinstance(process, Forked):
+            process.kill()  # also when just forked, before the child's own session (Forked.kill)
+            return
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
