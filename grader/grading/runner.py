@@ -311,7 +311,10 @@ def on_this_machine(suite: str, solution: str, budget: float, backend: str | Non
 
 
 def stop_travelled(token: str) -> int:
-    """Stop (kill) the runs of one coordinator's rebuilt runners in this process; how many runners."""
+    """End one coordinator's rebuilt runners in this process (its runs killed, its zygotes ended); how many runners.
+
+    Called after a stop and after a finished class alike: without it a worker that outlives the coordinator
+    (a running cluster) would keep one runner and one zygote process per class it graded."""
     stopped = [spec for spec in list(_REBUILT) if spec[-1] == token]
     for spec in stopped:
         runner = _REBUILT.pop(spec)
