@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+import textwrap
 from pathlib import Path
 
 from grader.sandbox.error import GraderError, InputError
@@ -34,13 +35,29 @@ Relative paths given on the command line are relative to the current folder; the
 """
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help, wrapped at spaces only: a path or file name (feedback-files.zip, --late-penalty) is never
+    split at its hyphen or inside a long word, so what the help shows can be copied."""
+
+    def _split_lines(self, text, width):
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False) or [""]
+
+
+class CommandHelpFormatter(HelpFormatter):
+    """A command's description, wrapped like its options' help (at spaces only)."""
+
+    def _fill_text(self, text, width, indent):
+        return "\n".join(textwrap.wrap(" ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+                                       break_on_hyphens=False, break_long_words=False))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
         description="Exercise 02 kit: generate the template and the sample class, list the rubric, release the "
         "bundle, grade a class.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -106,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--no-browser", action="store_true", help="only print the address; do not open a browser")
     review.set_defaults(run=run_review)
 
+    for command in commands.choices.values():
+        command.formatter_class = CommandHelpFormatter
     return parser
 
 

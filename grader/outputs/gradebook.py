@@ -152,9 +152,10 @@ def set_scores(notebook, entry: Entry, manual_parts: dict, names: dict[str, str]
     notebook.late_submission_penalty = round(raw * entry.penalty, 4) if entry.penalty else None
 
 
-def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> None:
-    """tests: [(id, max points)]; rows: [Entry]. The participant (the LMS's number, "" when unknown) is stored as
-    the student's lms_user_id."""
+def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float],
+                    absent: list[tuple] = ()) -> None:  # fmt: skip
+    """tests: [(id, max points)]; rows: [Entry]; absent: identities (see `identity`) of the LMS's students without a
+    submission. The participant (the LMS's number, "" when unknown) is stored as the student's lms_user_id."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
@@ -170,6 +171,7 @@ def write_gradebook(path: Path, *, course_id: str, tests, rows, manual_parts: di
             copy_empty(partial, course_id, Gradebook)
             with unsynced(partial), Gradebook(f"sqlite:///{partial}", course_id=course_id) as gb:
                 add_structure(gb, tests, [identity(entry) for entry in rows], manual_parts)
+                add_absent(gb, absent)
                 add_scores(gb, rows, manual_parts)
     finally:
         os.environ["PATH"] = old_path
@@ -193,6 +195,18 @@ def add_structure(gb, tests, people: list[tuple], manual_parts: dict[str, float]
         gb.add_student(student, first_name=neutral(first), last_name=neutral(last), email=neutral(email),
                        lms_user_id=neutral(participant))  # fmt: skip
         gb.add_submission(ASSIGNMENT, student)
+
+
+def add_absent(gb, absent: list[tuple]) -> None:
+    """The LMS's students without a submission: students of the course with no submission, which is how nbgrader
+    records "did not submit" (`nbgrader export` gives them timestamp '' and score 0: nbgrader/plugins/export.py,
+    CsvExportPlugin.export, the MissingEntry branch of find_submission). An id that is already a student is skipped."""
+    known = {student.id for student in gb.students}
+    for student, first, last, email, participant in absent:
+        if student and student not in known:
+            known.add(student)
+            gb.add_student(student, first_name=neutral(first), last_name=neutral(last), email=neutral(email),
+                           lms_user_id=neutral(participant))  # fmt: skip
 
 
 def add_scores(gb, rows, manual_parts: dict[str, float]) -> None:
@@ -243,7 +257,7 @@ class Draft:
                 add_structure(gb, tests, self.people, self.manual_parts)
         self.tests = tests
 
-    def finish(self, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> bool:
+    def finish(self, *, course_id: str, tests, rows, manual_parts: dict[str, float], absent: list[tuple] = ()) -> bool:
         """The scores added and the gradebook in place (True), or False when the draft does not fit these rows."""
         fits = (self.tests is not None and self.tests == list(tests) and course_id == self.course_id
                 and dict(manual_parts) == self.manual_parts and [identity(e) for e in rows] == self.people)  # fmt: skip
@@ -253,6 +267,7 @@ class Draft:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 with unsynced(self.partial), api().Gradebook(f"sqlite:///{self.partial}", course_id=course_id) as gb:
+                    add_absent(gb, absent)
                     add_scores(gb, rows, manual_parts)
         except Exception:  # noqa: BLE001 - a draft only saves time: the whole gradebook is written instead
             self.discard()
@@ -322,26 +337,28 @@ def copy_empty(target: Path, course_id: str, gradebook_class, make: bool = True)
 
 
 def write_cached(out: Path, book: list[Entry], tests, *, course_id: str, manual_parts: dict[str, float],
-                 in_place: bool = False, draft: Draft | None = None) -> Path:  # fmt: skip
+                 in_place: bool = False, draft: Draft | None = None, absent: list[tuple] = ()) -> Path:  # fmt: skip
     """<out>/gradebook.db, rebuilt only when its content would change (creating one costs seconds).
 
     With in_place, an existing gradebook holding exactly these students and cells gets its grades
     updated in one transaction instead (grader review saves in milliseconds); otherwise the same content
     is copied from the user's cache, or the draft is finished, or the gradebook is written whole.
     """
-    digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_parts],
+    absent = [list(person) for person in absent]
+    digest = hashlib.sha256(json.dumps([course_id, tests, [e.__dict__ for e in book], manual_parts, absent],
                                        sort_keys=True).encode()).hexdigest()  # fmt: skip
     path, stamp = out / "gradebook.db", out / "results" / ".gradebook-key"
     try:
         if path.is_file() and stamp.is_file() and stamp.read_text() == digest:
             return path
         updated = in_place and path.is_file() and update_grades(path, course_id=course_id, tests=tests, rows=book,
-                                                                manual_parts=manual_parts)  # fmt: skip
+                                                                manual_parts=manual_parts, absent=absent)  # fmt: skip
         if not updated and not copy_kept(digest, path):  # the same content from another output folder
             finished = draft is not None and draft.finish(course_id=course_id, tests=tests, rows=book,
-                                                          manual_parts=manual_parts)  # fmt: skip
+                                                          manual_parts=manual_parts, absent=absent)  # fmt: skip
             if not finished:
-                write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_parts)
+                write_gradebook(path, course_id=course_id, tests=tests, rows=book, manual_parts=manual_parts,
+                                absent=absent)  # fmt: skip
             keep(digest, path)
     finally:
         if draft is not None:
@@ -394,7 +411,7 @@ def keep(digest: str, path: Path) -> None:
         pass
 
 
-def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float]) -> bool:
+def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float], absent=()) -> bool:
     """Set every grade of an existing gradebook in one transaction (same arguments as write_gradebook).
 
     For `grader review`: a save changes a few manual scores, and rebuilding costs seconds. Returns False,
@@ -407,7 +424,7 @@ def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict
 
         with Gradebook(f"sqlite:///{path}", course_id=course_id) as gb:
             cells = {test_id for test_id, _ in tests} | set(manual_parts)
-            if {s.id for s in gb.students} != {entry.student for entry in rows}:
+            if {s.id for s in gb.students} != {entry.student for entry in rows} | {person[0] for person in absent if person[0]}:
                 return False
             try:
                 names = cell_names(gb)

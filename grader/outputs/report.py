@@ -396,22 +396,24 @@ def write_scored(out: Path, *, submissions, results, key, views, manual, notes, 
     source = str(manual.source.name) if manual.source and manual.source.is_file() else None
     pages = write_pages(out, views, key, notes=notes, banner=banner, manual_problems=manual.problems,
                         manual_source=source, only=only, absent=absent)  # fmt: skip
-    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, in_place=only is not None, draft=draft)
+    gradebook = write_gradebook_cached(out, rows, key, submissions, course_id, only is not None, draft, absent)
     return Written(report_html=out / "report.html", grades_csv=out / "grades.csv", results_csv=out / "results.csv",
                    gradebook_db=gradebook, feedback=out / "feedback", pages=pages, rows=rows)  # fmt: skip
 
 
 def write_gradebook_cached(out: Path, rows: list[GradeRow], key, submissions, course_id: str,
-                           in_place: bool = False, draft=None) -> Path:  # fmt: skip
+                           in_place: bool = False, draft=None, absent: list[Absent] = ()) -> Path:  # fmt: skip
     """gradebook.db from the rows, rebuilt only when its content would change (grader.outputs.gradebook.write_cached;
-    in_place: `grader review`'s update; draft: the gradebook.Draft the warm-up built while the pool graded)."""
+    in_place: `grader review`'s update; draft: the gradebook.Draft the warm-up built while the pool graded; absent:
+    students without a submission, id = participant as in grades.csv)."""
     from grader.outputs import gradebook
 
     labels = {s.id: s.label for s in submissions}
     book = [gradebook.Entry(r.student, *gradebook.split_name(r.name, labels.get(r.submission, "")), r.email, r.earned, r.manual,
                             r.participant, r.penalty) for r in rows]  # fmt: skip
+    missing = [(a.participant, *gradebook.split_name(a.name, ""), a.email, a.participant) for a in absent]
     return gradebook.write_cached(out, book, [(t.id, t.points) for t in key], course_id=course_id,
-                                  manual_parts=manual_points.PARTS, in_place=in_place, draft=draft)  # fmt: skip
+                                  manual_parts=manual_points.PARTS, in_place=in_place, draft=draft, absent=missing)  # fmt: skip
 
 
 def _clip(text: str) -> str:

@@ -10,8 +10,7 @@ from grader import cli
 
 
 def help_text(capsys, monkeypatch, *command: str) -> str:
-    """The help as one line. argparse wraps it to $COLUMNS, also inside a path at a hyphen ("kit-" / "with-hyphens"),
-    which no joining undoes: a width no line reaches keeps every line whole; single spaces compare the rest."""
+    """The help as one line: a width no line reaches keeps every line whole; single spaces compare the rest."""
     monkeypatch.setenv("COLUMNS", "100000")
     with pytest.raises(SystemExit):
         cli.main([*command, "--help"])
@@ -37,3 +36,18 @@ def test_top_level_help_lists_the_new_commands(capsys, monkeypatch):
     text = help_text(capsys, monkeypatch)
     assert "samples" in text and "rubric" in text
     assert "the defaults (submissions/, report/, dist/, tests/hidden) are in the kit folder" in text
+
+
+@pytest.mark.parametrize("command", [(), ("grade",), ("review",), ("rubric",), ("release",), ("samples",)])
+@pytest.mark.parametrize("columns", [50, 70, 90])
+def test_help_never_splits_a_word_at_its_hyphen(capsys, monkeypatch, command, columns):
+    """Wrapped to a narrow terminal, does every line end at a space, never inside a file name or option at its
+    hyphen (feedback-files.zip, --late-penalty), so what the help names can be copied whole?"""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit):
+        cli.main([*command, "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    split = [line for line in lines if re.search(r"[A-Za-z0-9]-$", line)]
+    assert not split, split
+    wide = " ".join(help_text(capsys, monkeypatch, *command).split())
+    assert sorted(" ".join(lines).split()) == sorted(wide.split())  # the same words, only wrapped (usage reorders)

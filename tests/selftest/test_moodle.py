@@ -125,6 +125,33 @@ def test_moodle_ids_and_gradebook(round_trip):
     assert "online" in done.stderr and "onlinetext" in done.stderr  # the online-text folder was a note
 
 
+def test_review_save_keeps_the_students_without_a_submission(round_trip, tmp_path):
+    """A manual point saved in `grader review` on a Moodle run: is the gradebook updated in place (the same file,
+    its grade changed), still holding the worksheet's student without a submission, with none for them?"""
+    import shutil
+    import warnings
+
+    from grader.outputs import review
+
+    out = tmp_path / "out"
+    shutil.copytree(round_trip[0], out)
+    before = (out / "gradebook.db").stat().st_ino
+    desk = review.Desk(out, out / "manual.csv")
+    errors, _ = desk.save("ada-lovelace-101", {"plots": "2", "report": "", "comment": ""},
+                          {"plots": "", "report": "", "comment": ""})  # fmt: skip
+    assert errors == []
+    assert (out / "gradebook.db").stat().st_ino == before  # updated in place, not rebuilt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="exercise02") as gb:
+            assert "105" in {student.id for student in gb.students}
+            with pytest.raises(MissingEntry):
+                gb.find_submission("exercise02", "105")
+            assert gb.find_grade("plots", "exercise02", "exercise02", "101").manual_score == 2.0
+
+
 def test_moodle_cap_and_import_error_statuses(round_trip):
     """Does an oversize code file say which file and which cap, and an import crash get its own status?"""
     out, _, _ = round_trip
@@ -231,7 +258,8 @@ def test_gradebook_imports_nbgrader_without_the_unused_iri_grammar():
 def test_nbgrader_export_equals_grades_csv(round_trip):
     """nbgrader's own `nbgrader export` and Gradebook API on the kit's gradebook: every student's score equals
     grades.csv's points (the late one too: the penalty is stored the way nbgrader models it), each group member
-    with their own name and email from the worksheet."""
+    with their own name and email from the worksheet; a student of the worksheet without a submission is a
+    student of the gradebook without one, which nbgrader exports with score 0 and no timestamp."""
     import subprocess
     import sys
     import warnings
@@ -245,7 +273,12 @@ def test_nbgrader_export_equals_grades_csv(round_trip):
     assert done.returncode == 0, done.stderr[-2000:]
     with open(out / "nbgrader-grades.csv", newline="", encoding="utf-8") as handle:
         exported = {r["student_id"]: r for r in csv.DictReader(handle)}
-    assert set(exported) == set(grades)
+    absent = {student for student, row in grades_of(out, "student").items() if not row["submission"]}
+    assert absent == {"105"}
+    assert set(exported) == set(grades) | absent  # every student of the worksheet, as nbgrader lists a course
+    zoe = exported["105"]  # no submission: nbgrader's own "did not submit" (a student without a submission)
+    assert (zoe["timestamp"], float(zoe["score"]), zoe["first_name"], zoe["last_name"], zoe["email"]) == (
+        "", 0.0, "Zoë", "Ünal", "zoe@uni.example")  # fmt: skip
     for student, row in grades.items():
         assert float(exported[student]["score"]) == pytest.approx(float(row["points"]), abs=1e-3), student
     assert float(exported["102"]["late_submission_penalty"]) > 0  # the late one
@@ -255,9 +288,12 @@ def test_nbgrader_export_equals_grades_csv(round_trip):
         "Alan", "Turing", "alan@uni.example")  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from nbgrader.api import Gradebook
+        from nbgrader.api import Gradebook, MissingEntry
 
         with Gradebook(f"sqlite:///{out / 'gradebook.db'}", course_id="exercise02") as gb:
+            assert gb.find_student("105").lms_user_id == "105"
+            with pytest.raises(MissingEntry):
+                gb.find_submission("exercise02", "105")
             for student, row in grades.items():
                 submission = gb.find_submission("exercise02", student)
                 score = max(0.0, submission.score - submission.late_submission_penalty)
