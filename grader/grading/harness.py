@@ -218,11 +218,13 @@ def grade_class(
             future.cancel()
         if executor is None:
             pool.shutdown(wait=True, cancel_futures=True)
+        runner.close()
         if isinstance(error, (KeyboardInterrupt, CancelledError)):
             raise Interrupted(len(batch.results) if batch is not None else 0, len(submissions), store.folder) from None
         raise
     if executor is None:
         pool.shutdown(wait=True)
+    runner.close()  # every run is over: its zygote ends (a runner that grades again starts another)
     batch.failed = sum(1 for r in batch.results.values() if r.status != GRADED)
     batch.backends = {r.backend for r in batch.results.values() if r.backend} | ({reference.backend} - {None})
     batch.seconds = time.monotonic() - started

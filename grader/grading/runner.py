@@ -2,7 +2,7 @@
 
 For one submission it stages the code file alone into a private work folder and runs
 
-    python -m pytest <suite> -p pytest_timeout -p grader.grading.plugin --results-json <private>/results.json
+    pytest <suite> -p pytest_timeout -p grader.grading.plugin --results-json <private>/results.json
         --submission <private>/sub/<code file> --seed <from the submission's key>
         --assert=plain -p no:cacheprovider -q
 
@@ -13,6 +13,10 @@ whole process group is killed (the sandbox's workers die with their parent). The
 output is read with a bound and kept only for the tutor's log. Scores come only from the
 results.json the plugin writes; without it the submission is "crashed" (or "timeout").
 
+The pytest process is forked from the runner's zygote (grader.grading.zygote: the libraries imported
+once per runner instead of once per run), or spawned as `python -m pytest` (fork=False, and for a run
+whose zygote could not start or died: then its log's first line says so). Both die with the grader.
+
 A Runner that travels to another machine (grader.grading.executor) travels as its portable part
 (suite and solution relative to the kit, budget, backend, run version) and is rebuilt there on that
 machine's kit by `on_this_machine`, which refuses to run when that kit's run version differs. The run
@@ -21,6 +25,7 @@ version is composed in one place, `run_version`, on the coordinator and on every
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,12 +34,14 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
+from grader.grading.zygote import Forked, Zygote, ZygoteError
 from grader.sandbox import staging
 from grader.sandbox.error import GraderError
 from grader.sandbox.kit import KIT, SOLUTION
@@ -51,6 +58,8 @@ RUN_ENV = {**{name: "1" for name in THREAD_ENV}, "MPLBACKEND": "Agg", "PYTHONDON
            "PYTHONHASHSEED": "0", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # fmt: skip
 PLUGINS = ("-p", "pytest_timeout", "-p", "grader.grading.plugin")
 STAGING = "grader-"  # the work folders' prefix in the temporary folder
+ZYGOTE_STARTS = 3  # zygotes a Runner starts at most (one, and again after a failure); then every run spawns
+KILL_SECONDS = 60  # for a run's status once its group was SIGKILLed
 
 # Started in the child before pytest: die with the grader (PR_SET_PDEATHSIG), even when it is SIGKILLed.
 # Run with -I -S (stdlib only, no site-packages): it starts several times faster than a full interpreter.
@@ -81,6 +90,7 @@ class Runner:
     budget: float = 600.0
     backend: str | None = None  # None: the suite's default (the sandbox); "unsandboxed" (--no-sandbox); tests pass "in-process"
     solution: Path | None = None  # the answer key's code (default: the kit's solutions/exercise02.py)
+    fork: bool = True  # fork each run from this runner's zygote (grader.grading.zygote); False: spawn each one
 
     def __post_init__(self):
         self.solution = Path(self.solution) if self.solution is not None else Path(self.kit) / SOLUTION
@@ -89,6 +99,9 @@ class Runner:
         self.stopping = threading.Event()
         self.mismatch = ""  # set on a rebuilt runner whose kit differs from the coordinator's
         self.token = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"  # which coordinator's runs these are
+        self._zygote: Zygote | None = None
+        self._zygote_lock = threading.Lock()
+        self._zygote_failures = 0
         staging.guard_signals()  # SIGTERM removes the runs' work folders (the runs are made in pool threads)
 
     def __reduce__(self):
@@ -121,15 +134,14 @@ class Runner:
             os.chmod(staged, 0o644)
             results_json = work / "out" / "results.json"
             results_json.parent.mkdir(mode=0o700)
-            command = [
-                sys.executable, "-I", "-S", "-c", LAUNCHER, str(os.getpid()),
-                "-m", "pytest", str(self.suite), *PLUGINS,
+            args = [
+                str(self.suite), *PLUGINS,
                 "--results-json", str(results_json), "--submission", str(staged), "--seed", str(seed),
                 "--rootdir", str(self.kit), "--assert=plain", "-p", "no:cacheprovider", "-q",
                 *BACKEND_FLAGS[self.backend],
             ]  # fmt: skip
             started = time.monotonic()
-            status, reason, log = self._supervise(command, {"TMPDIR": str(work / "tmp")})
+            status, reason, log = self._supervise(args, {"TMPDIR": str(work / "tmp")})
             seconds = time.monotonic() - started
             data = None
             if results_json.is_file():
@@ -143,21 +155,72 @@ class Runner:
         finally:
             staging.remove(work)
 
-    def _supervise(self, command: list[str], extra_env: dict) -> tuple[str, str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON")) and k != UNSANDBOXED_ENV}
-        env.update(extra_env)
-        if self.backend == "unsandboxed":
-            env[UNSANDBOXED_ENV] = "1"
-        env.update(RUN_ENV)
+    def _supervise(self, args: list[str], extra_env: dict) -> tuple[str, str, str]:
+        """Run `python -m pytest ARGS`: forked by the zygote, else (it cannot start, or ended) spawned."""
+        env = self._environment(extra_env)
         from grader.sandbox.layout import PROBED_ENV, probe_record
 
         env.pop(PROBED_ENV, None)
         if self.backend != "in-process":
             env[PROBED_ENV] = probe_record()  # this machine's probe, made once per grader process (fail closed: "" runs it)
+        note = ""
+        if self.fork:
+            try:
+                return self._watch(self._forked(args, env))
+            except ZygoteError as error:
+                if self.stopping.is_set():
+                    return GRADED, "", ""
+                note = f"[grader] {error}; this run was started the plain way instead\n"
         process = subprocess.Popen(
-            command, cwd=self.kit, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            [*self.launch, "-m", "pytest", *args], cwd=self.kit, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
         )  # fmt: skip
+        status, reason, log = self._watch(process)
+        return status, reason, note + log
+
+    @property
+    def launch(self) -> list[str]:
+        """The start of every process a run needs (a run's pytest, the zygote): dies with this process."""
+        return [sys.executable, "-I", "-S", "-c", LAUNCHER, str(os.getpid())]
+
+    def _environment(self, extra_env: dict) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON")) and k != UNSANDBOXED_ENV}
+        env.update(extra_env)
+        if self.backend == "unsandboxed":
+            env[UNSANDBOXED_ENV] = "1"
+        env.update(RUN_ENV)
+        return env
+
+    def _forked(self, args: list[str], env: dict) -> Forked:
+        """One run forked by this runner's zygote, started at its first run (and again after a failure)."""
+        if self.stopping.is_set():
+            raise ZygoteError("the runner is stopping")  # no zygote is started for a run stop() ends anyway
+        with self._zygote_lock:
+            zygote = self._zygote
+            if zygote is None or not zygote.alive():
+                if zygote is not None:
+                    zygote.close()
+                    self._zygote_failures += zygote.process is None or zygote.process.returncode != 0
+                if self._zygote_failures >= ZYGOTE_STARTS:
+                    raise ZygoteError(f"the zygote failed {self._zygote_failures} times and is not started again")
+                self._zygote = zygote = Zygote(self.launch, self.kit, self._environment({}))
+                weakref.finalize(self, zygote.close)  # a forgotten runner's zygote ends with it (or at exit)
+                try:
+                    zygote.start()
+                except ZygoteError:
+                    self._zygote, self._zygote_failures = None, self._zygote_failures + 1
+                    raise
+        return zygote.fork(args, env, self.kit)
+
+    def close(self) -> None:
+        """End this runner's zygote (its runs are over); a later run starts another."""
+        with self._zygote_lock:
+            zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            zygote.close()
+
+    def _watch(self, process: subprocess.Popen | Forked) -> tuple[str, str, str]:
+        """Wait for a run within the budget, reading its output with a bound: (status, reason, log)."""
         with self._lock:
             self._live[process.pid] = process
         if self.stopping.is_set():
@@ -181,20 +244,23 @@ class Runner:
                 reason = f"pytest exited with status {code}"
         except subprocess.TimeoutExpired:
             self._kill(process)
-            process.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired, ZygoteError):  # SIGKILLed: its status is not needed
+                process.wait(timeout=KILL_SECONDS)
             status, reason = TIMEOUT, f"ran over the wall budget of {self.budget:g} s and was stopped"
         finally:
-            with self._lock:
+            with self._lock:  # stop() kills under this lock: never a pid the zygote reaped after release()
                 self._live.pop(process.pid, None)
-        reader.join(timeout=5)
-        process.stdout.close()
+                if isinstance(process, Forked):
+                    process.release()
+            reader.join(timeout=5)
+            process.stdout.close()
         log = bytes(head).decode("utf-8", "replace")
         if total[0] > len(head):
             cut = total[0] - len(head) - len(tail)
             log += (f"\n... [{cut} bytes cut] ...\n" if cut > 0 else "") + bytes(tail[-(total[0] - len(head)):]).decode("utf-8", "replace")
         return status, reason, log
 
-    def _kill(self, process: subprocess.Popen) -> None:
+    def _kill(self, process: subprocess.Popen | Forked) -> None:
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -204,9 +270,8 @@ class Runner:
         """Kill every running pytest process (Ctrl-C); the runs in progress are not stored."""
         self.stopping.set()
         with self._lock:
-            live = list(self._live.values())
-        for process in live:
-            self._kill(process)
+            for process in list(self._live.values()):
+                self._kill(process)
 
 
 def run_version(kit: Path, suite: Path, solution: Path, backend: str | None) -> str:
@@ -246,7 +311,9 @@ def stop_travelled(token: str) -> int:
     """Stop (kill) the runs of one coordinator's rebuilt runners in this process; how many runners."""
     stopped = [spec for spec in list(_REBUILT) if spec[-1] == token]
     for spec in stopped:
-        _REBUILT.pop(spec).stop()
+        runner = _REBUILT.pop(spec)
+        runner.stop()
+        runner.close()
     return len(stopped)
 
 

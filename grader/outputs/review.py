@@ -48,8 +48,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src data:; 
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")  # fmt: skip
 FIELDS = (*manual_points.PARTS, "comment")
 MOODLE_STALE = ("moodle/grades-upload.csv and moodle/feedback-files.zip are STALE: manual points or comments were "
-                "saved in review after they were written. Run the same `grader grade ... --worksheet ...` command "
-                "again (results are kept: seconds) before uploading them to Moodle.")  # fmt: skip
+                "saved in review after they were written, and {why}. Run the same `grader grade ... --worksheet ...` "
+                "command again (results are kept: seconds) before uploading them to Moodle.")  # fmt: skip
 MAX_FLAGS, FLAG_CHARS = 20, 300  # similarity hints shown per submission, characters each
 
 
@@ -63,6 +63,7 @@ class Desk:
     def __init__(self, out: Path, manual_path: Path):
         self.out, self.manual_path = Path(out), Path(manual_path)
         self.lock = threading.Lock()  # with manual.locked (other processes): one save at a time
+        self.stale = ""  # after a save: why moodle/ could not be written again ("" when it was, or there is none)
         self._snapshot, self._stamp = None, None
         try:
             self.snapshot()
@@ -129,11 +130,31 @@ class Desk:
                     manual_points.save_points(self.manual_path, sid, sub.members, cells)
                 except (OSError, UnicodeDecodeError, csv.Error) as error:
                     return [f"{self.manual_path} could not be updated ({error}); nothing was saved"], []
-            stale = [MOODLE_STALE] if self.moodle_files() else []
-            report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
-                                views=snap.views, manual=self.manual(), notes=[*stale, *snap.notes], banner=snap.banner,
-                                course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip
+            inputs = snapshot.read_moodle_inputs(self.out) if self.moodle_files() else None
+            self.stale = "" if inputs is not None or not self.moodle_files() else MOODLE_STALE.format(
+                why="the worksheet they were made from is not kept in review/ (the last run had no --worksheet, or an older kit wrote them)")
+            written = report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
+                                          views=snap.views, manual=self.manual(), notes=[*filter(None, [self.stale]), *snap.notes],
+                                          banner=snap.banner, course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip
+            if inputs is not None:
+                notices += self.write_moodle(inputs, written, snap)
         return [], notices
+
+    def write_moodle(self, inputs: snapshot.MoodleInputs, written, snap: snapshot.Snapshot) -> list[str]:
+        """moodle/ written again from the kept worksheet, as `grader grade` writes it; its warnings (e.g. Moodle will
+        skip rows an upload from the same worksheet already set). On failure self.stale says why."""
+        from grader.outputs import moodle, worksheet
+
+        try:
+            sheet = worksheet.read_worksheet(inputs.worksheet, inputs.columns)
+            pages = {s.id: self.out / "feedback" / f"{s.id}.html" for s in snap.submissions}
+            _, problems = moodle.write_moodle(self.out / "moodle", sheet, written.rows, snap.results, snap.key,
+                                              {sid: page for sid, page in pages.items() if page.is_file()},
+                                              inputs.missing_zero, inputs.upload_pending, self.manual().comments)  # fmt: skip
+        except (OSError, worksheet.WorksheetError) as error:
+            self.stale = MOODLE_STALE.format(why=f"writing them again failed ({error})")
+            return []
+        return [f"moodle/: {problem}" for problem in problems]
 
     def moodle_files(self) -> bool:
         """Did `grader grade --worksheet` write Moodle files here (which a save leaves stale)?"""
@@ -206,8 +227,8 @@ def create_app(desk: Desk, token: str) -> Flask:
             typed = {f: request.form.get(f, "") for f in FIELDS}
             errors, notices = desk.save(sid, typed, {f: request.form.get(f"loaded_{f}", "") for f in FIELDS})
             if not errors:
-                flash("saved to " + desk.manual_path.name + "; grades.csv, report.html, feedback page and gradebook updated"
-                      + ("; " + MOODLE_STALE if desk.moodle_files() else ""))  # fmt: skip
+                moodle_files = "" if not desk.moodle_files() else "; " + (desk.stale or "moodle/ upload files written again")
+                flash(f"saved to {desk.manual_path.name}; grades.csv, report.html, feedback page and gradebook updated{moodle_files}")
                 for notice in notices:
                     flash(notice)
                 return redirect(url_for(".submission", sid=sid, todo=int(todo) or None), code=303)

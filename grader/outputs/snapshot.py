@@ -4,6 +4,9 @@
                                  students without a submission
     <out>/review/<id>.json       one submission: its folder label, members, LMS participant(s), Result and page view
                                  (plots already checked, re-encoded and re-drawn; REPORT.md already read)
+    <out>/review/moodle.json     with --worksheet only: what the Moodle files were made from (--columns,
+    <out>/review/worksheet.csv   --missing-zero, --upload-pending, a copy of the worksheet), so that a save
+                                 in `grader review` writes moodle/ again as `grader grade` would
 
 With these, `grader review` re-renders every output that shows manual points without the
 submissions, without running any code and without matplotlib. Files are replaced atomically;
@@ -29,6 +32,50 @@ from grader.sandbox.error import GraderError
 FOLDER = "review"
 VERSION = 4  # 2: the view is a SubmissionView (grader.outputs.view); 3: it says what the redraw is; 4: its people,
 # the class's absent students
+
+
+MOODLE, WORKSHEET = "moodle.json", "worksheet.csv"
+
+
+@dataclass
+class MoodleInputs:
+    """What `grader grade --worksheet` made the Moodle files from (see moodle.write_moodle)."""
+
+    worksheet: Path  # the copy in <out>/review/
+    columns: object  # language.Language from --columns, or None (the worksheet's own language)
+    missing_zero: bool
+    upload_pending: bool
+
+
+def write_moodle_inputs(out: Path, worksheet: Path | None, columns, missing_zero: bool, upload_pending: bool) -> None:
+    """Keep the Moodle run's inputs beside the snapshot; without a worksheet, remove a previous run's."""
+    folder = Path(out) / FOLDER
+    if worksheet is None:
+        for name in (MOODLE, WORKSHEET):
+            (folder / name).unlink(missing_ok=True)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{WORKSHEET}.{os.getpid()}.partial"
+    partial.write_bytes(Path(worksheet).read_bytes())  # the file grader grade has just read and checked
+    os.replace(partial, folder / WORKSHEET)
+    _write_json(folder / MOODLE, {"columns": None if columns is None else dataclasses.asdict(columns),
+                                  "missing_zero": bool(missing_zero), "upload_pending": bool(upload_pending)})  # fmt: skip
+
+
+def read_moodle_inputs(out: Path) -> MoodleInputs | None:
+    """The kept Moodle inputs, or None (no worksheet was given, or they cannot be read: the files are then stale)."""
+    from grader.outputs.language import Language
+
+    folder = Path(out) / FOLDER
+    try:
+        data = json.loads((folder / MOODLE).read_text(encoding="utf-8"))
+        columns = data["columns"]
+        if columns is not None:
+            columns = Language(**{k: tuple(v) if isinstance(v, list) else v for k, v in columns.items()})
+        inputs = MoodleInputs(folder / WORKSHEET, columns, bool(data["missing_zero"]), bool(data["upload_pending"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return inputs if inputs.worksheet.is_file() else None
 
 
 class SnapshotError(GraderError):

@@ -24,7 +24,7 @@ from pathlib import Path
 from grader.grading import harness, imports, intake, store
 from grader.grading import executor as engines
 from grader.grading.runner import Runner
-from grader.outputs import guard, manual, moodle, report, similarity, warmup
+from grader.outputs import guard, manual, moodle, report, similarity, snapshot, warmup
 from grader.outputs.view import Written
 from grader.pipeline.request import Checked, Request, check
 from grader.sandbox import staging
@@ -208,7 +208,10 @@ def compare_class(request: Request, out: Path, klass: Class, images: report.Imag
 
 def write_lms(request: Request, checked: Checked, out: Path, batch, written: Written, points: manual.Manual,
               say) -> list[Path]:  # fmt: skip
-    """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files."""
+    """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files. Their
+    inputs are kept beside the review snapshot, so a save in `grader review` writes them again."""
+    snapshot.write_moodle_inputs(out, request.worksheet if checked.sheet is not None else None, request.columns,
+                                 request.missing_zero, request.upload_pending)  # fmt: skip
     if checked.sheet is None:
         return []
     files, problems = moodle.write_moodle(out / "moodle", checked.sheet, written.rows, batch.results, batch.key,

@@ -38,6 +38,7 @@ SLOW = (
     "test_release.py",
     "test_report_browser.py",
     "test_grade.py::test_grade_resumes_after_sigkill",
+    "test_runner.py::test_forked_runs_grade_as_spawned_runs_with_the_hidden_suite",
     "test_samples.py::test_grade_sample_class_with_hidden_suite",
     "test_samples.py::test_samples_check_plots_finds_a_plot_the_solution_no_longer_draws",
     "test_install.py",

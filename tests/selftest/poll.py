@@ -19,3 +19,13 @@ def wait_until(check, seconds: float, what: str, every: float = EVERY):
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {seconds:g} s: {what}")
         pause.wait(every)
+
+
+def gone(pid: int) -> bool:
+    """Whether process `pid` has ended (no longer there, or a zombie not yet reaped): what a test waits for."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from classroom import KIT, STANDIN, Gate, grade
-from poll import wait_until
+from poll import gone, wait_until
 
 from grader.outputs import manual, report
 
@@ -166,15 +166,17 @@ def test_grade_resumes_after_sigkill(graded_class, tmp_path):
     command = [sys.executable, "-m", "grader", "grade", str(source), "--out", str(out), "--suite", str(STANDIN),
                "--backend", "in-process", "-j", "1"]  # fmt: skip
     process = subprocess.Popen(command, cwd=KIT, env=gate.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: gate.started("zz-gate"), 240, "the gate submission started (every other one graded before it)")
+    held = wait_until(lambda: gate.started("zz-gate"), 240, "the gate submission started (every other one graded before it)")
+    parent = int(Path(f"/proc/{held}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the zygote (or the grader)
     process.send_signal(signal.SIGKILL)
     process.wait()
     kept = lambda: sorted(p.stem for p in (out / "results").glob("*.json") if not p.name.startswith("_"))  # noqa: E731
     others = sorted(kept_results(graded_class).keys() - {"_reference"})
     assert kept() == others, "the kill landed half way: every submission but the held one is kept"
-    # the killed grader's pytest child dies with it (PR_SET_PDEATHSIG)
+    # the killed grader's pytest child dies with it, and so does the zygote it was forked from (PR_SET_PDEATHSIG)
     wait_until(lambda: not subprocess.run(["pgrep", "-f", str(out)], capture_output=True).stdout, 30,
                "the pytest processes of the killed grader are gone")  # fmt: skip
+    wait_until(lambda: gone(held) and gone(parent), 30, "the held run and its zygote are gone")
     gate.release("zz-gate")
     resumed = grade(source, out)
     assert f"; {len(others)} from earlier runs" in resumed.stdout, resumed.stdout  # the held one is graded now

@@ -125,9 +125,10 @@ def test_moodle_ids_and_gradebook(round_trip):
     assert "online" in done.stderr and "onlinetext" in done.stderr  # the online-text folder was a note
 
 
-def test_review_save_keeps_the_students_without_a_submission(round_trip, tmp_path):
-    """A manual point saved in `grader review` on a Moodle run: is the gradebook updated in place (the same file,
-    its grade changed), still holding the worksheet's student without a submission, with none for them?"""
+def test_review_save_writes_the_moodle_files_and_keeps_absent_students(round_trip, tmp_path):
+    """A manual point saved in `grader review` on a Moodle run: are moodle/grades-upload.csv and the feedback zip
+    written again with it (as `grader grade` would), and is the gradebook updated in place (the same file, its
+    grade changed), still holding the worksheet's student without a submission, with none for them?"""
     import shutil
     import warnings
 
@@ -136,10 +137,18 @@ def test_review_save_keeps_the_students_without_a_submission(round_trip, tmp_pat
     out = tmp_path / "out"
     shutil.copytree(round_trip[0], out)
     before = (out / "gradebook.db").stat().st_ino
+    grade_before = table(out / "moodle" / "grades-upload.csv")[2]["Participant 101"]["Grade"]
     desk = review.Desk(out, out / "manual.csv")
-    errors, _ = desk.save("ada-lovelace-101", {"plots": "2", "report": "", "comment": ""},
+    errors, _ = desk.save("ada-lovelace-101", {"plots": "2", "report": "", "comment": "nice plots"},
                           {"plots": "", "report": "", "comment": ""})  # fmt: skip
-    assert errors == []
+    assert errors == [] and desk.stale == ""
+    rows = table(out / "moodle" / "grades-upload.csv")[2]
+    points = grades_of(out)["101"]  # 62 of 70 now
+    assert rows["Participant 101"]["Grade"] == expected(float(points["points"]), float(points["max_points"])) != grade_before
+    assert "nice plots" in rows["Participant 101"]["Feedback comments"]
+    with zipfile.ZipFile(out / "moodle" / "feedback-files.zip") as bundle:
+        page = next(bundle.read(n).decode() for n in bundle.namelist() if "Ada" in n or "101" in n)
+    assert "nice plots" in page
     assert (out / "gradebook.db").stat().st_ino == before  # updated in place, not rebuilt
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,12 +1,17 @@
-"""The Runner: one run version composed in one place, the same on the coordinator and on every worker."""
+"""The Runner: one run version composed in one place, the same on the coordinator and on every worker; runs\nforked from its zygote grade as spawned ones do, and are killed, stopped and replaced as those are."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import threading
+from pathlib import Path
 
 import pytest
 
-from classroom import KIT, STANDIN
+from classroom import KIT, STANDIN, Gate
+from poll import gone, wait_until
 
 BACKENDS = (None, "sandbox", "in-process", "unsandboxed")
 
@@ -48,3 +53,154 @@ def test_runner_travels_as_its_portable_part_and_refuses_another_kit(tmp_path):
     outside = Runner(KIT, tmp_path)
     with pytest.raises(HarnessError, match="not inside the kit"):
         pickle.dumps(outside)
+
+
+# --------------------------------------------------------------------------- the zygote: forked runs
+
+
+def submissions() -> dict[str, bytes]:
+    """The answer key, a one-bug mutant, a submission that crashes, one that exits at import."""
+    from mutants import SOLUTION, by_name
+
+    return {"key": SOLUTION.read_bytes(),
+            "mutant": by_name("sigmoid_grad_of_preactivation").apply(SOLUTION.read_text()).encode(),
+            "crash": (KIT / "submissions" / "carol-crash" / "exercise02_template.py").read_bytes(),
+            "exits": SOLUTION.read_bytes() + b"\nimport os\nos._exit(3)\n"}  # fmt: skip
+
+
+def verdicts(outcome: tuple) -> tuple:
+    """What a grade rests on: the run's status and each test's outcome, points and message (not seconds)."""
+    data, status, reason, _log, _seconds = outcome
+    tests = [(t["id"], t["outcome"], t["points"], t["earned"], t["message"]) for t in (data or {}).get("tests", [])]
+    return status, reason, tests
+
+
+def compare_both_ways(suite: Path, backend) -> dict:
+    from grader.grading.runner import Runner
+
+    spawned, forked = Runner(KIT, suite, budget=300, backend=backend, fork=False), Runner(KIT, suite, budget=300, backend=backend)
+    seen = {}
+    try:
+        for name, code in submissions().items():  # interleaved: the same machine state for both ways
+            seen[name] = [verdicts(runner.run("exercise02.py", code, 1234)) for runner in (spawned, forked)]
+        assert forked._zygote is not None and forked._zygote.alive() and spawned._zygote is None
+    finally:
+        forked.close()
+    return seen
+
+
+def test_forked_runs_grade_as_spawned_runs_with_the_stand_in_suite():
+    """Do the answer key, a mutant, a crash and an exit at import get test by test the same outcome, points and
+    message whether each run is spawned or forked from the zygote (the stand-in suite, in-process)?"""
+    seen = compare_both_ways(STANDIN, "in-process")
+    for name, (spawned, forked) in seen.items():
+        assert spawned == forked, name
+    assert [t[3] for t in seen["key"][0][2]] == [t[2] for t in seen["key"][0][2]]  # full marks
+    assert 0 < sum(t[3] for t in seen["mutant"][0][2]) < sum(t[2] for t in seen["mutant"][0][2])
+    assert seen["exits"][0][0] == "crashed"
+
+
+def test_forked_runs_grade_as_spawned_runs_with_the_hidden_suite(bwrap_sandbox):
+    """The same with the hidden suite, sandboxed: the grader's real runs."""
+    seen = compare_both_ways(KIT / "tests" / "hidden", None)
+    for name, (spawned, forked) in seen.items():
+        assert spawned == forked, name
+    assert all(t[3] == t[2] for t in seen["key"][0][2]) and seen["key"][0][0] == "graded"
+    assert any(t[3] < t[2] for t in seen["mutant"][0][2])
+
+
+def held(gate, name: str) -> bytes:
+    return gate.holding(name).encode()
+
+
+def run_in_thread(runner, code: bytes) -> tuple[threading.Thread, list]:
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(runner.run("exercise02.py", code, 1)), daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.fixture
+def gate(tmp_path, monkeypatch) -> Gate:
+    """Runs of a submission written by `gate.holding(NAME)` wait before their first test until released."""
+    held = Gate(tmp_path / "gate")
+    monkeypatch.setenv(Gate.ENV, str(held.folder))
+    return held
+
+
+@pytest.fixture
+def runner():
+    """A runner of the stand-in suite (in-process) that forks its runs; its zygote ends with the test."""
+    from grader.grading.runner import Runner
+
+    made = Runner(KIT, STANDIN, budget=300, backend="in-process")
+    yield made
+    made.close()
+
+
+def test_the_budget_kills_a_forked_run_and_the_zygote_serves_the_next(gate, runner):
+    """Does a forked run held past the wall budget end as a timeout with its process gone, and the next run fork?"""
+    runner.budget = 3
+    data, status, reason, log, _ = runner.run("exercise02.py", held(gate, "over"), 1)
+    pid = gate.started("over")
+    assert (data, status) == (None, "timeout") and "wall budget of 3 s" in reason and "[grader]" not in log
+    wait_until(lambda: gone(pid), 30, "the forked run killed at its budget is gone")
+    again = runner.run("exercise02.py", (KIT / "solutions" / "exercise02.py").read_bytes(), 1)
+    assert again[1] == "graded" and "[grader]" not in again[3]
+
+
+def test_stop_kills_a_forked_run(gate, runner):
+    """Does stop() (Ctrl-C) kill a forked run in progress at once, leaving no process of it?"""
+    thread, outcome = run_in_thread(runner, held(gate, "stopped"))
+    pid = wait_until(lambda: gate.started("stopped"), 60, "the held run started")
+    assert os.getppid() != pid and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(runner._zygote.pid)
+    runner.stop()
+    thread.join(60)
+    assert outcome and outcome[0][1] == "crashed" and not thread.is_alive()
+    wait_until(lambda: gone(pid), 30, "the stopped run is gone")
+
+
+def test_a_zygote_that_cannot_start_leaves_the_runs_to_the_plain_spawn(tmp_path, monkeypatch):
+    """When the zygote cannot start, is each run spawned as before with a line in its log, and after
+    ZYGOTE_STARTS failures is it no longer tried?"""
+    from grader.grading import runner as runner_module
+    from grader.grading.zygote import Zygote
+
+    class Elsewhere(Zygote):  # started where the kit is not importable: its import of grader fails
+        def __init__(self, launch, cwd, env):
+            super().__init__(launch, tmp_path, env)
+
+    monkeypatch.setattr(runner_module, "Zygote", Elsewhere)
+    runner = runner_module.Runner(KIT, STANDIN, budget=300, backend="in-process")
+    code = (KIT / "solutions" / "exercise02.py").read_bytes()
+    logs = []
+    for _ in range(runner_module.ZYGOTE_STARTS + 1):
+        data, status, reason, log, _ = runner.run("exercise02.py", code, 1)
+        assert status == "graded" and all(t["outcome"] == "passed" for t in data["tests"])
+        logs.append(log)
+    assert all("did not start" in log and "No module named 'grader'" in log for log in logs[:-1])
+    assert "is not started again" in logs[-1] and all("started the plain way instead" in log for log in logs)
+
+
+def test_a_zygote_killed_mid_run_has_the_run_started_again_plainly(gate, runner):
+    """When the zygote dies during a run (its child dies with it), is the run started again the plain way,
+    graded, with a line in its log; and does the next run get a new zygote?"""
+    thread, outcome = run_in_thread(runner, held(gate, "orphan"))
+    pid = wait_until(lambda: gate.started("orphan"), 60, "the held run started")
+    first = runner._zygote.pid
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: gone(pid), 30, "the forked run died with its zygote")
+    gate.release("orphan")
+    thread.join(120)
+    data, status, _, log, _ = outcome[0]
+    assert status == "graded" and "the zygote ended during the run" in log and "plain way" in log
+    again = runner.run("exercise02.py", (KIT / "solutions" / "exercise02.py").read_bytes(), 1)
+    assert again[1] == "graded" and "[grader]" not in again[3] and runner._zygote.pid != first
+
+
+def test_close_ends_the_zygote(runner):
+    """Does Runner.close() end its zygote, so that a finished class leaves no process behind?"""
+    assert runner.run("exercise02.py", (KIT / "solutions" / "exercise02.py").read_bytes(), 1)[1] == "graded"
+    zygote = runner._zygote.pid
+    runner.close()
+    assert gone(zygote) and runner._zygote is None
