@@ -15,7 +15,8 @@ last run show where the cost is.
 waited for), alternating with the in-process run, and prints the ratio sandboxed / in-process: what
 spawning the worker and the RPC round trips of the unit tests cost per submission; and the CPU of a
 sandboxed run (pytest's, plus the worker's as its cgroup counted it, from results.json) against the
-in-process run's: the sandbox's own CPU per run.
+in-process run's: the sandbox's own CPU per run; and, from the last sandboxed run, the requests made to the
+worker per test file and the workers started (bench/tally.py, a plugin that only reads counters).
 The machine's load average is printed with the figures; take final figures on an idle machine.
 """
 
@@ -55,13 +56,18 @@ def epoch_cpu(ref, X, Y, seed: int) -> float:
 
 def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str, float]:
     """(CPU seconds of the child, wall seconds, pytest's slowest durations, the sandboxed worker's CPU seconds as
-    its cgroup counted them: 0 in-process) of the hidden suite on the solution."""
+    its cgroup counted them: 0 in-process) of the hidden suite on the solution. A sandboxed run also writes its
+    requests per test file to `out` with the suffix .tally (bench/tally.py)."""
     command = [sys.executable, "-m", "pytest", "tests/hidden", f"--{backend}", "--submission",
                str(KIT / "solutions" / "exercise02.py"), "--seed", str(seed), "-q", "-p", "no:cacheprovider",
                "--assert=plain", *PLUGINS, "--results-json", str(out), "--durations=6", "--durations-min=0.2"]
+    env = ENV
+    if backend == "sandbox":
+        command += ["-p", "bench.tally"]  # imported from the kit's folder, the child's current folder
+        env = {**ENV, "TALLY_OUT": str(out.with_suffix(".tally"))}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=KIT, env=ENV, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=KIT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not out.is_file():
@@ -88,7 +94,7 @@ def main(argv=None) -> None:
     ref = load_solution()
     X, y, _, _ = ref.load_mnist(KIT / "data" / "mnist")
     Y = ref.one_hot(y)
-    epochs, cpus, walls, sandboxed, sandboxed_cpu, slowest = [], [], [], [], [], ""
+    epochs, cpus, walls, sandboxed, sandboxed_cpu, slowest, tally = [], [], [], [], [], "", None
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps):
             epochs.append(epoch_cpu(ref, X, Y, rep))
@@ -101,6 +107,7 @@ def main(argv=None) -> None:
                     sandboxed_cpu.append(cpu + worker)
                     print(f"suite sandboxed {rep + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU of pytest + {worker:.2f} s of "
                           "the worker", flush=True)
+                    tally = json.loads((Path(tmp) / f"{backend}-{rep}.tally").read_text())
                     continue
                 cpus.append(cpu)
                 walls.append(wall)
@@ -118,6 +125,10 @@ def main(argv=None) -> None:
               f"sandboxed / in-process = {ratio:.2f}")
         print(f"sandboxed per submission: median {statistics.median(sandboxed_cpu):.2f} s CPU (pytest + the worker's "
               f"cgroup); the sandbox's own CPU per run: {statistics.median(sandboxed_cpu) - suite:+.2f} s")
+    if tally:
+        files = ", ".join(f"{Path(name).stem} {count}" for name, count in sorted(tally["files"].items()))
+        print(f"requests to the worker in the last sandboxed run: {tally['requests']} ({files}); "
+              f"workers started: {tally['workers']}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
    the import guard of the from-scratch rule (config "imports"; ImportGuard), then import the
    submission, and reply "ready" or the import error;
 4. answer requests: call a module function or class, call a method of a kept object, get or set an
-   attribute, release objects, ping; with "keep" in a call/method/get request the result stays
+   attribute (or several in one request, in order; or on a new object in the request that made it),
+   release objects, ping; with "keep" in a call/method/get request the result stays
    here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
    training steps (grader/sandbox/training.py) on a kept model; "standin" rebinds the module's activations
    and losses to trusted ones (grader/sandbox/standin.py), compiled from the source sent with the
@@ -182,6 +183,8 @@ class Worker:
             function = getattr(self.module, name, None)
             if not callable(function):
                 return self.missing(f"{os.path.basename(self.path)} defines no function or class named {name!r}")
+            if "set" in header:  # construct: then set attributes on the new object (args[2]: their values)
+                return self.made(function(*args[0], **args[1]), header["set"], args[2])
             return reply(function(*args[0], **args[1]))
         if op == "method":
             target = self.find(header["handle"], None)
@@ -200,6 +203,14 @@ class Worker:
             return self.result(self.find(header["handle"], None))
         if op == "epochs":
             return self.result(self.training.run_epochs(self.find(header["handle"], None), *args))
+        if op == "set" and "names" in header:  # several, in order; an error says which one raised ("at")
+            target = self.find(header["handle"], None)
+            for at, (name, value) in enumerate(zip(header["names"], args)):
+                try:
+                    setattr(target, name, value)
+                except BaseException as error:  # noqa: BLE001 - the submission may raise anything
+                    return {"ok": False, "error": {**self.describe(error), "at": at}}
+            return {"ok": True, "value": None}
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}
@@ -226,6 +237,19 @@ class Worker:
                 "error": {"kind": "unsupported", "message": f"returned {size >> 20} MiB of data; at most 63 MiB can cross"},
             }
         return {"ok": True, "value": tree, "_arrays": arrays}
+
+    def made(self, value, names: list, values: list) -> dict:
+        """The reply for a constructed value, with the attributes `names` set on it first, one after the other,
+        when it is an object that stays here; an error says which one raised ("at") and of what type ("of")."""
+        outcome = self.result(value)
+        tree = outcome.get("value")
+        if outcome.get("ok") is True and type(tree) is dict and "handle" in tree:
+            for at, (name, item) in enumerate(zip(names, values)):
+                try:
+                    setattr(value, name, item)
+                except BaseException as error:  # noqa: BLE001 - the submission may raise anything
+                    return {"ok": False, "error": {**self.describe(error), "at": at, "of": type(value).__name__}}
+        return outcome
 
     def hold(self, value) -> dict:
         """Keep a returned value here as it is (containers rebuilt one level at a time, arrays and

@@ -44,23 +44,36 @@ class Remote:
         self.type_name = type_name
 
     def get(self, attr: str):
-        return self._backend.get_attr(self, attr)
+        return self._ask({"op": "get", "name": attr}, None, f"{self.type_name}.{attr}")
 
     def set(self, attr: str, value) -> None:
-        self._backend.set_attr(self, attr, value)
+        self._ask({"op": "set", "name": attr}, value, f"setting {self.type_name}.{attr}")
+
+    def set_attrs(self, values: dict) -> None:
+        """Set each attribute of `values` in the dict's order to a copy of its value, in one request: the worker
+        sets them one after the other and stops at the first that raises, named as set's error would be."""
+        names = [str(name) for name in values]
+        self._ask({"op": "set", "names": names}, list(values.values()), f"setting {self.type_name}.{', '.join(names)}",
+                  label=setter_label(names, self.type_name))
 
     def keep(self, name: str, *args, **kwargs) -> "Kept":
         """Call method `name`; its return value stays in the worker (see SandboxStudent.read)."""
-        return self._backend.call_method(self, name, args, kwargs, keep=True)
+        return self._ask({"op": "method", "name": name, "keep": True}, (list(args), dict(kwargs)), f"{self.type_name}.{name}")
 
     def keep_attr(self, attr: str) -> "Kept":
         """The attribute's value as it is now, kept in the worker (see SandboxStudent.read)."""
-        return self._backend.get_attr(self, attr, keep=True)
+        return self._ask({"op": "get", "name": attr, "keep": True}, None, f"{self.type_name}.{attr}")
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
-        return lambda *args, **kwargs: self._backend.call_method(self, name, args, kwargs)
+        return lambda *args, **kwargs: self._ask({"op": "method", "name": name}, (list(args), dict(kwargs)),
+                                                 f"{self.type_name}.{name}")
+
+    def _ask(self, header: dict, args, call: str, label=None):
+        """A request about this object: its handle first (HandleExpired once its worker has been stopped)."""
+        handle = self._backend._handle_of(self)
+        return self._backend._request({**header, "handle": handle.id}, args, call, label=label)
 
     def __repr__(self) -> str:
         return f"<{self.type_name} of the submission>"
@@ -129,6 +142,14 @@ class SandboxStudent:
     def call(self, name: str, *args, **kwargs):
         return self._request({"op": "call", "name": name}, (list(args), kwargs), name)
 
+    def construct(self, name: str, args, kwargs: dict, attrs: dict):
+        """Call `name` (the submission's class), then set each attribute of `attrs` on the object it returned,
+        in one request: the worker sets them only on an object that stays there (leaves as a handle), as
+        `set_attrs` does. A constructor's error is named `name`, a setter's as set_attr's would be."""
+        names = [str(attr) for attr in attrs]
+        return self._request({"op": "call", "name": name, "set": names}, (list(args), dict(kwargs), list(attrs.values())),
+                             name, label=setter_label(names))
+
     def keep(self, name: str, *args, **kwargs) -> Kept:
         """Call module function `name`; its return value stays in the worker (read it with `read`)."""
         return self._request({"op": "call", "name": name, "keep": True}, (list(args), kwargs), name)
@@ -140,11 +161,13 @@ class SandboxStudent:
         handle = self._handle_of(kept)
         return self._request({"op": "read", "handle": handle.id}, None, "a value it returned earlier")
 
-    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
         """grader.sandbox.training.run_epochs on `model` in the worker: the steps of `train` with the
-        batch order given here; returns the mean loss per epoch (untrusted: validate before use)."""
+        batch order given here (a schedule: a list of orders and one of rates, X sent once for all);
+        returns the mean loss per epoch (untrusted: validate before use)."""
         handle = self._handle_of(model)
-        return self._request({"op": "epochs", "handle": handle.id}, [X, Y, order, int(batch_size), float(lr),
+        rates = [float(rate) for rate in lr] if isinstance(lr, (list, tuple)) else float(lr)
+        return self._request({"op": "epochs", "handle": handle.id}, [X, Y, order, int(batch_size), rates,
                              float(x_divisor)], f"training {model.type_name} (forward, loss, backward, update)")
 
     def standin(self, names) -> None:
@@ -174,20 +197,6 @@ class SandboxStudent:
     def restart(self) -> None:
         """Stop the worker: the next call starts a new one, which imports the submission afresh."""
         self._host.stop()
-
-    def call_method(self, target, name: str, args, kwargs, keep: bool = False):
-        handle = self._handle_of(target)
-        header = {"op": "method", "handle": handle.id, "name": name, **({"keep": True} if keep else {})}
-        return self._request(header, (list(args), dict(kwargs)), f"{target.type_name}.{name}")
-
-    def get_attr(self, target, attr: str, keep: bool = False):
-        handle = self._handle_of(target)
-        header = {"op": "get", "handle": handle.id, "name": attr, **({"keep": True} if keep else {})}
-        return self._request(header, None, f"{target.type_name}.{attr}")
-
-    def set_attr(self, target, attr: str, value) -> None:
-        handle = self._handle_of(target)
-        self._request({"op": "set", "handle": handle.id, "name": attr}, value, f"setting {target.type_name}.{attr}")
 
     def data(self, name: str, rows: tuple[int, int] | None = None):
         """A data set read here by the trusted reader; it reaches the worker only as an argument (the
@@ -238,7 +247,7 @@ class SandboxStudent:
 
     # -- requests
 
-    def _request(self, header: dict, args, call: str, held: frozenset = frozenset()):
+    def _request(self, header: dict, args, call: str, held: frozenset = frozenset(), label=None):
         worker = self._host.ensure()
         if select.select([worker.rpc_in], [], [], 0)[0]:
             # Data or EOF while no request is outstanding: the submission killed or tampered with its
@@ -275,7 +284,8 @@ class SandboxStudent:
                 raise BadReply(f"{call}: the reply was rejected (a kept value was asked for but none came back); "
                                "the worker was stopped")
             return value
-        raise error_of(self._host, call, reply.get("error"))
+        error = reply.get("error")  # label: names the part of the request that failed (setter_label)
+        raise error_of(self._host, (label(error) if label and isinstance(error, dict) else None) or call, error)
 
     def _wire_handle(self, value) -> Handle:
         if isinstance(value, Remote):
@@ -312,6 +322,19 @@ def error_of(host: WorkerHost, call: str, error) -> StudentError:
         return Unavailable(clean_text(error.get("message", ""), 300))
     host.stop()
     return BadReply(f"{call}: unknown error kind {clean_text(kind, 40)}; the worker was stopped")
+
+
+def setter_label(names: list, type_name: str | None = None):
+    """For a request that sets the attributes `names` one after the other: the call name of a setter's error
+    reply, as set_attr would name it. The reply's index ("at") only picks one of `names`; its type name
+    ("of") is used only for an object the request made (`type_name` None); None for any other error."""
+    def label(error: dict) -> str | None:
+        at = error.get("at")
+        if type(at) is not int or not 0 <= at < len(names):
+            return None
+        return f"setting {type_name or clean_text(error.get('of'), 80)}.{names[at]}"
+
+    return label
 
 
 def standins_now(installed, worker) -> tuple | None:

@@ -50,6 +50,11 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self._target, attr, value)
 
+    def set_attrs(self, values: dict) -> None:
+        """Set each attribute of `values` in turn, as `set` would (the sandbox sends them in one request)."""
+        for attr, value in values.items():
+            self._backend.set_attr(self._target, attr, value)
+
     def keep(self, name: str, *args, **kwargs) -> "Kept":
         """Call method `name`; its return value stays with the submission (see InProcessStudent.read)."""
         return self._backend.call_method(self._target, name, args, kwargs, keep=True)
@@ -109,6 +114,14 @@ class InProcessStudent:
     def call(self, name: str, *args, **kwargs):
         return self._call(name, args, kwargs, keep=False)
 
+    def construct(self, name: str, args, kwargs: dict, attrs: dict):
+        """`call(name, *args, **kwargs)`, then `set_attrs(attrs)` on what it returned when that is an object of
+        the submission (the sandbox does both in one request)."""
+        made = self.call(name, *args, **kwargs)
+        if isinstance(made, Remote):
+            made.set_attrs(attrs)
+        return made
+
     def keep(self, name: str, *args, **kwargs) -> Kept:
         """Call module function `name`; its return value stays uncopied (read it with `read`)."""
         return self._call(name, args, kwargs, keep=True)
@@ -119,7 +132,7 @@ class InProcessStudent:
             raise TypeError(f"not a kept value: {kept!r}")
         return self._export(kept._target)
 
-    def run_epochs(self, model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
         """The steps of `train` (forward, loss, backward, update per batch) in the order given; see
         grader/sandbox/training.py. Returns the mean loss per epoch."""
         from grader.sandbox import training  # hidden tests only, like `data`

@@ -30,6 +30,10 @@ class SubmissionObject(Protocol):
     def set(self, attr: str, value: Any) -> None:
         """Set the attribute to a copy of `value`."""
 
+    def set_attrs(self, values: dict) -> None:
+        """Set each attribute of `values` in the dict's order to a copy of its value, as one `set` after the
+        other would (the sandbox sends them in one request); stops at the first that raises."""
+
     def keep(self, name: str, *args: Any, **kwargs: Any) -> SubmissionObject:
         """Call method `name`; its return value stays with the submission (copy it out with Student.read)."""
 
@@ -59,16 +63,21 @@ class Student(Protocol):
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the module-level function or class `name`; a copy of what it returns (a handle for an object)."""
 
+    def construct(self, name: str, args: Any, kwargs: dict, attrs: dict) -> Any:
+        """`call(name, *args, **kwargs)`, then, when it returned an object of the submission, `set_attrs(attrs)`
+        on it (the sandbox sends both in one request); what it returned."""
+
     def keep(self, name: str, *args: Any, **kwargs: Any) -> SubmissionObject:
         """Call module function `name`; its return value stays with the submission, uncopied."""
 
     def read(self, kept: SubmissionObject) -> Any:
         """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
 
-    def run_epochs(self, model: SubmissionObject, X: Any, Y: Any, order: Any, batch_size: int, lr: float,
+    def run_epochs(self, model: SubmissionObject, X: Any, Y: Any, order: Any, batch_size: int, lr: Any,
                    x_divisor: float = 1.0) -> list:
-        """The given train's steps (grader/sandbox/training.py) next to `model`, in the batch order given;
-        the mean loss per epoch (untrusted: validate before use)."""
+        """The given train's steps (grader/sandbox/training.py) next to `model`, in the batch order given
+        (or a schedule: a list of orders and a list of as many rates, one after the other on X and Y sent
+        once); the mean loss per epoch (untrusted: validate before use)."""
 
     def standin(self, names: Any) -> None:
         """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py), or

@@ -32,7 +32,7 @@ class UpdateMismatch(GraderError, ValueError):
     """The parameters after a training step are not p - lr * grad_p for the gradients backward stored."""
 
 
-def run_epochs(model, X, Y, order, batch_size: int, lr: float, x_divisor: float = 1.0) -> list:
+def run_epochs(model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
     """For each row of `order` (one epoch, a permutation of the rows of X): the given train's steps.
 
     Per batch `order[e, i:i + batch_size]`: model.forward(X_b / x_divisor), model.loss(Y_b),
@@ -40,7 +40,17 @@ def run_epochs(model, X, Y, order, batch_size: int, lr: float, x_divisor: float 
     reports it. Raises UpdateMismatch when the parameters did not move by exactly -lr * grad (module
     docstring). `x_divisor` lets the trusted side send uint8 pixels (X_b / 255.0 is exactly the
     float64 batch the kit's MNIST reader would give).
+
+    A schedule: `lr` a list of rates and `order` a list of as many orders. Each (order, rate) pair then
+    runs as a call of its own would (its own steps counted from 1, its own checks), one after the
+    other on the same X and Y, and the losses follow each other: one request carries X once for
+    every rate (the MNIST test's two rates share its 47 MB of training images).
     """
+    if isinstance(lr, (list, tuple)):
+        if not isinstance(order, (list, tuple)) or len(order) != len(lr):
+            raise ValueError("a schedule needs one order per learning rate")
+        return [loss for part, rate in zip(order, lr) for loss in run_epochs(model, X, Y, part, batch_size, rate,
+                                                                             x_divisor)]
     order = np.asarray(order, dtype=np.int64)
     if order.ndim != 2 or X.shape[0] != Y.shape[0]:
         raise ValueError("order must be (epochs, N) and X, Y must have N rows")

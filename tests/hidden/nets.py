@@ -46,13 +46,13 @@ class Net:
 
     def build(self, student):
         """The submission's MLP with this net's weights and biases copied in."""
-        model = student.MLP(list(self.sizes), activation=self.activation, output_activation=self.output_activation,
-                            loss=self.loss, l1=self.l1, l2=self.l2, seed=0)
-        if not hasattr(model, "type_name"):  # a value came back, not an object of the submission
+        options = dict(activation=self.activation, output_activation=self.output_activation, loss=self.loss,
+                       l1=self.l1, l2=self.l2, seed=0)
+        parameters = {"weights": [W.copy() for W in self.weights], "biases": [b.copy() for b in self.biases]}
+        model = student.construct("MLP", [list(self.sizes)], options, parameters)  # one request: made, then set
+        if not hasattr(model, "type_name"):  # a value came back, not an object of the submission (nothing was set)
             check.fail(f"MLP({self.sizes}, ...) gave {check.described(model)}; expected an MLP "
                        "object. Look at the MLP class (it must stay a class).")
-        model.set("weights", [W.copy() for W in self.weights])
-        model.set("biases", [b.copy() for b in self.biases])
         return model
 
     def output(self, weights=None, biases=None, **changes):

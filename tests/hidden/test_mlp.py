@@ -156,8 +156,8 @@ def test_mlp_update_step(student, rng):
     for step, lr in enumerate(UPDATE_STEPS):
         grads = {"weights": [rng.standard_normal(W.shape) for W in net.weights],
                  "biases": [rng.standard_normal(b.shape) for b in net.biases]}
-        model.set("grad_weights", [g.copy() for g in grads["weights"]])
-        model.set("grad_biases", [g.copy() for g in grads["biases"]])
+        model.set_attrs({"grad_weights": [g.copy() for g in grads["weights"]],
+                         "grad_biases": [g.copy() for g in grads["biases"]]})
         model.update(lr)
         Ws, bs = weights_of(model, net)
         for kind, gots in (("weights", Ws), ("biases", bs)):

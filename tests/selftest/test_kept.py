@@ -70,6 +70,16 @@ class IgnoresLr(Model):
     def update(self, lr):
         self.weights[0] = self.weights[0] - self.grad_weights[0]
         self.biases[0] = self.biases[0] - lr * self.grad_biases[0]
+
+
+class Guarded:
+    @property
+    def biases(self):
+        return None
+
+    @biases.setter
+    def biases(self, value):
+        raise ValueError("biases are read-only here")
 '''
 
 
@@ -95,6 +105,37 @@ def test_a_kept_buffer_shows_the_later_overwrite(both):
     fresh = both.keep("doubled", np.ones(3))
     both.doubled(np.full(3, 5.0))
     assert both.read(fresh).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_set_attrs_sets_in_order_and_names_the_one_that_raised(both):
+    """Does set_attrs set copies one after the other, stop at the first that raises and name that one?"""
+    model, weights = both.Guarded(), [np.ones(2)]
+    with pytest.raises(ValueError, match="read-only") as raised:
+        model.set_attrs({"weights": weights, "biases": [np.zeros(1)], "after": 1})
+    if both.backend != "in-process":  # the sandbox names the call; in-process the submission's own error rises
+        assert raised.value.call == "setting Guarded.biases" and raised.value.type_name == "ValueError"
+    weights[0][:] = 5.0
+    assert model.get("weights")[0].tolist() == [1.0, 1.0]  # set before, and a copy
+    with pytest.raises(Exception, match="no attribute 'after'"):
+        model.get("after")
+    model.set_attrs({"weights": [np.zeros(1)], "after": 2})
+    assert model.get("after") == 2 and model.get("weights")[0].tolist() == [0.0]
+
+
+def test_construct_sets_attributes_on_the_new_object_only(both):
+    """Does construct make the object and set copies of the attributes on it (a setter's error named as set names
+    it), and leave a returned value that is no object as `call` gives it?"""
+    weights = [np.ones((1, 2))]
+    model = both.construct("Model", [], {}, {"weights": weights, "extra": 3})
+    weights[0][:] = 5.0
+    assert model.type_name == "Model" and model.get("extra") == 3 and model.get("weights")[0].tolist() == [[1.0, 1.0]]
+    assert both.construct("doubled", [np.ones(3)], {}, {"weights": weights}).tolist() == [2.0, 2.0, 2.0]
+    with pytest.raises(ValueError, match="read-only") as raised:
+        both.construct("Guarded", [], {}, {"weights": [np.zeros(1)], "biases": [np.zeros(1)]})
+    if both.backend != "in-process":
+        assert raised.value.call == "setting Guarded.biases"
+    with pytest.raises(Exception, match="no function or class named 'Missing'"):
+        both.construct("Missing", [], {}, {"weights": weights})
 
 
 def test_plain_calls_still_copy(both):
@@ -146,6 +187,22 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
     scaled = both.Model()
     both.run_epochs(scaled, pixels, Y, order, 2, 0.5, 255.0)
     assert np.allclose(scaled.get("weights")[0], W)
+
+
+def test_run_epochs_schedule_equals_its_calls_one_after_the_other(both):
+    """Does a schedule (orders and rates in lists, X sent once) train exactly as one call per rate would, and
+    refuse orders and rates that do not pair up?"""
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    Y = np.array([[1.0], [2.0], [3.0]])
+    parts, rates = [np.array([[2, 0]]), np.array([[1, 0, 2]])], [0.5, 0.1]
+    apart, together = both.Model(), both.Model()
+    losses = [loss for part, rate in zip(parts, rates) for loss in both.run_epochs(apart, X, Y, part, 2, rate)]
+    assert both.run_epochs(together, X, Y, parts, 2, rates) == losses and len(losses) == 2
+    assert together.get("calls") == apart.get("calls") == [2, 2, 1]
+    for name in ("weights", "biases"):
+        assert np.array_equal(together.get(name)[0], apart.get(name)[0])
+    with pytest.raises(Exception, match="one order per learning rate"):
+        both.run_epochs(both.Model(), X, Y, parts, 2, rates[:1])
 
 
 def test_run_epochs_stops_when_a_step_is_not_minus_lr_times_the_gradients(both):
