@@ -48,7 +48,9 @@ class Engine:
         return None if self.client is None else len(self.client.scheduler_info()["workers"])
 
     def stop_runs(self, runner: Runner) -> None:
-        """Kill the runs this coordinator still has on the workers (after Ctrl-C; the futures are cancelled)."""
+        """End this coordinator's runners on the workers: kill the runs they still have (after Ctrl-C; the futures
+        are cancelled) and end their zygotes (also after a class is done: a running cluster's workers outlive
+        this grader, and each rebuilt runner keeps a zygote process until it is closed)."""
         if self.client is not None:
             try:
                 self.client.run(stop_travelled, runner.token, on_error="ignore")
@@ -84,8 +86,10 @@ def grade_class(cluster: str | None, submissions, *, runner: Runner, store, jobs
     engine = open_engine(cluster, jobs)
     report = None if progress is None else lambda *args: progress(*args, workers=engine.workers())
     try:
-        return harness.grade_class(submissions, runner=runner, store=store, jobs=jobs or engine.slots(),
-                                   executor=engine.executor, progress=report, **options)  # fmt: skip
+        batch = harness.grade_class(submissions, runner=runner, store=store, jobs=jobs or engine.slots(),
+                                    executor=engine.executor, progress=report, **options)  # fmt: skip
+        engine.stop_runs(runner)  # every run is over: the workers' runners of this class end with their zygotes
+        return batch
     except harness.Interrupted:
         engine.stop_runs(runner)
         raise

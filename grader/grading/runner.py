@@ -261,6 +261,9 @@ class Runner:
         return status, reason, log
 
     def _kill(self, process: subprocess.Popen | Forked) -> None:
+        if isinstance(process, Forked):
+            process.kill()  # also when just forked, before the child's own session (Forked.kill)
+            return
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -308,7 +311,10 @@ def on_this_machine(suite: str, solution: str, budget: float, backend: str | Non
 
 
 def stop_travelled(token: str) -> int:
-    """Stop (kill) the runs of one coordinator's rebuilt runners in this process; how many runners."""
+    """End one coordinator's rebuilt runners in this process (its runs killed, its zygotes ended); how many runners.
+
+    Called after a stop and after a finished class alike: without it a worker that outlives the coordinator
+    (a running cluster) would keep one runner and one zygote process per class it graded."""
     stopped = [spec for spec in list(_REBUILT) if spec[-1] == token]
     for spec in stopped:
         runner = _REBUILT.pop(spec)

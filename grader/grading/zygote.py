@@ -97,6 +97,10 @@ class Forked:
         self.returncode = int(json.loads(message)["status"])
         return self.returncode
 
+    def kill(self) -> None:
+        """SIGKILL the run's process group (or the child alone, just forked: see `kill_run`)."""
+        kill_run(self.pid)
+
     def release(self) -> None:
         """Let the zygote reap the child (killing its group first if it still runs); stdout stays open."""
         self._status.close()
@@ -248,7 +252,7 @@ def serve(control: socket.socket) -> Job | None:
                     for fd in fds:
                         os.close(fd)
                     for pid in runs:
-                        _kill(pid)
+                        kill_run(pid)
                     for pid in runs:
                         with contextlib.suppress(ChildProcessError):
                             os.waitpid(pid, 0)
@@ -299,7 +303,7 @@ def serve(control: socket.socket) -> Job | None:
                 selector.unregister(key.fileobj)
                 released.add(pid)
                 if pid not in ended:
-                    _kill(pid)
+                    kill_run(pid)
         for pid in [p for p in runs if p not in ended]:
             info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             if info is not None:
@@ -314,9 +318,21 @@ def serve(control: socket.socket) -> Job | None:
             released.discard(pid)
 
 
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+def kill_run(pid: int) -> None:
+    """SIGKILL a forked run: its process group, or the child alone while it has none yet.
+
+    The zygote answers a child's pid as soon as it forked, so a kill (the budget's, stop(), a release)
+    may come before the child made its own session in `begin`: killpg then finds no group of that id.
+    The child has started nothing yet at that point, and its pid is still its own (the zygote reaps it
+    only after the release), so killing the pid alone ends the run.
+    """
+    try:
         os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    except PermissionError:
+        pass
 
 
 def begin(job: Job) -> int:

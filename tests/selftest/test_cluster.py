@@ -176,6 +176,30 @@ def test_no_sandbox_on_a_cluster_grades_the_sample_class(tmp_path):
     assert {backend for _, _, backend, _, _ in kept.values()} == {"unsandboxed", None}  # None: the syntax error
 
 
+def test_a_running_cluster_keeps_no_runner_or_zygote_of_a_finished_grader(tmp_path):
+    """On a running cluster (workers that outlive the grader: --cluster tcp://...), does a finished `grader grade`
+    leave no rebuilt runner and no zygote process in the workers?"""
+    pytest.importorskip("distributed", reason="the cluster extra is not installed: pip install '.[cluster]'")
+    from distributed import Client, LocalCluster
+
+    def rebuilt() -> list:
+        from grader.grading.runner import _REBUILT
+
+        return [(r.token, r._zygote.pid if r._zygote is not None else None) for r in _REBUILT.values()]
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:  # fmt: skip
+        worker = next(iter(client.run(os.getpid).values()))
+        done = subprocess.run([sys.executable, "-m", "grader", "grade", str(KIT / "submissions"), "--out", str(tmp_path / "out"),
+                               "--suite", str(STANDIN), "--no-sandbox", "--budget", BUDGET, "--cluster",
+                               cluster.scheduler_address], cwd=KIT, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "graded" in done.stdout and len(verdicts(tmp_path / "out")) == 7
+        assert list(client.run(rebuilt).values()) == [[]]
+        zygotes = [pid for pid, (_, line) in descendants(worker).items() if "grader.grading.zygote" in line and alive(pid)]
+        assert zygotes == [], "a zygote outlived the grader that started it"
+
+
 def test_cluster_grades_equal_the_local_pool(pool_and_cluster):
     """On a 2-process LocalCluster, are statuses, reasons, points and messages those of the local pool?"""
     root, source, pool, cluster = pool_and_cluster
@@ -212,8 +236,10 @@ def test_cluster_survives_a_killed_worker(pool_and_cluster, tmp_path):
     assert run is not True, "the grader ended before zzz-held-a ran"
     family = descendants(process.pid)
     assert run in family, "the held run is not the grader's"
-    victim = family[run][0]  # the worker process that started the held pytest run
-    assert victim != process.pid and victim in family
+    victim = run  # the worker process the held pytest run is below (forked by that worker's zygote)
+    while family[victim][0] != process.pid:
+        victim = family[victim][0]
+    assert victim != run and "grader.grading.zygote" not in family[victim][1]
     os.kill(victim, signal.SIGKILL)
     gate.release("zzz-held-a")  # its run again, on a worker that lives
     stdout, stderr = process.communicate(timeout=240)

@@ -160,6 +160,24 @@ def test_stop_kills_a_forked_run(gate, runner):
     wait_until(lambda: gone(pid), 30, "the stopped run is gone")
 
 
+def test_stop_the_moment_a_run_is_forked_kills_it(gate, runner, monkeypatch):
+    """Does stop() coming just after the zygote answered a run's pid (its child not yet in a group of its own)
+    end that run at once, instead of letting it run to its end?"""
+    from grader.grading.zygote import Zygote
+
+    forked = Zygote.fork
+
+    def fork_then_stop(zygote, *args):
+        run = forked(zygote, *args)
+        runner.stop()
+        return run
+
+    monkeypatch.setattr(Zygote, "fork", fork_then_stop)
+    thread, outcome = run_in_thread(runner, held(gate, "early"))
+    thread.join(60)
+    assert not thread.is_alive() and outcome[0][1] == "crashed" and gate.started("early") is None
+
+
 def test_a_zygote_that_cannot_start_leaves_the_runs_to_the_plain_spawn(tmp_path, monkeypatch):
     """When the zygote cannot start, is each run spawned as before with a line in its log, and after
     ZYGOTE_STARTS failures is it no longer tried?"""

@@ -153,6 +153,18 @@ def test_a_killed_group_reports_the_signal_and_the_pid_stays_the_childs_until_re
     wait_until(lambda: not Path(f"/proc/{run.pid}").exists(), 30, "the zygote reaped the released child")
 
 
+def test_a_run_killed_the_moment_it_is_forked_is_killed(zygote, tmp_path):
+    """Killed as soon as its pid is known (before the child made its own session, where killpg finds no
+    group: stop() or a budget at that moment), does the run end without reaching its test?"""
+    args, env = hold(tmp_path)
+    for _ in range(3):
+        run = zygote.fork(args, env, KIT)
+        run.kill()
+        assert run.wait(30) == -signal.SIGKILL
+        finish(run)
+    assert not (tmp_path / "started").exists()
+
+
 def test_a_run_released_while_running_is_killed(zygote, tmp_path):
     """Does closing a run that still runs (the grader gave up on it) kill its process group?"""
     args, env = hold(tmp_path)
