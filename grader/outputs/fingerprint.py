@@ -59,10 +59,14 @@ class FingerprintError(GraderError):
 
 @functools.cache
 def version() -> str:
-    """The method's name in every fingerprint key; read from the installed metadata (importing copydetect here took 1 s)."""
+    """The method's name in every fingerprint key: what a kept fingerprint depends on besides the text and the
+    baseline. copydetect's version, pygments' (its tokens) and the interpreter's string hash (copydetect hashes
+    with hash(): siphash24 before Python 3.11, siphash13 since), read from the installed metadata (importing
+    copydetect here took 1 s)."""
     from importlib import metadata
 
-    return f"copydetect {metadata.version('copydetect')} k{K} w{WINDOW}"
+    return (f"copydetect {metadata.version('copydetect')} pygments {metadata.version('pygments')} "
+            f"{sys.hash_info.algorithm} k{K} w{WINDOW}")  # fmt: skip
 
 
 @functools.cache
