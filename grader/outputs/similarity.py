@@ -262,9 +262,9 @@ class Comparison:
     """The check in two steps, so that its costly part can overlap the grading of the class.
 
     start(): in a thread of its own, read the code to compare (the class, the kit's solution, the
-    --compare-with archives), fingerprint it and compare every pair: copydetect's tokeniser in `jobs`
-    children, most of the check's cost, then the matched spans of the pairs the page shows side by side
-    (copydetect imported in this process); none of it needs a result or an image. write(): wait for
+    --compare-with archives), fingerprint it and compare every pair, then the matched spans of the pairs
+    the page shows side by side: all in the same `jobs` fingerprint children (copydetect's tokeniser is
+    most of the check's cost), or from the kept files; none of it needs a result or an image. write(): wait for
     that (or do it now, when start() was never called), then what needs the images the warm-up
     finished (the plots), then the pages. Either way the same entries in the same order give the same
     outputs. cancel() stops the children and waits for the thread, so nothing writes into `out` after it.

@@ -41,6 +41,7 @@ class Class:
     forbidden: dict  # submission id -> imports the from-scratch rule forbids
     late: dict = field(default_factory=dict)  # submission id -> lateness.Lateness
     absent: list = field(default_factory=list)  # view.Absent: the worksheet's students without a submission
+    scan: imports.Scan | None = None  # what each code file imports, kept by content into <out>/results/ (keep())
 
 
 @dataclass
@@ -73,6 +74,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
         klass = take_class(request, checked, work, say)
         out.mkdir(parents=True, exist_ok=True)
         lock.lock()
+        klass.scan.keep()  # once the folder is this run's
         match_people(request, checked, klass, say)
         draft = report.gradebook_draft(out, klass.submissions)  # built by the warm-up, finished by write_all
         warm = warmup.Warmup(report.ImageCache(out / "results" / report.IMAGES), klass.submissions, draft=draft)
@@ -108,13 +110,14 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
 def take_class(request: Request, checked: Checked, work: Path, say) -> Class:
     """The submissions copied into `work`, the intake's notes (said), the forbidden imports; none: GraderError."""
     submissions, notes = intake.collect(request.submissions, work)
-    forbidden = imports.check_class(submissions, checked.allowed)
+    scan = imports.Scan(checked.out / "results")  # an unchanged file is not parsed again
+    forbidden = imports.check_class(submissions, checked.allowed, scan)
     for note in notes:
         say(f"note: {note}")
     if not submissions:
         raise GraderError(f"no submissions found in {request.submissions}; nothing was graded and {request.out} "
                           "was not changed")  # fmt: skip
-    return Class(submissions, notes, forbidden)
+    return Class(submissions, notes, forbidden, scan=scan)
 
 
 def match_people(request: Request, checked: Checked, klass: Class, say) -> None:

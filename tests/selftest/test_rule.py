@@ -8,6 +8,7 @@ and that each place refuses what the rule refuses with the rule's message.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -129,3 +130,37 @@ def test_messages_students_see_are_unchanged():
     assert imports.Forbidden("scipy", 3).hint(("numpy", "matplotlib")) == (
         "imports scipy (line 3), which the from-scratch rule does not allow: only the standard library and numpy, "
         "matplotlib may be imported (tests/allowed_imports.txt)")
+
+
+def test_a_class_scanned_again_is_served_from_the_kept_scan(tmp_path, monkeypatch):
+    """Is an unchanged code file not parsed again (what it imports kept by its content), a changed one parsed again,
+    and a kept file of the wrong shape scanned afresh, with the same forbidden imports every time?"""
+    from grader.grading.intake import Submission
+
+    def subs(codes: dict[str, str]) -> list[Submission]:
+        made = []
+        for sub_id, code in codes.items():
+            (tmp_path / sub_id).mkdir(exist_ok=True)
+            (tmp_path / sub_id / "exercise02.py").write_text(code)
+            made.append(Submission(id=sub_id, label=sub_id, folder=tmp_path / sub_id, code=tmp_path / sub_id / "exercise02.py"))
+        return made
+
+    allowed, kept = imports.read_allowed(KIT), tmp_path / "results"
+    parsed = []
+    monkeypatch.setattr(imports, "imported", lambda source: parsed.append(source) or rule.imported(source))
+
+    def check(codes: dict[str, str]) -> dict:
+        scan = imports.Scan(kept)
+        found = imports.check_class(subs(codes), allowed, scan)
+        scan.keep()
+        return {sub_id: [(f.module, f.line) for f in bad] for sub_id, bad in found.items()}
+
+    first = check({"ann": FORBIDDEN, "bob": ALLOWED})
+    assert first == {"ann": [("scipy", 2)]} and len(parsed) == 2
+    parsed.clear()
+    assert check({"ann": FORBIDDEN, "bob": ALLOWED}) == first and parsed == []
+    assert check({"ann": FORBIDDEN, "bob": SNEAKY}) == {"ann": [("scipy", 2)], "bob": [("torch", 5)]} and parsed == [SNEAKY]
+    parsed.clear()
+    damaged = {key: [["scipy", "2"]] for key in json.loads((kept / imports.KEPT).read_text())}  # a line that is no number
+    (kept / imports.KEPT).write_text(json.dumps(damaged))
+    assert check({"ann": FORBIDDEN, "bob": SNEAKY}) == {"ann": [("scipy", 2)], "bob": [("torch", 5)]} and len(parsed) == 2
