@@ -11,7 +11,7 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
    the import guard of the from-scratch rule (config "imports"; ImportGuard), then import the
    submission, and reply "ready" or the import error;
 4. answer requests: call a module function or class, call a method of a kept object, get or set an
-   attribute (or several in one request, in order; or on a new object in the request that made it),
+   attribute (or several in one request, in order; or set them on a new object in the request that made it),
    release objects, ping; with "keep" in a call/method/get request the result stays
    here and only its handle leaves ("read" copies it out later: aliasing tests); "epochs" runs
    training steps (grader/sandbox/training.py) on a kept model; "standin" rebinds the module's activations
@@ -192,6 +192,8 @@ class Worker:
             if not callable(function):
                 return self.missing(f"{type(target).__name__} has no method {header['name']!r}")
             return reply(function(*args[0], **args[1]))
+        if op == "get" and "names" in header:
+            return self.result(attributes(self, self.find(header["handle"], None), header["names"]))
         if op == "get":
             target = self.find(header["handle"], None)
             try:
@@ -323,6 +325,25 @@ class Worker:
                 stream.flush()
             except BaseException:  # noqa: BLE001 - the submission may have replaced or closed them
                 pass
+
+
+def attributes(worker: Worker, target, names: list) -> dict:
+    """Several attributes of `target`, in order: {"values": those got, "error": what a get of the next one
+    would have answered, or None}; none is asked for after a failed one."""
+    values = []
+    for name in names:
+        try:
+            value = getattr(target, name)
+        except AttributeError:
+            return {"values": values, "error": worker.missing(f"{type(target).__name__} has no attribute {name!r}")["error"]}
+        except BaseException as error:  # noqa: BLE001 - the submission may raise anything
+            return {"values": values, "error": worker.describe(error)}
+        try:
+            worker.encode(value, handle_of=worker.keep)  # a value that cannot cross stops here, as its own get would
+        except (TypeError, ValueError) as error:
+            return {"values": values, "error": {"kind": "unsupported", "message": f"returned {error}"}}
+        values.append(value)
+    return {"values": values, "error": None}
 
 
 if __name__ == "__main__":

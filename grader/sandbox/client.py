@@ -56,6 +56,13 @@ class Remote:
         self._ask({"op": "set", "names": names}, list(values.values()), f"setting {self.type_name}.{', '.join(names)}",
                   label=setter_label(names, self.type_name))
 
+    def get_attrs(self, names):
+        """Copies of the attributes `names` from one request, as an iterator in order: where an attribute could
+        not be got it raises what a get of it would have (the worker asks for none after it)."""
+        names = [str(name) for name in names]
+        got = self._ask({"op": "get", "names": names}, None, f"{self.type_name}.{', '.join(names)}")
+        return attributes_of(self._backend._host, self.type_name, names, got)
+
     def keep(self, name: str, *args, **kwargs) -> "Kept":
         """Call method `name`; its return value stays in the worker (see SandboxStudent.read)."""
         return self._ask({"op": "method", "name": name, "keep": True}, (list(args), dict(kwargs)), f"{self.type_name}.{name}")
@@ -322,6 +329,24 @@ def error_of(host: WorkerHost, call: str, error) -> StudentError:
         return Unavailable(clean_text(error.get("message", ""), 300))
     host.stop()
     return BadReply(f"{call}: unknown error kind {clean_text(kind, 40)}; the worker was stopped")
+
+
+def attributes_of(host: WorkerHost, type_name: str, names: list, got):
+    """The iterator of Remote.get_attrs over the worker's reply `got` ({"values", "error"}), checked now: a reply
+    of another shape, or with values for more attributes than asked, stops the worker (BadReply)."""
+    values, error = (got.get("values"), got.get("error")) if type(got) is dict else (None, None)
+    complete = type(values) is list and error is None and len(values) == len(names)
+    if not complete and not (type(values) is list and type(error) is dict and len(values) < len(names)):
+        host.stop()
+        raise BadReply(f"{type_name}.{', '.join(names)}: the reply was rejected (not the attributes asked for); "
+                       "the worker was stopped")
+
+    def each():
+        yield from values
+        if error is not None:
+            raise error_of(host, f"{type_name}.{names[len(values)]}", error)
+
+    return each()
 
 
 def setter_label(names: list, type_name: str | None = None):

@@ -50,6 +50,10 @@ class Remote:
     def set(self, attr: str, value) -> None:
         self._backend.set_attr(self._target, attr, value)
 
+    def get_attrs(self, names):
+        """Copies of the attributes `names`, in order, as `get` would give them one after the other, lazily."""
+        return (self._backend.get_attr(self._target, attr) for attr in list(names))
+
     def set_attrs(self, values: dict) -> None:
         """Set each attribute of `values` in turn, as `set` would (the sandbox sends them in one request)."""
         for attr, value in values.items():

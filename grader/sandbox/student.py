@@ -12,7 +12,7 @@ Standard library only: it ships in the student bundle with the rest of the runti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,10 @@ class SubmissionObject(Protocol):
 
     def set(self, attr: str, value: Any) -> None:
         """Set the attribute to a copy of `value`."""
+
+    def get_attrs(self, names: Any) -> Iterator[Any]:
+        """Copies of the attributes `names`, in order, as one `get` after the other would give them (the sandbox
+        asks in one request); the iterator raises, where an attribute could not be got, that get's error."""
 
     def set_attrs(self, values: dict) -> None:
         """Set each attribute of `values` in the dict's order to a copy of its value, as one `set` after the

@@ -115,7 +115,7 @@ def test_mlp_loss_with_regularisation(student, rng):
 
 def weights_of(model, net):
     """The model's weights and biases, validated (a list of float64 arrays per kind, of net's shapes)."""
-    weights, biases = model.get("weights"), model.get("biases")
+    weights, biases = model.get_attrs(["weights", "biases"])
     return (check.array_list(weights, "model.weights", [W.shape for W in net.weights], look="MLP"),
             check.array_list(biases, "model.biases", [b.shape for b in net.biases], look="MLP"))
 

@@ -25,9 +25,9 @@ FRESH = ("Return a new array (the result of an expression, or buffer.copy()): an
 
 
 def gradients_of(model, layers, what):
-    values = []
+    values, grads = [], model.get_attrs(["grad_weights", "grad_biases"])  # one request, read in turn
     for kind in ("grad_weights", "grad_biases"):
-        got = model.get(kind)
+        got = next(grads)
         if not isinstance(got, (list, tuple)) or len(got) != layers:
             check.fail(f"after {what}, model.{kind} is not a list of {layers} arrays. Look at MLP.backward.")
         values.append([check.array(g, f"{kind}[{i}]", look="MLP.backward") for i, g in enumerate(got)])

@@ -42,7 +42,7 @@ def secret_generator(request, rng) -> np.random.Generator:
 
 
 def trained_parameters(model, layers, what):
-    weights, biases = model.get("weights"), model.get("biases")
+    weights, biases = model.get_attrs(["weights", "biases"])
     for name, value in (("weights", weights), ("biases", biases)):
         if not isinstance(value, (list, tuple)) or len(value) != layers:
             check.fail(f"after {what}, model.{name} is not a list of {layers} arrays. Look at MLP.update.")

@@ -80,6 +80,10 @@ class Guarded:
     @biases.setter
     def biases(self, value):
         raise ValueError("biases are read-only here")
+
+    @property
+    def broken(self):
+        raise RuntimeError("broken getter")
 '''
 
 
@@ -136,6 +140,24 @@ def test_construct_sets_attributes_on_the_new_object_only(both):
         assert raised.value.call == "setting Guarded.biases"
     with pytest.raises(Exception, match="no function or class named 'Missing'"):
         both.construct("Missing", [], {}, {"weights": weights})
+
+
+def test_get_attrs_gives_copies_in_order_and_raises_where_a_get_would(both):
+    """Does get_attrs give copies in order, and raise at the attribute whose get fails, with that get's error?"""
+    model = both.construct("Model", [], {}, {"extra": 3})
+    extra, weights = model.get_attrs(["extra", "weights"])
+    weights[0][:] = 5.0
+    assert extra == 3 and model.get("weights")[0].tolist() == [[0.0, 0.0]]
+    lazy = model.get_attrs(["extra", "nothing", "extra"])
+    assert next(lazy) == 3
+    with pytest.raises(Exception, match="no attribute 'nothing'"):
+        next(lazy)
+    lazy = both.Guarded().get_attrs(["biases", "broken"])
+    assert next(lazy) is None
+    with pytest.raises(RuntimeError, match="broken getter") as raised:
+        next(lazy)
+    if both.backend != "in-process":
+        assert raised.value.call == "Guarded.broken"
 
 
 def test_plain_calls_still_copy(both):

@@ -78,7 +78,7 @@ def test_the_api_names_every_member_tests_use():
     """Does the Protocol name the calls, values and handle operations the tests rely on (not an empty shell)?"""
     assert set(api_members(Student)) == {"__getattr__", "call", "construct", "keep", "read", "run_epochs", "standin", "data", "limits",
                                          "take_output", "close", "backend", "path", "name_raises", "formulas_held", "restart"}
-    assert set(api_members(SubmissionObject)) == {"__getattr__", "get", "set", "set_attrs", "keep", "keep_attr",
+    assert set(api_members(SubmissionObject)) == {"__getattr__", "get", "get_attrs", "set", "set_attrs", "keep", "keep_attr",
                                                     "type_name"}
 
 
