@@ -41,7 +41,7 @@ from pathlib import Path
 
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
-from grader.grading.zygote import Forked, Zygote, ZygoteError
+from grader.grading.zygote import Forked, Zygote, ZygoteError, ZygoteSilent
 from grader.sandbox import staging
 from grader.sandbox.error import GraderError
 from grader.sandbox.kit import KIT, SOLUTION
@@ -210,7 +210,16 @@ class Runner:
                 except ZygoteError:
                     self._zygote, self._zygote_failures = None, self._zygote_failures + 1
                     raise
-        return zygote.fork(args, env, self.kit)
+        try:
+            return zygote.fork(args, env, self.kit)
+        except ZygoteSilent:  # not a fork the zygote answered with an error (no memory, a process limit): that run only
+            with self._zygote_lock:  # it runs but did not answer: a failed zygote, never asked again
+                stuck = self._zygote is zygote and zygote.alive()
+                if stuck:
+                    self._zygote, self._zygote_failures = None, self._zygote_failures + 1
+            if stuck:
+                zygote.close(timeout=0)  # killed (its runs are started again the plain way), not waited for
+            raise
 
     def close(self) -> None:
         """End this runner's zygote (its runs are over); a later run starts another."""

@@ -75,6 +75,10 @@ class ZygoteError(GraderError):
     """The zygote could not start, or ended, or did not answer: the run is started the plain way instead."""
 
 
+class ZygoteSilent(ZygoteError):
+    """The zygote runs but did not answer a run in time (stopped, stuck): the runner ends it and starts another."""
+
+
 class Forked:
     """One run forked by the zygote, as the Runner watches a Popen: pid, stdout (the log pipe), wait()."""
 
@@ -182,7 +186,8 @@ class Zygote:
         except OSError as error:
             mine.close()
             os.close(log_read)
-            raise ZygoteError(f"the zygote took no request ({error})") from None
+            silent = ZygoteSilent if isinstance(error, TimeoutError) else ZygoteError
+            raise silent(f"the zygote took no request ({error})") from None
         finally:
             os.close(log_write)
             theirs.close()
@@ -190,6 +195,10 @@ class Zygote:
         mine.settimeout(REPLY_SECONDS)
         try:
             reply = json.loads(mine.recv(4096) or b"null")
+        except TimeoutError:
+            mine.close()
+            stdout.close()
+            raise ZygoteSilent(f"the zygote did not answer the run within {REPLY_SECONDS:g} s") from None
         except (OSError, ValueError) as error:
             reply = {"error": str(error)}
         if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):

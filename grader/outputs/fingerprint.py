@@ -19,8 +19,9 @@ the digests in order, which of them are in focus, the threshold, copydetect's ve
 module's code), and so are the matched spans of the pairs a page shows (spans.json, by the two
 digests): grading an unchanged class again starts no child. Both are read only when their key
 matches and their shape is right; anything else is computed again, as a kept Result is
-(grader.grading.store). The children import copydetect without matplotlib (copydetect.detector imports
-pyplot for its own report, which they never make) and tokenise with pygments' Python lexer by name,
+(grader.grading.store), and so is a kept fingerprint of the wrong shape when a comparison is to
+read it. The children import copydetect without matplotlib (copydetect.detector imports pyplot
+for its own report, which they never make) and tokenise with pygments' Python lexer by name,
 not by a file name (a lookup that imports every pygments plugin: IPython's lexers); it is the lexer
 that name picks, so the fingerprints are the same.
 """
@@ -58,10 +59,14 @@ class FingerprintError(GraderError):
 
 @functools.cache
 def version() -> str:
-    """The method's name in every fingerprint key; read from the installed metadata (importing copydetect here took 1 s)."""
+    """The method's name in every fingerprint key: what a kept fingerprint depends on besides the text and the
+    baseline. copydetect's version, pygments' (its tokens) and the interpreter's string hash (copydetect hashes
+    with hash(): siphash24 before Python 3.11, siphash13 since), read from the installed metadata (importing
+    copydetect here took 1 s)."""
     from importlib import metadata
 
-    return f"copydetect {metadata.version('copydetect')} k{K} w{WINDOW}"
+    return (f"copydetect {metadata.version('copydetect')} pygments {metadata.version('pygments')} "
+            f"{sys.hash_info.algorithm} k{K} w{WINDOW}")  # fmt: skip
 
 
 @functools.cache
@@ -82,12 +87,16 @@ class Job:
 
 
 def ensure(jobs: list[Job], baseline: str, folder: Path, workers: int, timeout: float = 600.0, stop=None,
-           children: Children | None = None) -> None:  # fmt: skip
-    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop, children: see Children)."""
+           children: Children | None = None, check: bool = False) -> None:  # fmt: skip
+    """Compute the fingerprints that are not kept yet, `workers` children at a time (stop, children: see Children).
+
+    check: a kept file is also computed again when it cannot be read as a fingerprint (one damaged file
+    would otherwise stop every later comparison of the class); asked for when the files are about to be read."""
     folder.mkdir(parents=True, exist_ok=True)
     todo, seen = [], set()
     for job in jobs:
-        if job.digest not in seen and not (folder / f"{job.digest}.json").is_file():
+        path = folder / f"{job.digest}.json"
+        if job.digest not in seen and not (path.is_file() and (not check or _fingerprint_fits(read_json(path)))):
             seen.add(job.digest)
             todo.append(job)
     if not todo:
@@ -117,14 +126,32 @@ def compare(digests: list[str], folder: Path, workers: int, threshold: float, fo
 def compare_kept(digests: list[str], folder: Path, workers: int, threshold: float, focus: list[bool] | None = None,
                  timeout: float = 600.0, stop=None, children: Children | None = None) -> list[list]:  # fmt: skip
     """compare(), or the comparison kept in <folder>/compared.json when it was made of the same inputs."""
-    focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
-    key = hashlib.sha256(json.dumps([method(), threshold, digests, focus]).encode()).hexdigest()
-    kept = read_json(folder / PAIRS)
-    if isinstance(kept, dict) and kept.get("key") == key and _pairs_fit(kept.get("pairs"), len(digests)):
-        return kept["pairs"]
+    kept = kept_pairs(digests, folder, threshold, focus)
+    if kept is not None:
+        return kept
     pairs = compare(digests, folder, workers, threshold, focus, timeout, stop, children)
-    write_json(folder / PAIRS, {"key": key, "pairs": pairs})
+    write_json(folder / PAIRS, {"key": _pairs_key(digests, threshold, focus), "pairs": pairs})
     return pairs
+
+
+def kept_pairs(digests: list[str], folder: Path, threshold: float, focus: list[bool] | None = None) -> list[list] | None:
+    """The comparison kept in <folder>/compared.json when it was made of the same inputs, else None."""
+    kept = read_json(folder / PAIRS)
+    if isinstance(kept, dict) and kept.get("key") == _pairs_key(digests, threshold, focus) and _pairs_fit(
+            kept.get("pairs"), len(digests)):  # fmt: skip
+        return kept["pairs"]
+    return None
+
+
+def _pairs_key(digests: list[str], threshold: float, focus: list[bool] | None) -> str:
+    focus = [True] * len(digests) if focus is None else [bool(f) for f in focus]
+    return hashlib.sha256(json.dumps([method(), threshold, digests, focus]).encode()).hexdigest()
+
+
+def _fingerprint_fits(data) -> bool:
+    """Is `data` what a fingerprint child writes (the fields `load` reads, of their types)?"""
+    types_ = {"k": int, "length": int, "normalised": str, "coverage": int, "offsets": list, "hashes": dict}
+    return isinstance(data, dict) and all(type(data.get(name)) is kind for name, kind in types_.items())
 
 
 def _pairs_fit(pairs, count: int) -> bool:

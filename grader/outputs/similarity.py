@@ -122,11 +122,13 @@ def code_pairs(entries: list[Entry], baseline: str, folder: Path, jobs: int, thr
     children: a fingerprint.Children for every step (default: children of each step's own)."""
     coded = [e for e in entries if e.text is not None and e.text.strip()]
     keys = [fingerprint.digest(e.text, baseline) for e in coded]
-    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop,
-                       children=children)  # fmt: skip
-    pairs = []
     focus = [e.kind == "submission" for e in coded]
-    found = fingerprint.compare_kept(keys, folder, jobs, threshold, focus, stop=stop, children=children)
+    kept = fingerprint.kept_pairs(keys, folder, threshold, focus)  # then the fingerprints are not read
+    fingerprint.ensure([fingerprint.Job(k, e.text) for k, e in zip(keys, coded)], baseline, folder, jobs, stop=stop,
+                       children=children, check=kept is None)  # fmt: skip
+    pairs = []
+    found = kept if kept is not None else fingerprint.compare_kept(keys, folder, jobs, threshold, focus, stop=stop,
+                                                                  children=children)  # fmt: skip
     for i, j, share_i, share_j, matched in found:
         if coded[i].kind != "submission":
             i, j, share_i, share_j = j, i, share_j, share_i

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -214,6 +215,27 @@ def test_a_zygote_killed_mid_run_has_the_run_started_again_plainly(gate, runner)
     assert status == "graded" and "the zygote ended during the run" in log and "plain way" in log
     again = runner.run("exercise02.py", (KIT / "solutions" / "exercise02.py").read_bytes(), 1)
     assert again[1] == "graded" and "[grader]" not in again[3] and runner._zygote.pid != first
+
+
+def test_a_zygote_that_does_not_answer_is_replaced(runner, monkeypatch):
+    """When the zygote runs but does not answer a run (stopped, stuck), is that run started the plain way and the
+    zygote ended and replaced, instead of every later run waiting for it in turn?"""
+    from grader.grading import zygote as zygote_module
+
+    code = (KIT / "solutions" / "exercise02.py").read_bytes()
+    assert runner.run("exercise02.py", code, 1)[1] == "graded"
+    stuck = runner._zygote.pid
+    monkeypatch.setattr(zygote_module, "REPLY_SECONDS", 1.0)
+    os.kill(stuck, signal.SIGSTOP)
+    try:
+        first = runner.run("exercise02.py", code, 1)
+        assert first[1] == "graded" and "did not answer the run within 1 s" in first[3] and "plain way" in first[3]
+        wait_until(lambda: gone(stuck), 30, "the zygote that did not answer was ended")
+        again = runner.run("exercise02.py", code, 1)
+        assert again[1] == "graded" and "[grader]" not in again[3] and runner._zygote.pid != stuck
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGCONT)
 
 
 def test_close_ends_the_zygote(runner):

@@ -209,3 +209,21 @@ def test_a_failing_check_never_costs_the_report(tmp_path, monkeypatch):
     found = similarity.write_safely(tmp_path, [], kit=KIT)
     assert found.flags is None and "RuntimeError: boom" in found.problems[0]
     assert not (tmp_path / "similarity.html").exists()
+
+
+def test_fingerprint_keys_name_the_tokeniser_and_the_string_hash(monkeypatch):
+    """Does a kept fingerprint's key change with pygments' version (its tokens) and name the interpreter's string
+    hash (copydetect's k-gram hashes), so that files kept by another installation are computed again?"""
+    import sys
+    from importlib import metadata
+
+    text, real = "def f(x):\n    return x + 1\n", metadata.version
+    before = fingerprint.digest(text, "")
+    assert sys.hash_info.algorithm in fingerprint.version()
+    fingerprint.version.cache_clear()
+    monkeypatch.setattr(metadata, "version", lambda name: "0.0" if name == "pygments" else real(name))
+    try:
+        assert fingerprint.digest(text, "") != before
+    finally:
+        fingerprint.version.cache_clear()
+        fingerprint.method.cache_clear()

@@ -97,9 +97,11 @@ def test_a_second_run_starts_no_child_and_writes_the_same_pages(compared, monkey
     assert {name: (out / name).read_bytes() for name in similarity.OUTPUTS} == before
 
 
-@pytest.mark.parametrize("damage", ["other key", "index out of range", "not json", "spans of another shape"])
+@pytest.mark.parametrize("damage", ["other key", "index out of range", "not json", "spans of another shape",
+                                    "a fingerprint cut short"])  # fmt: skip
 def test_kept_files_that_do_not_fit_are_computed_again(compared, tmp_path, damage):
-    """Is a kept comparison or span file read only when its key and shape fit (else computed again, to the same pages)?"""
+    """Is a kept comparison, span or fingerprint file read only when its key and shape fit (else computed again,
+    to the same pages)?"""
     out, subs, _, found = compared
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
@@ -112,6 +114,10 @@ def test_kept_files_that_do_not_fit_are_computed_again(compared, tmp_path, damag
         (folder / fingerprint.PAIRS).write_text(json.dumps(kept))
     elif damage == "not json":
         (folder / fingerprint.PAIRS).write_text("{")
+    elif damage == "a fingerprint cut short":  # and the class changed since: the comparison reads the fingerprints
+        (folder / fingerprint.PAIRS).unlink()
+        cut = min(path for path in folder.glob("*.json") if len(path.stem) == 32)
+        cut.write_text(cut.read_text()[:100])
     else:
         spans = json.loads((folder / fingerprint.SPANS).read_text())
         (folder / fingerprint.SPANS).write_text(json.dumps({key: [[1, 2]] for key in spans}))
@@ -120,6 +126,7 @@ def test_kept_files_that_do_not_fit_are_computed_again(compared, tmp_path, damag
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(fingerprint, "run_children", lambda tasks, *a, **k: ops.extend(t["op"] for t in tasks) or real(tasks, *a, **k))
         again = similarity.write_similarity(copy, subs, kit=KIT, jobs=2, imports={})
-    assert ops == (["spans"] if damage == "spans of another shape" else ["compare", "compare"])
+    expected = {"spans of another shape": ["spans"], "a fingerprint cut short": ["fingerprint", "compare", "compare"]}
+    assert ops == expected.get(damage, ["compare", "compare"])
     assert again.pairs == found.pairs
     assert (copy / "similarity.html").read_bytes() == (out / "similarity.html").read_bytes()
