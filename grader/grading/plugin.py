@@ -119,13 +119,15 @@ def raised_by_trusted_code(excinfo, submission: set[Path]) -> bool:
 
 
 def time_limit(item) -> float | None:
-    """The test's time limit as pytest-timeout applies it: its `timeout` marker, else --timeout, else the ini value."""
+    """The test's time limit as pytest-timeout applies it: its `timeout` marker (`timeout(5)` or `timeout(timeout=5)`),
+    else --timeout, else the ini value."""
     marker = item.get_closest_marker("timeout")
     try:
         ini = item.config.getini("timeout")
     except ValueError:  # pytest-timeout not loaded: no ini value
         ini = None
-    for value in (marker.args[0] if marker and marker.args else None, item.config.getoption("timeout", None), ini):
+    marked = (marker.args[0] if marker.args else marker.kwargs.get("timeout")) if marker else None
+    for value in (marked, item.config.getoption("timeout", None), ini):
         try:
             if value not in (None, "") and float(value) > 0:
                 return float(value)
@@ -134,13 +136,26 @@ def time_limit(item) -> float | None:
     return None
 
 
-def cut_by_timer(item, report) -> float | None:
-    """The time limit that cut this test's call short, else None. Judged by the clock, never by the failure's text
-    (which the submission's own exception could imitate): a failed call that lasted its whole limit."""
+def func_only(item) -> bool:
+    """Whether the limit times the test function alone (pytest-timeout's func_only), not set-up, call and teardown."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and "func_only" in marker.kwargs:
+        return bool(marker.kwargs["func_only"])
+    try:
+        return bool(item.config.getini("timeout_func_only"))
+    except ValueError:
+        return False
+
+
+def cut_by_timer(item, report, elapsed: float) -> float | None:
+    """The time limit that cut this test short, else None. Judged by the clock, never by the failure's text (which
+    the submission's own exception could imitate): a phase that failed once the test had used its whole limit.
+    `elapsed`: the seconds the limit covers up to the end of this phase (pytest-timeout's timer runs across
+    set-up, call and teardown together, or over the call alone with func_only)."""
     limit = time_limit(item)
-    if report.when != "call" or not report.failed or limit is None:
+    if not report.failed or limit is None:
         return None
-    return limit if report.duration >= 0.98 * limit else None
+    return limit if elapsed >= 0.98 * limit else None
 
 
 def failure_message(report) -> str:
@@ -168,7 +183,8 @@ class ResultsRecorder:
         self.submission = submission_files(config)
         self.stops: set[str] = set()  # limits that stopped a worker during the run
         self.usage: dict = {}
-        self.timed_out: dict[str, float] = {}  # nodeid -> the time limit that cut its call short
+        self.timed_out: dict[str, float] = {}  # nodeid -> the time limit that cut it short
+        self.elapsed: dict[str, float] = {}  # nodeid -> seconds of its phases so far that its time limit covers
 
     def pytest_collection_finish(self, session):
         for item in session.items:  # after -k/-m deselection: only what runs
@@ -190,7 +206,9 @@ class ResultsRecorder:
         report = yield
         if call.excinfo is not None and report.failed and raised_by_trusted_code(call.excinfo, self.submission):
             self.internal[item.nodeid] = type(call.excinfo.value).__name__
-        limit = cut_by_timer(item, report)
+        if report.when == "call" or not func_only(item):
+            self.elapsed[item.nodeid] = self.elapsed.get(item.nodeid, 0.0) + report.duration
+        limit = cut_by_timer(item, report, self.elapsed.get(item.nodeid, 0.0))
         if limit is not None:  # load-dependent: the grader grades the submission again next run (harness.reusable)
             self.stops.add(TIMER_STOP)
             self.timed_out[item.nodeid] = limit
