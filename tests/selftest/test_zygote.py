@@ -45,7 +45,10 @@ HOLD = '''
 import os, threading, time
 
 def test_hold():
-    open(os.environ["HOLD_STARTED"], "w").write(str(os.getpid()))
+    partial = os.environ["HOLD_STARTED"] + ".partial"  # written whole, then renamed: never read half-written
+    with open(partial, "w") as handle:
+        handle.write(str(os.getpid()))
+    os.replace(partial, os.environ["HOLD_STARTED"])
     deadline, pause = time.monotonic() + 120, threading.Event()
     while not os.path.exists(os.environ["HOLD_RELEASE"]) and time.monotonic() < deadline:
         pause.wait(0.05)
