@@ -6,6 +6,7 @@ import contextlib
 import os
 import pickle
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -185,9 +186,9 @@ def test_a_zygote_that_cannot_start_leaves_the_runs_to_the_plain_spawn(tmp_path,
     from grader.grading import runner as runner_module
     from grader.grading.zygote import Zygote
 
-    class Elsewhere(Zygote):  # started where the kit is not importable: its import of grader fails
-        def __init__(self, launch, cwd, env):
-            super().__init__(launch, tmp_path, env)
+    class Elsewhere(Zygote):  # started where the kit is not importable: its import of grader fails (-I -S: no
+        def __init__(self, launch, cwd, env):  # site, so no installed kit; no current folder on sys.path)
+            super().__init__([sys.executable, "-I", "-S"], tmp_path, env)
 
     monkeypatch.setattr(runner_module, "Zygote", Elsewhere)
     runner = runner_module.Runner(KIT, STANDIN, budget=300, backend="in-process")

@@ -236,7 +236,9 @@ def test_a_zygote_that_cannot_import_says_why(tmp_path):
     """Started where the kit is not importable, does start() fail with the zygote's own error text?"""
     from grader.grading.zygote import Zygote, ZygoteError
 
-    broken = Zygote(launch(), tmp_path, base_env())
+    # -I -S kept (no launcher, which would exec a full interpreter): no site, so no installed or editable kit,
+    # and no current folder on sys.path: grader cannot be imported, wherever the kit is installed
+    broken = Zygote([sys.executable, "-I", "-S"], tmp_path, base_env())
     with pytest.raises(ZygoteError, match="did not start .*No module named 'grader'"):
         broken.start()
     assert broken.process.returncode not in (None, 0)
