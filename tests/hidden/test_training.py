@@ -29,7 +29,7 @@ import replay
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
 XOR_SEEDS = (0, 1, 2, 3, 4)
-XOR_EPOCHS = 600  # every seed of 40 random encodings is right by 300
+XOR_EPOCHS = 400  # every seed of 100 random encodings is right by 250 (by 200: as few as 3 of 5)
 XOR_LR = 2.0  # with mse = sum/(2N) this is lr 1.0 on the mean squared error (numerics.md §2.3)
 
 
@@ -101,9 +101,10 @@ def test_xor_learns(student, request, rng):
                "MLP.backward (grad_biases, the tanh derivative) and MLP.update.")
 
 
-MNIST_PER_CLASS = 1500  # training images per class: one epoch of 15,000, a quarter of the full set's cost
-MNIST_RATES = (0.1, 0.02)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
-MNIST_THRESHOLD = 0.89  # correct implementations reach 91.0-92.5 % (5000 test images, 50 seeds): 2 points below the lowest
+MNIST_PER_CLASS = 600  # training images per class: one epoch of 6,000, a tenth of the full set's cost
+MNIST_HIDDEN = 64  # hidden units: 0.6 of the step cost of 128 for about 0.4 points less accuracy
+MNIST_RATES = (0.4, 0.05)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
+MNIST_THRESHOLD = 0.88  # correct implementations reach 90.4-92.1 % (5000 test images, 30 seeds): 2.4 points below the lowest
 MNIST_BLOCK = 16  # pixels mixed together by one orthogonal block (784 = 49 x 16)
 MNIST_SECONDS = 230  # CPU seconds for the training request (both rates), within the test's timeout of 240 s
 MNIST_TEST = 5000  # test images judged, drawn at random: the standard error of an accuracy near 92 % is 0.4 points
@@ -171,15 +172,16 @@ def training_steps(student, model, X, Y, order, batch_size, lr, what):
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, rng, record_property):
-    """Do forward, backward and update train a 784-128-10 ReLU net to at least 89 % accuracy on unseen data in 1 epoch of 15,000 images?"""
+    """Do forward, backward and update train a 784-64-10 ReLU net to at least 88 % accuracy on unseen data in 1 epoch of 6,000 images?"""
     secret = secret_generator(request, rng)
     X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
     seed = int(rng.integers(0, 2**31))
     order = replay.epoch_orders(len(X_train), 1, int(rng.integers(0, 2**31)))
     cut = int(0.8 * len(X_train)) // 32 * 32
-    model = check.model(student.MLP([784, 128, 10], activation="relu", output_activation="identity",
-                                    loss="cross_entropy", seed=seed), "MLP([784, 128, 10], ...)")
-    setting = (f"MNIST 784-128-10 (ReLU, cross-entropy, batch 32, 1 epoch over {len(X_train)} training images, lr "
+    sizes = [784, MNIST_HIDDEN, 10]
+    model = check.model(student.MLP(sizes, activation="relu", output_activation="identity",
+                                    loss="cross_entropy", seed=seed), f"MLP({sizes}, ...)")
+    setting = (f"MNIST 784-{MNIST_HIDDEN}-10 (ReLU, cross-entropy, batch 32, 1 epoch over {len(X_train)} training images, lr "
                f"{MNIST_RATES[0]} for the first {cut} and {MNIST_RATES[1]} for the rest, forward, loss, backward, "
                "update in an order chosen by the grader; the pixels mixed and the classes permuted, which a dense "
                "net learns exactly as well)")
@@ -192,7 +194,8 @@ def test_mnist_accuracy(student, request, rng, record_property):
     try:
         out = ref.forward(weights, biases, X_test, "relu", "identity")
     except ValueError:
-        check.fail("after training, the weights do not have the shapes (128, 784) and (10, 128). Look at MLP.update.")
+        check.fail(f"after training, the weights do not have the shapes ({MNIST_HIDDEN}, 784) and (10, {MNIST_HIDDEN}). "
+                   "Look at MLP.update.")
     if not np.all(np.isfinite(out)):
         check.fail(f"{setting}: the weights contain NaN or inf: training diverged. "
                    "Look at MLP.backward (the 1/N of the loss gradient) and MLP.update.")
@@ -202,7 +205,7 @@ def test_mnist_accuracy(student, request, rng, record_property):
         return
     shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
     check.fail(f"{setting}: accuracy on {len(y_test)} test images {100 * accuracy:.2f} %, expected at least "
-               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 91 to 92.5 %)"
+               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 90.4 to 92.1 %)"
                + (f"; mean training loss {check.short(shown)}" if shown else "") +
                ". The unit tests above point at the part that is wrong; if they all pass, look at MLP.update and "
                "at what forward keeps for backward.")
@@ -210,6 +213,8 @@ def test_mnist_accuracy(student, request, rng, record_property):
 
 LR_DEFAULTS = {"layer_sizes": None, "activation": "relu", "epochs": 2, "batch_size": 32, "seed": 0}
 LR_KEYS = ("train_loss", "val_loss", "val_accuracy")
+LR_TRAIN, LR_VAL = 200, 100  # rows of the redraw's data the graded calls train and validate on: histories are
+# compared exactly, so more rows catch nothing more, and each row costs a step in the worker and in the replay
 REDRAW_EPOCHS = 3  # per rate, on lr_data's small subset: the redraw costs a fraction of a second
 REDRAW_SECONDS = 20  # a redraw that hangs leaves the graded calls their own 60 s each within the test's timeout
 
@@ -321,13 +326,14 @@ def likely_cause(got, rates, data, given, n_val) -> str:
 @pytest.mark.timeout(150)
 def test_learning_rate_experiment_histories(student, rng, record_property):
     """Does learning_rate_experiment train a fresh model per rate with every argument it is given, and the defaults?"""
-    data = [np.asarray(a) for a in lr_data(student, rng)]
+    redraw = [np.asarray(a) for a in lr_data(student, rng)]
+    data = [redraw[0][:LR_TRAIN], redraw[1][:LR_TRAIN], redraw[2][:LR_VAL], redraw[3][:LR_VAL]]
     n_val = len(data[2])
     look = "Look at learning_rate_experiment."
     given = {"layer_sizes": (784, 24, 16, 10), "activation": "tanh", "epochs": 3, "batch_size": 25,
              "seed": int(rng.integers(1, 2**31))}
     rates = [float(np.round(rng.uniform(low, 2 * low), 4)) for low in (0.005, 0.05, 0.2)]
-    record_redraw(student, data, record_property)
+    record_redraw(student, redraw, record_property)
     for arguments in (given, {}):
         shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
         call = f"learning_rate_experiment({rates}, X_train, Y_train, X_val, Y_val{', ' + shown if shown else ''})"
