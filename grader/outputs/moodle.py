@@ -232,6 +232,17 @@ def comment(row, result, key, feedback_file: str, tutor: str = "") -> str:
     return "".join(parts)
 
 
+def write_class(out: Path, sheet: Worksheet, written, results: dict, key, tutor_comments: dict[str, str],
+                missing_zero: bool, upload_pending: bool) -> tuple[list[Path], list[str]]:  # fmt: skip
+    """<out>/moodle/ from what the outputs hold now: `written`'s grade rows (view.Written), the feedback pages in
+    its folder, the tutor's comments. The one call behind both `grader grade --worksheet` (after the pages) and a
+    save in `grader review` (from the worksheet kept in <out>/review/), so a save gives Moodle what a run would.
+    `sheet` is matched to the class (match_class; a review save restores its team folders from the kept inputs)."""
+    pages = {sid: written.feedback / f"{sid}.html" for sid in results}
+    return write_moodle(out / "moodle", sheet, written.rows, results, key, {sid: page for sid, page in pages.items() if page.is_file()},
+                        missing_zero, upload_pending, tutor_comments)  # fmt: skip
+
+
 def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages: dict[str, Path],
                  missing_zero: bool, upload_pending: bool = False,
                  tutor_comments: dict[str, str] | None = None) -> tuple[list[Path], list[str]]:  # fmt: skip

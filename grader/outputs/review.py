@@ -147,10 +147,9 @@ class Desk:
 
         try:
             sheet = worksheet.read_worksheet(inputs.worksheet, inputs.columns)
-            pages = {s.id: self.out / "feedback" / f"{s.id}.html" for s in snap.submissions}
-            _, problems = moodle.write_moodle(self.out / "moodle", sheet, written.rows, snap.results, snap.key,
-                                              {sid: page for sid, page in pages.items() if page.is_file()},
-                                              inputs.missing_zero, inputs.upload_pending, self.manual().comments)  # fmt: skip
+            sheet.team_folders = dict(inputs.team_folders)  # what match_class found when the class was graded
+            _, problems = moodle.write_class(self.out, sheet, written, snap.results, snap.key, self.manual().comments,
+                                             inputs.missing_zero, inputs.upload_pending)  # fmt: skip
         except (OSError, worksheet.WorksheetError) as error:
             self.stale = MOODLE_STALE.format(why=f"writing them again failed ({error})")
             return []

@@ -45,9 +45,11 @@ class MoodleInputs:
     columns: object  # language.Language from --columns, or None (the worksheet's own language)
     missing_zero: bool
     upload_pending: bool
+    team_folders: dict[str, tuple[str, str]]  # Worksheet.team_folders as match_class found them (4.1+ team downloads)
 
 
-def write_moodle_inputs(out: Path, worksheet: Path | None, columns, missing_zero: bool, upload_pending: bool) -> None:
+def write_moodle_inputs(out: Path, worksheet: Path | None, columns, missing_zero: bool, upload_pending: bool,
+                        team_folders: dict[str, tuple[str, str]]) -> None:  # fmt: skip
     """Keep the Moodle run's inputs beside the snapshot; without a worksheet, remove a previous run's."""
     folder = Path(out) / FOLDER
     if worksheet is None:
@@ -59,7 +61,8 @@ def write_moodle_inputs(out: Path, worksheet: Path | None, columns, missing_zero
     partial.write_bytes(Path(worksheet).read_bytes())  # the file grader grade has just read and checked
     os.replace(partial, folder / WORKSHEET)
     _write_json(folder / MOODLE, {"columns": None if columns is None else dataclasses.asdict(columns),
-                                  "missing_zero": bool(missing_zero), "upload_pending": bool(upload_pending)})  # fmt: skip
+                                  "missing_zero": bool(missing_zero), "upload_pending": bool(upload_pending),
+                                  "team_folders": {sid: list(folder) for sid, folder in team_folders.items()}})  # fmt: skip
 
 
 def read_moodle_inputs(out: Path) -> MoodleInputs | None:
@@ -72,7 +75,8 @@ def read_moodle_inputs(out: Path) -> MoodleInputs | None:
         columns = data["columns"]
         if columns is not None:
             columns = Language(**{k: tuple(v) if isinstance(v, list) else v for k, v in columns.items()})
-        inputs = MoodleInputs(folder / WORKSHEET, columns, bool(data["missing_zero"]), bool(data["upload_pending"]))
+        teams = {str(sid): (str(group), str(number)) for sid, (group, number) in data["team_folders"].items()}
+        inputs = MoodleInputs(folder / WORKSHEET, columns, bool(data["missing_zero"]), bool(data["upload_pending"]), teams)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return inputs if inputs.worksheet.is_file() else None

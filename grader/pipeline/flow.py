@@ -213,13 +213,13 @@ def write_lms(request: Request, checked: Checked, out: Path, batch, written: Wri
               say) -> list[Path]:  # fmt: skip
     """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files. Their
     inputs are kept beside the review snapshot, so a save in `grader review` writes them again."""
-    snapshot.write_moodle_inputs(out, request.worksheet if checked.sheet is not None else None, request.columns,
-                                 request.missing_zero, request.upload_pending)  # fmt: skip
-    if checked.sheet is None:
+    sheet = checked.sheet
+    snapshot.write_moodle_inputs(out, request.worksheet if sheet is not None else None, request.columns,
+                                 request.missing_zero, request.upload_pending, sheet.team_folders if sheet else {})  # fmt: skip
+    if sheet is None:
         return []
-    files, problems = moodle.write_moodle(out / "moodle", checked.sheet, written.rows, batch.results, batch.key,
-                                          {p.stem: p for p in written.pages}, request.missing_zero,
-                                          request.upload_pending, points.comments)  # fmt: skip
+    files, problems = moodle.write_class(out, sheet, written, batch.results, batch.key, points.comments,
+                                         request.missing_zero, request.upload_pending)  # fmt: skip
     for problem in problems:
         say(f"worksheet: {problem}")
     return files

@@ -90,6 +90,28 @@ def test_model_teams_special_characters_and_default_group(tmp_path):
     assert 206 not in moodle.grades
 
 
+
+def test_model_team_review_save_reaches_the_same_members(tmp_path):
+    """A 4.1+ team class, then a manual point saved in `grader review`: does the feedback zip written again still
+    reach every group member (by the group's id, as `grader grade`'s did), with the page that holds the new point?"""
+    from grader.outputs import review
+
+    moodle = team_class()
+    s = {p.participant: p for p in moodle.students}
+    submitted = {p: DUE - timedelta(hours=1) for p in (201, 202, 203, 204)}
+    out, _, _, graded = run(tmp_path, moodle, [(s[201], ADA), (s[203], BOB)], submitted, "--upload-pending")
+    assert sorted(graded.files) == [201, 202, 203, 204]
+    sid = kit_grades(out)["201"]["submission"]
+    saved = review.Desk(out, out / "manual.csv").save(sid, {"plots": "5", "report": "", "comment": "well drawn"},
+                                                       {"plots": "", "report": "", "comment": ""})  # fmt: skip
+    assert saved[0] == []
+    course = team_class()  # the same course, importing the zip written by the save
+    again = mm.import_feedback_zip(course, (out / "moodle" / "feedback-files.zip").read_bytes())
+    assert sorted(again.files) == [201, 202, 203, 204]
+    for participant in (201, 202):
+        assert course.grades[participant].files["feedback.html"] == (out / "feedback" / f"{sid}.html").read_bytes()
+    assert b"well drawn" in course.grades[201].files["feedback.html"]
+
 def test_model_team_folder_matching_nothing_is_loud(tmp_path):
     """A team folder no worksheet row names: the terminal, the report's Attention box and the closing message say so."""
     moodle = team_class()
