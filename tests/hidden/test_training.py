@@ -101,10 +101,10 @@ def test_xor_learns(student, request, rng):
                "MLP.backward (grad_biases, the tanh derivative) and MLP.update.")
 
 
-MNIST_PER_CLASS = 600  # training images per class: one epoch of 6,000, a tenth of the full set's cost
+MNIST_PER_CLASS = 1000  # training images per class: one epoch of 10,000, a sixth of the full set's cost
 MNIST_HIDDEN = 64  # hidden units: 0.6 of the step cost of 128 for about 0.4 points less accuracy
-MNIST_RATES = (0.4, 0.05)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
-MNIST_THRESHOLD = 0.88  # correct implementations reach 90.4-92.1 % (5000 test images, 30 seeds): 2.4 points below the lowest
+MNIST_RATES = (0.2, 0.04)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
+MNIST_THRESHOLD = 0.88  # between correct implementations and the bugs that learn (docs/decisions.md, measured)
 MNIST_BLOCK = 16  # pixels mixed together by one orthogonal block (784 = 49 x 16)
 MNIST_SECONDS = 230  # CPU seconds for the training request (both rates), within the test's timeout of 240 s
 MNIST_TEST = 5000  # test images judged, drawn at random: the standard error of an accuracy near 92 % is 0.4 points
@@ -173,7 +173,7 @@ def training_steps(student, model, X, Y, order, batch_size, lr, what):
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, rng, record_property):
-    """Do forward, backward and update train a 784-64-10 ReLU net to at least 88 % accuracy on unseen data in 1 epoch of 6,000 images?"""
+    """Do forward, backward and update train a 784-64-10 ReLU net to at least 88 % accuracy on unseen data in 1 epoch of 10,000 images?"""
     secret = secret_generator(request, rng)
     X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
     seed = int(rng.integers(0, 2**31))
@@ -206,7 +206,7 @@ def test_mnist_accuracy(student, request, rng, record_property):
         return
     shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
     check.fail(f"{setting}: accuracy on {len(y_test)} test images {100 * accuracy:.2f} %, expected at least "
-               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 90.4 to 92.1 %)"
+               f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 91 to 92.5 %)"
                + (f"; mean training loss {check.short(shown)}" if shown else "") +
                ". The unit tests above point at the part that is wrong; if they all pass, look at MLP.update and "
                "at what forward keeps for backward.")
