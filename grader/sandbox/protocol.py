@@ -21,7 +21,6 @@ from __future__ import annotations
 import builtins
 import json
 import math
-import mmap
 import os
 import select
 import struct
@@ -426,23 +425,7 @@ def write_message(fd: int, message, deadline: float | None = None) -> None:
             chunks[at] = chunks[at][written:]
 
 
-POPULATE_BYTES = 1 << 20  # a message body from this size on is read into memory mapped with MAP_POPULATE
-
-
-def fresh_buffer(size: int) -> bytearray | mmap.mmap:
-    """A zeroed writable buffer of `size` bytes of its own. A large one is an anonymous private mapping made with
-    MAP_POPULATE: the kernel makes its pages in one call, where bytearray's zeroing takes a fault per 4 KiB page
-    (47 MB, the MNIST test's training images: 11,500 faults; allocating and filling it took 35 ms of system time,
-    22 ms mapped so). Only the allocation differs: the same bytes are read into it, used like the bytearray."""
-    if size >= POPULATE_BYTES and hasattr(mmap, "MAP_POPULATE"):
-        try:
-            return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
-        except (OSError, ValueError):  # no memory to map now: the plain buffer says so as it always did
-            pass
-    return bytearray(size)
-
-
-def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearray | mmap.mmap:
+def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearray:
     """The body of the next message. EOFError if the pipe closes, TimeoutError past the deadline,
     ProtocolError if the announced size is over `limit` (checked before allocating)."""
     head = _read_exact(fd, _LENGTH.size, deadline)
@@ -452,8 +435,8 @@ def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearra
     return _read_exact(fd, size, deadline)
 
 
-def _read_exact(fd: int, size: int, deadline: float | None) -> bytearray | mmap.mmap:
-    buffer, got = fresh_buffer(size), 0
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytearray:
+    buffer, got = npy.fresh_buffer(size), 0  # a large one mapped at once (a bytearray's pages fault one by one)
     view = memoryview(buffer)
     while got < size:
         if deadline is not None:

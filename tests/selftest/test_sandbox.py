@@ -530,7 +530,7 @@ def test_npy_headers_are_numpys_layout_for_every_offset_the_second_time_too():
 def test_a_large_message_is_read_into_memory_mapped_at_once():
     """Is a message body from POPULATE_BYTES on read into an anonymous mapping (its pages made in one call) holding
     exactly the bytes sent, and a smaller one into a bytearray?"""
-    large = bytes(range(256)) * ((protocol.POPULATE_BYTES >> 8) + 3)
+    large = bytes(range(256)) * ((protocol.npy.POPULATE_BYTES >> 8) + 3)
     read, write = os.pipe()
     writer = threading.Thread(target=lambda: [protocol.write_message(write, struct.pack("<Q", len(b)) + b)
                                               for b in (large, b"small")])  # fmt: skip
