@@ -140,10 +140,14 @@ class Desk:
                     manual_points.save_points(self.manual_path, sid, sub.members, cells)
                 except (OSError, UnicodeDecodeError, csv.Error) as error:
                     return Saved([f"{self.manual_path} could not be updated ({error}); nothing was saved"])
-            moodle_files = self.moodle_files()
-            inputs = snapshot.read_moodle_inputs(self.out) if moodle_files else None
-            stale = "" if inputs is not None or not moodle_files else MOODLE_STALE.format(
-                why="the worksheet they were made from is not kept in review/ (the last run had no --worksheet, or an older kit wrote them)")
+            inputs, stale = None, ""
+            if self.moodle_files():
+                try:
+                    inputs = snapshot.read_moodle_inputs(self.out, snap.moodle)
+                except snapshot.SnapshotError as error:  # never moodle/ from inputs that are not this snapshot's
+                    stale = MOODLE_STALE.format(why=error)
+                if inputs is None and not stale:
+                    stale = MOODLE_STALE.format(why="the last `grader grade` here had no --worksheet")
             written = report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
                                           views=snap.views, manual=self.manual(), notes=[*filter(None, [stale]), *snap.notes],
                                           banner=snap.banner, course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip

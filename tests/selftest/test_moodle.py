@@ -198,6 +198,33 @@ def test_review_save_flashes_its_own_moodle_line(round_trip, tmp_path, monkeypat
     assert "are STALE" in page and "writing them again failed" in page and "cannot be read (busy)" in page
     assert "upload files written again" not in page
 
+
+@pytest.mark.parametrize("kept", ["snapshot of the second run", "Moodle inputs of the second run"])
+def test_review_refuses_a_snapshot_and_moodle_inputs_of_two_runs(round_trip, tmp_path, kept):
+    """A run stopped between writing the review snapshot and the Moodle inputs leaves one of each run: does a
+    save then say so and leave moodle/ as it was, rather than write it from a worksheet and options that are
+    not the graded class's?"""
+    import shutil
+
+    from grader.outputs import review
+
+    first, worksheet = tmp_path / "first", round_trip[1]
+    shutil.copytree(round_trip[0], first)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)  # the same class graded again, without --missing-zero this time
+    grade(worksheet.parent / "EX02-Exercise 02-42.zip", second, "--worksheet", str(worksheet), "--late-penalty", "10,50",
+          "--upload-pending", "--no-similarity")  # fmt: skip
+    names = ("class.json",) if kept == "snapshot of the second run" else ("moodle.json", "worksheet.csv")
+    for name in names:
+        shutil.copyfile(second / "review" / name, first / "review" / name)
+    before = {name: (first / "moodle" / name).read_bytes() for name in ("grades-upload.csv", "feedback-files.zip")}
+    saved = review.Desk(first, first / "manual.csv").save("ada-lovelace-101", {"plots": "2", "report": "", "comment": "x"},
+                                                           {"plots": "", "report": "", "comment": ""})  # fmt: skip
+    assert saved.errors == [] and "are STALE" in saved.moodle, saved
+    assert "not the ones review/class.json was written with" in saved.moodle and "again" in saved.moodle
+    assert {name: (first / "moodle" / name).read_bytes() for name in before} == before
+    assert grades_of(first)["101"]["plots_points"] == "2"  # the manual point itself is saved
+
 def test_moodle_cap_and_import_error_statuses(round_trip):
     """Does an oversize code file say which file and which cap, and an import crash get its own status?"""
     out, _, _ = round_trip
