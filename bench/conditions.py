@@ -13,9 +13,10 @@ Caches, each said to be warm (there, used) or cold (absent, so the run that need
   costs the bench's set-up, not its timed runs; it is printed so that this can be checked;
 * matplotlib's font cache (built on the first import of a matplotlib version: seconds);
 * bytecode: whether the kit's modules have __pycache__ files and whether this environment writes
-  them. The pytest runs of the grader never write any (grader.grading.runner.RUN_ENV), and the
-  sandboxed worker compiles its few runtime files at every start (`python -B` on a read-only
-  folder); the installed packages (numpy, pytest) have theirs from pip;
+  them. The pytest runs of the grader never write any (grader.grading.runner.RUN_ENV); the
+  sandboxed worker gets its runtime modules' bytecode made by the trusted side (grader/sandbox/
+  bytecode.py: compiled once per process) and compiles only boot.py; the installed packages (numpy,
+  pytest) have theirs from pip;
 * per output folder (not printed here; a fresh --out starts cold): the report's images
   (results/images), the similarity fingerprints (results/.fingerprints) and the kept results.
 """
@@ -111,7 +112,7 @@ def bytecode_line(kit: Path = KIT) -> str:
     writes = "does not write bytecode (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "writes bytecode"
     return (f"bytecode: the kit's grader/ has {compiled} .pyc files ({'warm' if compiled else 'cold'}); this environment "
             f"{writes}; the graded runs write none (RUN_ENV), so each pytest run compiles the kit's modules it imports "
-            "(about 0.03 s) and each sandboxed worker its runtime files (about 0.04 s)")  # fmt: skip
+            "(about 0.03 s); each sandboxed worker gets its runtime modules' bytecode (grader/sandbox/bytecode.py)")  # fmt: skip
 
 
 def sandbox_line() -> str:

@@ -28,7 +28,7 @@ SANDBOX_RUNTIME = ("__init__.py", "sandbox/__init__.py", "sandbox/client.py", "s
                    "sandbox/worker.py", "sandbox/host.py", "sandbox/boot.py", "sandbox/protocol.py", "sandbox/mnist.py",
                    "sandbox/npy.py", "sandbox/training.py", "sandbox/cgroup.py", "sandbox/activity.py",
                    "sandbox/staging.py", "sandbox/error.py", "sandbox/kit.py", "sandbox/cache.py", "sandbox/rule.py",
-                   "sandbox/inprocess.py", "sandbox/student.py")
+                   "sandbox/inprocess.py", "sandbox/student.py", "sandbox/bytecode.py")
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",

@@ -151,11 +151,12 @@ def cut_by_timer(item, report, elapsed: float) -> float | None:
     """The time limit that cut this test short, else None. Judged by the clock, never by the failure's text (which
     the submission's own exception could imitate): a phase that failed once the test had used its whole limit.
     `elapsed`: the seconds the limit covers up to the end of this phase (pytest-timeout's timer runs across
-    set-up, call and teardown together, or over the call alone with func_only)."""
-    limit = time_limit(item)
-    if not report.failed or limit is None:
+    set-up, call and teardown together, or over the call alone with func_only). A phase that passed is not timed:
+    its limit is not even looked up."""
+    if not report.failed:
         return None
-    return limit if elapsed >= 0.98 * limit else None
+    limit = time_limit(item)
+    return limit if limit is not None and elapsed >= 0.98 * limit else None
 
 
 def failure_message(report) -> str:

@@ -31,19 +31,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-
 ASSIGNMENT = "exercise02"
 UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
 NOTEBOOK = "exercise02"
-
 
 # Installed with nbgrader (jupyter-events asks for jsonschema[format-nongpl]) and imported by jsonschema when
 # present, but never used by a gradebook: rfc3987-syntax compiles an IRI grammar at import, half of the
 # nbgrader import's time. Marked absent before nbgrader is first imported, jsonschema goes without it (its
 # own fallback for an optional format checker).
 UNUSED_IMPORTS = ("rfc3987_syntax",)
-
-
 LOADING = threading.RLock()
 
 
@@ -73,17 +69,29 @@ def deferred_package(name: str):
     A module-level __getattr__ (PEP 562) answers a name that is a submodule with the submodule, imported
     (what `from . import utils` asks the package for), and runs __init__.py, once, for any other name
     (`from nbgrader import x`, a server extension's loader, __version__): so a later full use of nbgrader
-    in this process finds the package as a whole import would have left it."""
+    in this process finds the package as a whole import would have left it. An __init__.py that raises leaves it
+    half made: that name and every later one it lacks raise an ImportError naming the file and the original error."""
     spec = importlib.util.find_spec(name)
     package = importlib.util.module_from_spec(spec)
+    failed: list[Exception] = []
+
+    def broken() -> ImportError:  # a new one each time, chained to what __init__.py raised
+        return ImportError(f"the package {name} cannot be used: {spec.origin} raised {type(failed[0]).__name__}: "
+                           f"{failed[0]} (reinstall it: pip install --force-reinstall {name})", name=name)  # fmt: skip
 
     def complete(attribute: str):
         found = None if attribute.startswith("__") else importlib.util.find_spec(f"{name}.{attribute}")
         if found is not None and found.has_location:  # a module or package of its own (not a data folder)
             return importlib.import_module(f"{name}.{attribute}")
         with LOADING:
-            if package.__dict__.pop("__getattr__", None) is not None:  # the first such name runs __init__.py
-                spec.loader.exec_module(package)
+            if not failed and package.__dict__.pop("__getattr__", None) is not None:  # the first such name: __init__.py
+                try:
+                    spec.loader.exec_module(package)
+                except Exception as error:
+                    failed.append(error)
+                    package.__getattr__ = complete  # a later name missing from the half-made package says why too
+            if failed:
+                raise broken() from failed[0]
         return getattr(package, attribute)
 
     package.__getattr__ = complete
@@ -97,10 +105,8 @@ def preload() -> None:
 
 def neutral(text) -> str | None:
     """A name as stored: `nbgrader export` copies it verbatim into a CSV, so = + - @ tab CR LF at the start get a '."""
-    if text is None or text == "":
-        return None
-    text = str(text)
-    return "'" + text if text.startswith(UNSAFE_LEAD) else text
+    text = "" if text is None else str(text)
+    return None if not text else "'" + text if text.startswith(UNSAFE_LEAD) else text
 
 
 @dataclass(frozen=True)
@@ -124,9 +130,7 @@ def split_name(full_name: str = "", label: str = "") -> tuple[str, str]:
 
     match = MOODLE.match(label)
     words = (full_name or (match["name"] if match else "")).split()
-    if not words:
-        return "", ""
-    return " ".join(words[:-1])[:100], words[-1][:100]
+    return (" ".join(words[:-1])[:100], words[-1][:100]) if words else ("", "")
 
 
 def cell_names(gb) -> dict[str, str]:

@@ -358,15 +358,15 @@ def write_pages(out: Path, views: list[SubmissionView], key, *, notes: list[str]
 def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Result], key, manual,
               notes: list[str], banner: str | None, course_id: str = "exercise02", late=None,
               stamp: str = "", integrity: dict | None = None, images: ImageCache | None = None,
-              absent: list[Absent] = (), draft=None) -> Written:  # fmt: skip
+              absent: list[Absent] = (), draft=None, moodle=None) -> Written:  # fmt: skip
     """Every output of `grader grade` into `out`; returns what was written.
 
     late: submission id -> Lateness (grader.grading.lateness); stamp: date and versions shown on every page;
     integrity: submission id -> [hint] from grader.outputs.similarity (class page only; None: not run);
     images: the ImageCache of out (grader.outputs.warmup fills it while the pool grades); default: a new one;
     absent: the worksheet's students without a submission (grader.outputs.moodle.absent_people);
-    draft: the gradebook's structure built while the pool graded (gradebook_draft), or None.
-    """
+    draft: the gradebook's structure built while the pool graded (gradebook_draft), or None;
+    moodle: what moodle/ is made from (snapshot.MoodleInputs, kept with the snapshot), None without a worksheet."""
     late, integrity = late or {}, integrity or {}
     out.mkdir(parents=True, exist_ok=True)
     manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
@@ -375,7 +375,7 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
                              integrity=integrity.get(s.id, [])) for s in submissions]  # fmt: skip
     images.prune()
     snapshot.write_snapshot(out, submissions=submissions, results=results, key=key, views=views, notes=notes,
-                            banner=banner, course_id=course_id, absent=absent)  # fmt: skip
+                            banner=banner, course_id=course_id, absent=absent, moodle=moodle)  # fmt: skip
     written = write_scored(out, submissions=submissions, results=results, key=key, views=views, manual=manual,
                            notes=notes, banner=banner, course_id=course_id, absent=absent, draft=draft)  # fmt: skip
     written.manual_template = out / manual_points.TEMPLATE_NAME

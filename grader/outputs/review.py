@@ -30,6 +30,7 @@ import csv
 import json
 import secrets
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Blueprint, Flask, abort, flash, get_flashed_messages, jsonify, redirect, render_template, request
@@ -50,11 +51,21 @@ FIELDS = (*manual_points.PARTS, "comment")
 MOODLE_STALE = ("moodle/grades-upload.csv and moodle/feedback-files.zip are STALE: manual points or comments were "
                 "saved in review after they were written, and {why}. Run the same `grader grade ... --worksheet ...` "
                 "command again (results are kept: seconds) before uploading them to Moodle.")  # fmt: skip
+MOODLE_WRITTEN = "moodle/ upload files written again"
 MAX_FLAGS, FLAG_CHARS = 20, 300  # similarity hints shown per submission, characters each
 
 
 class ReviewError(InputError):
     """The output folder cannot be reviewed (the message says what to do)."""
+
+
+@dataclass
+class Saved:
+    """What one save did, for the page of the tab that made it (never kept on the shared Desk: two tabs save at once)."""
+
+    errors: list[str]  # nothing was written when there is one
+    notices: list[str] = field(default_factory=list)  # what other tabs changed; Moodle's warnings about the upload
+    moodle: str = ""  # what became of moodle/: MOODLE_WRITTEN, or why it is stale ("" when there is no moodle/)
 
 
 class Desk:
@@ -63,7 +74,6 @@ class Desk:
     def __init__(self, out: Path, manual_path: Path):
         self.out, self.manual_path = Path(out), Path(manual_path)
         self.lock = threading.Lock()  # with manual.locked (other processes): one save at a time
-        self.stale = ""  # after a save: why moodle/ could not be written again ("" when it was, or there is none)
         self._snapshot, self._stamp = None, None
         try:
             self.snapshot()
@@ -94,8 +104,8 @@ class Desk:
             return {}
         return {str(k): [str(line)[:FLAG_CHARS] for line in v[:MAX_FLAGS]] for k, v in flags.items() if isinstance(v, list)}
 
-    def save(self, sid: str, typed: dict[str, str], loaded: dict[str, str]) -> tuple[list[str], list[str]]:
-        """(errors, notices). Nothing is written when there is an error."""
+    def save(self, sid: str, typed: dict[str, str], loaded: dict[str, str]) -> Saved:
+        """Save this tab's changed fields and write every output that shows them; nothing is written on an error."""
         typed = {f: _tidy(typed.get(f, "")) for f in FIELDS}
         loaded = {f: _tidy(loaded.get(f, "")) for f in FIELDS}
         errors = []
@@ -108,12 +118,12 @@ class Desk:
         if len(typed["comment"]) > manual_points.MAX_COMMENT:
             errors.append(f"comment: {len(typed['comment'])} characters, at most {manual_points.MAX_COMMENT}; nothing was saved")
         if errors:
-            return errors, []
+            return Saved(errors)
         snap = self.snapshot()
         if snap.broken:  # a save rewrites grades.csv and the report from the snapshot: they would lose those rows
-            return [f"nothing was saved: {len(snap.broken)} entr{'y' if len(snap.broken) == 1 else 'ies'} of the review "
-                    f"snapshot cannot be read ({', '.join(sorted(snap.broken))}), and saving would drop them from "
-                    f"grades.csv and the report; run `grader grade --out {self.out}` again"], []
+            return Saved([f"nothing was saved: {len(snap.broken)} entr{'y' if len(snap.broken) == 1 else 'ies'} of the "
+                          f"review snapshot cannot be read ({', '.join(sorted(snap.broken))}), and saving would drop them "
+                          f"from grades.csv and the report; run `grader grade --out {self.out}` again"])
         sub = next(s for s in snap.submissions if s.id == sid)
         with self.lock, manual_points.locked(self.manual_path):
             now = self.values(sid, self.manual())
@@ -129,20 +139,26 @@ class Desk:
                 try:
                     manual_points.save_points(self.manual_path, sid, sub.members, cells)
                 except (OSError, UnicodeDecodeError, csv.Error) as error:
-                    return [f"{self.manual_path} could not be updated ({error}); nothing was saved"], []
-            inputs = snapshot.read_moodle_inputs(self.out) if self.moodle_files() else None
-            self.stale = "" if inputs is not None or not self.moodle_files() else MOODLE_STALE.format(
-                why="the worksheet they were made from is not kept in review/ (the last run had no --worksheet, or an older kit wrote them)")
+                    return Saved([f"{self.manual_path} could not be updated ({error}); nothing was saved"])
+            inputs, stale = None, ""
+            if self.moodle_files():
+                try:
+                    inputs = snapshot.read_moodle_inputs(self.out, snap.moodle)
+                except snapshot.SnapshotError as error:  # never moodle/ from inputs that are not this snapshot's
+                    stale = MOODLE_STALE.format(why=error)
+                if inputs is None and not stale:
+                    stale = MOODLE_STALE.format(why="the last `grader grade` here had no --worksheet")
             written = report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
-                                          views=snap.views, manual=self.manual(), notes=[*filter(None, [self.stale]), *snap.notes],
+                                          views=snap.views, manual=self.manual(), notes=[*filter(None, [stale]), *snap.notes],
                                           banner=snap.banner, course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip
-            if inputs is not None:
-                notices += self.write_moodle(inputs, written, snap)
-        return [], notices
+            if inputs is None:
+                return Saved([], notices, stale)
+            problems, stale = self.write_moodle(inputs, written, snap)
+        return Saved([], notices + problems, stale or MOODLE_WRITTEN)
 
-    def write_moodle(self, inputs: snapshot.MoodleInputs, written, snap: snapshot.Snapshot) -> list[str]:
-        """moodle/ written again from the kept worksheet, as `grader grade` writes it; its warnings (e.g. Moodle will
-        skip rows an upload from the same worksheet already set). On failure self.stale says why."""
+    def write_moodle(self, inputs: snapshot.MoodleInputs, written, snap: snapshot.Snapshot) -> tuple[list[str], str]:
+        """moodle/ written again from the kept worksheet, as `grader grade` writes it: (its warnings, e.g. Moodle will
+        skip rows an upload from the same worksheet already set; "", or why it could not be written and is stale)."""
         from grader.outputs import moodle, worksheet
 
         try:
@@ -151,9 +167,8 @@ class Desk:
             _, problems = moodle.write_class(self.out, sheet, written, snap.results, snap.key, self.manual().comments,
                                              inputs.missing_zero, inputs.upload_pending)  # fmt: skip
         except (OSError, worksheet.WorksheetError) as error:
-            self.stale = MOODLE_STALE.format(why=f"writing them again failed ({error})")
-            return []
-        return [f"moodle/: {problem}" for problem in problems]
+            return [], MOODLE_STALE.format(why=f"writing them again failed ({error})")
+        return [f"moodle/: {problem}" for problem in problems], ""
 
     def moodle_files(self) -> bool:
         """Did `grader grade --worksheet` write Moodle files here (which a save leaves stale)?"""
@@ -224,11 +239,12 @@ def create_app(desk: Desk, token: str) -> Flask:
         status, errors, typed = 200, [], None
         if request.method == "POST":
             typed = {f: request.form.get(f, "") for f in FIELDS}
-            errors, notices = desk.save(sid, typed, {f: request.form.get(f"loaded_{f}", "") for f in FIELDS})
+            saved = desk.save(sid, typed, {f: request.form.get(f"loaded_{f}", "") for f in FIELDS})
+            errors = saved.errors
             if not errors:
-                moodle_files = "" if not desk.moodle_files() else "; " + (desk.stale or "moodle/ upload files written again")
-                flash(f"saved to {desk.manual_path.name}; grades.csv, report.html, feedback page and gradebook updated{moodle_files}")
-                for notice in notices:
+                moodle_line = f"; {saved.moodle}" if saved.moodle else ""  # this save's own, whatever other tabs did since
+                flash(f"saved to {desk.manual_path.name}; grades.csv, report.html, feedback page and gradebook updated{moodle_line}")
+                for notice in saved.notices:
                     flash(notice)
                 return redirect(url_for(".submission", sid=sid, todo=int(todo) or None), code=303)
             status = 422

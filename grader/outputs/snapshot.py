@@ -5,12 +5,17 @@
     <out>/review/<id>.json       one submission: its folder label, members, LMS participant(s), Result and page view
                                  (plots already checked, re-encoded and re-drawn; REPORT.md already read)
     <out>/review/moodle.json     with --worksheet only: what the Moodle files were made from (--columns,
-    <out>/review/worksheet.csv   --missing-zero, --upload-pending, a copy of the worksheet), so that a save
-                                 in `grader review` writes moodle/ again as `grader grade` would
+    <out>/review/worksheet.csv   --missing-zero, --upload-pending, the team folders matched, a copy of the
+                                 worksheet and its digest), so that a save in `grader review` writes moodle/
+                                 again as `grader grade` would
 
 With these, `grader review` re-renders every output that shows manual points without the
 submissions, without running any code and without matplotlib. Files are replaced atomically;
-class.json is written last, so a half-written snapshot is never read as a whole one. A submission's
+class.json is written last, so a half-written snapshot is never read as a whole one: it is the commit
+point of the whole snapshot, the Moodle inputs included. It names them by moodle.json's digest (and
+moodle.json names the worksheet copy by its own), so a run stopped after writing them and before
+class.json, or inputs changed since, are found out (read_moodle_inputs refuses them, saying so) and
+never make Moodle files from another run's worksheet or options. A submission's
 entry that cannot be read (damaged, or of another shape) is listed in `Snapshot.broken` with the
 reason and the rest is read: the app shows it as broken and refuses saves, which would rewrite
 grades.csv and the report without it, until `grader grade` writes the snapshot again.
@@ -19,6 +24,7 @@ grades.csv and the report without it, until `grader grade` writes the snapshot a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -35,55 +41,69 @@ VERSION = 4  # 2: the view is a SubmissionView (grader.outputs.view); 3: it says
 
 
 MOODLE, WORKSHEET = "moodle.json", "worksheet.csv"
+UNTIED = ""  # Snapshot.moodle of a class.json an older kit wrote: it names no Moodle inputs, though they may be there
+
+
+class SnapshotError(GraderError):
+    """The output folder holds no usable snapshot (say what to run)."""
 
 
 @dataclass
 class MoodleInputs:
-    """What `grader grade --worksheet` made the Moodle files from (see moodle.write_moodle)."""
+    """What `grader grade --worksheet` made the Moodle files from (moodle.write_class), kept with the snapshot."""
 
-    worksheet: Path  # the copy in <out>/review/
+    worksheet: Path  # written: the tutor's file, as grader grade read it; read back: the copy in <out>/review/
     columns: object  # language.Language from --columns, or None (the worksheet's own language)
     missing_zero: bool
     upload_pending: bool
     team_folders: dict[str, tuple[str, str]]  # Worksheet.team_folders as match_class found them (4.1+ team downloads)
 
 
-def write_moodle_inputs(out: Path, worksheet: Path | None, columns, missing_zero: bool, upload_pending: bool,
-                        team_folders: dict[str, tuple[str, str]]) -> None:  # fmt: skip
-    """Keep the Moodle run's inputs beside the snapshot; without a worksheet, remove a previous run's."""
-    folder = Path(out) / FOLDER
-    if worksheet is None:
-        for name in (MOODLE, WORKSHEET):
-            (folder / name).unlink(missing_ok=True)
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{WORKSHEET}.{os.getpid()}.partial"
-    partial.write_bytes(Path(worksheet).read_bytes())  # the file grader grade has just read and checked
-    os.replace(partial, folder / WORKSHEET)
-    _write_json(folder / MOODLE, {"columns": None if columns is None else dataclasses.asdict(columns),
-                                  "missing_zero": bool(missing_zero), "upload_pending": bool(upload_pending),
-                                  "team_folders": {sid: list(folder) for sid, folder in team_folders.items()}})  # fmt: skip
+def keep_moodle_inputs(folder: Path, inputs: MoodleInputs | None) -> str | None:
+    """The worksheet's copy, then moodle.json (which names the copy by its digest); moodle.json's digest, for
+    class.json to name them by (None: no worksheet)."""
+    if inputs is None:
+        return None
+    sheet = Path(inputs.worksheet).read_bytes()  # the file grader grade has read and checked
+    _write_bytes(folder / WORKSHEET, sheet)
+    text = json.dumps({"columns": None if inputs.columns is None else dataclasses.asdict(inputs.columns),
+                       "missing_zero": bool(inputs.missing_zero), "upload_pending": bool(inputs.upload_pending),
+                       "team_folders": {sid: list(team) for sid, team in inputs.team_folders.items()},
+                       "worksheet": _digest(sheet)}, sort_keys=True).encode()  # fmt: skip
+    _write_bytes(folder / MOODLE, text)
+    return _digest(text)
 
 
-def read_moodle_inputs(out: Path) -> MoodleInputs | None:
-    """The kept Moodle inputs, or None (no worksheet was given, or they cannot be read: the files are then stale)."""
+def read_moodle_inputs(out: Path, named: str | None) -> MoodleInputs | None:
+    """The Moodle inputs class.json names (`named`: Snapshot.moodle), or None when its run had no worksheet.
+
+    SnapshotError, saying why, when they cannot be used: missing or damaged, written by an older kit that did
+    not tie them to the snapshot, or not the ones class.json was written with (a run stopped between writing
+    them and class.json, or they were changed since)."""
     from grader.outputs.language import Language
 
     folder = Path(out) / FOLDER
+    again = "run the same `grader grade ... --worksheet ...` command again to write them together"
+    if named is None:
+        return None
+    if named == UNTIED:
+        raise SnapshotError(f"{FOLDER}/class.json was written by an older kit, which did not tie {FOLDER}/{MOODLE} and "
+                            f"{FOLDER}/{WORKSHEET} to it; {again}")  # fmt: skip
     try:
-        data = json.loads((folder / MOODLE).read_text(encoding="utf-8"))
+        text, sheet = (folder / MOODLE).read_bytes(), (folder / WORKSHEET).read_bytes()
+        data = json.loads(text)
+        if _digest(text) != named or data["worksheet"] != _digest(sheet):
+            raise SnapshotError(f"{FOLDER}/{MOODLE} and {FOLDER}/{WORKSHEET} are not the ones {FOLDER}/class.json was "
+                                f"written with (a `grader grade` run stopped between writing them, or they were changed "
+                                f"since); {again}")  # fmt: skip
         columns = data["columns"]
         if columns is not None:
             columns = Language(**{k: tuple(v) if isinstance(v, list) else v for k, v in columns.items()})
         teams = {str(sid): (str(group), str(number)) for sid, (group, number) in data["team_folders"].items()}
-        inputs = MoodleInputs(folder / WORKSHEET, columns, bool(data["missing_zero"]), bool(data["upload_pending"]), teams)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return inputs if inputs.worksheet.is_file() else None
-
-
-class SnapshotError(GraderError):
-    """The output folder holds no usable snapshot (say what to run)."""
+        return MoodleInputs(folder / WORKSHEET, columns, bool(data["missing_zero"]), bool(data["upload_pending"]), teams)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SnapshotError(f"{FOLDER}/{MOODLE} or {FOLDER}/{WORKSHEET}, which {FOLDER}/class.json names, cannot be "
+                            f"used ({type(error).__name__}: {str(error)[:200]}); {again}") from None
 
 
 @dataclass
@@ -97,9 +117,12 @@ class Snapshot:
     course_id: str
     broken: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> why its entry could not be read
     absent: list[Absent] = dataclasses.field(default_factory=list)  # the worksheet's students without a submission
+    moodle: str | None = None  # the digest of the Moodle inputs class.json names (read_moodle_inputs), None, or UNTIED
 
 
-def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner, course_id, absent=()) -> None:
+def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner, course_id, absent=(),
+                   moodle: MoodleInputs | None = None) -> None:  # fmt: skip
+    """Every entry, the Moodle inputs (`moodle`, None without a worksheet), then class.json, which names them all."""
     folder = Path(out) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     for sub, view in zip(submissions, views):
@@ -108,11 +131,15 @@ def write_snapshot(out: Path, *, submissions, results, key, views, notes, banner
                                                "participant": sub.participant, "participants": sub.participants})  # fmt: skip
     ids = [s.id for s in submissions]
     for stale in folder.glob("*.json"):
-        if stale.stem not in ids and stale.name != "class.json":
+        if stale.stem not in ids and stale.name not in ("class.json", MOODLE):  # ("class", "moodle": no submission's id)
             stale.unlink(missing_ok=True)
+    kept = keep_moodle_inputs(folder, moodle)  # before class.json, the commit point, which names them
     _write_json(folder / "class.json", {"version": VERSION, "order": ids, "key": [t.__dict__ for t in key],
                                         "notes": notes, "banner": banner, "course_id": course_id,
-                                        "absent": [dataclasses.asdict(a) for a in absent]})  # fmt: skip
+                                        "absent": [dataclasses.asdict(a) for a in absent], "moodle": kept})  # fmt: skip
+    if moodle is None:  # a former run's, which class.json no longer names
+        for name in (MOODLE, WORKSHEET):
+            (folder / name).unlink(missing_ok=True)
 
 
 def read_snapshot(out: Path) -> Snapshot:
@@ -130,6 +157,9 @@ def read_snapshot(out: Path) -> Snapshot:
         key = [TestResult(**t) for t in head["key"]]
         notes, banner, course_id = list(head["notes"]), head["banner"], str(head["course_id"])
         absent = [Absent(**a) for a in head["absent"]]
+        moodle = head.get("moodle", UNTIED)
+        if moodle is not None and not isinstance(moodle, str):
+            raise TypeError(f"'moodle' is {type(moodle).__name__}")
     except (KeyError, TypeError, ValueError) as error:
         raise SnapshotError(f"{folder / 'class.json'} is damaged ({type(error).__name__}: {error}): run `grader grade` again") from None
     submissions, results, views, broken = [], {}, [], {}
@@ -142,7 +172,7 @@ def read_snapshot(out: Path) -> Snapshot:
         submissions.append(sub)
         results[sid] = result
         views.append(view)
-    return Snapshot(submissions, results, key, views, notes, banner, course_id, broken, absent)
+    return Snapshot(submissions, results, key, views, notes, banner, course_id, broken, absent, moodle)
 
 
 def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result, SubmissionView]:
@@ -173,9 +203,17 @@ def stamp(out: Path) -> int:
 
 
 def _write_json(path: Path, data) -> None:
+    _write_bytes(path, json.dumps(data, default=_plain, allow_nan=False).encode("utf-8"))
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(data, default=_plain, allow_nan=False), encoding="utf-8")
+    partial.write_bytes(data)
     os.replace(partial, path)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _plain(value):

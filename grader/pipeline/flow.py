@@ -87,7 +87,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
                                    manual=points, notes=klass.notes, banner=report.sandbox_banner(batch.backends),
                                    late=klass.late, stamp=stamp(request),
                                    integrity=integrity.flags if integrity else None, images=images,
-                                   absent=klass.absent, draft=draft)  # fmt: skip
+                                   absent=klass.absent, draft=draft, moodle=lms_inputs(request, checked))  # fmt: skip
         lock.record(*written.files())
         start_sheet(request, out, klass)  # after the pages: they still say "not graded yet"
         lock.record(*(out / name for name in similarity.OUTPUTS if integrity and integrity.flags is not None))
@@ -209,16 +209,21 @@ def compare_class(request: Request, out: Path, klass: Class, images: report.Imag
     return integrity
 
 
+def lms_inputs(request: Request, checked: Checked) -> snapshot.MoodleInputs | None:
+    """What moodle/ is made from besides the grades (None without a worksheet): report.write_all keeps it with the
+    review snapshot, so that a save in `grader review` writes moodle/ again as write_lms does."""
+    if checked.sheet is None:
+        return None
+    return snapshot.MoodleInputs(request.worksheet, request.columns, request.missing_zero, request.upload_pending,
+                                 dict(checked.sheet.team_folders))  # fmt: skip
+
+
 def write_lms(request: Request, checked: Checked, out: Path, batch, written: Written, points: manual.Manual,
               say) -> list[Path]:  # fmt: skip
-    """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files. Their
-    inputs are kept beside the review snapshot, so a save in `grader review` writes them again."""
-    sheet = checked.sheet
-    snapshot.write_moodle_inputs(out, request.worksheet if sheet is not None else None, request.columns,
-                                 request.missing_zero, request.upload_pending, sheet.team_folders if sheet else {})  # fmt: skip
-    if sheet is None:
+    """<out>/moodle/: the worksheet to upload and the feedback zip (nothing without a worksheet); the files."""
+    if checked.sheet is None:
         return []
-    files, problems = moodle.write_class(out, sheet, written, batch.results, batch.key, points.comments,
+    files, problems = moodle.write_class(out, checked.sheet, written, batch.results, batch.key, points.comments,
                                          request.missing_zero, request.upload_pending)  # fmt: skip
     for problem in problems:
         say(f"worksheet: {problem}")

@@ -4,7 +4,9 @@ Run as `python -I boot.py CONFIG_JSON` by grader.sandbox, never by hand. Why it 
 the RPC channel must be in place before a single line of submission code runs, and the parent has
 threads, so it cannot use preexec_fn to do this after fork. Order:
 
-1. move the RPC pipes to high fds (close-on-exec) and close the originals, so `print` or a stray
+1. arm the life pipe (`arm_life`: the kernel SIGKILLs this process group once the host's end
+   closes) and exit at once if the host is gone already (worker.py's docstring says why); move it
+   and the RPC pipes to high fds (close-on-exec) and close the originals, so `print` or a stray
    os.write(3, ...) cannot land in the reply stream; fds 1 and 2 are the output pipe;
 2. set the rlimits (address space, CPU, processes, file size, open files, core);
 3. import numpy (BLAS threads were pinned to 1 in the environment before Python started), install
@@ -29,14 +31,19 @@ import fcntl
 import json
 import os
 import resource
+import select
+import signal
 import sys
 import traceback
 
 RPC_FD_FLOOR = 900  # above RLIMIT_NOFILE, so the submission's own opens never get these numbers
+HOST_GONE = 75  # the exit status of a worker that found its host gone before the submission was imported
 
 
 def main() -> None:
     config = json.loads(sys.argv[1])
+    if "life" in config:
+        arm_life(config["life"])
     rpc_in = fcntl.fcntl(config["rpc_in"], fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
     rpc_out = fcntl.fcntl(config["rpc_out"], fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
     os.close(config["rpc_in"])
@@ -60,6 +67,22 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
     Worker(protocol, rpc_in, rpc_out, config, training, standin).run()
+
+
+def arm_life(fd: int) -> None:
+    """Die with the host: O_ASYNC on the life pipe's read end with F_SETSIG SIGKILL makes the kernel send
+    SIGKILL to this process group (this process alone when it leads none) when the pipe's only write
+    end, the host's, closes. Armed first, then checked, so a host that died before is not missed: the
+    host never writes, so a readable pipe means it is gone. Defence in depth beside bwrap's
+    --die-with-parent chain: the submission runs in this process and could disarm it."""
+    life = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
+    os.close(fd)
+    group = os.getpgrp()
+    fcntl.fcntl(life, fcntl.F_SETOWN, -group if group == os.getpid() else os.getpid())
+    fcntl.fcntl(life, fcntl.F_SETSIG, signal.SIGKILL)
+    fcntl.fcntl(life, fcntl.F_SETFL, fcntl.fcntl(life, fcntl.F_GETFL) | os.O_ASYNC)
+    if select.select([life], [], [], 0)[0]:
+        os._exit(HOST_GONE)
 
 
 def limit_resources(config: dict) -> None:

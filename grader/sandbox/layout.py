@@ -56,6 +56,7 @@ import sys
 import threading
 from pathlib import Path
 
+from grader.sandbox import bytecode
 from grader.sandbox.error import GraderError
 from grader.sandbox.kit import KIT
 from grader.sandbox.protocol import clean_text
@@ -65,6 +66,8 @@ GRADER_FILES = ("standin.py",)  # mounted too where present: the grader's kit ha
 RUNTIME_DIR = Path(__file__).resolve().parent  # grader/sandbox/
 KIT_DIR = KIT  # the kit's top folder: must never be visible inside
 INSIDE = "/opt/exercise02"  # where the runtime files and the submission appear in the sandbox
+# the runtime modules' bytecode, compiled once per process and copied next to them (grader/sandbox/bytecode.py)
+RUNTIME_PYC = bytecode.precompile([name for name in KIT_FILES + GRADER_FILES if name != "boot.py"], INSIDE)
 SLOT_UID_BASE = 61000
 SLOT_COUNT = 64
 TMPFS_BYTES = 64 << 20
@@ -285,6 +288,12 @@ class Layout:
         for source, target in sources:
             fds.append(os.open(source, os.O_RDONLY | os.O_CLOEXEC))
             cmd += ["--perms", "0444", "--file", str(fds[-1]), target]
+        if fds is not None and RUNTIME_PYC:
+            cmd += ["--perms", "0755", "--dir", f"{INSIDE}/__pycache__"]
+            for name in names:
+                if name in RUNTIME_PYC and (fd := bytecode.memory_file(RUNTIME_PYC[name])) is not None:
+                    fds.append(fd)
+                    cmd += ["--perms", "0444", "--file", str(fd), f"{INSIDE}/__pycache__/{bytecode.pyc_name(name)}"]
         cmd += ["--remount-ro", INSIDE]
         cmd += ["--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp", "--clearenv"]
         for key, value in sandbox_env("/tmp").items():

@@ -16,6 +16,13 @@ OWNER, a lock file on which this process keeps an flock for as long as the folde
   without OWNER (being made right now, or made by an older kit) is never touched, nor one owned by
   another user, so nothing a live run owns is deleted.
 
+Removing deletes OWNER last (`_delete`), and only once nothing else is left: a process that dies half-way
+through a removal (SIGTERM while a pool thread removes a finished run's folder, a SIGKILL) leaves a
+folder that still has its OWNER, unlocked, which the next sweep finishes. Deleted in any order, a folder
+that lost its OWNER first was never swept again. Between the last two steps (OWNER gone, the folder
+not yet) it is empty: a sweep removes an empty folder with the prefix once it is EMPTY_AGE old (a new
+one is empty only for the instant between `mkdtemp` and its OWNER).
+
 Stdlib only (ships with the sandbox runtime).
 """
 
@@ -30,8 +37,10 @@ import signal
 import stat
 import tempfile
 import threading
+import time
 
 OWNER = ".owner.lock"
+EMPTY_AGE = 60.0  # seconds after which a sweep removes an empty folder: `make` fills a new one at once
 
 _lock = threading.Lock()
 _live: dict[str, int] = {}  # folder -> fd holding its OWNER flock
@@ -56,7 +65,7 @@ def remove(folder: str) -> None:
     """Delete a folder made by `make` and release its lock (nothing when it is gone already)."""
     with _lock:
         fd = _live.pop(str(folder), None)
-    shutil.rmtree(folder, ignore_errors=True)
+    _delete(str(folder))
     if fd is not None:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -92,14 +101,41 @@ def sweep(prefix: str, folder: str | None = None) -> list[str]:
             info = os.lstat(path)
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
                 continue
+            if time.time() - info.st_mtime > EMPTY_AGE and not os.listdir(path):
+                os.rmdir(path)  # what a removal cut between its last two steps leaves (see _delete)
+                removed.append(path)
+                continue
             fd = os.open(os.path.join(path, OWNER), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: its process still runs
-                shutil.rmtree(path, ignore_errors=True)
+                _delete(path)
                 removed.append(path)
             finally:
                 os.close(fd)
     return removed
+
+
+def _delete(folder: str) -> None:
+    """Delete a staging folder, its OWNER last and only when nothing else is left in it (else it stays, for a sweep)."""
+    for _ in range(2):  # a second pass for what a dying child of the run wrote meanwhile
+        try:
+            names = [n for n in os.listdir(folder) if n != OWNER]
+        except OSError:
+            return
+        if not names:
+            break
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+    with contextlib.suppress(OSError):
+        if os.listdir(folder) in ([OWNER], []):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, OWNER))
+            os.rmdir(folder)
 
 
 def guard_signals() -> None:

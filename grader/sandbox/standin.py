@@ -41,10 +41,24 @@ FUNCTIONS = {name: getattr(formula, name) for name in NAMES} if formula is not N
 
 
 @functools.lru_cache(maxsize=1)  # read and parsed once per process
-def _formulas() -> tuple[str, dict]:
-    """formula.py's text and its module-level functions by name (trusted side)."""
+def _formulas() -> tuple[dict, dict]:
+    """formula.py's module-level functions: their source by name, and their nodes by name (trusted side).
+    Each source is ast.get_source_segment's text, cut from lines split once (that function splits the whole
+    file again for every node it is asked about)."""
     text = Path(formula.__file__).read_text(encoding="utf-8")
-    return text, {node.name: node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
+    lines = text.splitlines(keepends=True)
+    defs = {node.name: node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
+    return {name: _segment(lines, node) for name, node in defs.items()}, defs
+
+
+def _segment(lines: list, node) -> str:
+    """The source of `node` (ast's positions: 1-based lines, UTF-8 byte columns), as ast.get_source_segment."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first].encode()[node.col_offset : node.end_col_offset].decode()
+    head = lines[first].encode()[node.col_offset :].decode()
+    tail = lines[last].encode()[: node.end_col_offset].decode()
+    return "".join([head, *lines[first + 1 : last], tail])
 
 
 def closure(names) -> frozenset:
@@ -74,8 +88,8 @@ def source_of(names) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _source_of(wanted: frozenset) -> str:
-    text, defs = _formulas()
-    parts = [ast.get_source_segment(text, node) for name, node in defs.items() if name in wanted]
+    sources, _ = _formulas()
+    parts = [source for name, source in sources.items() if name in wanted]
     return "import numpy as np\n\n\n" + "\n\n\n".join(parts) + "\n"
 
 

@@ -3,6 +3,15 @@
 Killing: SIGKILL the PID-namespace init (`child-pid` from --info-fd) through a pidfd, wait for
 bwrap, killpg as a fallback, then SIGKILL every task of the slot uid until none is left.
 
+Dying with its host: the kernel ties each process of the bwrap chain to its parent (--die-with-parent),
+but the PID-namespace init sets that tie only once its mounts are made, and a parent that died before
+has nothing to fire; the "process" fallback has no tie at all. So every worker also holds the read end
+of a life pipe whose only write end is this process's (`life_w`, never written, never inherited): the
+bootstrap arms it before any submission code runs (boot.py, `arm_life`) so the kernel SIGKILLs the
+worker's process group the moment that write end closes, which happens when its host dies by any
+signal, and checks once that it is still open. A worker whose host was killed while it started
+exits without importing the submission instead of running on as an orphan.
+
 Fallback ("process" mode, when `probe()` says bwrap is unusable), only behind the explicit opt-out
 (EXERCISE02_UNSANDBOXED=1, set by `grader grade --no-sandbox`; client.py refuses otherwise): the
 same bootstrap, rlimits and cgroup in a plain subprocess with start_new_session; as root it runs as
@@ -117,6 +126,7 @@ class Worker:
         self.process = None
         self.pidfd = None  # of the PID-namespace init (bwrap mode)
         self.rpc_out = self.rpc_in = None  # our ends: requests out, replies in
+        self.life_w = None  # the life pipe's write end: closing it (or dying) kills the worker (module docstring)
         self.output_fd = None
         self.reader = None
         self.total_output = 0
@@ -148,13 +158,14 @@ class Worker:
         widen_pipe(rep_r)
         os.set_blocking(req_w, False)  # a worker that stops reading cannot hold a request's write past its deadline
         out_r, out_w = os.pipe()
+        life_r, life_w = os.pipe()
         info_r, info_w = os.pipe() if spec.mode == "bwrap" else (None, None)
-        ours = [req_w, rep_r, out_r] + ([info_r] if info_r is not None else [])
-        theirs = [req_r, rep_w, out_w] + ([info_w] if info_w is not None else [])
-        self.rpc_out, self.rpc_in, self.output_fd = req_w, rep_r, out_r
+        ours = [req_w, rep_r, out_r, life_w] + ([info_r] if info_r is not None else [])
+        theirs = [req_r, rep_w, out_w, life_r] + ([info_w] if info_w is not None else [])
+        self.rpc_out, self.rpc_in, self.output_fd, self.life_w = req_w, rep_r, out_r, life_w
         copied: list[int] = []  # the runtime files and the submission, which bwrap copies in from these
         try:
-            config = {"rpc_in": req_r, "rpc_out": rep_w, "memory_mb": spec.memory_mb,
+            config = {"rpc_in": req_r, "rpc_out": rep_w, "life": life_r, "memory_mb": spec.memory_mb,
                       "cpu_seconds": spec.cpu_seconds, "nproc": NPROC if spec.group is not None else "no-fork",
                       "imports": spec.imports}
             self.cheap_cpu = spec.group is not None
@@ -181,7 +192,7 @@ class Worker:
         except BaseException:
             for fd in ours:
                 os.close(fd)
-            self.rpc_out = self.rpc_in = self.output_fd = None
+            self.rpc_out = self.rpc_in = self.output_fd = self.life_w = None
             raise
         finally:
             for fd in theirs + copied:
@@ -218,10 +229,11 @@ class Worker:
             kill_uid(slot_uid)
         if getattr(self, "spec", None) is not None and self.spec.group is not None:
             self.spec.group.kill()
-        for fd in (self.rpc_out, self.rpc_in):
+        for fd in (self.rpc_out, self.rpc_in, self.life_w):
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        self.life_w = None
         if self.pidfd is not None:
             os.close(self.pidfd)
         if self.reader is not None:

@@ -69,3 +69,27 @@ def test_api_loads_without_the_package_init_and_nbgrader_works_whole_after(tmp_p
 def test_api_after_a_whole_import_uses_that_package():
     """When nbgrader was imported whole first, does gradebook.api() use that package as it is?"""
     assert run(WHOLE_FIRST) == {"same_api": True, "whole": True, "deferred": False}
+
+
+def test_a_package_init_that_raises_says_so_every_time(tmp_path, monkeypatch):
+    """When the deferred package's __init__.py raises, does the first name asked for, and every later one, raise
+    an ImportError that names the file and the original error (chained), never a bare AttributeError?"""
+    import pytest
+
+    from grader.outputs import gradebook
+
+    package = tmp_path / "brokenpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('init is broken')\nversion = 1\n")
+    (package / "part.py").write_text("value = 7\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    deferred = gradebook.deferred_package("brokenpkg")
+    monkeypatch.setitem(sys.modules, "brokenpkg", deferred)
+    try:
+        assert deferred.part.value == 7  # a submodule is imported without the package's __init__.py
+        for _ in range(2):
+            with pytest.raises(ImportError, match=r"brokenpkg/__init__.py raised RuntimeError: init is broken") as caught:
+                deferred.version
+            assert isinstance(caught.value.__cause__, RuntimeError)
+    finally:
+        sys.modules.pop("brokenpkg.part", None)

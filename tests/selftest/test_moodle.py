@@ -139,9 +139,9 @@ def test_review_save_writes_the_moodle_files_and_keeps_absent_students(round_tri
     before = (out / "gradebook.db").stat().st_ino
     grade_before = table(out / "moodle" / "grades-upload.csv")[2]["Participant 101"]["Grade"]
     desk = review.Desk(out, out / "manual.csv")
-    errors, _ = desk.save("ada-lovelace-101", {"plots": "2", "report": "", "comment": "nice plots"},
-                          {"plots": "", "report": "", "comment": ""})  # fmt: skip
-    assert errors == [] and desk.stale == ""
+    saved = desk.save("ada-lovelace-101", {"plots": "2", "report": "", "comment": "nice plots"},
+                      {"plots": "", "report": "", "comment": ""})  # fmt: skip
+    assert saved.errors == [] and saved.moodle == review.MOODLE_WRITTEN
     rows = table(out / "moodle" / "grades-upload.csv")[2]
     points = grades_of(out)["101"]  # 62 of 70 now
     assert rows["Participant 101"]["Grade"] == expected(float(points["points"]), float(points["max_points"])) != grade_before
@@ -160,6 +160,70 @@ def test_review_save_writes_the_moodle_files_and_keeps_absent_students(round_tri
                 gb.find_submission("exercise02", "105")
             assert gb.find_grade("plots", "exercise02", "exercise02", "101").manual_score == 2.0
 
+
+
+def test_review_save_flashes_its_own_moodle_line(round_trip, tmp_path, monkeypatch):
+    """Two tabs saving at once: does each page say what its own save did to moodle/, even when the other tab's
+    save (which went well) ended between this save and this page?"""
+    import shutil
+
+    from grader.outputs import review
+    from grader.outputs import worksheet as worksheets
+
+    out = tmp_path / "out"
+    shutil.copytree(round_trip[0], out)
+    desk = review.Desk(out, out / "manual.csv")
+    read, reads = worksheets.read_worksheet, []
+
+    def read_failing_once(path, columns=None):  # this tab's rewrite of moodle/ fails, the other tab's does not
+        reads.append(path)
+        if len(reads) == 1:
+            raise worksheets.WorksheetError(f"{path}: cannot be read (busy)")
+        return read(path, columns)
+
+    save = desk.save
+
+    def save_then_the_other_tab(sid, typed, loaded):
+        mine = save(sid, typed, loaded)
+        if len(reads) == 1:  # the other tab's save lands before this tab's page is made
+            save("jorg-mussig-102", {"plots": "3", "report": "", "comment": ""}, {"plots": "", "report": "", "comment": ""})
+        return mine
+
+    monkeypatch.setattr(worksheets, "read_worksheet", read_failing_once)
+    monkeypatch.setattr(desk, "save", save_then_the_other_tab)
+    page = review.create_app(desk, "tok").test_client().post(
+        "/tok/s/ada-lovelace-101", data={"plots": "2", "report": "", "comment": "", "loaded_plots": "", "loaded_report": "",
+                                         "loaded_comment": ""}, follow_redirects=True).get_data(as_text=True)  # fmt: skip
+    assert len(reads) == 2
+    assert "are STALE" in page and "writing them again failed" in page and "cannot be read (busy)" in page
+    assert "upload files written again" not in page
+
+
+@pytest.mark.parametrize("kept", ["snapshot of the second run", "Moodle inputs of the second run"])
+def test_review_refuses_a_snapshot_and_moodle_inputs_of_two_runs(round_trip, tmp_path, kept):
+    """A run stopped between writing the review snapshot and the Moodle inputs leaves one of each run: does a
+    save then say so and leave moodle/ as it was, rather than write it from a worksheet and options that are
+    not the graded class's?"""
+    import shutil
+
+    from grader.outputs import review
+
+    first, worksheet = tmp_path / "first", round_trip[1]
+    shutil.copytree(round_trip[0], first)
+    second = tmp_path / "second"
+    shutil.copytree(first, second)  # the same class graded again, without --missing-zero this time
+    grade(worksheet.parent / "EX02-Exercise 02-42.zip", second, "--worksheet", str(worksheet), "--late-penalty", "10,50",
+          "--upload-pending", "--no-similarity")  # fmt: skip
+    names = ("class.json",) if kept == "snapshot of the second run" else ("moodle.json", "worksheet.csv")
+    for name in names:
+        shutil.copyfile(second / "review" / name, first / "review" / name)
+    before = {name: (first / "moodle" / name).read_bytes() for name in ("grades-upload.csv", "feedback-files.zip")}
+    saved = review.Desk(first, first / "manual.csv").save("ada-lovelace-101", {"plots": "2", "report": "", "comment": "x"},
+                                                           {"plots": "", "report": "", "comment": ""})  # fmt: skip
+    assert saved.errors == [] and "are STALE" in saved.moodle, saved
+    assert "not the ones review/class.json was written with" in saved.moodle and "again" in saved.moodle
+    assert {name: (first / "moodle" / name).read_bytes() for name in before} == before
+    assert grades_of(first)["101"]["plots_points"] == "2"  # the manual point itself is saved
 
 def test_moodle_cap_and_import_error_statuses(round_trip):
     """Does an oversize code file say which file and which cap, and an import crash get its own status?"""

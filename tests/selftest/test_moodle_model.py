@@ -104,7 +104,7 @@ def test_model_team_review_save_reaches_the_same_members(tmp_path):
     sid = kit_grades(out)["201"]["submission"]
     saved = review.Desk(out, out / "manual.csv").save(sid, {"plots": "5", "report": "", "comment": "well drawn"},
                                                        {"plots": "", "report": "", "comment": ""})  # fmt: skip
-    assert saved[0] == []
+    assert saved.errors == [] and saved.moodle == review.MOODLE_WRITTEN
     course = team_class()  # the same course, importing the zip written by the save
     again = mm.import_feedback_zip(course, (out / "moodle" / "feedback-files.zip").read_bytes())
     assert sorted(again.files) == [201, 202, 203, 204]

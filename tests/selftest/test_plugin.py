@@ -83,3 +83,27 @@ def test_no_stop_without_a_cut(tmp_path):
     tests, stops = run_suite(tmp_path, 30)
     assert stops == [] and tests["test_slow_call"]["outcome"] == "passed"
     assert "an ordinary failure" in tests["test_fails_quickly"]["message"]
+
+
+def test_a_phase_that_passed_is_judged_without_its_limit():
+    """Is a test's time limit looked up only for a phase that failed (every passing phase of every test would
+    otherwise read its marker and options for nothing, and a limit that cannot be read would fail a passed test)?"""
+    from grader.grading import plugin
+
+    class Unreadable:  # a test whose limit cannot be read
+        nodeid = "test_x"
+
+        def get_closest_marker(self, name):
+            raise AssertionError(f"the {name!r} marker was read for a phase that passed")
+
+    class Phase:
+        def __init__(self, failed: bool):
+            self.failed = failed
+
+    assert plugin.cut_by_timer(Unreadable(), Phase(False), 1e9) is None
+    try:
+        plugin.cut_by_timer(Unreadable(), Phase(True), 1e9)
+    except AssertionError as error:  # a failed phase does look its limit up
+        assert "marker was read" in str(error)
+    else:
+        raise AssertionError("a failed phase was judged without its limit")

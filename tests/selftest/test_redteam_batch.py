@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -191,12 +192,26 @@ def cgroup_processes() -> list[int]:
     return found
 
 
-def settled(look, seconds: float = 15.0):
-    """`look()` once it is empty, or what it still finds after `seconds`: processes SIGKILLed by a budget
-    kill may take a moment to exit (a memory-capped hog stalls in the kernel), and are not survivors."""
+def settled(look, seconds: float = 15.0, quiet: float = 0.0):
+    """What `look()` still finds once it has found nothing for `quiet` seconds in a row (at once when 0), or
+    after `seconds`: processes SIGKILLed by a budget kill may take a moment to exit (a memory-capped hog
+    stalls in the kernel), and are not survivors; nor is a worker whose pytest process died while bwrap
+    set it up, which may appear a moment later and ends by itself before the submission is imported
+    (grader/sandbox/worker.py, "Dying with its host")."""
+    found, empty_since = [look()], [None]
+
+    def calm() -> bool:
+        found[0] = look()
+        now = time.monotonic()
+        if found[0]:
+            empty_since[0] = None
+            return False
+        empty_since[0] = now if empty_since[0] is None else empty_since[0]
+        return now - empty_since[0] >= quiet
+
     with contextlib.suppress(AssertionError):
-        wait_until(lambda: not look(), seconds, "nothing left")
-    return look()
+        wait_until(calm, seconds, "nothing left")
+    return found[0]
 
 
 def kept(out: Path, submission: str) -> dict:

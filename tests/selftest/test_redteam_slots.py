@@ -124,5 +124,5 @@ def test_item7_sigterm_during_grading_leaves_nothing(tmp_path):
     running.send_signal(signal.SIGTERM)
     _, stderr = running.communicate(timeout=120)
     assert running.returncode == -signal.SIGTERM, stderr[-2000:]
-    assert settled(lambda: sorted(set(slot_processes()) - before)) == []
+    assert settled(lambda: sorted(set(slot_processes()) - before), quiet=2.0) == []
     assert settled(lambda: sorted(str(p) for p in tmp.iterdir())) == [], "a staging folder survived SIGTERM"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import mmap
 import os
 import shutil
 import socket
@@ -363,8 +364,8 @@ def test_isolation_inside_the_sandbox():
         if parent not in ("/", "/tmp"):
             assert facts["trees"][parent] == sorted(Path(t).name for t in interpreter_trees()
                                                     if str(Path(t).parent) == parent), parent
-    # no data folder: no MNIST test split
-    assert facts["opt"] == ["boot.py", "error.py", "npy.py", "protocol.py", "standin.py", "sub", "training.py"]
+    # no data folder: no MNIST test split; the runtime modules' bytecode beside them (grader/sandbox/bytecode.py)
+    assert facts["opt"] == ["__pycache__", "boot.py", "error.py", "npy.py", "protocol.py", "standin.py", "sub", "training.py"]
     assert facts["cwd"] == "/tmp"
     # No host path in the mount table: the runtime and the submission are copies in a read-only tmpfs; only
     # the system folders and the interpreter's folders are bound, each at its own path.
@@ -524,6 +525,24 @@ def test_npy_headers_are_numpys_layout_for_every_offset_the_second_time_too():
                 expected = np.lib.format.read_array_header_1_0(stream)
                 assert (offset + len(head)) % npy.ALIGN == 0 and stream.tell() == len(head)
                 assert npy.fields(memoryview(head + array.tobytes())) == (*expected, len(head)), (array.dtype, offset)
+
+
+def test_a_large_message_is_read_into_memory_mapped_at_once():
+    """Is a message body from POPULATE_BYTES on read into an anonymous mapping (its pages made in one call) holding
+    exactly the bytes sent, and a smaller one into a bytearray?"""
+    large = bytes(range(256)) * ((protocol.npy.POPULATE_BYTES >> 8) + 3)
+    read, write = os.pipe()
+    writer = threading.Thread(target=lambda: [protocol.write_message(write, struct.pack("<Q", len(b)) + b)
+                                              for b in (large, b"small")])  # fmt: skip
+    writer.start()
+    try:
+        bodies = [protocol.read_message(read, protocol.MAX_REQUEST_BYTES) for _ in range(2)]
+    finally:
+        writer.join()
+        os.close(read)
+        os.close(write)
+    assert type(bodies[0]) is mmap.mmap and bodies[0][:] == large
+    assert type(bodies[1]) is bytearray and bodies[1] == b"small"
 
 
 def test_received_arrays_are_writable_native_aligned_and_their_own():

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,47 @@ def test_a_forked_child_never_removes_its_parents_folder(tmp_path):
     assert child.stdout.readline().split() == ["True", "True"], "a forked child removed its parent's folder"
     assert end(child) == 0
     assert not folder.exists(), "the parent did not remove its own folder when it ended"
+
+
+DIES_WHILE_REMOVING = """
+import os, sys
+from grader.sandbox import staging
+folder = staging.make("exercise02-sandbox-")
+for name in ("a", "b", "c"):
+    open(os.path.join(folder, name), "w").close()
+os.mkdir(os.path.join(folder, "d"))
+open(os.path.join(folder, "d", "e"), "w").close()
+left = int(sys.argv[1])
+
+def dying(real):
+    def call(*args, **kwargs):
+        global left
+        if left == 0:
+            os._exit(0)  # killed half-way through the removal: no atexit, no cleanup
+        left -= 1
+        return real(*args, **kwargs)
+    return call
+
+os.unlink, os.rmdir = dying(os.unlink), dying(os.rmdir)
+print(folder, flush=True)
+staging.remove(folder)
+"""
+
+
+@pytest.mark.parametrize("deletions", range(8))
+def test_a_removal_cut_short_leaves_what_a_sweep_finishes(tmp_path, deletions):
+    """When the process dies after any number of the deletions of `remove` (a SIGTERM while a pool thread removes a
+    finished run's folder), does the folder keep its OWNER until the end, so the next sweep removes what is left?"""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    child = subprocess.run([sys.executable, "-c", DIES_WHILE_REMOVING, str(deletions)], cwd=KIT, env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    folder = Path(child.stdout.strip())
+    from grader.sandbox import staging
+
+    if folder.is_dir() and not any(folder.iterdir()):  # cut between its last two steps: empty, and kept while new
+        assert staging.sweep("exercise02-sandbox-", folder=str(tmp_path)) == [] and folder.is_dir()
+        staging._swept.discard((str(tmp_path), "exercise02-sandbox-"))
+        os.utime(folder, (time.time() - 2 * staging.EMPTY_AGE,) * 2)  # as a later run finds it
+    staging.sweep("exercise02-sandbox-", folder=str(tmp_path))
+    assert not folder.exists(), f"left after the sweep: {sorted(p.name for p in folder.rglob('*'))}"
