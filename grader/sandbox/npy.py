@@ -3,7 +3,7 @@
 protocol.pack writes each array as a .npy blob (version 1.0, numpy's own header layout) whose header
 is padded with spaces, as the format allows, so that the array's data starts ALIGN-aligned in the
 message body; a receiver that reads the body into a fresh buffer can use a large array where it lies
-(protocol.load_npy) instead of copying it. `fields` reads such a header with a strict pattern, which
+(protocol.load_npy) instead of copying it; `fresh_buffer` makes a large one cheaply. `fields` reads such a header with a strict pattern, which
 costs a fraction of numpy's reader (that one parses with ast, per array of every call); anything the
 pattern does not match (another writer's padding, version 2.0, a forged header) goes to numpy's
 reader, whose errors say what is wrong. protocol.load_npy then checks the dtype, shape and size.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import io
+import mmap
 import re
 import struct
 
@@ -76,3 +77,19 @@ def _strict(text: bytes) -> tuple | None:
     if dtype is None:
         return None
     return tuple(int(n) for n in found[3].split(",") if n.strip()), found[2] == "True", dtype
+
+
+POPULATE_BYTES = 1 << 20  # a message body from this size on is read into memory mapped with MAP_POPULATE
+
+
+def fresh_buffer(size: int) -> bytearray | mmap.mmap:
+    """A zeroed writable buffer of `size` bytes of its own. A large one is an anonymous private mapping made with
+    MAP_POPULATE: the kernel makes its pages in one call, where bytearray's zeroing takes a fault per 4 KiB page
+    (47 MB, the MNIST test's training images: 11,500 faults; allocating and filling it took 35 ms of system time,
+    22 ms mapped so). Only the allocation differs: the same bytes are read into it, used like the bytearray."""
+    if size >= POPULATE_BYTES and hasattr(mmap, "MAP_POPULATE"):
+        try:
+            return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+        except (OSError, ValueError):  # no memory to map now: the plain buffer says so as it always did
+            pass
+    return bytearray(size)

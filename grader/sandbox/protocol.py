@@ -436,7 +436,7 @@ def read_message(fd: int, limit: int, deadline: float | None = None) -> bytearra
 
 
 def _read_exact(fd: int, size: int, deadline: float | None) -> bytearray:
-    buffer, got = bytearray(size), 0
+    buffer, got = npy.fresh_buffer(size), 0  # a large one mapped at once (a bytearray's pages fault one by one)
     view = memoryview(buffer)
     while got < size:
         if deadline is not None:

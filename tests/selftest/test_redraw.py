@@ -87,3 +87,26 @@ def test_page_says_what_the_redraw_is():
     assert "3 epochs each on 500 MNIST training images" in note
     assert "small MNIST subset" in plots.describe_redraw(histories, {"epochs": "3"})  # a malformed setting: no number
     assert plots.describe_redraw({}, None) == ""
+
+
+def test_the_titles_given_height_draws_what_matplotlib_would_place():
+    """plots.redraw gives its titles' height (TITLE_AT) so that drawing skips measuring the axes for them: are the
+    PNGs byte for byte those drawn with matplotlib placing the titles itself, over random histories?"""
+    from matplotlib.axes import Axes
+
+    rng = np.random.default_rng(7)
+    histories = []
+    for _ in range(12):
+        rates = sorted(rng.choice([0.001, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0], size=int(rng.integers(1, 5)), replace=False))
+        scale = 10 ** rng.uniform(-3, 2)
+        histories.append({float(rate): {"train_loss": list(scale * rng.uniform(0.01, 5, n := int(rng.integers(1, 8)))),
+                                        "val_loss": list(rng.uniform(0, 2, n)), "val_accuracy": list(rng.uniform(0, 1, n))}
+                          for rate in rates})
+    given = [plots.redraw(h) for h in histories]
+    set_title = Axes.set_title
+    try:
+        Axes.set_title = lambda self, label, **kwargs: set_title(self, label, **{k: v for k, v in kwargs.items() if k != "y"})
+        placed = [plots.redraw(h) for h in histories]
+    finally:
+        Axes.set_title = set_title
+    assert given == placed and all(len(pictures) == 2 for pictures in given)

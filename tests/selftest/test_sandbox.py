@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import mmap
 import os
 import shutil
 import socket
@@ -524,6 +525,24 @@ def test_npy_headers_are_numpys_layout_for_every_offset_the_second_time_too():
                 expected = np.lib.format.read_array_header_1_0(stream)
                 assert (offset + len(head)) % npy.ALIGN == 0 and stream.tell() == len(head)
                 assert npy.fields(memoryview(head + array.tobytes())) == (*expected, len(head)), (array.dtype, offset)
+
+
+def test_a_large_message_is_read_into_memory_mapped_at_once():
+    """Is a message body from POPULATE_BYTES on read into an anonymous mapping (its pages made in one call) holding
+    exactly the bytes sent, and a smaller one into a bytearray?"""
+    large = bytes(range(256)) * ((protocol.npy.POPULATE_BYTES >> 8) + 3)
+    read, write = os.pipe()
+    writer = threading.Thread(target=lambda: [protocol.write_message(write, struct.pack("<Q", len(b)) + b)
+                                              for b in (large, b"small")])  # fmt: skip
+    writer.start()
+    try:
+        bodies = [protocol.read_message(read, protocol.MAX_REQUEST_BYTES) for _ in range(2)]
+    finally:
+        writer.join()
+        os.close(read)
+        os.close(write)
+    assert type(bodies[0]) is mmap.mmap and bodies[0][:] == large
+    assert type(bodies[1]) is bytearray and bodies[1] == b"small"
 
 
 def test_received_arrays_are_writable_native_aligned_and_their_own():
