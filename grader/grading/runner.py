@@ -14,8 +14,10 @@ output is read with a bound and kept only for the tutor's log. Scores come only 
 results.json the plugin writes; without it the submission is "crashed" (or "timeout").
 
 The pytest process is forked from the runner's zygote (grader.grading.zygote: the libraries imported
-once per runner instead of once per run), or spawned as `python -m pytest` (fork=False, and for a run
-whose zygote could not start or died: then its log's first line says so). Both die with the grader.
+once per runner instead of once per run), or spawned (zygote.spawn_command: the same imports, then
+pytest, in a process of its own; fork=False, and for a run whose zygote could not start, died or could
+not give it its own start-up settings: then its log's first line says so). Both die with the grader. A
+run whose zygote died under it is started again with what was left of its wall budget.
 
 A Runner that travels to another machine (grader.grading.executor) travels as its portable part
 (suite and solution relative to the kit, budget, backend, run version) and is rebuilt there on that
@@ -41,7 +43,7 @@ from pathlib import Path
 
 from grader.grading.results import CRASHED, GRADED, TIMEOUT
 from grader.grading.store import suite_version
-from grader.grading.zygote import Forked, Zygote, ZygoteError, ZygoteSilent
+from grader.grading.zygote import Forked, Zygote, ZygoteError, ZygoteSilent, spawn_command
 from grader.sandbox import staging
 from grader.sandbox.error import GraderError
 from grader.sandbox.kit import KIT, SOLUTION
@@ -163,19 +165,26 @@ class Runner:
         env.pop(PROBED_ENV, None)
         if self.backend != "in-process":
             env[PROBED_ENV] = probe_record()  # this machine's probe, made once per grader process (fail closed: "" runs it)
-        note = ""
+        note, budget = "", self.budget
         if self.fork:
+            began = None
             try:
-                return self._watch(self._forked(args, env))
-            except ZygoteError as error:
+                forked = self._forked(args, env)
+                began = time.monotonic()
+                return self._watch(forked, budget)
+            except ZygoteError as error:  # no fork, or the zygote died during the run (its child with it)
                 if self.stopping.is_set():
                     return GRADED, "", ""
-                note = f"[grader] {error}; this run was started the plain way instead\n"
+                budget -= 0.0 if began is None else time.monotonic() - began  # what the run has used of it
+                left = "" if began is None else f", with the {max(budget, 0):.1f} s left of its wall budget"
+                note = f"[grader] {error}; this run was started the plain way instead{left}\n"
+            if budget <= 0:
+                return TIMEOUT, self._over(), note + "[grader] nothing was left of its wall budget to start it again\n"
         process = subprocess.Popen(
-            [*self.launch, "-m", "pytest", *args], cwd=self.kit, env=env, stdin=subprocess.DEVNULL,
+            spawn_command(self.launch, args), cwd=self.kit, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
         )  # fmt: skip
-        status, reason, log = self._watch(process)
+        status, reason, log = self._watch(process, budget)
         return status, reason, note + log
 
     @property
@@ -228,8 +237,11 @@ class Runner:
         if zygote is not None:
             zygote.close()
 
-    def _watch(self, process: subprocess.Popen | Forked) -> tuple[str, str, str]:
-        """Wait for a run within the budget, reading its output with a bound: (status, reason, log)."""
+    def _over(self) -> str:
+        return f"ran over the wall budget of {self.budget:g} s and was stopped"
+
+    def _watch(self, process: subprocess.Popen | Forked, budget: float) -> tuple[str, str, str]:
+        """Wait for a run within `budget` seconds, reading its output with a bound: (status, reason, log)."""
         with self._lock:
             self._live[process.pid] = process
         if self.stopping.is_set():
@@ -248,14 +260,14 @@ class Runner:
         reader.start()
         status, reason = GRADED, ""
         try:
-            code = process.wait(timeout=self.budget)
+            code = process.wait(timeout=budget)
             if code not in (0, 1) and not self.stopping.is_set():  # 1: some tests failed
                 reason = f"pytest exited with status {code}"
         except subprocess.TimeoutExpired:
             self._kill(process)
             with contextlib.suppress(subprocess.TimeoutExpired, ZygoteError):  # SIGKILLed: its status is not needed
                 process.wait(timeout=KILL_SECONDS)
-            status, reason = TIMEOUT, f"ran over the wall budget of {self.budget:g} s and was stopped"
+            status, reason = TIMEOUT, self._over()
         finally:
             with self._lock:  # stop() kills under this lock: never a pid the zygote reaped after release()
                 self._live.pop(process.pid, None)

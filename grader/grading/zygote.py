@@ -24,6 +24,12 @@ before), the log pipe as stdout and stderr, the run's folder and exactly the run
 process seeds it), sys.argv as `python -m pytest` sets it, then `pytest.console_main()` and a normal
 interpreter exit (atexit hooks, such as the removal of the sandbox's private folders, run as they would).
 
+A spawned run (spawn_command: Runner(fork=False), or its zygote failed) imports PRELOAD the zygote's way first
+(`preload`, then gc frozen), so an import's warning meets the same filters either way. What a process takes only
+at its start (start_settings: STARTUP_ENV's variables, umask, resource limits, nice value) a forked child keeps
+from the zygote: `Zygote.fork` refuses a run whose own differ (the grader changed them since), which the Runner
+then spawns. Both: docs/internals.md, the runner section.
+
 The zygote follows CPython's recipe for a fork server (the gc module's documentation): collection off while
 it imports, everything it holds frozen (gc.freeze) before each fork, collection on again in the child. So a
 child's collections never walk, and so never copy, the pages of what the zygote imported: without it a
@@ -65,6 +71,10 @@ PRELOAD = ("numpy", "pytest", "pytest_timeout", "grader.grading.plugin", "grader
            "grader.sandbox.formula", "grader.sandbox.mnist", "grader.sandbox.training", "_pytest._argcomplete",
            "packaging.version", "tomllib", "pdb", "faulthandler", "resource", "secrets", "sysconfig")  # fmt: skip
 READY = b"ready"
+SPAWNED = "--spawned"  # `python -m grader.grading.zygote --spawned ARGS`: one run in this process (spawn_command)
+# Environment variables (prefixes) read only when a process starts: a forked run would keep the zygote's values.
+STARTUP_ENV = ("LANG", "LC_", "LD_", "MALLOC_", "GLIBC_", "TZ", "PYTHON", "NPY_", "NUMPY_", "OPENBLAS_", "GOTO",
+               "OMP_", "MKL_", "NUMEXPR_", "VECLIB_")  # fmt: skip
 REQUEST_BYTES = 1 << 20  # a request (arguments and environment) is at most this long
 START_SECONDS = 60.0  # for the zygote's imports, on a loaded machine
 REPLY_SECONDS = 30.0  # for a fork's pid, and for the status of a child already killed
@@ -121,6 +131,7 @@ class Zygote:
         self._send = threading.Lock()
         self._output = ""
         self._keeper: threading.Thread | None = None
+        self.settings: dict = {}  # start_settings at its start: what every run it forks keeps
 
     @property
     def pid(self) -> int | None:
@@ -137,6 +148,7 @@ class Zygote:
 
         def keep() -> None:  # the zygote's parent thread: PR_SET_PDEATHSIG fires when this thread ends
             try:
+                self.settings = start_settings(self.env)  # in the thread that starts it (the nice value is a thread's)
                 command = [*self.launch, "-m", "grader.grading.zygote", str(theirs.fileno())]
                 self.process = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
                                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -176,6 +188,11 @@ class Zygote:
         """Start one run: `python -m pytest ARGS` with exactly `env` in `cwd`, its output in Forked.stdout."""
         if not self.alive() or self._control is None:
             raise ZygoteError("the zygote is not running")
+        mine = start_settings(env)
+        changed = sorted(k for k in mine.keys() | self.settings.keys() if mine.get(k) != self.settings.get(k))
+        if changed:
+            raise ZygoteError(f"the run's start-up settings {', '.join(changed)} differ from the zygote's, which a "
+                              "forked run would keep")  # fmt: skip
         request = json.dumps({"args": list(args), "env": dict(env), "cwd": str(cwd)}).encode()
         log_read, log_write = os.pipe()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -222,6 +239,31 @@ class Zygote:
             self.process.wait()
         if self._control is not None:
             self._control.close()
+
+
+def start_settings(env: dict) -> dict:
+    """What a process started now, from this thread, with `env` takes at its start (a forked child keeps the
+    zygote's), by name: STARTUP_ENV's variables, "umask", each RLIMIT_*, "nice" (a thread's value in Linux)."""
+    import resource
+
+    names = sorted((n for n in dir(resource) if n.startswith("RLIMIT_")), reverse=True)  # the first name wins:
+    kinds = {getattr(resource, name): name for name in names}  # one per limit (RLIMIT_OFILE is RLIMIT_NOFILE)
+    limits = {name: resource.getrlimit(kind) for kind, name in kinds.items()}
+    return {**{k: v for k, v in env.items() if k.startswith(STARTUP_ENV)}, **limits, "umask": umask(),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0)}  # fmt: skip
+
+
+def umask() -> str | None:
+    """This process's umask, read without setting it (os.umask sets it, for every thread): /proc's Umask line."""
+    with contextlib.suppress(OSError):
+        return next((line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                     if line.startswith("Umask:")), None)  # fmt: skip
+    return None
+
+
+def spawn_command(launch: list[str], args: list[str]) -> list[str]:
+    """A run started without a zygote: PRELOAD imported as the zygote imports it, then `pytest ARGS` (see main)."""
+    return [*launch, "-m", "grader.grading.zygote", SPAWNED, *args]
 
 
 # --------------------------------------------------------------------------- the zygote process
@@ -365,23 +407,39 @@ def begin(job: Job) -> int:
     importlib.invalidate_caches()
     if "numpy.random" in sys.modules:
         sys.modules["numpy.random"].seed()  # a fresh process seeds the legacy global generator from the OS
+    return run_pytest(job.args)
+
+
+def run_pytest(args: list[str]) -> int:
+    """pytest ARGS in this process, as `python -m pytest ARGS` runs it (its sys.argv); pytest's exit code."""
     import pytest
 
-    sys.argv = [str(Path(pytest.__file__).with_name("__main__.py")), *job.args]
+    sys.argv = [str(Path(pytest.__file__).with_name("__main__.py")), *args]
     return pytest.console_main()
 
 
-def main(argv: list[str]) -> int:
-    """`python -m grader.grading.zygote FD`: import PRELOAD, then serve the control socket FD."""
+def preload() -> None:
+    """Import PRELOAD and the plugin modules pytest.main loads, under the interpreter's own warning filters: in the
+    zygote before it forks, and in a spawned run before pytest starts, so that both runs import them alike."""
     import importlib
 
-    gc.disable()  # CPython's recipe for a fork server: no collection in here, everything frozen before a fork
     import _pytest.config
 
     for name in PRELOAD:
         importlib.import_module(name)
     for name in (*_pytest.config.essential_plugins, *_pytest.config.default_plugins):  # what pytest.main loads
         importlib.import_module(f"_pytest.{name}")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m grader.grading.zygote FD`: import PRELOAD, then serve the control socket FD;
+    `python -m grader.grading.zygote --spawned ARGS`: import PRELOAD the same way, then run pytest ARGS here."""
+    gc.disable()  # CPython's recipe for a fork server: no collection in here, everything frozen before a fork
+    preload()
+    if argv[:1] == [SPAWNED]:  # a spawned run: what a forked child does after the fork
+        gc.freeze()
+        gc.enable()
+        return run_pytest(argv[1:])
     job = serve(socket.socket(fileno=int(argv[0])))
     return 0 if job is None else begin(job)
 

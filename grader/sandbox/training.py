@@ -44,7 +44,7 @@ def run_epochs(model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) 
     A schedule: `lr` a list of rates and `order` a list of as many orders. Each (order, rate) pair then
     runs as a call of its own would (its own steps counted from 1, its own checks), one after the
     other on the same X and Y, and the losses follow each other: one request carries X once for
-    every rate (the MNIST test's two rates share its 47 MB of training images).
+    every rate (the MNIST test's two rates share its 31 MB of training images).
     """
     if isinstance(lr, (list, tuple)):
         if not isinstance(order, (list, tuple)) or len(order) != len(lr):

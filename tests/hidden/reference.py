@@ -60,34 +60,53 @@ def penalty(weights, l1=0.0, l2=0.0):
 
 
 def loss(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0):
-    output = forward(weights, biases, X, activation, output_activation)
+    return loss_of(forward(weights, biases, X, activation, output_activation), Y, weights, loss_name, l1, l2)
+
+
+def loss_of(output, Y, weights, loss_name, l1=0.0, l2=0.0):
+    """The loss of a network whose forward gave `output` (the data loss plus the penalty of its weights)."""
     return LOSSES[loss_name][0](output, Y) + penalty(weights, l1, l2)
 
 
 def numerical_gradients(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0, h=1e-5):
-    """Centred differences of `loss` for every element of every W and b: (dWs, dbs)."""
+    """Centred differences of `loss` for every element of every W and b: (dWs, dbs).
+
+    The perturbations of one array are evaluated together: a stack of copies of the array, each with one
+    element moved by +h or -h, goes through one batched forward (the layers before it are computed once),
+    and each copy's loss is the data loss of its output plus the penalty of its weights, as in `loss`.
+    """
     weights = [np.array(W, dtype=np.float64) for W in weights]
     biases = [np.array(b, dtype=np.float64) for b in biases]
-
-    def f():
-        return loss(weights, biases, X, Y, activation, output_activation, loss_name, l1, l2)
-
-    grads = []
-    for params in (weights, biases):
-        group = []
-        for P in params:
-            g = np.zeros_like(P)
-            for ix in np.ndindex(P.shape):
-                old = P[ix]
-                P[ix] = old + h
-                fp = f()
-                P[ix] = old - h
-                fm = f()
-                P[ix] = old
-                g[ix] = (fp - fm) / (2 * h)
-            group.append(g)
-        grads.append(group)
+    X = np.asarray(X, dtype=np.float64)
+    grads = ([], [])
+    for group, params in enumerate((weights, biases)):
+        for k, P in enumerate(params):
+            m = P.size
+            flat = np.repeat(P.reshape(1, m), 2 * m, axis=0)  # rows 0..m-1: + h, rows m..2m-1: - h
+            step = np.arange(m)
+            flat[step, step] = P.reshape(m) + h
+            flat[m + step, step] = P.reshape(m) - h
+            stack = flat.reshape(2 * m, *P.shape)
+            changed = [list(weights), list(biases)]
+            changed[group][k] = stack
+            outputs = _stacked_forward(changed[0], changed[1], X, activation, output_activation)
+            if group == 0 and (l1 or l2):  # the penalty of the other weights, plus that of the moved copy
+                others = penalty([W for j, W in enumerate(weights) if j != k], l1, l2)
+                penalties = [others + penalty([moved], l1, l2) for moved in stack]
+            else:
+                penalties = [penalty(weights, l1, l2)] * (2 * m)
+            values = np.array([LOSSES[loss_name][0](output, Y) + extra for output, extra in zip(outputs, penalties)])
+            grads[group].append(((values[:m] - values[m:]) / (2 * h)).reshape(P.shape))
     return grads[0], grads[1]
+
+
+def _stacked_forward(weights, biases, X, activation, output_activation):
+    """`forward` where one W (B, n_out, n_in) or b (B, n_out) is a stack of B versions: outputs (B, N, n_out)."""
+    A = X
+    for layer, (W, b) in enumerate(zip(weights, biases)):
+        name = output_activation if layer == len(weights) - 1 else activation
+        A = ACTIVATIONS[name][0](A @ np.swapaxes(W, -1, -2) + (b[:, None, :] if b.ndim == 2 else b))
+    return A
 
 
 def backward(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0, *,

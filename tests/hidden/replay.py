@@ -41,17 +41,22 @@ class Net:
                          self.l1, self.l2)
 
     def step(self, X, Y, lr) -> float:
-        """forward, loss, backward, update on one batch; the batch loss before the update."""
-        value = self.loss(X, Y)
-        dWs, dbs = self.gradients(X, Y)
+        """forward, loss, backward, update on one batch; the batch loss before the update (one forward for both)."""
+        forwarded = ref.forward(self.weights, self.biases, X, self.activation, self.output_activation, keep=True)
+        value = ref.loss_of(forwarded[0], Y, self.weights, self.loss_name, self.l1, self.l2)
+        dWs, dbs = gradients(self.weights, self.biases, X, Y, self.activation, self.output_activation, self.loss_name,
+                             self.l1, self.l2, forwarded=forwarded)
         self.weights = [W - lr * g for W, g in zip(self.weights, dWs)]
         self.biases = [b - lr * g for b, g in zip(self.biases, dbs)]
         return value
 
 
-def gradients(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0):
-    """d loss / d W and d loss / d b of every layer (analytic; the gradient checks use finite differences)."""
-    out, zs = ref.forward(weights, biases, X, activation, output_activation, keep=True)
+def gradients(weights, biases, X, Y, activation, output_activation, loss_name, l1=0.0, l2=0.0, forwarded=None):
+    """d loss / d W and d loss / d b of every layer (analytic; the gradient checks use finite differences).
+
+    `forwarded`: what ref.forward(..., keep=True) returned for these parameters and X, when already computed."""
+    out, zs = forwarded if forwarded is not None else ref.forward(weights, biases, X, activation, output_activation,
+                                                                  keep=True)
     inputs = [np.asarray(X, dtype=np.float64)] + [
         ref.ACTIVATIONS[activation][0](Z) for Z in zs[:-1]
     ]
@@ -66,7 +71,8 @@ def gradients(weights, biases, X, Y, activation, output_activation, loss_name, l
         W = np.asarray(weights[layer], dtype=np.float64)
         dWs[layer] = dZ.T @ inputs[layer] + l1 * np.sign(W) + l2 * W
         dbs[layer] = dZ.sum(axis=0)
-        dA = dZ @ W
+        if layer:  # the gradient of the inputs is not needed
+            dA = dZ @ W
     return dWs, dbs
 
 

@@ -29,7 +29,7 @@ import replay
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
 XOR_SEEDS = (0, 1, 2, 3, 4)
-XOR_EPOCHS = 600  # every seed of 40 random encodings is right by 300
+XOR_EPOCHS = 400  # every seed of 100 random encodings is right by 250 (by 200: as few as 3 of 5)
 XOR_LR = 2.0  # with mse = sum/(2N) this is lr 1.0 on the mean squared error (numerics.md §2.3)
 
 
@@ -101,9 +101,10 @@ def test_xor_learns(student, request, rng):
                "MLP.backward (grad_biases, the tanh derivative) and MLP.update.")
 
 
-MNIST_PER_CLASS = 1500  # training images per class: one epoch of 15,000, a quarter of the full set's cost
-MNIST_RATES = (0.1, 0.02)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
-MNIST_THRESHOLD = 0.89  # correct implementations reach 91.0-92.5 % (5000 test images, 50 seeds): 2 points below the lowest
+MNIST_PER_CLASS = 1000  # training images per class: one epoch of 10,000, a sixth of the full set's cost
+MNIST_HIDDEN = 64  # hidden units: 0.6 of the step cost of 128 for about 0.4 points less accuracy
+MNIST_RATES = (0.2, 0.04)  # lr for the first 80 % of the epoch, then for the rest: a steadier end, fewer bad seeds
+MNIST_THRESHOLD = 0.88  # between correct implementations and the bugs that learn (docs/decisions.md, measured)
 MNIST_BLOCK = 16  # pixels mixed together by one orthogonal block (784 = 49 x 16)
 MNIST_SECONDS = 230  # CPU seconds for the training request (both rates), within the test's timeout of 240 s
 MNIST_TEST = 5000  # test images judged, drawn at random: the standard error of an accuracy near 92 % is 0.4 points
@@ -137,8 +138,9 @@ def mix_pixels(images, pixels, rotations, dtype=np.float64) -> np.ndarray:
 def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
     """MNIST as the worker may see it: `per_class` training images of each class drawn at random (equal
     class frequencies reveal no class), shuffled; pixels permuted and mixed by secret orthogonal blocks
-    (float32 training inputs, float64 test inputs); classes permuted; MNIST_TEST random images of the
-    test split. Returns X_train, one-hot Y_train, X_test, y_test."""
+    (float32 inputs, half of float64's cost to mix; the reference forward judges the test inputs in float64);
+    classes permuted; MNIST_TEST random images of the test split. Returns X_train, one-hot Y_train, X_test,
+    y_test."""
     from grader.sandbox import mnist  # the trusted reader (hidden tests only)
 
     pixels, classes = secret.permutation(28 * 28), secret.permutation(10)
@@ -150,7 +152,7 @@ def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
     X_train = mix_pixels(np.take(mnist.read("train", "images", data_dir), rows, axis=0), pixels, rotations, np.float32)
     Y_train = np.eye(10)[classes[train_labels[rows]]]
     test_rows = np.sort(secret.choice(len(mnist.read("test", "labels", data_dir)), MNIST_TEST, replace=False))
-    X_test = mix_pixels(np.take(mnist.read("test", "images", data_dir), test_rows, axis=0), pixels, rotations)
+    X_test = mix_pixels(np.take(mnist.read("test", "images", data_dir), test_rows, axis=0), pixels, rotations, np.float32)
     y_test = classes[mnist.read("test", "labels", data_dir)[test_rows]]
     return X_train, Y_train, X_test, y_test  # C order: a call that ships X_train (or gathers its batches) copies nothing
 
@@ -171,15 +173,16 @@ def training_steps(student, model, X, Y, order, batch_size, lr, what):
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, rng, record_property):
-    """Do forward, backward and update train a 784-128-10 ReLU net to at least 89 % accuracy on unseen data in 1 epoch of 15,000 images?"""
+    """Do forward, backward and update train a 784-64-10 ReLU net to at least 88 % accuracy on unseen data in 1 epoch of 10,000 images?"""
     secret = secret_generator(request, rng)
     X_train, Y_train, X_test, y_test = encoded_mnist(secret, request.config.rootpath / "data" / "mnist")
     seed = int(rng.integers(0, 2**31))
     order = replay.epoch_orders(len(X_train), 1, int(rng.integers(0, 2**31)))
     cut = int(0.8 * len(X_train)) // 32 * 32
-    model = check.model(student.MLP([784, 128, 10], activation="relu", output_activation="identity",
-                                    loss="cross_entropy", seed=seed), "MLP([784, 128, 10], ...)")
-    setting = (f"MNIST 784-128-10 (ReLU, cross-entropy, batch 32, 1 epoch over {len(X_train)} training images, lr "
+    sizes = [784, MNIST_HIDDEN, 10]
+    model = check.model(student.MLP(sizes, activation="relu", output_activation="identity",
+                                    loss="cross_entropy", seed=seed), f"MLP({sizes}, ...)")
+    setting = (f"MNIST 784-{MNIST_HIDDEN}-10 (ReLU, cross-entropy, batch 32, 1 epoch over {len(X_train)} training images, lr "
                f"{MNIST_RATES[0]} for the first {cut} and {MNIST_RATES[1]} for the rest, forward, loss, backward, "
                "update in an order chosen by the grader; the pixels mixed and the classes permuted, which a dense "
                "net learns exactly as well)")
@@ -192,7 +195,8 @@ def test_mnist_accuracy(student, request, rng, record_property):
     try:
         out = ref.forward(weights, biases, X_test, "relu", "identity")
     except ValueError:
-        check.fail("after training, the weights do not have the shapes (128, 784) and (10, 128). Look at MLP.update.")
+        check.fail(f"after training, the weights do not have the shapes ({MNIST_HIDDEN}, 784) and (10, {MNIST_HIDDEN}). "
+                   "Look at MLP.update.")
     if not np.all(np.isfinite(out)):
         check.fail(f"{setting}: the weights contain NaN or inf: training diverged. "
                    "Look at MLP.backward (the 1/N of the loss gradient) and MLP.update.")
@@ -210,6 +214,8 @@ def test_mnist_accuracy(student, request, rng, record_property):
 
 LR_DEFAULTS = {"layer_sizes": None, "activation": "relu", "epochs": 2, "batch_size": 32, "seed": 0}
 LR_KEYS = ("train_loss", "val_loss", "val_accuracy")
+LR_TRAIN, LR_VAL = 200, 100  # rows of the redraw's data the graded calls train and validate on: histories are
+# compared exactly, so more rows catch nothing more, and each row costs a step in the worker and in the replay
 REDRAW_EPOCHS = 3  # per rate, on lr_data's small subset: the redraw costs a fraction of a second
 REDRAW_SECONDS = 20  # a redraw that hangs leaves the graded calls their own 60 s each within the test's timeout
 
@@ -321,13 +327,14 @@ def likely_cause(got, rates, data, given, n_val) -> str:
 @pytest.mark.timeout(150)
 def test_learning_rate_experiment_histories(student, rng, record_property):
     """Does learning_rate_experiment train a fresh model per rate with every argument it is given, and the defaults?"""
-    data = [np.asarray(a) for a in lr_data(student, rng)]
+    redraw = [np.asarray(a) for a in lr_data(student, rng)]
+    data = [redraw[0][:LR_TRAIN], redraw[1][:LR_TRAIN], redraw[2][:LR_VAL], redraw[3][:LR_VAL]]
     n_val = len(data[2])
     look = "Look at learning_rate_experiment."
     given = {"layer_sizes": (784, 24, 16, 10), "activation": "tanh", "epochs": 3, "batch_size": 25,
              "seed": int(rng.integers(1, 2**31))}
     rates = [float(np.round(rng.uniform(low, 2 * low), 4)) for low in (0.005, 0.05, 0.2)]
-    record_redraw(student, data, record_property)
+    record_redraw(student, redraw, record_property)
     for arguments in (given, {}):
         shown = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
         call = f"learning_rate_experiment({rates}, X_train, Y_train, X_val, Y_val{', ' + shown if shown else ''})"

@@ -1,4 +1,4 @@
-"""Training with the given `train`: XOR end to end, and the learning-rate experiment.
+"""Training with the given `train`: XOR and MNIST end to end, and the learning-rate experiment.
 
 These tests pass only when forward, backward and update all work together; the tests in
 test_mlp.py check them one by one and give sharper hints.
@@ -29,6 +29,25 @@ def test_train_learns_xor(student, check):
             f"  expected outputs close to {check.numbers(XOR_Y)}\n" + "\n".join(lines) + "\n"
             "Run the tests of test_mlp.py first. If they pass, look at MLP.backward (the bias gradients: "
             "XOR cannot be learned without them) and at MLP.update (the step must go down the gradient)."
+        )
+
+
+def test_train_learns_mnist(student, check):
+    """Does a 784-32-10 ReLU network trained by train for 2 epochs on 3000 MNIST images get at least 80 % of 2000 test images right?"""
+    X, Y = student.data("mnist/train/X", rows=(0, 3000)), student.data("mnist/train/Y", rows=(0, 3000))
+    X_test, y_test = student.data("mnist/test/X", rows=(0, 2000)), student.data("mnist/test/y", rows=(0, 2000))
+    model = student.MLP([784, 32, 10], activation="relu", output_activation="identity", loss="cross_entropy", seed=0)
+    history = student.train(model, X, Y, epochs=2, lr=0.1, batch_size=32, seed=0)
+    output = check.shaped(model.forward(X_test), (2000, 10), call="forward(2000 test images) after training")
+    accuracy = float(np.mean(np.argmax(output, axis=1) == y_test))
+    if accuracy < 0.8:
+        losses = history.get("train_loss") if isinstance(history, dict) else None
+        check.fail(
+            f"after 2 epochs of train (lr 0.1, batch 32, seed 0) on the first 3000 MNIST training images, "
+            f"{100 * accuracy:.1f} % of the first 2000 test images are classified right; expected at least 80 % "
+            f"(a correct implementation gets 85 %). Training loss per epoch: {losses!r:.80}.\n"
+            "Run the tests of test_mlp.py first. If they pass, look at MLP.backward (the gradient of the "
+            "cross-entropy with respect to the logits, the ReLU derivative) and at MLP.update."
         )
 
 

@@ -44,7 +44,7 @@ NEEDS_PRETRAINED = {"learning_recovered_permutation.py"}
 
 def pretrained() -> str:
     """The line `PRETRAINED = "<base64>"` an attack file starts from: a 784-32-10 net trained by the solution
-    on plain MNIST (2 epochs; the attack widens it to 784-128-10 by hidden units that stay 0), MNIST's class
+    on plain MNIST (2 epochs; the attack widens it to the MNIST test's hidden width by units that stay 0), MNIST's class
     counts and mean image per class (float16, to stay under the intake's 256 KiB per code file)."""
     import importlib.util
 

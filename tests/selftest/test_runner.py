@@ -245,3 +245,113 @@ def test_close_ends_the_zygote(runner):
     zygote = runner._zygote.pid
     runner.close()
     assert gone(zygote) and runner._zygote is None
+
+
+class Clock:
+    """The runner's clock, moved on by the test: what a run has used of its budget, without waiting for it."""
+
+    def __init__(self):
+        import time
+
+        self.real, self.skipped = time.monotonic, 0.0
+
+    def monotonic(self) -> float:
+        return self.real() + self.skipped
+
+
+def test_a_run_started_again_after_its_zygote_died_gets_only_what_is_left_of_its_budget(gate, runner, monkeypatch):
+    """When the zygote dies under a run that has used all but 8 s of its wall budget, is the run started again
+    the plain way held to those 8 s (a timeout, its process gone), not given a whole budget again?"""
+    from grader.grading import runner as runner_module
+
+    clock = Clock()
+    monkeypatch.setattr(runner_module, "time", clock)
+    thread, outcome = run_in_thread(runner, held(gate, "late"))
+    forked = wait_until(lambda: gate.started("late"), 60, "the held run started")
+    clock.skipped = runner.budget - 8
+    os.kill(runner._zygote.pid, signal.SIGKILL)
+    try:
+        again = wait_until(lambda: gate.started("late") not in (None, forked) and gate.started("late"), 60,
+                           "the run was started again the plain way")  # fmt: skip
+        thread.join(60)  # never released: only the budget left ends it
+        assert not thread.is_alive(), "the run started again got more than what was left of its budget"
+    finally:
+        gate.release("late")
+        thread.join(60)
+    data, status, reason, log, _ = outcome[0]
+    assert (data, status) == (None, "timeout") and f"wall budget of {runner.budget:g} s" in reason
+    assert "the zygote ended during the run" in log and "s left of its wall budget" in log
+    wait_until(lambda: gone(again), 30, "the run started again was killed at the budget left")
+
+
+def test_a_run_whose_budget_is_used_up_when_its_zygote_dies_is_not_started_again(gate, runner, monkeypatch):
+    """When the zygote dies under a run that has used its whole wall budget, is the run a timeout at once,
+    without a second start?"""
+    from grader.grading import runner as runner_module
+
+    clock = Clock()
+    monkeypatch.setattr(runner_module, "time", clock)
+    thread, outcome = run_in_thread(runner, held(gate, "spent"))
+    forked = wait_until(lambda: gate.started("spent"), 60, "the held run started")
+    clock.skipped = runner.budget + 1
+    os.kill(runner._zygote.pid, signal.SIGKILL)
+    try:
+        thread.join(60)
+        assert not thread.is_alive(), "the run was started again with a budget of its own"
+    finally:
+        gate.release("spent")
+        thread.join(60)
+    data, status, reason, log, _ = outcome[0]
+    assert (data, status) == (None, "timeout") and "nothing was left of its wall budget" in log
+    assert gate.started("spent") == forked  # no second start reached the gate
+
+
+PROBE = '''
+import json as _json, locale as _locale, os as _os, resource as _resource
+with open(_os.environ["PROBE_OUT"], "w") as _out:
+    _status = open("/proc/self/status").read().splitlines()
+    _json.dump({"ctype": _locale.setlocale(_locale.LC_CTYPE), "nofile": _resource.getrlimit(_resource.RLIMIT_NOFILE),
+                "umask": next(line.split()[1] for line in _status if line.startswith("Umask:")),
+                "nice": _os.getpriority(_os.PRIO_PROCESS, 0)}, _out)
+'''
+
+
+def test_a_run_whose_start_up_settings_changed_sees_its_own(runner, tmp_path, monkeypatch):
+    """When the grader's locale, umask, a resource limit and its thread's nice value change after its zygote
+    started, does a run see its own, as a spawned run does (not the zygote's, which a fork would keep), and does
+    its log say why it was not forked?"""
+    import json
+    import resource
+
+    from grader.grading.runner import Runner
+
+    code = (KIT / "solutions" / "exercise02.py").read_bytes() + PROBE.encode()
+    monkeypatch.setenv("PROBE_OUT", str(tmp_path / "zygote.json"))
+    assert runner.run("exercise02.py", code, 1)[1] == "graded"  # the zygote starts with the settings of now
+    before = json.loads((tmp_path / "zygote.json").read_text())
+    spawned = Runner(KIT, STANDIN, budget=300, backend="in-process", fork=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    mask = os.umask(0o027)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+    monkeypatch.setenv("LC_ALL", "C")
+    seen = {}
+    try:
+        for name, way in (("forked", runner), ("spawned", spawned)):
+            monkeypatch.setenv("PROBE_OUT", str(tmp_path / f"{name}.json"))
+            done = []
+
+            def nicer_run(way=way, done=done):  # a thread's nice value is its own (Linux): raised for this run only
+                os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + 1)
+                done.append(way.run("exercise02.py", code, 1))
+
+            thread = threading.Thread(target=nicer_run)
+            thread.start()
+            thread.join(120)
+            seen[name] = (json.loads((tmp_path / f"{name}.json").read_text()), done[0][1], done[0][3])
+    finally:
+        os.umask(mask)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert seen["spawned"][0] == {"ctype": "C", "nofile": [soft - 1, hard], "umask": "0027", "nice": before["nice"] + 1}
+    assert seen["forked"][0] == seen["spawned"][0] and seen["forked"][1] == seen["spawned"][1] == "graded"
+    log = seen["forked"][2]
+    assert "start-up settings LC_ALL, RLIMIT_NOFILE, nice, umask differ from the zygote's" in log and "plain way" in log

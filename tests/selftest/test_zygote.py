@@ -103,12 +103,15 @@ def test_a_forked_run_sees_what_a_spawned_run_sees(zygote, tmp_path):
     flags, hashing, signals and temporary folder, and end with the same status and output?"""
     (tmp_path / "test_probe.py").write_text(textwrap.dedent(PROBE))
     args = [str(tmp_path / "test_probe.py"), "--rootdir", str(tmp_path), "-p", "no:cacheprovider", "-q"]
+    from grader.grading.zygote import spawn_command
+
     seen = {}
-    for way in ("spawn", "fork"):
+    for way in ("plain", "spawn", "fork"):  # `python -m pytest`, the runner's spawn, a fork
         env = base_env(PROBE_OUT=str(tmp_path / f"{way}.json"), TMPDIR=str(tmp_path))
-        if way == "spawn":
-            done = subprocess.run([*launch(), "-m", "pytest", *args], cwd=KIT, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        if way != "fork":
+            command = [*launch(), "-m", "pytest", *args] if way == "plain" else spawn_command(launch(), args)
+            done = subprocess.run(command, cwd=KIT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             status, output = done.returncode, done.stdout
         else:
             run = zygote.fork(args, env, KIT)
@@ -117,11 +120,11 @@ def test_a_forked_run_sees_what_a_spawned_run_sees(zygote, tmp_path):
         facts = json.loads((tmp_path / f"{way}.json").read_text())
         facts["env"].pop("PROBE_OUT")
         seen[way] = (status, output.decode().replace(f"{way}.json", "").split("in ")[0], facts)
-    assert seen["spawn"][0] == seen["fork"][0] == 1
-    assert seen["spawn"][1] == seen["fork"][1] and "1 failed, 1 passed" in seen["fork"][1]
+    assert seen["plain"][0] == seen["spawn"][0] == seen["fork"][0] == 1
+    assert seen["plain"][1] == seen["spawn"][1] == seen["fork"][1] and "1 failed, 1 passed" in seen["fork"][1]
     spawned, forked = seen["spawn"][2], seen["fork"][2]
     assert spawned["tmp"] == str(tmp_path) and spawned["session"] and spawned["group"]
-    assert {k: v for k, v in forked.items()} == spawned
+    assert {k: v for k, v in forked.items()} == spawned == seen["plain"][2]
 
 
 def test_two_forks_draw_different_legacy_random_numbers(zygote, tmp_path):
@@ -242,3 +245,43 @@ def test_a_zygote_that_cannot_import_says_why(tmp_path):
     with pytest.raises(ZygoteError, match="did not start .*No module named 'grader'"):
         broken.start()
     assert broken.process.returncode not in (None, 0)
+
+
+SHADOW = '''
+"""Stands for a numpy release that warns when it is imported (a DeprecationWarning), then hands over to numpy."""
+import os, sys, warnings
+warnings.warn("numpy.example is deprecated", DeprecationWarning)
+_here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+del sys.modules["numpy"]
+import numpy  # the real one, which the import of this package then returns
+'''
+
+
+def test_a_warning_at_import_is_met_alike_forked_and_spawned(tmp_path):
+    """A library the zygote imports warns when imported (as a later numpy may), and the suite's conftest imports it
+    under pytest's `-W error::DeprecationWarning`: does the runner's spawned run end as the forked one does (same
+    status, same output), rather than fail at the import the zygote made before pytest ran?"""
+    from grader.grading.zygote import Zygote, spawn_command
+
+    (tmp_path / "shadow" / "numpy").mkdir(parents=True)
+    (tmp_path / "shadow" / "numpy" / "__init__.py").write_text(SHADOW)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text("import numpy\n")
+    (suite / "test_one.py").write_text("def test_one():\n    assert True\n")
+    env = base_env(PYTHONPATH=str(tmp_path / "shadow"))  # the zygote's and the runs' alike
+    args = [str(suite), "-W", "error::DeprecationWarning", "--rootdir", str(suite), "-p", "no:cacheprovider", "-q"]
+    zygote = Zygote(launch(), KIT, env)
+    zygote.start()
+    try:
+        run = zygote.fork(args, env, KIT)
+        output = run.stdout.read()
+        forked = (run.wait(60), output.decode().split(" in ")[0])
+        finish(run)
+    finally:
+        zygote.close()
+    done = subprocess.run(spawn_command(launch(), args), cwd=KIT, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    assert forked[0] == 0 and forked[1].endswith("\n1 passed"), forked
+    assert (done.returncode, done.stdout.decode().split(" in ")[0]) == forked, done.stdout.decode()[-2000:]
