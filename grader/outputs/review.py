@@ -148,12 +148,18 @@ class Desk:
                     stale = MOODLE_STALE.format(why=error)
                 if inputs is None and not stale:
                     stale = MOODLE_STALE.format(why="the last `grader grade` here had no --worksheet")
-            written = report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
-                                          views=snap.views, manual=self.manual(), notes=[*filter(None, [stale]), *snap.notes],
-                                          banner=snap.banner, course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip
+
+            def write_scored(stale: str):  # every output that shows manual points; the report says when moodle/ is stale
+                return report.write_scored(self.out, submissions=snap.submissions, results=snap.results, key=snap.key,
+                                           views=snap.views, manual=self.manual(), notes=[*filter(None, [stale]), *snap.notes],
+                                           banner=snap.banner, course_id=snap.course_id, only=sid, absent=snap.absent)  # fmt: skip
+
+            written = write_scored(stale)
             if inputs is None:
                 return Saved([], notices, stale)
             problems, stale = self.write_moodle(inputs, written, snap)
+            if stale:  # moodle/ could not be written again: the report written just now must say so too
+                write_scored(stale)
         return Saved([], notices + problems, stale or MOODLE_WRITTEN)
 
     def write_moodle(self, inputs: snapshot.MoodleInputs, written, snap: snapshot.Snapshot) -> tuple[list[str], str]:

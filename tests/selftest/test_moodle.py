@@ -199,6 +199,28 @@ def test_review_save_flashes_its_own_moodle_line(round_trip, tmp_path, monkeypat
     assert "upload files written again" not in page
 
 
+
+def test_review_save_whose_moodle_rewrite_fails_says_so_in_the_report(round_trip, tmp_path, monkeypatch):
+    """When a save cannot write moodle/ again, does report.html's Attention box say the Moodle files are stale (as
+    the page does), so that a tutor who reads the report later does not upload them?"""
+    import shutil
+
+    from grader.outputs import review
+    from grader.outputs import worksheet as worksheets
+
+    out = tmp_path / "out"
+    shutil.copytree(round_trip[0], out)
+
+    def unreadable(path, columns=None):
+        raise worksheets.WorksheetError(f"{path}: cannot be read (busy)")
+
+    monkeypatch.setattr(worksheets, "read_worksheet", unreadable)
+    saved = review.Desk(out, out / "manual.csv").save("ada-lovelace-101", {"plots": "2", "report": "", "comment": ""},
+                                                       {"plots": "", "report": "", "comment": ""})  # fmt: skip
+    assert saved.errors == [] and "are STALE" in saved.moodle
+    attention = (out / "report.html").read_text().split("<b>Attention</b>", 1)[1].split("</div>", 1)[0]
+    assert "are STALE" in attention and "writing them again failed" in attention and "cannot be read (busy)" in attention
+
 @pytest.mark.parametrize("kept", ["snapshot of the second run", "Moodle inputs of the second run"])
 def test_review_refuses_a_snapshot_and_moodle_inputs_of_two_runs(round_trip, tmp_path, kept):
     """A run stopped between writing the review snapshot and the Moodle inputs leaves one of each run: does a
