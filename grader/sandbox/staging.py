@@ -19,9 +19,10 @@ OWNER, a lock file on which this process keeps an flock for as long as the folde
 Removing deletes OWNER last (`_delete`), and only once nothing else is left: a process that dies half-way
 through a removal (SIGTERM while a pool thread removes a finished run's folder, a SIGKILL) leaves a
 folder that still has its OWNER, unlocked, which the next sweep finishes. Deleted in any order, a folder
-that lost its OWNER first was never swept again. Between the last two steps (OWNER gone, the folder
-not yet) it is empty: a sweep removes an empty folder with the prefix once it is EMPTY_AGE old (a new
-one is empty only for the instant between `mkdtemp` and its OWNER).
+that lost its OWNER first was never swept again. Before its last two steps (OWNER, then the folder) the
+folder is renamed `<name>.removing` (REMOVING), so that one cut between them, empty, is still known to be
+a staging folder: a sweep removes an empty folder only with that name, never another empty folder that
+merely starts with the prefix (a tutor's `/tmp/grader-out`).
 
 Stdlib only (ships with the sandbox runtime).
 """
@@ -37,10 +38,9 @@ import signal
 import stat
 import tempfile
 import threading
-import time
 
 OWNER = ".owner.lock"
-EMPTY_AGE = 60.0  # seconds after which a sweep removes an empty folder: `make` fills a new one at once
+REMOVING = ".removing"  # the name's end of a folder in its last two removal steps (mkdtemp never makes a '.')
 
 _lock = threading.Lock()
 _live: dict[str, int] = {}  # folder -> fd holding its OWNER flock
@@ -101,7 +101,7 @@ def sweep(prefix: str, folder: str | None = None) -> list[str]:
             info = os.lstat(path)
             if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
                 continue
-            if time.time() - info.st_mtime > EMPTY_AGE and not os.listdir(path):
+            if name.endswith(REMOVING) and not os.listdir(path):
                 os.rmdir(path)  # what a removal cut between its last two steps leaves (see _delete)
                 removed.append(path)
                 continue
@@ -133,6 +133,9 @@ def _delete(folder: str) -> None:
                     os.unlink(path)
     with contextlib.suppress(OSError):
         if os.listdir(folder) in ([OWNER], []):
+            if not folder.endswith(REMOVING):  # named as ours before it can be left empty (module docstring)
+                os.rename(folder, folder + REMOVING)
+                folder += REMOVING
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(folder, OWNER))
             os.rmdir(folder)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from pathlib import Path
 
 if __package__:  # grader.sandbox.standin: the trusted side (and the in-process backend) holds the formulas
@@ -40,13 +41,20 @@ BASE = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax", "mse_loss", "
 FUNCTIONS = {name: getattr(formula, name) for name in NAMES} if formula is not None else {}
 
 
+LINE_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")  # after each \n, \r\n and lone \r: where ast's line numbers change
+
+
 @functools.lru_cache(maxsize=1)  # read and parsed once per process
 def _formulas() -> tuple[dict, dict]:
     """formula.py's module-level functions: their source by name, and their nodes by name (trusted side).
     Each source is ast.get_source_segment's text, cut from lines split once (that function splits the whole
     file again for every node it is asked about)."""
-    text = Path(formula.__file__).read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
+    return _functions(Path(formula.__file__).read_text(encoding="utf-8"))
+
+
+def _functions(text: str) -> tuple[dict, dict]:
+    """The module-level functions of the module source `text`: their source by name, and their nodes by name."""
+    lines = LINE_END.split(text)  # lines as ast numbers them (str.splitlines also ends one at \f, \v, \x85, \u2028, ...)
     defs = {node.name: node for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
     return {name: _segment(lines, node) for name, node in defs.items()}, defs
 

@@ -33,6 +33,8 @@ def ship(folder, name: str, source: str, pyc: bytes) -> None:
 
 
 def test_the_bytecode_is_used_only_for_the_source_it_was_made_from(tmp_path):
+    """Does the import system run a .pyc from bytecode.compiled for the source it was made from, and compile a
+    changed source instead?"""
     made = write(tmp_path / "made.py", "WHO = 'compiled from the source'\n")
     pyc = bytecode.compiled(made, "/opt/exercise02/made.py")
     assert pyc[:4] == importlib.util.MAGIC_NUMBER and pyc[4] == bytecode.CHECKED
@@ -52,6 +54,7 @@ def write(path, text: str):
 
 
 def test_every_runtime_module_but_the_script_is_precompiled():
+    """Is every runtime module shipped to the worker precompiled, and boot.py (run as a script) not?"""
     assert set(layout.RUNTIME_PYC) == {n for n in layout.KIT_FILES + layout.GRADER_FILES if n != "boot.py"}
     assert "boot.py" not in layout.RUNTIME_PYC  # run as a script: Python never reads bytecode for it
 
@@ -67,11 +70,33 @@ def shipped():
             found[name] = pyc.read()[8:16] == importlib.util.source_hash(source.read())
     loaded = {name: getattr(sys.modules.get(name), "__cached__", None) for name in ("protocol", "npy", "training")}
     return found, loaded, sys.flags.dont_write_bytecode
+
+
+def compiled_here(names, submission):
+    """The files the import system compiles from source when `names` (the runtime's modules) and then this very
+    file are loaded afresh, under new module names: a module whose shipped bytecode is used is not compiled."""
+    import importlib.machinery
+
+    made, real = [], importlib.machinery.SourceFileLoader.source_to_code
+
+    def spy(self, data, path, *args, **kwargs):
+        made.append(path)
+        return real(self, data, path, *args, **kwargs)
+
+    importlib.machinery.SourceFileLoader.source_to_code = spy
+    try:
+        for path in ["/opt/exercise02/" + name for name in names] + [submission]:
+            spec = importlib.util.spec_from_file_location("fresh_" + path.rsplit("/", 1)[1][:-3], path)
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    finally:
+        importlib.machinery.SourceFileLoader.source_to_code = real
+    return made
 '''
 
 
 @pytest.mark.usefixtures("bwrap_sandbox")
 def test_the_worker_finds_the_bytecode_of_its_runtime_next_to_the_sources(tmp_path):
+    """Does the worker find a .pyc beside each runtime source, made from that very source, and write none?"""
     path = tmp_path / "probe.py"
     path.write_text(PROBE)
     student = SandboxStudent(path)
@@ -83,3 +108,18 @@ def test_the_worker_finds_the_bytecode_of_its_runtime_next_to_the_sources(tmp_pa
     assert loaded == {name: f"/opt/exercise02/__pycache__/{bytecode.pyc_name(name + '.py')}"
                       for name in ("protocol", "npy", "training")}
     assert no_writes == 1  # python -B: the worker still writes none
+
+
+@pytest.mark.usefixtures("bwrap_sandbox")
+def test_the_worker_runs_its_runtime_from_the_shipped_bytecode(tmp_path):
+    """Does the worker's import system load every precompiled runtime module from its shipped .pyc rather than
+    compile the source (a .pyc it cannot use, of another magic number or flags, is skipped without a word), while
+    a file without one, the submission, is compiled?"""
+    path = tmp_path / "probe.py"
+    path.write_text(PROBE)
+    student = SandboxStudent(path)
+    try:
+        made = student.compiled_here(sorted(layout.RUNTIME_PYC), f"{layout.INSIDE}/sub/probe.py")
+    finally:
+        student.close()
+    assert made == [f"{layout.INSIDE}/sub/probe.py"], f"compiled from source in the worker: {made}"

@@ -140,13 +140,13 @@ def dying(real):
         return real(*args, **kwargs)
     return call
 
-os.unlink, os.rmdir = dying(os.unlink), dying(os.rmdir)
+os.unlink, os.rmdir, os.rename = dying(os.unlink), dying(os.rmdir), dying(os.rename)
 print(folder, flush=True)
 staging.remove(folder)
 """
 
 
-@pytest.mark.parametrize("deletions", range(8))
+@pytest.mark.parametrize("deletions", range(9))
 def test_a_removal_cut_short_leaves_what_a_sweep_finishes(tmp_path, deletions):
     """When the process dies after any number of the deletions of `remove` (a SIGTERM while a pool thread removes a
     finished run's folder), does the folder keep its OWNER until the end, so the next sweep removes what is left?"""
@@ -154,12 +154,22 @@ def test_a_removal_cut_short_leaves_what_a_sweep_finishes(tmp_path, deletions):
     child = subprocess.run([sys.executable, "-c", DIES_WHILE_REMOVING, str(deletions)], cwd=KIT, env=env,
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert child.returncode == 0, child.stderr[-2000:]
-    folder = Path(child.stdout.strip())
+    assert Path(child.stdout.strip()).parent == tmp_path  # the folder it made (and the only thing there)
     from grader.sandbox import staging
 
-    if folder.is_dir() and not any(folder.iterdir()):  # cut between its last two steps: empty, and kept while new
-        assert staging.sweep("exercise02-sandbox-", folder=str(tmp_path)) == [] and folder.is_dir()
-        staging._swept.discard((str(tmp_path), "exercise02-sandbox-"))
-        os.utime(folder, (time.time() - 2 * staging.EMPTY_AGE,) * 2)  # as a later run finds it
     staging.sweep("exercise02-sandbox-", folder=str(tmp_path))
-    assert not folder.exists(), f"left after the sweep: {sorted(p.name for p in folder.rglob('*'))}"
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert not left, f"left after the sweep: {left}"
+
+
+def test_a_sweep_leaves_an_empty_folder_it_did_not_make(tmp_path):
+    """Does a sweep leave alone an empty folder whose name merely starts with the prefix (a tutor's /tmp/grader-out,
+    made an hour ago), while it removes an empty one that a removal cut short left (named <name>.removing)?"""
+    from grader.sandbox import staging
+
+    theirs, cut = tmp_path / "grader-out", tmp_path / "grader-k2j4x_9q.removing"
+    for folder in (theirs, cut):
+        folder.mkdir()
+        os.utime(folder, (time.time() - 3600,) * 2)
+    assert staging.sweep("grader-", folder=str(tmp_path)) == [str(cut)]
+    assert theirs.is_dir() and not cut.exists()

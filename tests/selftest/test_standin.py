@@ -218,3 +218,15 @@ def test_in_process_an_unchanged_stand_in_set_is_not_installed_again(tmp_path, m
     student.restart()
     student.standin(["sigmoid"])
     assert installs == [["sigmoid"], ["sigmoid"], ["sigmoid"]] and student.sigmoid(0.0) == 0.5
+
+
+def test_a_function_source_is_cut_where_ast_puts_it_whatever_the_line_breaks():
+    """Is each function's source the text ast.get_source_segment gives, also when the file holds characters that
+    str.splitlines ends a line at but Python does not (a form feed between functions, U+2028 in a comment, a
+    lone carriage return, non-ASCII letters)?"""
+    text = ('"""A module."""\nimport numpy as np\n\n\x0c\n# a comment \u2028 with a line separator\n'
+            'def first(z):\r\n    """h\u00e9"""  # \x85\r\n    return np.tanh(z)\r\n\n\n'
+            'def second(z): return z + 1  # \x0b\rdef third(z):\n    return first(z)  # \u00e9\u2029\n')
+    sources, defs = standin._functions(text)
+    assert set(sources) == {"first", "second", "third"}
+    assert sources == {name: ast.get_source_segment(text, node) for name, node in defs.items()}
