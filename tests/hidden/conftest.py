@@ -3,8 +3,9 @@
 * `student` (session): the root conftest's `open_student` with the sandbox as the default backend;
 * after each test its output (the submission's stdout/stderr, "" in-process) and the backend are
   recorded for results.json;
-* warnings raised by the submission do not fail a test (the kit's pytest config turns warnings
-  into errors): in the sandbox they are invisible to this process, so in-process they must not
+* warnings raised by the submission do not fail a test (a direct `pytest` run in the kit's folder
+  reads the kit's pytest config, which turns warnings into errors; a graded run reads no config file,
+  docs/decisions.md): in the sandbox they are invisible to this process, so in-process they must not
   count either. The softmax/cross-entropy stability tests judge values on both backends and, in
   process only, also fail on overflow/invalid/divide warnings (check.no_warnings), as the SPEC
   forbids them; a warning-only softmax bug is therefore visible in-process only.

@@ -201,3 +201,28 @@ def test_template_given_load_mnist(kit_template):
     assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
     assert y_train.shape == (60000,) and y_test.shape == (10000,)
     assert X_train.dtype == np.float64 and y_train.dtype == np.int64
+
+
+def hidden_constants(path: Path) -> dict:
+    """The module-level constants of a hidden test file, read with ast (the hidden suite is never imported here)."""
+    import ast
+
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return found
+
+
+def test_template_states_the_mnist_rule_the_hidden_test_applies(kit_template):
+    """Does the template's module docstring (what students read) state the hidden MNIST test's net, training set size,
+    learning rates and threshold with the values the test uses, so that changing one of them in the test alone fails
+    here rather than grade students by a rule they cannot read?"""
+    c = hidden_constants(KIT / "tests" / "hidden" / "test_training.py")
+    text = " ".join(kit_template.__doc__.split())
+    stated = [f"MLP([784, {c['MNIST_HIDDEN']}, 10]", f"one epoch over {10 * c['MNIST_PER_CLASS']:,} training images",
+              f"lr {c['MNIST_RATES'][0]:g}, then {c['MNIST_RATES'][1]:g}", f"at least {100 * c['MNIST_THRESHOLD']:g} %"]
+    assert [phrase for phrase in stated if phrase not in text] == [], text
