@@ -73,13 +73,6 @@ def pytest_addoption(parser):
         help="seed for the random test inputs (default: fixed for the public tests, random per run "
         "for the hidden tests; the value used is printed in the header)",
     )
-    group.addoption(
-        "--integration-seed",
-        type=int,
-        default=None,
-        help="seed for the hidden suite's integration tests (training end to end); default: the suite's own "
-        "fixed seed, never --seed, so that their verdicts do not depend on the submission's bytes",
-    )
 
 
 def pytest_configure(config):

@@ -1,17 +1,10 @@
-"""Which function each hidden test judges, the seed it draws from, and the "fix X first" line of an integration test.
+"""Which function each hidden test judges, and the "fix X first" line of an integration test.
 
 A unit test judges one function (or a few, named here); a bug there must cost that function's points
 only (tests/selftest/test_hidden_suite.py checks it for every mutant). The integration tests (XOR,
 MNIST, the learning-rate experiment, seeds through train) need every part to work, so any bug may fail them: they keep
 their points, and when a unit test failed before them, their message starts by naming the function
 whose own test fails ("Fix sigmoid_grad first: its own test fails") instead of guessing.
-
-Seeds: a unit test draws its inputs from the run seed (`--seed`; the grader passes one derived from the
-submission's content, so inputs whose expected values a message shows are new for every file). An
-integration test draws from the suite's own seed instead (`--integration-seed`, default INTEGRATION_SEED):
-for a bug that still learns (e.g. forward applying the hidden activation at the output passes MNIST on some
-seeds and fails on others) its verdict would otherwise change with any byte of the file, a comment included,
-and differ between two students with the same code (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -22,17 +15,6 @@ FUNCTIONS = tuple(n for a in ACTIVATIONS for n in (a, a + "_grad")) + (
 INTEGRATION = ("test_xor_learns", "test_mnist_accuracy", "test_learning_rate_experiment_histories",
                "test_learning_rate_experiment_defaults_other_classes",
                "test_mlp_seed_determinism")  # training runs every part: forward, loss, backward, update, train
-
-INTEGRATION_SEED = 20261124  # fixed, never from the submission: the same code gets the same integration verdicts
-
-
-def seed(config, test_id: str) -> int:
-    """The seed a hidden test draws from: the suite's for an integration test, the run's for any other."""
-    if test_id.split("[", 1)[0] in INTEGRATION:
-        chosen = config.getoption("integration_seed", None)
-        return INTEGRATION_SEED if chosen is None else chosen
-    return config.getoption("seed")
-
 
 OWNERS = {  # test function (or "name[case]") -> the functions it judges
     "test_activation_alpha_is_used": ("leaky_relu", "leaky_relu_grad", "elu", "elu_grad"),

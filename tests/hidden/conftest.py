@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 import importlib.util
 import resource
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -61,17 +59,6 @@ def pytest_collection_modifyitems(config, items):
     # unit test its points: docs/decisions.md). Stable: files keep their order within a phase.
     items.sort(key=lambda item: plan(item.nodeid.split("::")[-1])[0] if HERE in Path(str(item.path)).resolve().parents
                else 0)
-
-
-@pytest.fixture
-def rng(request, rng):
-    """The test's input generator (tests/conftest.py), for an integration test from the suite's own seed
-    (blame.seed): the same code gets the same integration verdicts, whatever its bytes."""
-    test_id = request.node.nodeid.split("::")[-1]
-    if test_id.split("[", 1)[0] in blame.INTEGRATION:
-        digest = hashlib.sha256(f"{blame.seed(request.config, test_id)}:{request.node.nodeid}".encode()).digest()
-        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    return rng
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,6 @@ import math
 import numpy as np
 import pytest
 
-import blame
 import check
 import reference as ref
 import replay
@@ -35,10 +34,10 @@ XOR_LR = 2.0  # with mse = sum/(2N) this is lr 1.0 on the mean squared error (nu
 
 
 def secret_generator(request, rng) -> np.random.Generator:
-    """A generator for encodings: from the test's seed (blame.seed: the suite's, for these integration tests)
-    and the test id through SHA-256, never from `rng`'s stream (whose outputs, e.g. a batch order, reach the worker)."""
+    """A generator for encodings: from the run seed and the test id through SHA-256, never from `rng`'s
+    stream (whose outputs, e.g. a batch order, reach the worker)."""
     del rng  # requested so that the run seed is fixed (tests/conftest.py run_seed)
-    text = f"secret:{blame.seed(request.config, request.node.nodeid.split('::')[-1])}:{request.node.nodeid}"
+    text = f"secret:{request.config.getoption('seed')}:{request.node.nodeid}"
     return np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "little"))
 
 
