@@ -188,8 +188,8 @@ class Zygote:
         """Start one run: `python -m pytest ARGS` with exactly `env` in `cwd`, its output in Forked.stdout."""
         if not self.alive() or self._control is None:
             raise ZygoteError("the zygote is not running")
-        mine = start_settings(env)
-        changed = sorted(k for k in mine.keys() | self.settings.keys() if mine.get(k) != self.settings.get(k))
+        wanted = start_settings(env)
+        changed = sorted(k for k in wanted.keys() | self.settings.keys() if wanted.get(k) != self.settings.get(k))
         if changed:
             raise ZygoteError(f"the run's start-up settings {', '.join(changed)} differ from the zygote's, which a "
                               "forked run would keep")  # fmt: skip

@@ -290,8 +290,9 @@ def write_moodle(folder: Path, sheet: Worksheet, rows, results: dict, key, pages
         team = sheet.team_folders.get(row.submission)
         if page is None or (TEAM in sheet.keys and not team and not _group_cell(sheet_row)):
             continue  # a team assignment's students in no group: Moodle's zip import cannot reach them
-        # 4.1+ team assignments: the zip import maps the folder's number to a group id (importziplib.php
-        # get_participant_mapping), one folder per group; otherwise to the participant.
+        # 4.1+ team assignments: the zip import maps the folder's number to a group id
+        # (mod/assign/feedback/file/importziplib.php get_participant_mapping: with teamsubmission the
+        # participants are keyed by $group->id), one folder per group; otherwise to the participant.
         entry = (team[1], team[0], page) if team else (person.participant, person.name, page)
         if entry not in zipped:
             zipped.append(entry)

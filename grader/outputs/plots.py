@@ -123,8 +123,9 @@ def describe_redraw(histories: dict[float, dict[str, list]], setting) -> str:
 
 
 MARGINS = {"left": 0.16, "right": 0.97, "bottom": 0.13, "top": 0.91}  # fixed: tight_layout costs 0.1 s a figure
-# TITLE_AT: the titles' height is given (y=1.0, where matplotlib puts them anyway: no tick labels on top), so that
-# drawing does not measure the x axis's extent to place them (a tenth of a redraw; the same PNG bytes).
+# The titles' height is given (y=1.0, where matplotlib puts them anyway: no tick labels on top), so that drawing
+# does not measure the x axis's extent to place them (a tenth of a redraw; the same PNG bytes).
+TITLE_AT = 1.0
 
 
 def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
@@ -148,7 +149,7 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
         axes.set_yscale("log")
         _plain_log_axis(axes.yaxis, drawn)
     axes.set(xlabel="epoch", ylabel="training loss")
-    axes.set_title("Training loss per learning rate (re-drawn)", y=1.0)  # TITLE_AT
+    axes.set_title("Training loss per learning rate (re-drawn)", y=TITLE_AT)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize="small")
     figure.subplots_adjust(**MARGINS)
@@ -159,7 +160,7 @@ def redraw(histories: dict[float, dict[str, list]]) -> dict[str, bytes]:
     final = [next((v for v in reversed(histories[r]["val_accuracy"]) if v is not None), math.nan) for r in rates]
     axes.plot(rates, final, marker="o")
     axes.set(xscale="log", xlabel="learning rate", ylabel="final validation accuracy", ylim=(0, 1))
-    axes.set_title("Accuracy against learning rate (re-drawn)", y=1.0)  # TITLE_AT
+    axes.set_title("Accuracy against learning rate (re-drawn)", y=TITLE_AT)
     _plain_log_axis(axes.xaxis, rates)
     axes.grid(True, alpha=0.3)
     figure.subplots_adjust(**MARGINS)

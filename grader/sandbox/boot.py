@@ -42,12 +42,8 @@ HOST_GONE = 75  # the exit status of a worker that found its host gone before th
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    if "life" in config:
-        arm_life(config["life"])
-    rpc_in = fcntl.fcntl(config["rpc_in"], fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
-    rpc_out = fcntl.fcntl(config["rpc_out"], fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
-    os.close(config["rpc_in"])
-    os.close(config["rpc_out"])
+    arm_life(config["life"])
+    rpc_in, rpc_out = moved_high(config["rpc_in"]), moved_high(config["rpc_out"])
     limit_resources(config)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -69,14 +65,20 @@ def main() -> None:
     Worker(protocol, rpc_in, rpc_out, config, training, standin).run()
 
 
+def moved_high(fd: int) -> int:
+    """`fd` moved to a close-on-exec number from RPC_FD_FLOOR on (the original closed): out of the submission's way."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
+    os.close(fd)
+    return high
+
+
 def arm_life(fd: int) -> None:
     """Die with the host: O_ASYNC on the life pipe's read end with F_SETSIG SIGKILL makes the kernel send
     SIGKILL to this process group (this process alone when it leads none) when the pipe's only write
     end, the host's, closes. Armed first, then checked, so a host that died before is not missed: the
     host never writes, so a readable pipe means it is gone. Defence in depth beside bwrap's
     --die-with-parent chain: the submission runs in this process and could disarm it."""
-    life = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, RPC_FD_FLOOR)
-    os.close(fd)
+    life = moved_high(fd)
     group = os.getpgrp()
     fcntl.fcntl(life, fcntl.F_SETOWN, -group if group == os.getpid() else os.getpid())
     fcntl.fcntl(life, fcntl.F_SETSIG, signal.SIGKILL)
@@ -229,13 +231,8 @@ class Worker:
         if op == "epochs":
             return self.result(self.training.run_epochs(self.find(header["handle"], None), *args))
         if op == "set" and "names" in header:  # several, in order; an error says which one raised ("at")
-            target = self.find(header["handle"], None)
-            for at, (name, value) in enumerate(zip(header["names"], args)):
-                try:
-                    setattr(target, name, value)
-                except BaseException as error:  # noqa: BLE001 - the submission may raise anything
-                    return {"ok": False, "error": {**self.describe(error), "at": at}}
-            return {"ok": True, "value": None}
+            failed = self.assign(self.find(header["handle"], None), header["names"], args)
+            return {"ok": True, "value": None} if failed is None else {"ok": False, "error": failed}
         if op == "set":
             setattr(self.find(header["handle"], None), header["name"], args)
             return {"ok": True, "value": None}
@@ -269,12 +266,20 @@ class Worker:
         outcome = self.result(value)
         tree = outcome.get("value")
         if outcome.get("ok") is True and type(tree) is dict and "handle" in tree:
-            for at, (name, item) in enumerate(zip(names, values)):
-                try:
-                    setattr(value, name, item)
-                except BaseException as error:  # noqa: BLE001 - the submission may raise anything
-                    return {"ok": False, "error": {**self.describe(error), "at": at, "of": type(value).__name__}}
+            failed = self.assign(value, names, values)
+            if failed is not None:
+                return {"ok": False, "error": {**failed, "of": type(value).__name__}}
         return outcome
+
+    def assign(self, target, names: list, values: list) -> dict | None:
+        """Set the attributes `names` on `target` one after the other; at the first that raises, stop and return
+        its error with the index of that name ("at"); None when every one was set."""
+        for at, (name, value) in enumerate(zip(names, values)):
+            try:
+                setattr(target, name, value)
+            except BaseException as error:  # noqa: BLE001 - the submission may raise anything
+                return {**self.describe(error), "at": at}
+        return None
 
     def hold(self, value) -> dict:
         """Keep a returned value here as it is (containers rebuilt one level at a time, arrays and
