@@ -229,13 +229,13 @@ class Worker:
             kill_uid(slot_uid)
         if getattr(self, "spec", None) is not None and self.spec.group is not None:
             self.spec.group.kill()
-        for fd in (self.rpc_out, self.rpc_in, self.life_w):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.life_w = None
-        if self.pidfd is not None:
-            os.close(self.pidfd)
+        with self.lock:  # kill() may run on another thread (the output reader's, on a flood): it sees a number or None
+            ours = (self.rpc_out, self.rpc_in, self.life_w, self.pidfd)
+            self.rpc_out = self.rpc_in = self.life_w = self.pidfd = None  # a closed number may soon be another file's
+            for fd in ours:
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         if self.reader is not None:
             self.reader.join(0.5)
         return status
