@@ -171,6 +171,7 @@ class Worker:
             self.cheap_cpu = spec.group is not None
             if spec.mode == "bwrap":
                 config["submission"] = f"{INSIDE}/sub/{spec.file_name}"
+                config["slot"] = spec.slot_uid is not None  # its keyrings are the slot's (boot.leave_keyrings)
                 if spec.slot_uid is None and spec.group is not None:
                     config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
                 argv = [interpreter(), "-I", "-B", f"{INSIDE}/boot.py", json.dumps(config)]
@@ -288,6 +289,7 @@ def process_options(spec: Spec, config: dict) -> tuple[dict, str, list[str]]:
                 os.chown(path, uid, uid)
             # setpriv in the command (not Popen's user=): the cgroup prefix must still run as root.
             prefix = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
+            config["slot"] = True  # its keyrings are the slot's, not the grader's (boot.leave_keyrings)
         else:
             config["nproc"] = 0  # as root RLIMIT_NPROC means nothing
             note = "; the worker runs as root because the interpreter, numpy, the kit or the private folder " \
