@@ -40,18 +40,25 @@ NOTEBOOK = "exercise02"
 # nbgrader import's time. Marked absent before nbgrader is first imported, jsonschema goes without it (its
 # own fallback for an optional format checker).
 UNUSED_IMPORTS = ("rfc3987_syntax",)
+# Packages nbgrader/api.py imports (itself, or through nbgrader/utils.py and nbgrader/auth) whose __init__.py does
+# work the gradebook never uses: nbgrader's (its server extensions), nbformat's (utils.py takes only
+# nbformat.notebooknode; the package's __init__ loads its validator and with it jsonschema and every format checker),
+# requests' (auth/jupyterhub.py calls requests.request only when a JupyterHub authenticates; its __init__ loads
+# urllib3, charset detection and certificates). Each is made as deferred_package when nothing has imported it yet.
+DEFERRED = ("nbgrader", "nbformat", "requests")
 LOADING = threading.RLock()
 
 
 def api():
     """nbgrader.api (the one place that imports nbgrader), without the optional modules it never uses, and
-    without running nbgrader/__init__.py first unless something else has imported nbgrader already."""
+    without running the __init__.py of DEFERRED's packages first unless something else has imported them already."""
     with LOADING:
         if "nbgrader.api" not in sys.modules:
             for name in UNUSED_IMPORTS:
                 sys.modules.setdefault(name, None)  # None: `import name` raises ImportError
-            if "nbgrader" not in sys.modules:
-                sys.modules["nbgrader"] = deferred_package("nbgrader")
+            for name in DEFERRED:
+                if name not in sys.modules and importlib.util.find_spec(name) is not None:
+                    sys.modules[name] = deferred_package(name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import nbgrader.api
