@@ -2,7 +2,7 @@
 
 Nothing in a submission is trusted: not its file names, not its sizes, not its links. So nothing
 is extracted wholesale. Each submission's files are listed (with lstat, or from the zip's
-directory), and only the files the contract names are copied, by their exact expected names and
+directory: grader.grading.listing), and only the files the contract names are copied, by their exact expected names and
 with size caps, into a fresh folder of ours:
 
     exercise02_template.py (or exercise02.py)   plots/lr_loss_curves.png   plots/lr_accuracy.png
@@ -14,9 +14,9 @@ Accepted sources (SUBMISSIONS):
     a folder holding such zips           submissions/class.zip (next to plain folders, if any)
     any of these inside one wrapper folder (a zip of the download): the wrapper is unwrapped
 
-What is never a submission: a file at the top level (a note), Moodle's online-text and feedback
-folders (`_assignsubmission_onlinetext_`, `_assignfeedback_..._`; a note), dot files, __MACOSX.
-A submission whose folder holds one zip and none of the expected files is that zip, opened one
+What is never a submission (grader.grading.listing): a file at the top level (a note), Moodle's
+online-text and feedback folders (`_assignsubmission_onlinetext_`, `_assignfeedback_..._`; a note), dot
+files, __MACOSX. A submission whose folder holds one zip and none of the expected files is that zip, opened one
 level deep with the same caps and path checks (grader.grading.archive).
 
 Whatever is wrong with a submission becomes a message in `Submission.problems`; intake raises only
@@ -29,20 +29,17 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from grader.grading import archive as zips, roster
-from grader.grading.archive import ZIP_MEMBERS, ArchiveError, Entry, member_parts, open_zip, size_text, unpack
+from grader.grading import roster
+from grader.grading.archive import Entry, size_text, unpack
+from grader.grading.listing import (CODE_NAMES, MEMBERS_NAME, MOODLE, PLOT_NAMES, REPORT_NAME, WANTED, display,
+                                    list_source)
 from grader.sandbox.error import GraderError
 
-CODE_NAMES = ("exercise02_template.py", "exercise02.py")
-PLOT_NAMES = ("plots/lr_loss_curves.png", "plots/lr_accuracy.png")
-REPORT_NAME = "REPORT.md"
-MEMBERS_NAME = "members.txt"
 FILE_CAPS = {  # bytes per file, by kind
     "code": 256 << 10,
     "plot": 5 << 20,
@@ -50,21 +47,14 @@ FILE_CAPS = {  # bytes per file, by kind
     "members": 4 << 10,
 }
 SUBMISSION_CAP = 12 << 20  # bytes copied per submission, all files together
-MEMBERS_PER_SUBMISSION = 500  # files listed per submission; beyond that the rest is ignored
-WALK_DEPTH = 4  # folder levels looked into per submission
 MAX_GROUP = 3
-MOODLE = re.compile(r"^(?P<name>.*?)_(?P<pid>\d+)_(?P<plugin>assign(?:submission|feedback)_[A-Za-z]+)_?$")
 MOODLE_NO_ID = re.compile(r"^(?P<name>.+?)_(?P<plugin>assignsubmission_file)_?$")  # "Default group" (defaultteam), no id: downloader.php get_student_prefix
 BROWSER_COPY = re.compile(r"^(exercise02(?:_template)?) ?\(\d{1,3}\)\.py$", re.IGNORECASE)  # "exercise02_template (1).py"
-MOODLE_FLAT = re.compile(r"^(?P<folder>.*?_\d+_assign(?:submission|feedback)_[A-Za-z]+)_(?P<rest>.+)$")
-SUBMISSION_PLUGIN = "assignsubmission_file"  # Moodle's file submissions; other plugin folders are not submissions
 # Names the outputs give their own files in some folder of --out (review/class.json, report.html, ...): a
 # submission id equal to one could overwrite it (ids name files in results/, review/, feedback/), so a
 # folder with such a name gets "<name>-2". tests/selftest/test_grade.py checks the list against a graded class.
 RESERVED_IDS = frozenset({"class", "report", "grades", "results", "manual", "manual-template", "gradebook", "similarity",
                           "feedback", "review", "moodle", "grades-upload", "feedback-files", "plots"})
-JUNK = ("__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini")
-WANTED = {n.lower() for n in (*CODE_NAMES, REPORT_NAME, MEMBERS_NAME)} | {"plots"}
 
 
 class IntakeError(GraderError):
@@ -108,17 +98,9 @@ def collect(source: Path, workdir: Path) -> tuple[list[Submission], list[str]]:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     notes: list[str] = []
-    raw: list[tuple[str, list[Entry], list[str]]] = []  # (folder name, entries, problems)
-    info = os.lstat(source)
-    if stat.S_ISDIR(info.st_mode):
-        raw.extend(_from_folder(_unwrap_folder(source, notes), notes))
-    elif stat.S_ISREG(info.st_mode):
-        raw.extend(_from_zip(source, notes))
-    else:
-        notes.append(f"{display(source.name)} is neither a folder nor a regular file; nothing to grade")
-    raw = _drop_other_plugins(raw, notes)
-    ids = _assign_ids([name for name, _, _ in raw])
-    submissions = [_pick(name, sid, entries, problems, workdir / sid) for (name, entries, problems), sid in zip(raw, ids)]
+    listed = list_source(source, notes)
+    ids = _assign_ids([item.name for item in listed])
+    submissions = [_pick(item.name, sid, item.entries, item.problems, workdir / sid) for item, sid in zip(listed, ids)]
     submissions.sort(key=lambda s: s.id)
     _flag_shared_students(submissions)
     return submissions, notes
@@ -128,183 +110,6 @@ def out_inside(source: Path, out: Path) -> bool:
     """Is the output folder the submissions folder or inside it (grading would read its own outputs)?"""
     source, out = Path(source).resolve(), Path(out).resolve()
     return source.is_dir() and (out == source or out.is_relative_to(source))
-
-
-def display(name: str, limit: int = 120) -> str:
-    """An untrusted name made printable: control characters shown as escapes, length capped."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(name))
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-# --------------------------------------------------------------------------- sources
-
-
-def _from_folder(source: Path, notes: list[str]):
-    with os.scandir(source) as scan:
-        entries = sorted(scan, key=lambda e: e.name)
-    for entry in entries:
-        info = entry.stat(follow_symlinks=False)
-        if entry.name.startswith(".") or entry.name in JUNK:
-            continue
-        if stat.S_ISLNK(info.st_mode):
-            notes.append(f"{display(entry.name)}: a symbolic link; not followed, not graded")
-        elif stat.S_ISDIR(info.st_mode):
-            problems: list[str] = []
-            yield entry.name, _walk(Path(entry.path), problems), problems
-        elif stat.S_ISREG(info.st_mode) and entry.name.lower().endswith(".zip"):
-            yield from _from_zip(Path(entry.path), notes)
-        else:
-            notes.append(f"{display(entry.name)}: not a submission folder or an LMS zip; ignored")
-
-
-def _walk(root: Path, problems: list[str]) -> list[Entry]:
-    """The regular files under root (lstat only: links are never followed), capped in number and depth."""
-    found: list[Entry] = []
-    stack = [(root, ())]
-    while stack:
-        folder, parts = stack.pop()
-        try:
-            with os.scandir(folder) as scan:
-                children = sorted(scan, key=lambda e: e.name)
-        except OSError as error:
-            problems.append(f"could not list {display('/'.join(parts) or '.')}: {error.strerror}")
-            continue
-        for child in children:
-            info = child.stat(follow_symlinks=False)
-            rel = parts + (child.name,)
-            if stat.S_ISDIR(info.st_mode):
-                if len(rel) < WALK_DEPTH:
-                    stack.append((Path(child.path), rel))
-            elif stat.S_ISREG(info.st_mode):
-                if len(found) >= MEMBERS_PER_SUBMISSION:
-                    problems.append(f"more than {MEMBERS_PER_SUBMISSION} files; the rest was not looked at")
-                    return found
-                when = datetime.fromtimestamp(info.st_mtime).astimezone()
-                found.append(Entry(rel, info.st_size, _file_reader(Path(child.path)), when))
-            elif stat.S_ISLNK(info.st_mode):
-                problems.append(f"{display('/'.join(rel))} is a symbolic link; not followed")
-    return found
-
-
-def _file_reader(path: Path):
-    def read(limit: int) -> bytes:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise OSError("not a regular file")
-            chunks, left = [], limit + 1
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-            return b"".join(chunks)
-        finally:
-            os.close(fd)
-
-    return read
-
-
-def _from_zip(path: Path, notes: list[str]):
-    """An LMS zip: one submission per top-level folder (or per Moodle flat-file prefix); one wrapper folder unwrapped."""
-    label = display(path.name)
-    try:
-        archive, infos = open_zip(path, label, ZIP_MEMBERS)
-    except ArchiveError as error:
-        notes.append(f"{display(str(error), 300)}; nothing graded from it")
-        return
-    members = []
-    for info in infos:
-        parts, why = member_parts(info)
-        if parts and parts[0] in JUNK or (parts and parts[-1] in JUNK):
-            continue
-        members.append((info, parts, why))
-    wrapper = _wrapper([parts for info, parts, why in members if not why])
-    if wrapper:
-        notes.append(f"{label}: everything is inside the folder {display(wrapper)}; unwrapped it")
-    groups: dict[str, tuple[list[Entry], list[str]]] = {}
-    for info, parts, why in members:
-        if wrapper and parts[:1] == (wrapper,):
-            parts = parts[1:]
-            if not parts:
-                continue
-        if why:
-            top = parts[0] if parts else ""
-            if top and len(parts) > 1 and top != "..":  # a path that leaves the archive never names a submission
-                groups.setdefault(top, ([], []))[1].append(f"{display(info.filename)}: {why}; skipped")
-            else:
-                notes.append(f"{label}: member {display(info.filename)}: {why}; skipped")
-            continue
-        if info.is_dir():
-            if len(parts) == 1:
-                groups.setdefault(parts[0], ([], []))
-            continue
-        if len(parts) == 1:  # Moodle's flat layout: "Name_123_assignsubmission_file_REPORT.md"
-            flat = MOODLE_FLAT.match(parts[0])
-            if not flat:
-                notes.append(f"{label}: {display(parts[0])} is a file outside every submission folder; "
-                             "not a submission, ignored")  # fmt: skip
-                continue
-            parts = (flat["folder"] + "_", flat["rest"])
-        entries, problems = groups.setdefault(parts[0], ([], []))
-        if len(entries) >= MEMBERS_PER_SUBMISSION:
-            if len(entries) == MEMBERS_PER_SUBMISSION:
-                problems.append(f"more than {MEMBERS_PER_SUBMISSION} files; the rest was not looked at")
-                entries.append(None)
-            continue
-        entries.append(zips.entry(archive, info, parts[1:]))
-    for name in sorted(groups):
-        entries, problems = groups[name]
-        yield name, [e for e in entries if e is not None], problems
-
-
-def _wrapper(paths: list[tuple[str, ...]]) -> str | None:
-    """The one folder everything sits in, when it holds submission folders rather than a submission's files."""
-    tops = {p[0] for p in paths if p}
-    if len(tops) != 1:
-        return None
-    top = next(iter(tops))
-    if MOODLE.match(top) or any(len(p) == 2 and p[1].lower() in WANTED for p in paths):
-        return None
-    inner = {p[1] for p in paths if len(p) >= 2}
-    folders = {p[1] for p in paths if len(p) >= 3}
-    if len(folders) >= 2 or any(MOODLE.match(f) or MOODLE_FLAT.match(f) for f in inner):
-        return top
-    return None
-
-
-def _unwrap_folder(source: Path, notes: list[str]) -> Path:
-    """A folder holding only one folder of submission folders (an unpacked zip of the download): that folder."""
-    with os.scandir(source) as scan:
-        visible = [e for e in scan if not e.name.startswith(".") and e.name not in JUNK]
-    if len(visible) != 1 or not visible[0].is_dir(follow_symlinks=False):
-        return source
-    inner = Path(visible[0].path)
-    with os.scandir(inner) as scan:
-        children = [e for e in scan if not e.name.startswith(".") and e.name not in JUNK]
-    if any(c.name.lower() in WANTED for c in children):
-        return source
-    folders = [c for c in children if c.is_dir(follow_symlinks=False)]
-    if len(folders) >= 2 or any(MOODLE.match(c.name) for c in children):
-        notes.append(f"everything is inside the folder {display(inner.name)}; unwrapped it")
-        return inner
-    return source
-
-
-def _drop_other_plugins(raw, notes: list[str]):
-    """Moodle's online-text, feedback and other plugin folders are not submissions: a note each, not graded."""
-    kept, dropped = [], {}
-    for name, entries, problems in raw:
-        moodle = MOODLE.match(name)
-        if moodle and moodle["plugin"] != SUBMISSION_PLUGIN:
-            dropped.setdefault(moodle["plugin"], []).append(display(name, 60))
-        else:
-            kept.append((name, entries, problems))
-    for plugin, names in sorted(dropped.items()):
-        notes.append(f"{len(names)} Moodle {plugin} folder(s) are not file submissions and were not graded: {', '.join(names[:5])}"
-                     + (" …" if len(names) > 5 else ""))  # fmt: skip
-    return kept
 
 
 # --------------------------------------------------------------------------- picking files
