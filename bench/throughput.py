@@ -144,6 +144,16 @@ def pool_window(*args, **kwargs):
         window["pool"] = time.process_time() - window["pool_start"]
         idle["end"] = idle_now()
 harness.grade_class = pool_window
+runs = []  # (start, end) of every Runner.run, perf_counter seconds from `begun`: the slots' idle time between runs
+from grader.grading.runner import Runner
+original_runner_run = Runner.run
+def timed_runner_run(self, *args, **kwargs):
+    started = time.perf_counter() - begun
+    try:
+        return original_runner_run(self, *args, **kwargs)
+    finally:
+        runs.append((started, time.perf_counter() - begun))
+Runner.run = timed_runner_run
 threads = {}
 original_run = threading.Thread.run
 def counted_run(self):
@@ -176,7 +186,7 @@ status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.s
 memory = {k: int(v.split()[0]) for k, v in status.items() if k in ("VmHWM", "VmRSS", "VmPeak")}
 memory["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 json.dump({"phases": phases, "starts": starts, "memory_kb": memory, "hwm_after_kb": hwm, "code": code, "clock": clock,
-           "thread_cpu": cpu, "counts": counts, "window": window, "idle": idle, "threads": threads, "children": children},
+           "thread_cpu": cpu, "counts": counts, "window": window, "idle": idle, "runs": runs, "threads": threads, "children": children},
           open(stats_path, "w"))
 sys.exit(code)
 """
@@ -351,7 +361,7 @@ def main() -> None:
     if ser:
         print_breakdown("grade -j 1", ser, floor_wall, floor_wall, "floor(1) = serial sum")
     for name, data in [(f"-j {j}", par), ("re-grade", again)] + ([("-j 1", ser)] if ser else []):
-        print_cpu(name, data, options.n)
+        print_cpu(name, data, options.n, j if name != "-j 1" else 1)
     for name, data in [(f"-j {options.jobs}", par)] + ([("-j 1", ser)] if ser else []):
         m = data["memory_kb"]
         print(f"  grader process peak memory, {name}: VmHWM {m.get('VmHWM', 0) / 1024:.0f} MB, "
@@ -412,7 +422,16 @@ def print_breakdown(name: str, data: dict, floor: float, in_process: float, labe
         print(f"  {part:44}{seconds:8.1f}{100 * seconds / data['wall']:6.1f} %  {note}")
 
 
-def print_cpu(name: str, data: dict, n: int) -> None:
+def slot_gaps(runs: list, jobs: int) -> tuple[float, int]:
+    """The slot-seconds between a run's end and the start of the run that took its slot, summed over the hand-overs
+    while runs were still waiting (the first `jobs` starts and the tail are not hand-overs): the coordinator's
+    reaction time (its threads and the GIL, the warm-up's work in the same process)."""
+    starts = sorted(start for start, _ in runs)[jobs:]
+    ends = sorted(end for _, end in runs)
+    return sum(max(0.0, start - end) for start, end in zip(starts, ends)), len(starts)
+
+
+def print_cpu(name: str, data: dict, n: int, jobs: int) -> None:
     """The grader process's own CPU seconds (its threads, not the runs' processes): in all, within the pool's window
     (what competes with the runs for the cores), per thread, and per part of the warm-up and of the steps after the
     pool; then the CPU of the code comparison's children (processes of their own, beside the last runs)."""
@@ -433,6 +452,10 @@ def print_cpu(name: str, data: dict, n: int) -> None:
             cores = os.cpu_count() or 1
             print(f"  {label:44}{i1 - i0:8.2f}  core-seconds of {cores * (t1 - t0):.2f} "
                   f"({100 * (i1 - i0) / max(1e-9, cores * (t1 - t0)):.0f} %; system-wide)")  # fmt: skip
+    gap, count = slot_gaps(data.get("runs", []), jobs)
+    if count:
+        print(f"  {'slots idle between runs (queue not empty)':44}{gap:8.2f}  slot-seconds over {count} hand-overs "
+              f"({1000 * gap / count:.0f} ms each: a run's end to the next run's start in the runner)")  # fmt: skip
     print("  per thread: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1])))
     for label in sorted(cpu, key=lambda k: (not k.startswith("warm-up") and "(warm-up)" not in k, k)):
         if label == "warm-up wait":

@@ -35,16 +35,11 @@ ASSIGNMENT = "exercise02"
 UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
 NOTEBOOK = "exercise02"
 
-# Installed with nbgrader (jupyter-events asks for jsonschema[format-nongpl]) and imported by jsonschema when
-# present, but never used by a gradebook: rfc3987-syntax compiles an IRI grammar at import, half of the
-# nbgrader import's time. Marked absent before nbgrader is first imported, jsonschema goes without it (its
-# own fallback for an optional format checker).
+# Installed with nbgrader, never used by a gradebook: rfc3987-syntax (jsonschema's optional IRI checker compiles a
+# grammar at import: seconds). Marked absent before nbgrader is imported, jsonschema goes without it (its fallback).
 UNUSED_IMPORTS = ("rfc3987_syntax",)
-# Packages nbgrader/api.py imports (itself, or through nbgrader/utils.py and nbgrader/auth) whose __init__.py does
-# work the gradebook never uses: nbgrader's (its server extensions), nbformat's (utils.py takes only
-# nbformat.notebooknode; the package's __init__ loads its validator and with it jsonschema and every format checker),
-# requests' (auth/jupyterhub.py calls requests.request only when a JupyterHub authenticates; its __init__ loads
-# urllib3, charset detection and certificates). Each is made as deferred_package when nothing has imported it yet.
+# Packages nbgrader/api.py reaches whose __init__.py loads what a gradebook never uses (nbgrader's: its server
+# extensions; nbformat's: its validator, jsonschema; requests': urllib3): each made as a deferred_package.
 DEFERRED = ("nbgrader", "nbformat", "requests")
 LOADING = threading.RLock()
 
@@ -103,11 +98,6 @@ def deferred_package(name: str):
 
     package.__getattr__ = complete
     return package
-
-
-def preload() -> None:
-    """Import nbgrader's API now (seconds: nbformat, jsonschema, SQLAlchemy), e.g. in a thread while the pool grades."""
-    api()
 
 
 def neutral(text) -> str | None:
