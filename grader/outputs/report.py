@@ -2,9 +2,7 @@
 
     report.html              one self-contained page for the tutor (inline images, no script, strict CSP)
     feedback/<id>.html       one page per submission to hand back: every lost point explained
-    grades.csv               one row per student (groups expanded): student,submission,points,max_points,...;
-                             with a worksheet, then one "no submission" row per student it lists without one
-    results.csv              long format: submission,student,test,points,max_points,status,seconds,message
+    grades.csv, results.csv  the grade sheets (grader.outputs.grades: one row per student; per student and test)
     gradebook.db             the same grades through nbgrader's Gradebook API (see grader.outputs.gradebook)
     manual-template.csv      the sheet for manual points (see grader.outputs.manual)
 
@@ -16,32 +14,26 @@ spreadsheets. Pages carry a Content-Security-Policy that forbids every script.
 from __future__ import annotations
 
 import base64
-import csv
 import functools
 import hashlib
 import json
 import os
 import re
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 from grader.outputs import manual as manual_points
 from grader.outputs import plots, snapshot
-from grader.outputs.gradebook import UNSAFE_LEAD
+from grader.outputs.grades import GradeRow, grade_rows, participant_of, write_grades_csv, write_results_csv
 from grader.outputs.markdown import render_markdown
 from grader.outputs.rates import pass_rates
-from grader.outputs.view import UNSANDBOXED, Absent, Figure, SubmissionView, TestLine, Written, check_template, score
+from grader.outputs.view import Absent, Figure, SubmissionView, TestLine, Written, check_template
 from grader.grading import roster
 from grader.grading.intake import PLOT_NAMES, Submission
 from grader.grading.results import GRADED, IMPORT_ERROR, Result
 
 TEMPLATE = "report.html.j2"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-RESULTS_COLUMNS = ["submission", "student", "test", "points", "max_points", "status", "seconds", "message"]
-GRADES_COLUMNS = ["student", "submission", "points", "max_points", "auto_points", "auto_max",
-                  *(f"{p}_points" for p in manual_points.PARTS), "manual_max", "status", "note",
-                  "participant", "late", "late_penalty"]  # fmt: skip
 MESSAGE_CHARS = 1500  # of a test's message on a page
 ORDERS = [  # the class table's pre-rendered sort orders (switched by CSS :target, no script)
     ("by-name", "submission A–Z"),
@@ -49,75 +41,6 @@ ORDERS = [  # the class table's pre-rendered sort orders (switched by CSS :targe
     ("by-points-asc", "points, lowest first"),
     ("by-status", "status"),
 ]
-
-
-@dataclass
-class GradeRow:
-    student: str
-    submission: str
-    points: float
-    max_points: float
-    auto_points: float
-    auto_max: float
-    manual: dict
-    status: str
-    earned: dict  # test id -> points earned (for the gradebook)
-    note: str = ""
-    participant: str = ""  # the LMS participant number (Moodle), separate from the student id
-    late: str = ""  # how late, in words ("" when on time or unknown)
-    penalty: float = 0.0  # fraction of the points taken off for lateness
-    name: str = ""  # the student's full name from the LMS worksheet (or members.txt), "" when unknown
-    email: str = ""
-
-
-def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab CR LF gets a leading '."""
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return "'" + text if text.startswith(UNSAFE_LEAD) else text
-
-
-def grade_rows(submissions: list[Submission], results: dict[str, Result], manual, late=None) -> list[GradeRow]:
-    """One row per student. A student listed in two submissions keeps the better one (and a note).
-
-    late: submission id -> (how late in words, penalty fraction); the penalty is taken off the total.
-    With a worksheet (sub.participants set), a member the roster could not match gets no row.
-    """
-    best: dict[str, GradeRow] = {}
-    late = late or {}
-    for sub in submissions:
-        result = results[sub.id]
-        late_text, penalty = late.get(sub.id, ("", 0.0))
-        students = sub.members if sub.participants is None else list(sub.participants)
-        for student in students:
-            row = GradeRow(
-                student=student,
-                submission=sub.id,
-                points=score(result.points, manual.total(sub.id), penalty),
-                max_points=round(result.max_points + manual_points.max_points(), 4),
-                auto_points=result.points,
-                auto_max=result.max_points,
-                manual=manual.of(sub.id),
-                status=(result.status if manual.complete(sub.id) else f"{result.status}; manual points pending")
-                + unsandboxed_mark(result),
-                earned={t.id: t.earned for t in result.tests},
-                participant=participant_of(sub, student),
-                late=late_text,
-                penalty=penalty,
-            )
-            row.name, row.email = roster.person_of(sub, student, row.participant)
-            if student in best:
-                other = best[student]
-                keep, drop = (row, other) if row.points > other.points else (other, row)
-                keep.note = f"also in {drop.submission} ({drop.points:g} points); the better one counts"
-                best[student] = keep
-            else:
-                best[student] = row
-    return sorted(best.values(), key=lambda r: r.student)
-
-
-def participant_of(sub: Submission, student: str) -> str:
-    """The LMS participant number of one of a submission's students ("" when unknown)."""
-    return (sub.participants or {}).get(student, sub.participant if student == sub.participant else "")
 
 
 def gradebook_draft(out: Path, submissions: list[Submission], course_id: str = "exercise02"):
@@ -135,42 +58,6 @@ def gradebook_draft(out: Path, submissions: list[Submission], course_id: str = "
             people[student] = (student, *gradebook.split_name(name, sub.label), email, participant)
     return gradebook.Draft(out / "gradebook.db", course_id=course_id, people=[people[s] for s in sorted(people)],
                            manual_parts=manual_points.PARTS)  # fmt: skip
-
-
-def write_grades_csv(path: Path, rows: list[GradeRow], absent: list[Absent] = (), auto_max: float = 0.0) -> None:
-    """The rows, then the worksheet's students without a submission: student = participant, no submission,
-    points 0 or blank as the Moodle upload gives them (moodle.absent_points), status "no submission"."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(GRADES_COLUMNS)
-        for r in rows:
-            manual = ["" if r.manual[p] is None else r.manual[p] for p in manual_points.PARTS]
-            cells = [r.student, r.submission, r.points, r.max_points, r.auto_points, r.auto_max, *manual,
-                     manual_points.max_points(), r.status, r.note, r.participant, r.late, round(r.penalty, 4)]  # fmt: skip
-            writer.writerow([safe_cell(c) for c in cells])
-        for a in absent:
-            got = "" if a.points is None else a.points
-            cells = [a.participant, "", got, round(auto_max + manual_points.max_points(), 4), got, auto_max, *([""] * len(manual_points.PARTS)),
-                     manual_points.max_points(), "no submission", a.note, a.participant, "", 0.0]  # fmt: skip
-            writer.writerow([safe_cell(c) for c in cells])
-
-
-def write_results_csv(path: Path, submissions: list[Submission], results: dict[str, Result], manual) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(RESULTS_COLUMNS)
-        for sub in submissions:
-            result = results[sub.id]
-            for student in sub.members:
-                for t in result.tests:
-                    cells = [sub.id, student, t.id, t.earned, t.points, t.outcome, round(t.seconds, 3),
-                             t.message + unsandboxed_mark(result)]
-                    writer.writerow([safe_cell(c) for c in cells])
-                for part, maximum in manual_points.PARTS.items():
-                    got = manual.of(sub.id)[part]
-                    cells = [sub.id, student, f"manual:{part}", "" if got is None else got, maximum,
-                             "pending" if got is None else "graded", 0.0, manual.comments.get(sub.id, "")]  # fmt: skip
-                    writer.writerow([safe_cell(c) for c in cells])
 
 
 # --------------------------------------------------------------------------- pages
@@ -424,11 +311,6 @@ def _write_text(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
-
-
-def unsandboxed_mark(result: Result) -> str:
-    """"; NOT SANDBOXED" for a result whose submission code ran without the bwrap sandbox, else ""."""
-    return "; NOT SANDBOXED" if result.backend in UNSANDBOXED else ""
 
 
 def sandbox_banner(backends: set[str]) -> str | None:

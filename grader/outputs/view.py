@@ -165,7 +165,7 @@ class Written:
     gradebook_db: Path
     feedback: Path  # the folder of the feedback pages
     pages: list[Path]  # the feedback pages written (all, or the one a review save rewrote)
-    rows: list = field(default_factory=list)  # report.GradeRow, one per student
+    rows: list = field(default_factory=list)  # grades.GradeRow, one per student
     manual_template: Path | None = None  # written by `grader grade`, not by a review save
 
     def files(self) -> list[Path]:

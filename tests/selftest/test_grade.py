@@ -13,7 +13,7 @@ from pathlib import Path
 from classroom import KIT, STANDIN, Gate, grade
 from poll import gone, wait_until
 
-from grader.outputs import manual, report
+from grader.outputs import grades, manual
 
 
 def rows(path: Path) -> list[dict]:
@@ -58,14 +58,14 @@ def test_grade_csv_columns_and_spreadsheet_safety(graded_class):
     with open(graded_class / "grades.csv", newline="") as handle:
         header = next(csv.reader(handle))
     assert header[:4] == ["student", "submission", "points", "max_points"]
-    grades = {r["student"]: r for r in rows(graded_class / "grades.csv")}
-    assert {"s1234567", "s7654321", "ada-lovelace", "x12345"} <= set(grades)  # the group expanded
-    assert grades["ada-lovelace"]["points"] == "60" and grades["ada-lovelace"]["max_points"] == "70"
+    by_student = {r["student"]: r for r in rows(graded_class / "grades.csv")}
+    assert {"s1234567", "s7654321", "ada-lovelace", "x12345"} <= set(by_student)  # the group expanded
+    assert by_student["ada-lovelace"]["points"] == "60" and by_student["ada-lovelace"]["max_points"] == "70"
     for name in ("grades.csv", "results.csv"):
         with open(graded_class / name, newline="") as handle:
             for line in csv.reader(handle):
                 assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in line), line
-    assert report.safe_cell("=1+1") == "'=1+1" and report.safe_cell("-3") == "'-3" and report.safe_cell("ok") == "ok"
+    assert grades.safe_cell("=1+1") == "'=1+1" and grades.safe_cell("-3") == "'-3" and grades.safe_cell("ok") == "ok"
 
 
 def test_grade_reference_defines_max_and_statuses(graded_class):
@@ -114,9 +114,9 @@ def test_grade_manual_points_merge(graded_class, tmp_path):
     done = grade(graded_class.parent / "class", graded_class, "--manual", str(sheet))
     assert "7 submissions: " in done.stdout and "; 7 from earlier runs" in done.stdout, done.stdout
     assert "unknown submission 'nobody'" in done.stderr and "not a number from 0 to 6" in done.stderr
-    grades = {r["student"]: r for r in rows(graded_class / "grades.csv")}
-    assert grades["ada-lovelace"]["points"] == "69.5" and grades["ada-lovelace"]["plots_points"] == "5.5"
-    assert "pending" in grades["bob-partly-wrong"]["status"]
+    by_student = {r["student"]: r for r in rows(graded_class / "grades.csv")}
+    assert by_student["ada-lovelace"]["points"] == "69.5" and by_student["ada-lovelace"]["plots_points"] == "5.5"
+    assert "pending" in by_student["bob-partly-wrong"]["status"]
     assert "unknown submission" in (graded_class / "report.html").read_text()
     check_export(graded_class / "gradebook.db", tmp_path, {"ada-lovelace": 69.5, "s1234567": 60.0})
 
