@@ -1,6 +1,7 @@
 """Manual points: what a tutor gives by hand for the plots and REPORT.md, merged into every output.
 
-`grader grade` writes <out>/manual-template.csv (one row per submission) and, when it does not exist
+`grader grade` writes <out>/manual-template.csv (one row per submission of this run; rewritten only when
+that changes, and never over a sheet someone typed into: update_template) and, when it does not exist
 yet, <out>/manual.csv with the same blank rows (never replacing one that exists). The tutor fills in
 the points there (or in any file given with --manual), and runs `grader grade` again: the automatic
 results come from the store in seconds and the manual points are merged into grades.csv, the report,
@@ -79,8 +80,21 @@ def max_points() -> float:
     return sum(PARTS.values())
 
 
+def template_text(rows: list[tuple[str, list[str]]]) -> str:
+    """The blank sheet: one row per (submission id, student ids), points and comment blank, maxima filled in."""
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(COLUMNS)
+    for submission, students in rows:
+        row = [submission, " ".join(students)]
+        for maximum in PARTS.values():
+            row += ["", f"{maximum:g}"]
+        writer.writerow(row + [""])
+    return handle.getvalue()
+
+
 def write_template(path: Path, rows: list[tuple[str, list[str]]], *, keep: bool = False) -> bool:
-    """One row per (submission id, student ids), points blank, maxima filled in.
+    """The blank sheet (template_text) written to `path`.
 
     keep=True creates the file only when it does not exist (O_EXCL: never replaces a sheet a tutor or
     `grader review` wrote, even one created a moment ago); returns whether the file was written.
@@ -90,14 +104,44 @@ def write_template(path: Path, rows: list[tuple[str, list[str]]], *, keep: bool 
     except FileExistsError:
         return False
     with handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for submission, students in rows:
-            row = [submission, " ".join(students)]
-            for maximum in PARTS.values():
-                row += ["", f"{maximum:g}"]
-            writer.writerow(row + [""])
+        handle.write(template_text(rows))
     return True
+
+
+def update_template(path: Path, rows: list[tuple[str, list[str]]]) -> str | None:
+    """<out>/manual-template.csv holding this run's blank sheet: replaced (atomically) only when its content
+    would change, so an unchanged class leaves the file and its modification time alone; None, or the note
+    for the report when the file holds what someone typed (points, a comment, or a spreadsheet's re-save):
+    then it is left as it is, never overwritten."""
+    text = template_text(rows).encode("utf-8")
+    try:
+        current = Path(path).read_bytes()
+    except FileNotFoundError:
+        current = None
+    if current == text:
+        return None
+    if current is not None and not is_blank(current):
+        return (f"{Path(path).name} was not rewritten: it holds entries someone typed (or a spreadsheet saved it "
+                f"in another form). The grader reads manual points from {FILLED_NAME} (or --manual); move your "
+                f"entries there, then delete {Path(path).name} to get this run's blank sheet again.")
+    partial = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.partial")
+    partial.write_bytes(text)
+    os.replace(partial, path)
+    return None
+
+
+def is_blank(data: bytes) -> bool:
+    """Is this a blank sheet as template_text writes them (any rows): the grader's columns, comma-separated,
+    nothing in a cell but the submission, its students and the maxima? Anything else is someone's work."""
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    if not rows or rows[0] != COLUMNS:
+        return False
+    maxima = [f"{maximum:g}" for maximum in PARTS.values()]
+    return all(len(row) == len(COLUMNS) and row[2:-1:2] == [""] * len(PARTS) and row[3:-1:2] == maxima and row[-1] == ""
+               for row in rows[1:])
 
 
 def read_manual(path: Path | None, known: set[str]) -> Manual:

@@ -256,7 +256,8 @@ def write_all(out: Path, *, submissions: list[Submission], results: dict[str, Re
     moodle: what moodle/ is made from (snapshot.MoodleInputs, kept with the snapshot), None without a worksheet."""
     late, integrity = late or {}, integrity or {}
     out.mkdir(parents=True, exist_ok=True)
-    manual_points.write_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
+    kept = manual_points.update_template(out / manual_points.TEMPLATE_NAME, [(s.id, s.members) for s in submissions])
+    notes = notes + [kept] if kept else notes  # a sheet someone typed into is left as it is: the report says so
     images = images or ImageCache(out / "results" / IMAGES)
     views = [submission_view(s, results[s.id], manual, key, images, late.get(s.id), stamp=stamp,
                              integrity=integrity.get(s.id, [])) for s in submissions]  # fmt: skip

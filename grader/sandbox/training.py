@@ -4,14 +4,20 @@ The hidden tests of learning drive training through the submission's MLP methods
 own `train`, which it may have changed), with data and batch order chosen in the trusted process.
 One RPC per step would cost milliseconds each, so the loop runs next to the model: in the worker
 (grader/sandbox/boot.py, op "epochs") or in the test process (grader/sandbox/inprocess.py).
-It is not a security boundary: it runs in the submission's process, and the trusted side judges
-only what it reads back (the weights) on data the worker never saw.
+It is not a security boundary: it runs in the submission's process, which can replace it (the worker
+looks run_epochs up on this module at each request) or change what it returns. So nothing it
+returns is trusted. It reports the parameters before the first step, after the first and after
+every k-th (checkpoint_steps); the trusted side (tests/hidden/trajectory.py) checks the first
+against the model it read before training and the last against the model it reads afterwards, and
+replays steps between reported states with the reference gradients on the batches it chose: a step
+that is not p - lr * dL/dp, with the loss as the contract defines it, fails the test whatever this
+loop says. Accuracy is then judged on the parameters read back, on data the worker never saw.
 
-The weights must move by the submission's own gradients and nothing else: the loop checks that each
-step (forward, loss, backward, update) leaves every weight and bias at p - lr * grad_p, p its value
-before the step and grad_p what backward stored. Any other change (an update that ignores its gradients or its learning
-rate, a forward or backward that writes the weights, weights installed from elsewhere) stops
-training with UpdateMismatch, so learning points rest on the submission's gradients driving the net.
+On the way the loop also checks, as an early and more precise message, that each step (forward,
+loss, backward, update) leaves every weight and bias at p - lr * grad_p, p its value before the step
+and grad_p what backward stored: an update that ignores its gradients or its learning rate, or a
+forward or backward that writes the weights, stops training with UpdateMismatch ("look at
+MLP.update"). It can only make a submission fail sooner; a passing verdict never rests on it.
 
 Stdlib + numpy only: this module also runs inside the sandbox and ships in the student bundle.
 """
@@ -32,37 +38,68 @@ class UpdateMismatch(GraderError, ValueError):
     """The parameters after a training step are not p - lr * grad_p for the gradients backward stored."""
 
 
-def run_epochs(model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
-    """For each row of `order` (one epoch, a permutation of the rows of X): the given train's steps.
+STATE_BYTES = 16 << 20  # the parameters one request reports at most: a quarter of a reply (protocol.MAX_REPLY_BYTES)
 
-    Per batch `order[e, i:i + batch_size]`: model.forward(X_b / x_divisor), model.loss(Y_b),
-    model.backward(Y_b), model.update(lr). Returns the mean training loss of each epoch, as `train`
-    reports it. Raises UpdateMismatch when the parameters did not move by exactly -lr * grad (module
-    docstring). `x_divisor` lets the trusted side send uint8 pixels (X_b / 255.0 is exactly the
-    float64 batch the kit's MNIST reader would give).
 
-    A schedule: `lr` a list of rates and `order` a list of as many orders. Each (order, rate) pair then
-    runs as a call of its own would (its own steps counted from 1, its own checks), one after the
-    other on the same X and Y, and the losses follow each other: one request carries X once for
-    every rate (the MNIST test's two rates share its 31 MB of training images).
+def checkpoint_steps(total: int, parameters: int) -> list:
+    """The steps after which run_epochs reports the parameters: 0 (before the first), 1, every k-th and the last.
+
+    k is the smallest step count for which all of them, `parameters` float64 numbers each, fit in
+    STATE_BYTES: 1 for a small net (XOR: every step), 9 for the MNIST test's 784-64-10 net over 313 steps.
+    The trusted side computes the same list from the sizes and the steps it asked for, never from the reply.
     """
+    total, size = int(total), 8 * max(1, int(parameters))
+    every = 1
+    while True:
+        steps = sorted({0, min(1, total), total} | set(range(every, total, every)))
+        if len(steps) * size <= STATE_BYTES or every >= total:
+            return steps
+        every += 1
+
+
+def schedule(order, lr) -> list:
+    """[(order (epochs, N) int64, rate)]: one pair for a single rate, or one per rate of a schedule."""
     if isinstance(lr, (list, tuple)):
         if not isinstance(order, (list, tuple)) or len(order) != len(lr):
             raise ValueError("a schedule needs one order per learning rate")
-        return [loss for part, rate in zip(order, lr) for loss in run_epochs(model, X, Y, part, batch_size, rate,
-                                                                             x_divisor)]
+        return [pair for part, rate in zip(order, lr) for pair in schedule(part, float(rate))]
     order = np.asarray(order, dtype=np.int64)
-    if order.ndim != 2 or X.shape[0] != Y.shape[0]:
-        raise ValueError("order must be (epochs, N) and X, Y must have N rows")
-    batch_size, lr, divisor = int(batch_size), float(lr), float(x_divisor)
+    if order.ndim != 2:
+        raise ValueError("order must be (epochs, N)")
+    return [(order, float(lr))]
+
+
+def run_epochs(model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> dict:
+    """For each row of `order` (one epoch, a permutation of the rows of X): the given train's steps.
+
+    Per batch `order[e, i:i + batch_size]`: model.forward(X_b / x_divisor), model.loss(Y_b),
+    model.backward(Y_b), model.update(lr). Returns {"losses": the mean training loss of each epoch, as
+    `train` reports it, "states": one array per parameter (weights, then biases), each (K, *shape): its
+    values after the steps checkpoint_steps names (0: before the first)}. Raises UpdateMismatch when the
+    parameters did not move by exactly -lr * the gradients backward stored (module docstring).
+    `x_divisor` lets the trusted side send uint8 pixels (X_b / 255.0 is exactly the float64 batch the
+    kit's MNIST reader would give).
+
+    A schedule: `lr` a list of rates and `order` a list of as many orders. Each (order, rate) pair then
+    runs as a call of its own would (its own in-worker checks), one after the other on the same X and Y;
+    the losses follow each other and the steps are counted across the pairs: one request carries X once
+    for every rate (the MNIST test's two rates share its 31 MB of training images).
+    """
+    parts = schedule(order, lr)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError("X and Y must have N rows")
+    batch_size, divisor = int(batch_size), float(x_divisor)
+    total = sum(part.shape[0] * -(-part.shape[1] // batch_size) for part, _ in parts)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence shows in the loss and the weights
-        steps = Steps(model, lr, seed=order.ravel()[: Steps.SEED_ENTRIES].tolist())
-        losses = [run_epoch(model, X, Y, epoch, batch_size, steps, divisor) for epoch in order]
-        steps.finish()
-    return losses
+        states, losses = States(model, total), []
+        for part, rate in parts:
+            steps = Steps(model, rate, seed=part.ravel()[: Steps.SEED_ENTRIES].tolist())
+            losses += [run_epoch(model, X, Y, epoch, batch_size, steps, divisor, states) for epoch in part]
+            steps.finish()
+    return {"losses": losses, "states": states.stacks}
 
 
-def run_epoch(model, X, Y, epoch, batch_size: int, steps: "Steps", divisor: float) -> float:
+def run_epoch(model, X, Y, epoch, batch_size: int, steps: "Steps", divisor: float, states: "States") -> float:
     """One pass over the rows in `epoch`; the mean of the batch losses weighted by batch size."""
     total = 0.0
     for start in range(0, len(epoch), batch_size):
@@ -76,7 +113,38 @@ def run_epoch(model, X, Y, epoch, batch_size: int, steps: "Steps", divisor: floa
         steps.gradients()
         model.update(steps.lr)
         steps.end()
+        states.record()
     return total / max(1, len(epoch))
+
+
+class States:
+    """The parameters after the steps checkpoint_steps names, copied into one float64 stack per array."""
+
+    def __init__(self, model, total: int):
+        self.model, self.step = model, 0
+        params = self.params()
+        self.at = checkpoint_steps(total, sum(p.size for p in params))
+        self.stacks = [np.empty((len(self.at), *p.shape)) for p in params]
+        self.kept = 0
+        self.record(advance=False)
+
+    def params(self) -> list:
+        found = [p for name in ("weights", "biases") for p in (getattr(self.model, name, None) or ())]
+        if not all(isinstance(p, np.ndarray) for p in found):
+            raise UpdateMismatch(f"model.weights and model.biases are not lists of arrays at training step {self.step}")
+        return found
+
+    def record(self, advance: bool = True) -> None:
+        """After a step (or before the first): a copy of every parameter when this step is a checkpoint."""
+        self.step += advance
+        if self.kept < len(self.at) and self.at[self.kept] == self.step:
+            params = self.params()
+            if [p.shape for p in params] != [s.shape[1:] for s in self.stacks]:
+                raise UpdateMismatch(f"model.weights and model.biases have the shapes {[p.shape for p in params]} "
+                                     f"after training step {self.step}; expected {[s.shape[1:] for s in self.stacks]}")
+            for stack, p in zip(self.stacks, params):
+                stack[self.kept] = p
+            self.kept += 1
 
 
 class Steps:

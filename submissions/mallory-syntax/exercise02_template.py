@@ -27,6 +27,14 @@ loss="cross_entropy") trained with your forward, loss, backward and update for o
 training images (batch 32, lr 0.2, then 0.04 for the last fifth of the batches) must get at least
 88 % of unseen test images right; a correct implementation gets 91 to 92.5 %. The public test
 test_train_learns_mnist checks the same with other values.
+
+Every training step is graded too, in that test and in XOR's (MLP([2, 8, 1], "tanh",
+output_activation="sigmoid", loss="mse"), 400 full-batch steps at lr 2.0): a step (forward, loss,
+backward, update(lr) on one batch) must move each weight and bias by exactly -lr times the gradient
+of the loss as defined in MLP (the data loss plus the l1/l2 terms) at the parameters before the
+step, and nothing else. The grader reads the parameters along the training and repeats steps with
+its own gradients; a step that moves them otherwise fails the learning test, even when the net
+learns. The public test test_training_steps_follow_the_gradient checks the same rule with other values.
 """
 
 from __future__ import annotations
@@ -325,6 +333,9 @@ class MLP:
 
     grad_p is what the latest backward stored, l1/l2 terms included: update adds no decay of its own
     and keeps nothing between steps (no momentum), so each step depends on that step's gradients only.
+    Together, forward, loss, backward and update move each parameter by exactly -lr times the
+    gradient of the loss (regularisation included) and nothing else: that is what the learning
+    tests check at every step they repeat.
     """
         ### BEGIN SOLUTION
         for layer in range(len(self.weights)):

@@ -8,8 +8,9 @@ Learning is judged on data the worker cannot recognise and with steps the truste
   orthogonal change of the inputs changes nothing in distribution). Embedded pretrained weights,
   answers keyed to fixed inputs, or class frequencies and pixel means matched to MNIST's are worth nothing;
 * the training steps are the submission's own forward, loss, backward and update, in the batch
-  order chosen here (`student.run_epochs`, grader/sandbox/training.py), never its `train`; each step
-  must move the parameters by exactly -lr * the gradients backward stored, or the test fails;
+  order chosen here (`student.run_epochs`, grader/sandbox/training.py), never its `train`; the worker
+  reports the parameters along the way and this process checks them (trajectory.py): each step must
+  move every parameter by exactly -lr times the reference gradient of the loss, or the test fails;
 * the worker never sees the MNIST test split (it has no data folder at all): this process reads the
   trained weights back and evaluates them with the reference forward on the encoded test split.
 """
@@ -25,6 +26,7 @@ import pytest
 import check
 import reference as ref
 import replay
+import trajectory
 
 XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
@@ -41,16 +43,9 @@ def secret_generator(request, rng) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "little"))
 
 
-def trained_parameters(model, layers, what):
-    weights, biases = model.get_attrs(["weights", "biases"])
-    for name, value in (("weights", weights), ("biases", biases)):
-        if not isinstance(value, (list, tuple)) or len(value) != layers:
-            check.fail(f"after {what}, model.{name} is not a list of {layers} arrays. Look at MLP.update.")
-    arrays = [[check.floats(v) for v in value] for value in (weights, biases)]
-    for name, values in zip(("weights", "biases"), arrays):
-        if any(v is None for v in values):
-            check.fail(f"after {what}, model.{name} holds something that is not an array of numbers. Look at MLP.update.")
-    return arrays[0], arrays[1]
+def replay_secret(request, label: str) -> str:
+    """What the draw of replayed segments starts from (with the reported states): the run seed and the test."""
+    return f"segments:{request.config.getoption('seed')}:{request.node.nodeid}:{label}"
 
 
 def xor_encoding(secret):
@@ -75,18 +70,16 @@ def test_xor_learns(student, request, rng):
         for seed in XOR_SEEDS:
             model = check.model(student.MLP([2, 8, 1], activation="tanh", output_activation="sigmoid", loss="mse",
                                             seed=seed), "MLP([2, 8, 1], ...)")
-            losses = training_steps(student, model, X.copy(), Y.copy(), order, 4, XOR_LR,
-                                    f"XOR (2-8-1, tanh, sigmoid output, mse, lr {XOR_LR}, seed {seed})")
-            weights, biases = trained_parameters(model, 2, "training")
-            try:
-                out = ref.forward(weights, biases, X, "tanh", "sigmoid")
-            except ValueError:
-                check.fail("after training, the weights do not have the shapes (8, 2) and (1, 8). Look at MLP.update.")
+            run = trajectory.Run((2, 8, 1), "tanh", "sigmoid", "mse", X, Y, (order,), (XOR_LR,), 4)
+            weights, biases, losses = trajectory.train(
+                student, model, run, f"XOR (2-8-1, tanh, sigmoid output, mse, lr {XOR_LR}, seed {seed})",
+                replay_secret(request, f"xor:{seed}"), replay_all=True)
+            out = ref.forward(weights, biases, X, "tanh", "sigmoid")
             mse = float(np.mean((out - Y) ** 2))
             right = bool(np.all((out > 0.5) == (Y > 0.5)))
             ok = right and mse < 0.01
             good += ok
-            last = losses[-1] if isinstance(losses, list) and losses and isinstance(losses[-1], float) else None
+            last = losses[-1] if losses else None
             lines.append(f"seed {seed}: mean squared error {mse:.4f}"
                          + ("" if last is None else f", last loss {last:.4g}") + (" ok" if ok else ""))
     if good >= 4:
@@ -157,19 +150,6 @@ def encoded_mnist(secret, data_dir, per_class: int = MNIST_PER_CLASS):
     return X_train, Y_train, X_test, y_test  # C order: a call that ships X_train (or gathers its batches) copies nothing
 
 
-def training_steps(student, model, X, Y, order, batch_size, lr, what):
-    """student.run_epochs; a training step that did not move the parameters by -lr * grad fails the test."""
-    try:
-        return student.run_epochs(model, X, Y, order, batch_size, lr)
-    except Exception as error:
-        if str(getattr(error, "type_name", type(error).__name__)) != "UpdateMismatch":
-            raise
-        detail = str(getattr(error, "detail", None) or error)
-        check.fail(f"{what}: {detail[:400]}. The trained weights must come from the gradients backward "
-                   "computes, moved by update: look at MLP.update (every weight and bias, p - lr * grad_p with the "
-                   "lr it is given) and at anything else that writes self.weights or self.biases.")
-
-
 @pytest.mark.points(8)
 @pytest.mark.timeout(240)
 def test_mnist_accuracy(student, request, rng, record_property):
@@ -186,17 +166,13 @@ def test_mnist_accuracy(student, request, rng, record_property):
                f"{MNIST_RATES[0]} for the first {cut} and {MNIST_RATES[1]} for the rest, forward, loss, backward, "
                "update in an order chosen by the grader; the pixels mixed and the classes permuted, which a dense "
                "net learns exactly as well)")
+    run = trajectory.Run(tuple(sizes), "relu", "identity", "cross_entropy", X_train, Y_train,
+                         (order[:, :cut], order[:, cut:]), MNIST_RATES, 32)
     with student.limits(seconds=MNIST_SECONDS):  # both rates in one request: the training images cross once
-        got = training_steps(student, model, X_train, Y_train, [order[:, :cut], order[:, cut:]], 32, list(MNIST_RATES),
-                             setting)
-    losses = got if isinstance(got, list) else []
-    del X_train, Y_train
-    weights, biases = trained_parameters(model, 2, "training")
-    try:
-        out = ref.forward(weights, biases, X_test, "relu", "identity")
-    except ValueError:
-        check.fail(f"after training, the weights do not have the shapes ({MNIST_HIDDEN}, 784) and (10, {MNIST_HIDDEN}). "
-                   "Look at MLP.update.")
+        weights, biases, losses = trajectory.train(student, model, run, setting, replay_secret(request, "mnist"),
+                                                   replay_all=False)
+    del X_train, Y_train, run
+    out = ref.forward(weights, biases, X_test, "relu", "identity")
     if not np.all(np.isfinite(out)):
         check.fail(f"{setting}: the weights contain NaN or inf: training diverged. "
                    "Look at MLP.backward (the 1/N of the loss gradient) and MLP.update.")
@@ -204,7 +180,7 @@ def test_mnist_accuracy(student, request, rng, record_property):
     record_property("artifact:mnist_test_accuracy", accuracy)
     if accuracy >= MNIST_THRESHOLD:
         return
-    shown = [v for v in losses if isinstance(v, float)] if isinstance(losses, list) else []
+    shown = losses
     check.fail(f"{setting}: accuracy on {len(y_test)} test images {100 * accuracy:.2f} %, expected at least "
                f"{100 * MNIST_THRESHOLD:.1f} % (a correct implementation reaches 91 to 92.5 %)"
                + (f"; mean training loss {check.short(shown)}" if shown else "") +

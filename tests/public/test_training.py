@@ -102,3 +102,47 @@ def test_learning_rate_experiment_fresh_models(student, check, rng):
                 hint="The same rate gave other losses when another rate ran before it "
                      "(expected: the losses of learning_rate_experiment([0.5], ...)). Look at "
                      "learning_rate_experiment: build a new MLP(..., seed=seed) inside the loop, one per rate.")
+
+
+def contract_loss(weights, biases, X, Y, l1, l2):
+    """The loss as the contract defines it for a tanh hidden layer, a sigmoid output and mse: the data loss
+    sum((y_hat - y)^2) / (2N) plus l1 * sum|W| + (l2 / 2) * sum W^2 over the weights."""
+    A = X
+    for layer, (W, b) in enumerate(zip(weights, biases)):
+        Z = A @ W.T + b  # (N, n_out)
+        A = np.tanh(Z) if layer < len(weights) - 1 else 1.0 / (1.0 + np.exp(-Z))
+    penalty = sum(l1 * np.sum(np.abs(W)) + 0.5 * l2 * np.sum(W * W) for W in weights)
+    return np.sum((A - Y) ** 2) / (2 * len(X)) + penalty
+
+
+def test_training_steps_follow_the_gradient(student, check, rng, slopes):
+    """Does each step (forward, loss, backward, update(lr)) move every weight and bias by exactly -lr times the
+    gradient of the loss, regularisation included, at the parameters before the step, and nothing else?"""
+    sizes, l1, l2 = [4, 6, 3], 0.01, 0.05
+    model = student.MLP(sizes, activation="tanh", output_activation="sigmoid", loss="mse", l1=l1, l2=l2, seed=3)
+    for step, lr in enumerate((0.3, 0.1, 0.7)):
+        X, Y = rng.normal(size=(5, 4)), rng.uniform(size=(5, 3))  # a new batch each step
+        weights = [check.shaped(W, (n_out, n_in), call=f"weights before step {step + 1}")
+                   for W, n_in, n_out in zip(model.get("weights"), sizes[:-1], sizes[1:])]
+        biases = [check.shaped(b, (n_out,), call=f"biases before step {step + 1}")
+                  for b, n_out in zip(model.get("biases"), sizes[1:])]
+        gradients = [slopes(lambda: contract_loss(weights, biases, X, Y, l1, l2), P, 1e-5) for P in weights + biases]
+        model.forward(X)
+        model.loss(Y)
+        model.backward(Y)
+        model.update(lr)
+        after = list(model.get("weights")) + list(model.get("biases"))
+        names = [f"weights[{i}]" for i in range(len(weights))] + [f"biases[{i}]" for i in range(len(biases))]
+        for name, before, gradient, new in zip(names, weights + biases, gradients, after):
+            call = f"{name} after step {step + 1} (forward, loss, backward, update({lr}) on a batch of 5 rows)"
+            new = check.shaped(new, before.shape, call=call)
+            move, expected = new - before, -lr * gradient
+            error = np.linalg.norm(move - expected) / max(np.linalg.norm(move) + np.linalg.norm(expected), 1e-30)
+            if error > 1e-6:
+                check.fail(
+                    f"{call} moved by {check.numbers(move)}; expected -lr times the gradient of the loss, "
+                    f"{check.numbers(expected)} (relative error {error:.2g}).\n"
+                    "Every step must move each weight and bias by exactly -lr * d loss / d p, the loss with its "
+                    "l1/l2 terms, at the parameters before the step, and nothing else. Look at MLP.backward "
+                    "(the gradients, l1 * sign(W) + l2 * W included) and MLP.update (p <- p - lr * grad_p)."
+                )

@@ -195,7 +195,8 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     Y = np.array([[1.0], [2.0], [3.0]])
     order = np.array([[2, 0, 1], [1, 2, 0]])
-    losses = both.run_epochs(model, X, Y, order, 2, 0.5)
+    reply = both.run_epochs(model, X, Y, order, 2, 0.5)
+    losses = reply["losses"]
     assert isinstance(losses, list) and len(losses) == 2 and all(isinstance(v, float) for v in losses)
     assert model.get("calls") == [2, 1, 2, 1]
     W, b = np.zeros((1, 2)), np.zeros(1)  # the same steps here
@@ -205,6 +206,8 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
             d = (X[rows] @ W.T + b - Y[rows]) / len(rows)
             W, b = W - 0.5 * d.T @ X[rows], b - 0.5 * d.sum(axis=0)
     assert np.allclose(model.get("weights")[0], W) and np.allclose(model.get("biases")[0], b)
+    assert [s.shape for s in reply["states"]] == [(5, 1, 2), (5, 1)]  # before, after each of its 4 steps
+    assert np.array_equal(reply["states"][0][-1], model.get("weights")[0]) and not reply["states"][0][0].any()
     pixels = np.array([[255, 0], [0, 255], [255, 255]], dtype=np.uint8)
     scaled = both.Model()
     both.run_epochs(scaled, pixels, Y, order, 2, 0.5, 255.0)
@@ -218,8 +221,8 @@ def test_run_epochs_schedule_equals_its_calls_one_after_the_other(both):
     Y = np.array([[1.0], [2.0], [3.0]])
     parts, rates = [np.array([[2, 0]]), np.array([[1, 0, 2]])], [0.5, 0.1]
     apart, together = both.Model(), both.Model()
-    losses = [loss for part, rate in zip(parts, rates) for loss in both.run_epochs(apart, X, Y, part, 2, rate)]
-    assert both.run_epochs(together, X, Y, parts, 2, rates) == losses and len(losses) == 2
+    losses = [loss for part, rate in zip(parts, rates) for loss in both.run_epochs(apart, X, Y, part, 2, rate)["losses"]]
+    assert both.run_epochs(together, X, Y, parts, 2, rates)["losses"] == losses and len(losses) == 2
     assert together.get("calls") == apart.get("calls") == [2, 2, 1]
     for name in ("weights", "biases"):
         assert np.array_equal(together.get(name)[0], apart.get(name)[0])
@@ -235,7 +238,7 @@ def test_run_epochs_stops_when_a_step_is_not_minus_lr_times_the_gradients(both):
         both.run_epochs(both.IgnoresLr(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)
     assert str(getattr(raised.value, "type_name", type(raised.value).__name__)) == "UpdateMismatch"
     assert "weights[0] is not p - lr * grad_p" in str(raised.value)
-    assert len(both.run_epochs(both.Model(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)) == 1  # the honest twin trains
+    assert len(both.run_epochs(both.Model(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)["losses"]) == 1  # the honest twin
 
 
 def test_kept_values_expire_with_their_worker(tmp_path):

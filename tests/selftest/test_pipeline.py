@@ -106,6 +106,30 @@ def test_pipeline_grades_a_class_with_a_fake_executor(tmp_path):
     assert (again.batch.graded, again.batch.cached) == (0, 3) and len(fake.runs) == 3  # kept results: nothing run
 
 
+
+def test_a_run_leaves_an_unchanged_manual_template_alone_and_never_overwrites_one_typed_into(tmp_path):
+    """Does a run of an unchanged class leave manual-template.csv untouched (its modification time too), and a run
+    after a tutor typed points into it keep them (and keep it in the manifest), saying so in report.html?"""
+    import os
+
+    from grader.pipeline import flow
+
+    source = make_class(tmp_path, {"ann": "x = 1\n", "bob": "y = 2\n"})
+    out, fake = tmp_path / "out", FakeExecutor()
+    flow.grade_class(request_for(source, out, no_similarity=True), say=print, executor=fake)
+    template, old = out / "manual-template.csv", 1_000_000_000_000_000_000
+    os.utime(template, ns=(old, old))
+    flow.grade_class(request_for(source, out, no_similarity=True), say=print, executor=fake)
+    assert template.stat().st_mtime_ns == old and "was not rewritten" not in (out / "report.html").read_text()
+    typed = template.read_bytes().replace(b"ann,ann,,6,,4,", b"ann,ann,5,6,3,4,nice plots")
+    template.write_bytes(typed)
+    (source / "cy").mkdir()
+    (source / "cy" / "exercise02.py").write_text("z = 3\n")  # a new submission: the blank sheet would change
+    flow.grade_class(request_for(source, out, no_similarity=True), say=print, executor=fake)
+    assert template.read_bytes() == typed
+    assert "manual-template.csv was not rewritten" in (out / "report.html").read_text()
+    assert "manual-template.csv" in json.loads((out / ".grader-manifest.json").read_text())["files"]
+
 class GatedExecutor(FakeExecutor):
     """FakeExecutor whose last run of the class answers only once `gate` is set (or after `seconds`), from a thread:
     what the pipeline does while that run is still going shows in the order of events."""

@@ -6,7 +6,11 @@ attack. The attacks: train on the MNIST test split, install hand-made XOR weight
 XOR's fixed inputs, remember answers (backward, train) to hide the bug from repeated calls, write
 XOR's output layer by least squares in update instead of following the gradients, and undo MNIST's
 secret encoding from the statistics of the training batches to install pretrained weights through
-"gradients" (issue 22 items 1 and 5). Each must score exactly its twin: the attack earns nothing.
+"gradients" (issue 22 items 1 and 5), and replace the grader's training loop in the worker to install
+weights fitted by least squares after the real steps, reporting them as the loop's last state (XOR's
+four points; MNIST's training images, about 89 % without any gradient). Each must score exactly its
+twin: the attack earns nothing. The two replaced loops passed XOR and MNIST on the kit before the
+trusted side checked the reported steps (tests/hidden/trajectory.py).
 
 Figures before this suite's changes (commit 6800867, `grader grade` on the same class):
 see docs/internals.md, "Kept values and trusted training steps".
@@ -38,6 +42,8 @@ ATTACKS = {  # hostile submission -> (the honest bug of both, the attack appende
     "memo-train": ("train_ignores_seed", "memo_train.py"),
     "least-squares-update": ("backward_no_activation_grad", "learning_least_squares_update.py"),
     "recovered-permutation": ("init_zero_weights", "learning_recovered_permutation.py"),
+    "replaced-loop-xor": ("backward_no_activation_grad", "learning_replaced_loop_xor.py"),
+    "replaced-loop-mnist": ("ce_grad_sign", "learning_replaced_loop_mnist.py"),
 }
 NEEDS_PRETRAINED = {"learning_recovered_permutation.py"}
 

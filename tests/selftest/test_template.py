@@ -226,3 +226,15 @@ def test_template_states_the_mnist_rule_the_hidden_test_applies(kit_template):
     stated = [f"MLP([784, {c['MNIST_HIDDEN']}, 10]", f"one epoch over {10 * c['MNIST_PER_CLASS']:,} training images",
               f"lr {c['MNIST_RATES'][0]:g}, then {c['MNIST_RATES'][1]:g}", f"at least {100 * c['MNIST_THRESHOLD']:g} %"]
     assert [phrase for phrase in stated if phrase not in text] == [], text
+
+
+def test_template_states_the_step_rule_the_hidden_tests_apply(kit_template):
+    """Does the template's module docstring state the rule the hidden learning tests check at every step they
+    repeat (tests/hidden/trajectory.py), with XOR's steps and rate as tests/hidden/test_training.py uses them, and
+    name the public test that shows the rule with other values (which must exist)?"""
+    c = hidden_constants(KIT / "tests" / "hidden" / "test_training.py")
+    text = " ".join(kit_template.__doc__.split())
+    stated = ["must move each weight and bias by exactly -lr times the gradient of the loss",
+              f"{c['XOR_EPOCHS']} full-batch steps at lr {c['XOR_LR']:g}", "test_training_steps_follow_the_gradient"]
+    assert [phrase for phrase in stated if phrase not in text] == [], text
+    assert "def test_training_steps_follow_the_gradient(" in (KIT / "tests" / "public" / "test_training.py").read_text()
