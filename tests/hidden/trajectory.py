@@ -45,6 +45,7 @@ from grader.sandbox.training import checkpoint_steps
 RTOL = 1e-6
 ATOL = 1e-13
 SHARE = 4  # of the segments not always replayed, one in SHARE is (at least one)
+FLOAT32 = 1e-3  # a step off by less than this (relative to the move), but more than RTOL: float32 rounding
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,10 @@ def likely_cause(run: Run, begin, found, rows, lr: float) -> str:
     for text, move, look in guesses:
         if all(close(np.zeros_like(m), g, m) for m, g in zip(moves, move)):
             return f"{text}. Look at {look}"
+    if all(deviation(np.zeros_like(m), g, m) <= FLOAT32 for m, g in zip(moves, right)):
+        return ("the move is right to a few digits only, as when part of the step is computed in float32 "
+                "(astype(np.float32), float32 arrays or constants); the contract computes in float64. Look at "
+                "MLP.forward, backward and update and the functions they call")
     ratio = factor(moves, right)
     if ratio:
         return f"{ratio} Look at MLP.backward (and the loss gradient) and MLP.update"
