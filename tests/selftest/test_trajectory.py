@@ -117,7 +117,7 @@ def test_the_replayed_segments_include_the_first_the_rate_change_and_the_last():
     X, Y = rng.normal(size=(400, 3)), np.eye(2)[rng.integers(0, 2, 400)]
     orders = (np.array([rng.permutation(400)])[:, :320], np.array([rng.permutation(400)])[:, 320:])
     run = trajectory.Run((3, 4, 2), "tanh", "identity", "cross_entropy", X, Y, orders, (0.5, 0.1), 1)
-    at = checkpoint_steps(400, 22)
+    at = checkpoint_steps(400, 26)
     assert at == list(range(401))  # a small net: every step
     states = [rng.normal(size=(len(at), *shape)) for shape in run.shapes()]
     picked = trajectory.chosen(at, run, states, "a", replay_all=False)
@@ -141,3 +141,33 @@ def test_deviation_is_relative_to_the_move_and_counts_a_shared_divergence_as_equ
     assert not trajectory.close(start, want, want + 1e-8)
     assert trajectory.close(start, np.array([np.nan, 1.0]), np.array([np.nan, 1.0]))
     assert not trajectory.close(start, want, np.array([np.nan, want[1]]))
+
+
+def test_the_steps_replayed_together_are_the_steps_replayed_one_by_one():
+    """Does the stacked replay (XOR's 400 steps at once) give what replay.gradients gives step by step?"""
+    run = small_run((0.5, 0.1))
+    rng = np.random.default_rng(2)
+    steps = run.steps()
+    params = [rng.normal(size=(len(steps), *shape)) for shape in run.shapes()]
+    rows, lrs = np.array([r for r, _ in steps]), np.array([lr for _, lr in steps])
+    together = trajectory.reference_steps(run, params, rows, lrs)
+    for k, (r, lr) in enumerate(steps):
+        alone = trajectory.reference_step(run, [p[k] for p in params], r, lr)
+        assert all(np.allclose(t[k], a, rtol=1e-13, atol=1e-15) for t, a in zip(together, alone))
+
+
+def test_a_state_off_inside_a_longer_segment_fails_naming_the_segment(tmp_path, monkeypatch):
+    """Where states are reported every k-th step (MNIST), does a state moved off the trajectory fail naming the
+    steps of its segment?"""
+    from grader.sandbox import training
+
+    monkeypatch.setattr(training, "STATE_BYTES", 8 * 26 * 6)  # 6 states of this 26-parameter net: every 2nd step
+    run = small_run(epochs=2)
+    assert checkpoint_steps(8, 26) == [0, 1, 2, 4, 6, 8]
+
+    def nudge(model, reply):
+        reply["states"][1][3, 0] += 1e-3  # after step 4
+        return reply
+
+    with pytest.raises(FAILED, match=r"the 2 training steps 3 to 4 .* moved weights\[1\]\[0, "):
+        train(Forging(student_of(tmp_path), nudge), run)
