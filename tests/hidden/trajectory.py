@@ -15,6 +15,10 @@ reports is trusted. This module
   segments where the rate changes, and a SHARE-th of the others drawn after the states are in hand,
   from the run seed and a digest of the states (the worker cannot know which: the run seed comes
   from the file's content and the suite's version, a hash of the hidden suite and the solution).
+* makes one more step itself, through the model's methods called one by one (forward, loss, backward,
+  update), from the initial parameters moved by a secret offset, and requires the reference step: the
+  replays prove what the states are, this proves that the submission's methods make such steps (a loop
+  replaced in the worker could compute them some other way, by finite differences of forward and loss).
 
 So a step that is not p - lr * dL/dp fails the test, whatever the in-worker check said: a bug that
 still learns fails deterministically, and a worker that reports states it did not reach by such
@@ -91,9 +95,46 @@ def train(student, model, run: Run, what: str, secret: str, replay_all: bool) ->
                            "self.weights or self.biases.")
     for a in chosen(at, run, states, secret, replay_all):
         verify(run, steps, at, a, states, names, what)
+    step_by_methods(model, run, steps[0], start, names, secret, what)
     weights = [states[i][-1] for i in range(len(shapes) // 2)]
     biases = [states[i][-1] for i in range(len(shapes) // 2, len(shapes))]
     return weights, biases, losses
+
+
+def step_by_methods(model, run: Run, step, start: list, names: list, secret: str, what: str) -> None:
+    """One step through the model's own methods, called one by one from here, from parameters the worker never saw.
+
+    The replays prove the reported states follow the reference gradient, not that MLP.forward, backward and
+    update made them: a training loop replaced in the worker can compute its steps otherwise (finite differences
+    of forward and loss, say) while backward stays wrong. So the first step's batch and rate are applied once
+    more as forward(X), loss(Y), backward(Y), update(lr) calls (the rule the public test
+    test_training_steps_follow_the_gradient shows) to the initial parameters moved by a secret offset, which no
+    reported state holds; the result must be the reference step within RTOL of the move."""
+    rows, lr = step
+    layers = len(start) // 2
+    noise = np.random.default_rng(int.from_bytes(hashlib.blake2b(f"methods:{secret}".encode(), digest_size=16)
+                                                 .digest(), "little"))
+    begin = [p + noise.standard_normal(p.shape) * 0.1 * max(float(np.sqrt(np.mean(p * p))), 0.1) for p in start]
+    X, Y = np.array(run.X[rows], dtype=np.float64), np.array(run.Y[rows], dtype=np.float64)
+    model.set_attrs({"weights": [p.copy() for p in begin[:layers]], "biases": [p.copy() for p in begin[layers:]]})
+    model.forward(X.copy())
+    model.loss(Y.copy())
+    model.backward(Y.copy())
+    model.update(lr)
+    found = read_parameters(model, run.shapes(), names, f"after one step called as forward, loss, backward, "
+                            f"update({lr:g})", what)
+    want = reference_step(run, begin, rows, lr)
+    for i, (p0, w, f) in enumerate(zip(begin, want, found)):
+        if not close(p0, w, f):
+            index = check.worst_entry(f, w)
+            entry = f"{names[i]}[{', '.join(map(str, index))}]"
+            check.fail(f"{what}: one training step called as MLP.forward(X), loss(Y), backward(Y), update({lr:g}) "
+                       f"on a batch of {len(rows)} rows of the training data moved {entry} by "
+                       f"{float(f[index] - p0[index]):.6g}; expected {float(w[index] - p0[index]):.6g}, -lr times "
+                       f"the gradient of the loss. Likely cause: {likely_cause(run, begin, found, rows, lr)}. The "
+                       "steps the training run reported were checked and followed the gradient, so the training did "
+                       "not go through these methods as they are: MLP.forward, loss, backward and update must make "
+                       "every step themselves, p - lr * the gradient of the loss.")
 
 
 def ask(student, model, run: Run, what: str):
