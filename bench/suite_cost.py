@@ -12,7 +12,8 @@ the ratio of the medians, suite CPU / epoch CPU (target <= 2.0). pytest's slowes
 last run show where the cost is.
 
 --sandbox also times the suite with `--sandbox` (wall seconds, the worker being killed rather than
-waited for), alternating with the in-process run, and prints the ratio sandboxed / in-process: what
+waited for; the run is handed this process's probe of the machine, as the grader hands it to its runs),
+alternating with the in-process run, and prints the ratio sandboxed / in-process: what
 spawning the worker and the RPC round trips of the unit tests cost per submission; and the CPU of a
 sandboxed run (pytest's, plus the worker's as its cgroup counted it, from results.json) against the
 in-process run's: the sandbox's own CPU per run; and, from the last sandboxed run, the requests made to the
@@ -42,6 +43,7 @@ import conditions  # noqa: E402  (bench/conditions.py)
 from mnist_epoch import load_solution  # noqa: E402
 
 from grader.grading.runner import PLUGINS, RUN_ENV  # noqa: E402  (the grader's own pytest options)
+from grader.sandbox.layout import PROBED_ENV, probe_record  # noqa: E402
 
 ENV = {**os.environ, **RUN_ENV}
 
@@ -64,7 +66,9 @@ def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str, fl
     env = ENV
     if backend == "sandbox":
         command += ["-p", "bench.tally"]  # imported from the kit's folder, the child's current folder
-        env = {**ENV, "TALLY_OUT": str(out.with_suffix(".tally"))}
+        # this process's probe of the machine, handed over as the grader hands it to every graded run (Runner):
+        # without it the run starts a trial worker of its own first, about 0.1 s of CPU no graded run pays
+        env = {**ENV, "TALLY_OUT": str(out.with_suffix(".tally")), PROBED_ENV: probe_record()}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=KIT, env=env, capture_output=True, text=True)

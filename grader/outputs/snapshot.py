@@ -151,7 +151,7 @@ def read_snapshot(out: Path) -> Snapshot:
     except (OSError, ValueError) as error:
         raise SnapshotError(f"{folder / 'class.json'} cannot be read ({error}): run `grader grade` again") from None
     if head.get("version") != VERSION:
-        raise SnapshotError(f"{folder / 'class.json'} is from another version of the kit: run `grader grade` again")
+        raise SnapshotError(other_version(out, head.get("version")))
     try:
         order = [str(sid) for sid in head["order"]]
         key = [TestResult(**t) for t in head["key"]]
@@ -173,6 +173,25 @@ def read_snapshot(out: Path) -> Snapshot:
         results[sid] = result
         views.append(view)
     return Snapshot(submissions, results, key, views, notes, banner, course_id, broken, absent, moodle)
+
+
+def other_version(out: Path, version) -> str:
+    """Why a snapshot of another version is refused, and what to do. An older one is not read with defaults for
+    what it lacks: a save re-renders every output from it and would drop what `grader grade` wrote (the
+    worksheet's students without a submission, the redraw notes); `grader grade` again is quick (kept results)
+    and keeps manual.csv."""
+    where = f"{Path(out) / FOLDER / 'class.json'}"
+    if isinstance(version, int) and not isinstance(version, bool) and 0 < version < VERSION:
+        return (f"{where} was written by an older kit (snapshot version {version}; this kit reads version {VERSION}), "
+                f"which did not keep everything the pages now show, so `grader review` cannot re-render them from it. "
+                f"Run `grader grade --out {out}` again with the same submissions and options: the results kept in "
+                f"{Path(out) / 'results'} make it quick, and the manual points in manual.csv are kept; then start "
+                f"`grader review` again.")  # fmt: skip
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        return (f"{where} was written by a newer kit (snapshot version {version}; this kit reads version {VERSION}): "
+                f"use that kit's `grader review`, or run `grader grade --out {out}` with this kit first.")  # fmt: skip
+    return (f"{where} names no snapshot version this kit knows ({str(version)[:40]!r}): it is damaged or not the "
+            f"grader's; run `grader grade --out {out}` again.")  # fmt: skip
 
 
 def _read_entry(folder: Path, sid: str, tests: int) -> tuple[Submission, Result, SubmissionView]:

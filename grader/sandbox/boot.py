@@ -8,6 +8,8 @@ threads, so it cannot use preexec_fn to do this after fork. Order:
    closes) and exit at once if the host is gone already (worker.py's docstring says why); move it
    and the RPC pipes to high fds (close-on-exec) and close the originals, so `print` or a stray
    os.write(3, ...) cannot land in the reply stream; fds 1 and 2 are the output pipe;
+   leave the kernel keyrings it inherited or its uid kept (`leave_keyrings`: the grader's session keyring,
+   an earlier worker's keys); where it cannot, the submission is not imported and the ready reply says why;
 2. set the rlimits (address space, CPU, processes, file size, open files, core);
 3. import numpy (BLAS threads were pinned to 1 in the environment before Python started), install
    the import guard of the from-scratch rule (config "imports"; ImportGuard), then import the
@@ -38,12 +40,14 @@ import traceback
 
 RPC_FD_FLOOR = 900  # above RLIMIT_NOFILE, so the submission's own opens never get these numbers
 HOST_GONE = 75  # the exit status of a worker that found its host gone before the submission was imported
+KEYCTL = {"x86_64": 250, "i386": 288, "i686": 288, "aarch64": 219, "riscv64": 219, "armv7l": 311}  # keyctl(2)
 
 
 def main() -> None:
     config = json.loads(sys.argv[1])
     arm_life(config["life"])
     rpc_in, rpc_out = moved_high(config["rpc_in"]), moved_high(config["rpc_out"])
+    refusal = leave_keyrings(config.get("slot") is True)
     limit_resources(config)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -62,7 +66,7 @@ def main() -> None:
         sys.meta_path.insert(0, ImportGuard(config["imports"]["allowed"], config["imports"]["message"]))
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True, errors="backslashreplace")
-    Worker(protocol, rpc_in, rpc_out, config, training, standin).run()
+    Worker(protocol, rpc_in, rpc_out, config, training, standin, refusal=refusal).run()
 
 
 def moved_high(fd: int) -> int:
@@ -85,6 +89,46 @@ def arm_life(fd: int) -> None:
     fcntl.fcntl(life, fcntl.F_SETFL, fcntl.fcntl(life, fcntl.F_GETFL) | os.O_ASYNC)
     if select.select([life], [], [], 0)[0]:
         os._exit(HOST_GONE)
+
+
+def leave_keyrings(slot: bool) -> str | None:
+    """Join a new, empty session keyring and, when this worker runs as a slot uid (`slot`), empty that uid's own
+    keyrings, before any submission code runs; the reason the worker must not import the submission, or None.
+
+    A process inherits its parent's session keyring through fork, exec and bwrap and, as its possessor, may read
+    every key linked there whatever its uid or user namespace: without this the submission read the grader's
+    (a tutor's login session keyring holds what their tools put there: a Kerberos ticket cache, say). A uid's
+    user, user-session and persistent keyrings belong to the uid in its user namespace: without the sandbox's
+    nested user namespace (and in the "process" fallback) they outlive the worker, so what an earlier worker of
+    the slot left there (a stand-in's source, stashed before the restart that precedes the integration tests;
+    another submission's data) is cleared. Never a uid's that is not a slot's: run as the grader's own uid (not
+    root, or the "process" fallback) they are the tutor's. A kernel without keyrings (ENOSYS) has none to leave."""
+    import ctypes
+    import errno
+
+    number = KEYCTL.get(os.uname().machine)
+    if number is None:
+        return (f"the sandbox does not know the keyctl system call number of this machine ({os.uname().machine}), "
+                "so the worker could not leave the grader's kernel keyrings")
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def keyctl(operation: int, *args: int) -> int:
+        result = libc.syscall(number, ctypes.c_long(operation), *(ctypes.c_long(a) for a in args))
+        return result if result >= 0 else -ctypes.get_errno()
+
+    def refuse(error: int) -> str:
+        return f"the worker could not leave the grader's kernel keyrings ({os.strerror(-error)}), so the submission was not imported"
+
+    if (joined := keyctl(1, 0)) == -errno.ENOSYS or not slot:  # KEYCTL_JOIN_SESSION_KEYRING, anonymous
+        return None if joined >= 0 or joined == -errno.ENOSYS else refuse(joined)
+    persistent = keyctl(22, -1, -3)  # KEYCTL_GET_PERSISTENT: this uid's, linked into the new session keyring
+    cleared = [keyctl(7, ring) for ring in (-4, -5)]  # KEYCTL_CLEAR of the user and user-session keyrings
+    if persistent >= 0:
+        cleared += [keyctl(7, persistent), keyctl(9, persistent, -3)]  # cleared, then unlinked (KEYCTL_UNLINK)
+    elif persistent not in (-errno.EOPNOTSUPP, -errno.ENOSYS):  # a kernel without persistent keyrings has none
+        cleared.append(persistent)
+    failed = [result for result in [joined] + cleared if result < 0]
+    return refuse(failed[0]) if failed else None
 
 
 def limit_resources(config: dict) -> None:
@@ -145,8 +189,9 @@ class ImportGuard:
 
 
 class Worker:
-    def __init__(self, protocol, rpc_in: int, rpc_out: int, config: dict, training=None, standin=None):
+    def __init__(self, protocol, rpc_in: int, rpc_out: int, config: dict, training=None, standin=None, refusal=None):
         self.protocol, self.training, self.standin = protocol, training, standin
+        self.refusal = refusal  # why the submission must not be imported here (leave_keyrings), or None
         self.standins: list = []  # undo records of the stand-ins installed now (op "standin")
         self.rpc_in, self.rpc_out = rpc_in, rpc_out
         self.path = config["submission"]
@@ -178,6 +223,8 @@ class Worker:
         import importlib.util
 
         name = os.path.splitext(os.path.basename(self.path))[0]
+        if self.refusal is not None:  # nothing of the submission runs
+            return {"ok": False, "error": {"kind": "import", "type": "SandboxError", "message": self.refusal}}
         try:
             spec = importlib.util.spec_from_file_location(name, self.path)
             module = importlib.util.module_from_spec(spec)

@@ -171,6 +171,7 @@ class Worker:
             self.cheap_cpu = spec.group is not None
             if spec.mode == "bwrap":
                 config["submission"] = f"{INSIDE}/sub/{spec.file_name}"
+                config["slot"] = spec.slot_uid is not None  # its keyrings are the slot's (boot.leave_keyrings)
                 if spec.slot_uid is None and spec.group is not None:
                     config["nproc"] = len(tasks_of_uid(os.getuid())) + NPROC + 8
                 argv = [interpreter(), "-I", "-B", f"{INSIDE}/boot.py", json.dumps(config)]
@@ -229,13 +230,13 @@ class Worker:
             kill_uid(slot_uid)
         if getattr(self, "spec", None) is not None and self.spec.group is not None:
             self.spec.group.kill()
-        for fd in (self.rpc_out, self.rpc_in, self.life_w):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self.life_w = None
-        if self.pidfd is not None:
-            os.close(self.pidfd)
+        with self.lock:  # kill() may run on another thread (the output reader's, on a flood): it sees a number or None
+            ours = (self.rpc_out, self.rpc_in, self.life_w, self.pidfd)
+            self.rpc_out = self.rpc_in = self.life_w = self.pidfd = None  # a closed number may soon be another file's
+            for fd in ours:
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
         if self.reader is not None:
             self.reader.join(0.5)
         return status
@@ -288,6 +289,7 @@ def process_options(spec: Spec, config: dict) -> tuple[dict, str, list[str]]:
                 os.chown(path, uid, uid)
             # setpriv in the command (not Popen's user=): the cgroup prefix must still run as root.
             prefix = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
+            config["slot"] = True  # its keyrings are the slot's, not the grader's (boot.leave_keyrings)
         else:
             config["nproc"] = 0  # as root RLIMIT_NPROC means nothing
             note = "; the worker runs as root because the interpreter, numpy, the kit or the private folder " \

@@ -4,7 +4,8 @@ A unit test judges one function (or a few, named here); a bug there must cost th
 only (tests/selftest/test_hidden_suite.py checks it for every mutant). The integration tests (XOR,
 MNIST, the learning-rate experiment, seeds through train) need every part to work, so any bug may fail them: they keep
 their points, and when a unit test failed before them, their message starts by naming the function
-whose own test fails ("Fix sigmoid_grad first: its own test fails") instead of guessing.
+whose own test fails ("Fix sigmoid_grad first: its own test fails") instead of guessing; when none did
+but the seeds test failed, it points at that test's message, which names the cause.
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ def owners(test_id: str) -> tuple:
     return OWNERS[name]
 
 
-FALLBACK = {"test_mlp_seed_determinism": ("__init__", "train")}  # given code: named when no unit test failed
+# An integration test that failed before the others when no unit test did, and what it found. Its own message
+# names the likely cause (the given MLP.__init__ or train changed, or training steps that move nothing), so the
+# tests after it point there, naming the given code it compares with, rather than telling the student to fix
+# functions "whose own tests fail" (the given code has none).
+EARLIER = {"test_mlp_seed_determinism":
+           "an MLP built and trained with a seed does not give what the given MLP.__init__ and train give"}
 
 
 def fix_first(failed: list[str]) -> str:
@@ -78,9 +84,11 @@ def fix_first(failed: list[str]) -> str:
             if function not in functions:
                 functions.append(function)
     if not functions:
-        functions = [f for test_id in failed for f in FALLBACK.get(test_id.split("[", 1)[0], ())]
-    if not functions:
-        return ""
+        earlier = next((name for name in (t.split("[", 1)[0] for t in failed) if name in EARLIER), None)
+        if earlier is None:
+            return ""
+        return (f"{earlier} failed above: {EARLIER[earlier]}. This test trains too: fix what that test's message "
+                "names first.")  # fmt: skip
     shown = [SHOWN.get(f, f) for f in functions]
     if len(shown) == 1:
         return f"Fix {shown[0]} first: its own test fails, and this test needs it."

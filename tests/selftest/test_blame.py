@@ -28,6 +28,7 @@ SOLUTION = KIT / "solutions" / "exercise02.py"
 MUTANT = next(m for m in mutants.MUTANTS if m.name == "mse_grad_sign")  # its own test and XOR fail
 UNIT, XOR = "test_mse_loss_grad_matches_finite_differences", "test_xor_learns"
 PASSING = "test_activation_values[sigmoid]"
+DETERMINISM = "test_mlp_seed_determinism"  # calls train; no timeout marker, so --timeout applies
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,28 @@ def test_no_hint_when_every_unit_test_passes(mutant, tmp_path):
     assert tests[XOR]["outcome"] == "failed" and not tests[XOR]["message"].startswith("Fix"), tests[XOR]["message"]
 
 
+
+def test_a_failed_seeds_test_points_at_its_own_message_not_at_given_code(tmp_path):
+    """When the seeds test failed and no unit test did (the constant impostor's steps move nothing): do the
+    integration tests after it point at that test's message, which names the cause, rather than claiming that
+    MLP.__init__ and train (given code, with no test of their own) fail their own tests?"""
+    import impostors
+    from test_hidden_suite import INTERNAL_NAMES
+
+    hint = blame.fix_first(["test_mlp_seed_determinism"])
+    assert hint == ("test_mlp_seed_determinism failed above: an MLP built and trained with a seed does not give what "
+                    "the given MLP.__init__ and train give. This test trains too: fix what that test's message names first.")
+    assert blame.fix_first(["test_xor_learns"]) == ""  # an integration test without a finding of its own: no line
+    other_classes = "test_learning_rate_experiment_defaults_other_classes"
+    results = run_hidden(impostors.write("constant", tmp_path / "constant"), tmp_path / "results.json",
+                         nodeids(DETERMINISM, XOR, other_classes))  # fmt: skip
+    tests = {t["id"]: t for t in results["tests"]}
+    assert tests[DETERMINISM]["outcome"] == "failed" and "Look at MLP.backward and MLP.update" in tests[DETERMINISM]["message"]
+    for later in (XOR, other_classes):
+        message = tests[later]["message"]
+        assert tests[later]["outcome"] == "failed" and message.startswith(hint), message
+        assert "their own tests fail" not in message and not INTERNAL_NAMES.search(message), message
+
 def with_train(body: str) -> str:
     """The solution with its train replaced by one that first runs `body` (indented code)."""
     return SOLUTION.read_text() + f'''
@@ -83,7 +106,6 @@ def train(*args, **kwargs):
 '''
 
 
-DETERMINISM = "test_mlp_seed_determinism"  # calls train; no timeout marker, so --timeout applies
 UNITS = ("test_activation_values", "test_softmax_lecture_table", "test_mlp_update_step")  # one per phase
 
 

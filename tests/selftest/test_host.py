@@ -7,10 +7,12 @@ deaths) are proven through the client in test_sandbox.py and the red team.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import select
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -153,6 +155,35 @@ def test_the_request_and_reply_pipes_are_widened_and_a_refusal_keeps_the_default
     worker = host.ensure()
     monkeypatch.undo()
     assert fcntl.fcntl(worker.rpc_out, fcntl.F_GETPIPE_SZ) < PIPE_BYTES and call(host, "double", 21) == 42
+
+
+def test_a_stopped_worker_keeps_no_descriptor_it_closed(hosted):
+    """Once stopped, does a worker hold none of the descriptors it closed, so that a late kill() (the output
+    reader's, on a flood) or a second stop() leaves alone what now has their numbers: another process's pidfd,
+    another pipe?"""
+    host = hosted()
+    worker = host.ensure()
+    numbers = [worker.pidfd, worker.rpc_out, worker.rpc_in, worker.life_w]
+    assert None not in numbers, numbers  # bwrap mode: the PID-namespace init's pidfd is held too
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    ends = os.pipe()
+    sources = [os.pidfd_open(bystander.pid), ends[0], ends[0], ends[0]]  # opened while the worker's numbers are taken
+    taken = []
+    try:
+        host.stop()
+        assert [worker.pidfd, worker.rpc_out, worker.rpc_in, worker.life_w] == [None] * 4
+        taken = [os.dup2(source, number) for source, number in zip(sources, numbers)]  # reused, as by the next worker
+        worker.kill()
+        worker.stop(host.spec.slot_uid)
+        assert bystander.poll() is None, f"the stopped worker's kill() signalled the bystander ({bystander.returncode})"
+        for number in taken:
+            os.fstat(number)  # OSError (EBADF) when the second stop() closed it
+    finally:
+        bystander.kill()
+        bystander.wait()
+        for fd in taken + sources[:1] + list(ends):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def test_a_message_in_parts_arrives_as_the_joined_bytes():
