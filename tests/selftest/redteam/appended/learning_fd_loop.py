@@ -4,7 +4,8 @@
 # submission's own forward and loss (right in this mutant; backward is wrong), and the states are reported
 # at the steps checkpoint_steps names, as the grader's loop reports them. Every XOR step the trusted side
 # replays is then the reference step (to about 1e-10 of the move): it passed test_xor_learns until the trusted
-# side also made a step through the model's methods itself (trajectory.step_by_methods). Too slow for MNIST.
+# side also made a step through the model's methods itself (trajectory.step_by_methods). On XOR's shapes
+# only: MNIST's steps by finite differences would take hours.
 def _sys_module():
     for value in vars(np).values():
         space = getattr(value, "__globals__", None)
@@ -13,22 +14,21 @@ def _sys_module():
     return None
 
 
-def _fd_gradients(model, Xb, Yb, h=1e-6):
+def _fd_gradients(model, Xb, Yb, h=1e-3):
+    """A five-point stencil per parameter (error of order h^4): close enough to the gradient even where it is tiny."""
     params = model.weights + model.biases
     grads = []
     for p in params:
         g = np.zeros_like(p)
         flat, gflat = p.reshape(-1), g.reshape(-1)
         for j in range(flat.size):
-            keep = flat[j]
-            flat[j] = keep + h
-            model.forward(Xb)
-            up = float(model.loss(Yb))
-            flat[j] = keep - h
-            model.forward(Xb)
-            down = float(model.loss(Yb))
+            keep, values = flat[j], []
+            for offset in (2 * h, h, -h, -2 * h):
+                flat[j] = keep + offset
+                model.forward(Xb)
+                values.append(float(model.loss(Yb)))
             flat[j] = keep
-            gflat[j] = (up - down) / (2 * h)
+            gflat[j] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * h)
         grads.append(g)
     return grads
 
@@ -39,9 +39,11 @@ def _arm_fd_loop():
         module = sys.modules.get(name) if sys is not None else None
         if module is None or getattr(module.run_epochs, "_replaced", False):
             continue
-        schedule, checkpoint_steps = module.schedule, module.checkpoint_steps
+        real, schedule, checkpoint_steps = module.run_epochs, module.schedule, module.checkpoint_steps
 
         def run_epochs(model, X, Y, order, batch_size, lr, x_divisor=1.0):
+            if getattr(X, "shape", None) != (4, 2):  # XOR only: MNIST's steps by finite differences take hours
+                return real(model, X, Y, order, batch_size, lr, x_divisor)
             parts = schedule(order, lr)
             batch_size = int(batch_size)
             total = sum(part.shape[0] * -(-part.shape[1] // batch_size) for part, _ in parts)
