@@ -83,26 +83,33 @@ def floor_target(n: int) -> float:
 # Runs grader.cli.main(argv) in this child exactly as `python -m grader` does, timing its phases
 # (module attributes are wrapped; nothing else changes) and writing its own peak memory at exit.
 GRADE_CHILD = r"""
-import json, resource, sys, time
+import json, os, re, resource, sys, threading, time
 stats_path, argv = sys.argv[1], sys.argv[2:]
 from grader import cli
 from grader.grading import harness, intake
-from grader.outputs import report, manual, similarity, warmup
-phases, hwm, starts = {}, {}, {}
+from grader.outputs import fingerprint, plots, report, manual, similarity, warmup
+phases, hwm, starts, cpu, counts = {}, {}, {}, {}, {}
 def vm(field):
     for line in open("/proc/self/status"):
         if line.startswith(field + ":"):
             return int(line.split()[1])
-def timed(module, name, label):
-    original = getattr(module, name)
+def timed(module, name, label, by_thread=False):
+    original = getattr(module, name, None)
+    if original is None:  # a part this version of the kit does not have
+        return
     def wrapper(*args, **kwargs):
-        started = time.perf_counter()
-        starts.setdefault(label, started - begun)
+        started, used = time.perf_counter(), time.thread_time()  # CPU of the thread that runs it
+        where = label
+        if by_thread:  # the warm-up's thread, or the steps after the pool
+            where = f"{label} ({'warm-up' if threading.current_thread().name.startswith('warmup') else 'after the pool'})"
+        starts.setdefault(where, started - begun)
         try:
             return original(*args, **kwargs)
         finally:
-            phases[label] = phases.get(label, 0.0) + time.perf_counter() - started
-            hwm[label] = vm("VmHWM")
+            phases[where] = phases.get(where, 0.0) + time.perf_counter() - started
+            cpu[where] = cpu.get(where, 0.0) + time.thread_time() - used
+            counts[where] = counts.get(where, 0) + 1
+            hwm[where] = vm("VmHWM")
     setattr(module, name, wrapper)
 timed(intake, "collect", "intake")
 timed(harness, "grade_class", "grade_class")
@@ -113,16 +120,76 @@ timed(report, "write_all", "report")
 timed(manual, "read_manual", "manual")
 from grader.outputs import gradebook  # the warm-up's work beside the runs (its thread), said in the breakdown
 timed(warmup, "_preload_gradebook", "warm-up: nbgrader import")
+timed(warmup, "_compile_pages", "warm-up: templates")
+timed(warmup, "_preload_images", "warm-up: matplotlib, Pillow import")
 timed(gradebook.Draft, "build", "warm-up: gradebook draft")
 timed(gradebook.Draft, "finish", "gradebook draft finished")
+timed(plots, "redraw", "redraw", by_thread=True)
+timed(plots, "check_png", "png check", by_thread=True)
+# The grader process's own CPU: in all, within the pool's window (every thread), and per thread (by name, at its end).
+window, idle = {}, {}  # idle: the machine's idle core-seconds (/proc/stat: every process counts as busy)
+def idle_now():
+    fields = open("/proc/stat").readline().split()[1:]
+    return (int(fields[3]) + int(fields[4])) / os.sysconf("SC_CLK_TCK"), time.perf_counter()
+original_grade = harness.grade_class
+def pool_window(*args, **kwargs):
+    window["pool_start"] = time.process_time()
+    idle["start"] = idle_now()
+    progress = kwargs.get("progress")
+    def first_result(*a, **k):  # the first result reported is the answer key's end (or the first kept result)
+        idle.setdefault("key", idle_now())
+        return progress(*a, **k)
+    if progress is not None:
+        kwargs["progress"] = first_result
+    try:
+        return original_grade(*args, **kwargs)
+    finally:
+        window["pool"] = time.process_time() - window["pool_start"]
+        idle["end"] = idle_now()
+harness.grade_class = pool_window
+runs = []  # (start, end) of every Runner.run, perf_counter seconds from `begun`: the slots' idle time between runs
+from grader.grading.runner import Runner
+original_runner_run = Runner.run
+def timed_runner_run(self, *args, **kwargs):
+    started = time.perf_counter() - begun
+    try:
+        return original_runner_run(self, *args, **kwargs)
+    finally:
+        runs.append((started, time.perf_counter() - begun))
+Runner.run = timed_runner_run
+threads = {}
+original_run = threading.Thread.run
+def counted_run(self):
+    try:
+        original_run(self)
+    finally:
+        name = re.sub(r"[-_]?\d+(_\d+)?$", "", re.sub(r"^Thread-\d+ \((.*)\)$", r"\1", self.name))
+        threads[name] = threads.get(name, 0.0) + time.thread_time()
+threading.Thread.run = counted_run
+children = {"cpu": 0.0, "count": 0}  # the code comparison's fingerprint children, read before they are closed
+original_close = fingerprint.Children.close
+def close_children(self):
+    tick = os.sysconf("SC_CLK_TCK")
+    for child in self.children:
+        try:
+            fields = open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()
+            children["cpu"] += (int(fields[11]) + int(fields[12])) / tick
+            children["count"] += 1
+        except (OSError, IndexError, ValueError):
+            pass
+    return original_close(self)
+fingerprint.Children.close = close_children
 begun = time.perf_counter()
 code = cli.run(argv)  # main(), then what `python -m grader` does before its exit
 phases["total"] = time.perf_counter() - begun
+threads["main"] = time.thread_time()
+window["process"] = time.process_time()
 clock = {"end": time.time()}  # wall clock: the parent's, when the child has ended, gives the exit's seconds
 status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith("Vm"))
 memory = {k: int(v.split()[0]) for k, v in status.items() if k in ("VmHWM", "VmRSS", "VmPeak")}
 memory["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-json.dump({"phases": phases, "starts": starts, "memory_kb": memory, "hwm_after_kb": hwm, "code": code, "clock": clock},
+json.dump({"phases": phases, "starts": starts, "memory_kb": memory, "hwm_after_kb": hwm, "code": code, "clock": clock,
+           "thread_cpu": cpu, "counts": counts, "window": window, "idle": idle, "runs": runs, "threads": threads, "children": children},
           open(stats_path, "w"))
 sys.exit(code)
 """
@@ -296,6 +363,8 @@ def main() -> None:
     print_breakdown(f"grade -j {j}", par, floor_wall / j, pool_wall, f"floor({j}) = serial sum / {j}")
     if ser:
         print_breakdown("grade -j 1", ser, floor_wall, floor_wall, "floor(1) = serial sum")
+    for name, data in [(f"-j {j}", par), ("re-grade", again)] + ([("-j 1", ser)] if ser else []):
+        print_cpu(name, data, options.n, j if name != "-j 1" else 1)
     for name, data in [(f"-j {options.jobs}", par)] + ([("-j 1", ser)] if ser else []):
         m = data["memory_kb"]
         print(f"  grader process peak memory, {name}: VmHWM {m.get('VmHWM', 0) / 1024:.0f} MB, "
@@ -354,6 +423,52 @@ def print_breakdown(name: str, data: dict, floor: float, in_process: float, labe
           f"{data['reference_seconds']:.1f} s, and one run of the floor)")  # fmt: skip
     for part, seconds, note in parts:
         print(f"  {part:44}{seconds:8.1f}{100 * seconds / data['wall']:6.1f} %  {note}")
+
+
+def slot_gaps(runs: list, jobs: int) -> tuple[float, int]:
+    """The slot-seconds between a run's end and the start of the run that took its slot, summed over the hand-overs
+    while runs were still waiting (the first `jobs` starts and the tail are not hand-overs): the coordinator's
+    reaction time (its threads and the GIL, the warm-up's work in the same process)."""
+    starts = sorted(start for start, _ in runs)[jobs:]
+    ends = sorted(end for _, end in runs)
+    return sum(max(0.0, start - end) for start, end in zip(starts, ends)), len(starts)
+
+
+def print_cpu(name: str, data: dict, n: int, jobs: int) -> None:
+    """The grader process's own CPU seconds (its threads, not the runs' processes): in all, within the pool's window
+    (what competes with the runs for the cores), per thread, and per part of the warm-up and of the steps after the
+    pool; then the CPU of the code comparison's children (processes of their own, beside the last runs)."""
+    cpu, counts, window, threads = data.get("thread_cpu", {}), data.get("counts", {}), data.get("window", {}), data.get("threads", {})
+    if not window:
+        return
+    print(f"\nthe grader process's own CPU, {name} (s; every thread; the runs' processes are not in it)")
+    print(f"  {'in all (start-up, intake, pool, outputs)':44}{window.get('process', 0.0):8.2f}")
+    print(f"  {'within the pool (from its start to its end)':44}{window.get('pool', 0.0):8.2f}  "
+          f"{1000 * window.get('pool', 0.0) / max(1, n):.0f} ms per submission")  # fmt: skip
+    idle = data.get("idle", {})
+    if "start" in idle and "end" in idle:
+        spans = [("machine idle during the pool", idle["start"], idle["end"])]
+        if "key" in idle:
+            spans += [("  of which until the answer key's result", idle["start"], idle["key"]),
+                      ("  of which after it", idle["key"], idle["end"])]
+        for label, (i0, t0), (i1, t1) in spans:
+            cores = os.cpu_count() or 1
+            print(f"  {label:44}{i1 - i0:8.2f}  core-seconds of {cores * (t1 - t0):.2f} "
+                  f"({100 * (i1 - i0) / max(1e-9, cores * (t1 - t0)):.0f} %; system-wide)")  # fmt: skip
+    gap, count = slot_gaps(data.get("runs", []), jobs)
+    if count:
+        print(f"  {'slots idle between runs (queue not empty)':44}{gap:8.2f}  slot-seconds over {count} hand-overs "
+              f"({1000 * gap / count:.0f} ms each: a run's end to the next run's start in the runner)")  # fmt: skip
+    print("  per thread: " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1])))
+    for label in sorted(cpu, key=lambda k: (not k.startswith("warm-up") and "(warm-up)" not in k, k)):
+        if label == "warm-up wait":
+            continue
+        count = counts.get(label, 1)
+        each = f"  {count} calls, {1000 * cpu[label] / count:.0f} ms each" if count > 1 else ""
+        print(f"  {label:44}{cpu[label]:8.2f}{each}")
+    kids = data.get("children", {})
+    if kids.get("count"):
+        print(f"  {'code comparison: its children (not in the above)':44}{kids['cpu']:8.2f}  {kids['count']} processes")
 
 
 def pair_runs(runs: list[dict], out: Path) -> list[tuple[dict, dict]]:

@@ -35,23 +35,25 @@ ASSIGNMENT = "exercise02"
 UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
 NOTEBOOK = "exercise02"
 
-# Installed with nbgrader (jupyter-events asks for jsonschema[format-nongpl]) and imported by jsonschema when
-# present, but never used by a gradebook: rfc3987-syntax compiles an IRI grammar at import, half of the
-# nbgrader import's time. Marked absent before nbgrader is first imported, jsonschema goes without it (its
-# own fallback for an optional format checker).
+# Installed with nbgrader, never used by a gradebook: rfc3987-syntax (jsonschema's optional IRI checker compiles a
+# grammar at import: seconds). Marked absent before nbgrader is imported, jsonschema goes without it (its fallback).
 UNUSED_IMPORTS = ("rfc3987_syntax",)
+# Packages nbgrader/api.py reaches whose __init__.py loads what a gradebook never uses (nbgrader's: its server
+# extensions; nbformat's: its validator, jsonschema; requests': urllib3): each made as a deferred_package.
+DEFERRED = ("nbgrader", "nbformat", "requests")
 LOADING = threading.RLock()
 
 
 def api():
     """nbgrader.api (the one place that imports nbgrader), without the optional modules it never uses, and
-    without running nbgrader/__init__.py first unless something else has imported nbgrader already."""
+    without running the __init__.py of DEFERRED's packages first unless something else has imported them already."""
     with LOADING:
         if "nbgrader.api" not in sys.modules:
             for name in UNUSED_IMPORTS:
                 sys.modules.setdefault(name, None)  # None: `import name` raises ImportError
-            if "nbgrader" not in sys.modules:
-                sys.modules["nbgrader"] = deferred_package("nbgrader")
+            for name in DEFERRED:
+                if name not in sys.modules and importlib.util.find_spec(name) is not None:
+                    sys.modules[name] = deferred_package(name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import nbgrader.api
@@ -96,11 +98,6 @@ def deferred_package(name: str):
 
     package.__getattr__ = complete
     return package
-
-
-def preload() -> None:
-    """Import nbgrader's API now (seconds: nbformat, jsonschema, SQLAlchemy), e.g. in a thread while the pool grades."""
-    api()
 
 
 def neutral(text) -> str | None:

@@ -294,7 +294,7 @@ def make_server(out: Path, manual_path: Path | None = None):
 
     out = Path(out).resolve()
     desk = Desk(out, manual_path or out / manual_points.FILLED_NAME)
-    gradebook.preload()  # seconds to import nbgrader: paid now, not by the first save
+    gradebook.api()  # nbgrader's import: paid now, not by the first save
 
     report.environment().get_template(report.TEMPLATE)  # compiled once, now
 

@@ -125,7 +125,9 @@ MUTANTS = [
       crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
     m("forward_hidden_activation_at_output", "the last layer uses the hidden activation",
       ("return ACTIVATIONS[self.output_activation if last else self.activation]", "return ACTIVATIONS[self.activation]"),
-      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]", function="forward",
+      "test_mlp_forward_output_activations", "test_mlp_backward_gradient_check[relu]",
+      "test_mnist_accuracy",  # it still learns (83-92 % by seed): the replayed steps fail it at every seed
+      function="forward",
       # backward and loss read what forward computed: a wrong forward makes every gradient and the loss wrong
       # (the backward messages say "MLP.forward already returns wrong values ... fix that first")
       crosses=("test_mlp_backward_", "test_mlp_loss_with_regularisation")),
@@ -149,7 +151,8 @@ MUTANTS = [
     # ---------------------------------------------------------------- backward
     m("backward_no_activation_grad", "backward skips the activation derivative",
       ("dZ = dA * f_grad(self.pre_activations[layer])  # (N, n_out)", "dZ = dA  # (N, n_out)"),
-      "test_mlp_backward_gradient_check", "test_mlp_backward_depths"),
+      "test_mlp_backward_gradient_check", "test_mlp_backward_depths",
+      "test_xor_learns", "test_mnist_accuracy"),  # MNIST: it still learns; the replayed steps fail it at every seed
     m("backward_output_derivative_everywhere", "backward uses the output activation's derivative in every layer",
       ("_, f_grad = self.activation_of(layer)\n            dZ", "_, f_grad = self.activation_of(len(self.weights) - 1)\n            dZ"),
       "test_mlp_backward_gradient_check[relu]", "test_mlp_backward_output_activation[sigmoid]"),

@@ -20,6 +20,7 @@ from grader.outputs import gradebook
 
 api = gradebook.api()
 loaded = sorted(m for m in sys.modules if m.startswith("nbgrader"))
+unused = sorted(m for m in ("jsonschema", "nbformat.validator", "urllib3", "requests.models") if m in sys.modules)
 db = Path(sys.argv[1])
 gradebook.write_gradebook(db, course_id="exercise02", tests=[("t1", 2.0), ("t2", 3.0)],
                           rows=[gradebook.Entry("s1", "Ada", "Lovelace", "ada@x", {"t1": 2.0, "t2": 1.0}, {})],
@@ -29,8 +30,11 @@ from nbgrader.apps.nbgraderapp import NbGraderApp
 
 NbGraderApp.launch_instance(argv=["export", f"--CourseDirectory.root={db.parent}", f"--CourseDirectory.db_url=sqlite:///{db}",
                                   "--CourseDirectory.course_id=exercise02", f"--to={db.parent / 'export.csv'}"])
+import nbformat, requests
 print(json.dumps({"loaded": loaded, "points": nbgrader._jupyter_server_extension_points(), "version": nbgrader.__version__,
-                  "same_api": nbgrader.api is api, "extensions": "nbgrader.server_extensions.formgrader" in sys.modules}))
+                  "same_api": nbgrader.api is api, "extensions": "nbgrader.server_extensions.formgrader" in sys.modules,
+                  "unused": unused, "nbformat": nbformat.__version__, "validates": callable(nbformat.validate),
+                  "requests": requests.__version__, "request": callable(requests.request)}))
 """
 
 WHOLE_FIRST = """
@@ -51,8 +55,9 @@ def run(code: str, *args: str, cwd=KIT, env=None) -> dict:
 
 
 def test_api_loads_without_the_package_init_and_nbgrader_works_whole_after(tmp_path):
-    """Does gradebook.api() load nbgrader.api alone (no server extensions, apps), and does nbgrader's own export app,
-    run later in the same process, find the whole package and read the gradebook written through it?"""
+    """Does gradebook.api() load nbgrader.api alone (no server extensions, apps, nor what nbformat's and requests'
+    __init__.py load: jsonschema, urllib3), and does nbgrader's own export app, run later in the same process, find
+    the whole packages (nbgrader, nbformat, requests) and read the gradebook written through it?"""
     import os
 
     env = dict(os.environ, GRADER_CACHE="off")  # nbgrader makes the empty gradebook itself (its alembic)
@@ -61,6 +66,9 @@ def test_api_loads_without_the_package_init_and_nbgrader_works_whole_after(tmp_p
     assert not [m for m in found["loaded"] if m.startswith(("nbgrader.server_extensions", "nbgrader.apps"))], found["loaded"]
     assert found["points"] == [{"module": "nbgrader"}] and found["extensions"] and found["same_api"]
     assert found["version"] == metadata.version("nbgrader")
+    assert found["unused"] == [], found["unused"]
+    assert found["nbformat"] == metadata.version("nbformat") and found["validates"]
+    assert found["requests"] == metadata.version("requests") and found["request"]
     rows = (tmp_path / "export.csv").read_text().splitlines()
     header, row = rows[0].split(","), dict(zip(rows[0].split(","), rows[1].split(",")))
     assert "score" in header and (row["student_id"], float(row["score"]), float(row["max_score"])) == ("s1", 3.0, 5.0)
