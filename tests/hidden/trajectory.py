@@ -16,7 +16,7 @@ reports is trusted. This module
   from the run seed and a digest of the states (the worker cannot know which: the run seed comes
   from the file's content and the suite's version, a hash of the hidden suite and the solution).
 * makes one more step itself, through the model's methods called one by one (forward, loss, backward,
-  update), from the initial parameters moved by a secret offset, and requires the reference step: the
+  update), from parameters it draws itself, and requires the reference step: the
   replays prove what the states are, this proves that the submission's methods make such steps (a loop
   replaced in the worker could compute them some other way, by finite differences of forward and loss).
 
@@ -98,26 +98,30 @@ def train(student, model, run: Run, what: str, secret: str, replay_all: bool) ->
                            "self.weights or self.biases.")
     for a in chosen(at, run, states, secret, replay_all):
         verify(run, steps, at, a, states, names, what)
-    step_by_methods(model, run, steps[0], start, names, secret, what)
+    step_by_methods(model, run, steps[0], names, secret, what)
     weights = [states[i][-1] for i in range(len(shapes) // 2)]
     biases = [states[i][-1] for i in range(len(shapes) // 2, len(shapes))]
     return weights, biases, losses
 
 
-def step_by_methods(model, run: Run, step, start: list, names: list, secret: str, what: str) -> None:
-    """One step through the model's own methods, called one by one from here, from parameters the worker never saw.
+def step_by_methods(model, run: Run, step, names: list, secret: str, what: str) -> None:
+    """One step through the model's own methods, called one by one from here, from parameters drawn here.
 
     The replays prove the reported states follow the reference gradient, not that MLP.forward, backward and
     update made them: a training loop replaced in the worker can compute its steps otherwise (finite differences
     of forward and loss, say) while backward stays wrong. So the first step's batch and rate are applied once
     more as forward(X), loss(Y), backward(Y), update(lr) calls (the rule the public test
-    test_training_steps_follow_the_gradient shows) to the initial parameters moved by a secret offset, which no
-    reported state holds; the result must be the reference step within RTOL of the move."""
+    test_training_steps_follow_the_gradient shows) to parameters drawn here from the secret, as the given
+    MLP.__init__ draws them (Gaussian weights of its scale; the biases Gaussian too, so that every one moves):
+    not a state the worker reported or chose (a start where every ReLU is off would make the right step a
+    simple sum that a wrong backward could special-case). The result must be the reference step within RTOL."""
     rows, lr = step
-    layers = len(start) // 2
+    layers = len(run.sizes) - 1
     noise = np.random.default_rng(int.from_bytes(hashlib.blake2b(f"methods:{secret}".encode(), digest_size=16)
                                                  .digest(), "little"))
-    begin = [p + noise.standard_normal(p.shape) * 0.1 * max(float(np.sqrt(np.mean(p * p))), 0.1) for p in start]
+    gain = 2.0 if run.activation in replay.RELU_FAMILY else 1.0
+    begin = [noise.standard_normal(shape) * (np.sqrt(gain / shape[1]) if len(shape) == 2 else 0.1)
+             for shape in run.shapes()]
     X, Y = np.array(run.X[rows], dtype=np.float64), np.array(run.Y[rows], dtype=np.float64)
     model.set_attrs({"weights": [p.copy() for p in begin[:layers]], "biases": [p.copy() for p in begin[layers:]]})
     model.forward(X.copy())
@@ -132,7 +136,8 @@ def step_by_methods(model, run: Run, step, start: list, names: list, secret: str
             index = check.worst_entry(f, w)
             entry = f"{names[i]}[{', '.join(map(str, index))}]"
             check.fail(f"{what}: one training step called as MLP.forward(X), loss(Y), backward(Y), update({lr:g}) "
-                       f"on a batch of {len(rows)} rows of the training data moved {entry} by "
+                       f"on a batch of {len(rows)} rows of the training data, from weights and biases the grader set, "
+                       f"moved {entry} by "
                        f"{float(f[index] - p0[index]):.6g}; expected {float(w[index] - p0[index]):.6g}, -lr times "
                        f"the gradient of the loss. Likely cause: {likely_cause(run, begin, found, rows, lr)}. The "
                        "steps the training run reported were checked and followed the gradient, so the training did "
