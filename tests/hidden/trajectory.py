@@ -239,17 +239,20 @@ def close(start, want, got) -> bool:
 
 
 def deviation(start, want, got) -> float:
-    """The largest difference of `got` from `want` over the largest move from `start` (plus ATOL / RTOL of the
-    parameters' size); entries non-finite in both count as equal (a run that diverged as the replay did)."""
+    """The largest difference of `got` from `want`, each over the largest move from `start` (plus ATOL / RTOL of that
+    entry's own size, for entries that barely move); entries non-finite in both count as equal (a run that diverged
+    as the replay did). Each entry's size is its own: with the array's largest, one huge entry that changes
+    nothing (a hidden unit that stays off) gave every other entry of the array a tolerance of its size."""
     with np.errstate(over="ignore", invalid="ignore"):
         error = np.abs(got - want)
         moves, sizes = np.abs(want - start), np.abs(start)
     diverged = ~np.isfinite(got) & ~np.isfinite(want)
     error = np.where(diverged, 0.0, np.where(np.isnan(error), np.inf, error))
     move = float(np.max(moves, where=np.isfinite(moves), initial=0.0))
-    size = float(np.max(sizes, where=np.isfinite(sizes), initial=0.0))
-    worst = float(np.max(error, initial=0.0))
-    return worst / (move + ATOL / RTOL * max(1.0, size)) if worst else 0.0
+    sizes = np.where(np.isfinite(sizes), np.maximum(sizes, 1.0), 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratios = error / (move + ATOL / RTOL * sizes)
+    return float(np.max(ratios, initial=0.0))
 
 
 def mismatch(run: Run, steps: list, at: list, a: int, i: int, begin, want, found, names, what: str) -> str:
