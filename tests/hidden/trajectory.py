@@ -39,7 +39,7 @@ import replay
 from grader.sandbox.training import checkpoint_steps
 
 # A reported state must equal the replay within RTOL of the segment's move, per parameter array (the largest
-# difference against the largest move; plus ATOL of the parameters' size for steps that barely move).
+# difference against the largest move; plus ATOL of each entry's own size for entries that barely move).
 # Measured on every segment of XOR (5 seeds, 400 steps) and MNIST (313 steps), run seed 1: the solution and every
 # alternative of tests/selftest/alternatives differ from the replay by at most 1.3e-12 of the move (XOR) and
 # 3e-14 (MNIST): other orders of the same float64 sums. The mutants of tests/selftest/mutants.py whose steps
@@ -234,7 +234,7 @@ def reference_step(run: Run, params: list, rows, lr: float, output_activation: s
 
 
 def close(start, want, got) -> bool:
-    """`got` is `want` within RTOL of the move from `start` (ATOL of the parameters' size for tiny moves)."""
+    """`got` is `want` within RTOL of the move from `start` (plus ATOL of each entry's size for tiny moves)."""
     return deviation(start, want, got) <= RTOL
 
 
