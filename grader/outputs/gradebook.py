@@ -12,8 +12,8 @@ score = max(0, raw_score - late_submission_penalty)). So the export's score equa
 
 The database is rebuilt from scratch each time into a temporary file and moved into place. Creating
 an empty nbgrader database runs an `alembic` subprocess (seconds); so the empty database of each
-nbgrader version and course is made once, kept in the user's cache (see grader.sandbox.mnist's
-cache_root) and copied; nbgrader skips alembic for a database that already has its tables.
+nbgrader version and course is made once, kept in the user's cache (grader.outputs.shelf) and
+copied; nbgrader skips alembic for a database that already has its tables.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import stat
 import sys
 import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from grader.outputs.shelf import copy_empty, copy_kept, keep
 
 ASSIGNMENT = "exercise02"
 UNSAFE_LEAD = ("=", "+", "-", "@", "\t", "\r", "\n")  # what a spreadsheet reads as a formula
@@ -310,33 +310,6 @@ def unsynced(partial: Path):
         event.remove(Engine, "connect", on_connect)
 
 
-def copy_empty(target: Path, course_id: str, gradebook_class, make: bool = True) -> None:
-    """Put an empty gradebook of this nbgrader version and course at target, from the cache when it is there
-    (make=False: only then; else the cache's copy is made first, when the cache can be written)."""
-    from importlib import metadata
-
-    from grader.sandbox.cache import cache_root, private  # the kit's cache rules
-
-    root = cache_root()
-    if root is None:
-        return  # nbgrader creates it (and runs alembic)
-    folder = root / "gradebooks"
-    tag = hashlib.sha256(f"{metadata.version('nbgrader')}\0{course_id}".encode()).hexdigest()[:16]
-    empty = folder / f"empty-{tag}.db"
-    try:
-        if make and not (private(folder, stat.S_IFDIR) and private(empty)):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            making = folder / f".{empty.name}.{os.getpid()}.partial"
-            making.unlink(missing_ok=True)
-            with gradebook_class(f"sqlite:///{making}", course_id=course_id):
-                pass
-            os.replace(making, empty)
-        if private(folder, stat.S_IFDIR) and private(empty):
-            shutil.copyfile(empty, target)
-    except OSError:
-        target.unlink(missing_ok=True)  # nbgrader creates it
-
-
 def write_cached(out: Path, book: list[Entry], tests, *, course_id: str, manual_parts: dict[str, float],
                  in_place: bool = False, draft: Draft | None = None, absent: list[tuple] = ()) -> Path:  # fmt: skip
     """<out>/gradebook.db, rebuilt only when its content would change (creating one costs seconds).
@@ -369,47 +342,6 @@ def write_cached(out: Path, book: list[Entry], tests, *, course_id: str, manual_
     partial.write_text(digest, encoding="utf-8")
     os.replace(partial, stamp)
     return path
-
-
-KEPT = 8  # gradebooks kept by content in the user's cache (the newest)
-
-
-def copy_kept(digest: str, path: Path) -> bool:
-    """Copy the gradebook kept for this content digest to path; False when there is none."""
-    from grader.sandbox.cache import cache_root, private
-
-    root = cache_root()
-    kept = root / "gradebooks" / f"{digest}.db" if root is not None else None
-    if kept is None or not (private(kept.parent, stat.S_IFDIR) and private(kept)):
-        return False
-    partial = path.with_name(path.name + ".partial")
-    try:
-        shutil.copyfile(kept, partial)
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
-        return False
-    return True
-
-
-def keep(digest: str, path: Path) -> None:
-    """Keep a copy of a written gradebook under its content digest; drop all but the newest KEPT."""
-    from grader.sandbox.cache import cache_root
-
-    root = cache_root()
-    if root is None:
-        return
-    folder = root / "gradebooks"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = folder / f".{digest}.{os.getpid()}.partial"
-        shutil.copyfile(path, partial)
-        os.replace(partial, folder / f"{digest}.db")
-        books = sorted((p for p in folder.glob("*.db") if not p.name.startswith("empty-")), key=lambda p: p.stat().st_mtime)
-        for old in books[:-KEPT]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def update_grades(path: Path, *, course_id: str, tests, rows, manual_parts: dict[str, float], absent=()) -> bool:

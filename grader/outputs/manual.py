@@ -113,17 +113,20 @@ def update_template(path: Path, rows: list[tuple[str, list[str]]]) -> str | None
     would change, so an unchanged class leaves the file and its modification time alone; None, or the note
     for the report when the file holds what someone typed (points, a comment, or a spreadsheet's re-save):
     then it is left as it is, never overwritten."""
-    text = template_text(rows).encode("utf-8")
+    text, name = template_text(rows).encode("utf-8"), Path(path).name
     try:
         current = Path(path).read_bytes()
     except FileNotFoundError:
         current = None
+    except OSError as error:  # a folder, or a file we may not read, in its place: not ours to replace
+        return (f"{name} was not rewritten: {error.strerror or error} there. Move it away to get this run's "
+                f"blank sheet; the grader reads manual points from {FILLED_NAME} (or --manual).")
     if current == text:
         return None
     if current is not None and not is_blank(current):
-        return (f"{Path(path).name} was not rewritten: it holds entries someone typed (or a spreadsheet saved it "
+        return (f"{name} was not rewritten: it holds entries someone typed (or a spreadsheet saved it "
                 f"in another form). The grader reads manual points from {FILLED_NAME} (or --manual); move your "
-                f"entries there, then delete {Path(path).name} to get this run's blank sheet again.")
+                f"entries there, then delete {name} to get this run's blank sheet again.")
     partial = Path(path).with_name(f".{Path(path).name}.{os.getpid()}.partial")
     partial.write_bytes(text)
     os.replace(partial, path)

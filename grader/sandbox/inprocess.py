@@ -136,9 +136,9 @@ class InProcessStudent:
             raise TypeError(f"not a kept value: {kept!r}")
         return self._export(kept._target)
 
-    def run_epochs(self, model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> list:
+    def run_epochs(self, model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) -> dict:
         """The steps of `train` (forward, loss, backward, update per batch) in the order given; see
-        grader/sandbox/training.py. Returns the mean loss per epoch."""
+        grader/sandbox/training.py. Returns the mean loss per epoch and the states it reports."""
         from grader.sandbox import training  # hidden tests only, like `data`
 
         with self._naming(f"training {type(self._import(model)).__name__} (forward, loss, backward, update)"):

@@ -78,10 +78,11 @@ class Student(Protocol):
         """A copy of a kept value as it is now (after whatever calls came since it was returned)."""
 
     def run_epochs(self, model: SubmissionObject, X: Any, Y: Any, order: Any, batch_size: int, lr: Any,
-                   x_divisor: float = 1.0) -> list:
+                   x_divisor: float = 1.0) -> dict:
         """The given train's steps (grader/sandbox/training.py) next to `model`, in the batch order given
         (or a schedule: a list of orders and a list of as many rates, one after the other on X and Y sent
-        once); the mean loss per epoch (untrusted: validate before use)."""
+        once); {"losses": the mean loss per epoch, "states": the parameters at checkpoint_steps} (untrusted:
+        tests/hidden/trajectory.py checks them)."""
 
     def standin(self, names: Any) -> None:
         """Rebind the submission's functions `names` to trusted stand-ins (grader/sandbox/standin.py), or

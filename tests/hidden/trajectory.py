@@ -10,11 +10,12 @@ reports is trusted. This module
   the contract defines it) on the batch and at the rate chosen here, and requires the next reported
   state to be the replay's within RTOL of the move. Each replay starts from the worker's own state
   (a local check: no error carries over from one segment to the next, however long the run);
-* replays every segment (XOR: every one of its 400 steps), or, where that would cost as much as the
-  training itself (MNIST: 313 steps of a 784-64-10 net), the first step, the last segment and the
-  segments where the rate changes, and a SHARE-th of the others drawn after the states are in hand,
-  from the run seed and a digest of the states (the worker cannot know which: the run seed comes
-  from the file's content and the suite's version, a hash of the hidden suite and the solution).
+* replays every segment (XOR: every one of its 400 steps, all at once on stacks: `suspects`), or, where
+  that would cost as much as the training itself (MNIST: 313 steps of a 784-64-10 net), the first
+  step, the last segment and the segments where the rate changes, and a SHARE-th of the others drawn
+  after the states are in hand, from the run seed and a digest of the states (the worker cannot know
+  which: the run seed comes from the file's content and the suite's version, a hash of the hidden
+  suite and the solution).
 * makes one more step itself, through the model's methods called one by one (forward, loss, backward,
   update), from parameters it draws itself, and requires the reference step: the
   replays prove what the states are, this proves that the submission's methods make such steps (a loop
@@ -49,6 +50,7 @@ from grader.sandbox.training import checkpoint_steps
 RTOL = 1e-6
 ATOL = 1e-13
 SHARE = 4  # of the segments not always replayed, one in SHARE is (at least one)
+FLOAT32 = 1e-3  # a step off by less than this (relative to the move), but more than RTOL: float32 rounding
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,12 @@ def train(student, model, run: Run, what: str, secret: str, replay_all: bool) ->
                            "parameters (or the grader's training loop in the worker was replaced). Only update "
                            "may change them, by -lr * the gradient. Look at MLP.update and at anything that writes "
                            "self.weights or self.biases.")
-    for a in chosen(at, run, states, secret, replay_all):
+    picked = chosen(at, run, states, secret, replay_all)
+    for a in suspects(run, steps, at, picked, states):
         verify(run, steps, at, a, states, names, what)
     step_by_methods(model, run, steps[0], names, secret, what)
+    layers = len(shapes) // 2
+    model.set_attrs({"weights": end[:layers], "biases": end[layers:]})  # the model as trained, for what follows
     weights = [states[i][-1] for i in range(len(shapes) // 2)]
     biases = [states[i][-1] for i in range(len(shapes) // 2, len(shapes))]
     return weights, biases, losses
@@ -211,6 +216,46 @@ def chosen(at: list, run: Run, states: list, secret: str, replay_all: bool) -> l
     return sorted(always | {int(a) for a in drawn})
 
 
+def suspects(run: Run, steps: list, at: list, picked: list, states: list) -> list:
+    """The segments of `picked` to replay one by one: all of them, except where every segment is one step of
+    one batch size (XOR: 400 steps of a 2-8-1 net, where a step costs less than the Python around it). There
+    the steps are replayed all at once (reference_steps: the same formulas on stacks of states) and only a
+    step found off is replayed alone, which then fails the test with its message."""
+    if any(at[a + 1] - at[a] != 1 for a in picked) or len({len(steps[at[a]][0]) for a in picked}) != 1:
+        return picked
+    rows = np.array([steps[at[a]][0] for a in picked])
+    lrs = np.array([steps[at[a]][1] for a in picked])
+    begin = [stack[picked] for stack in states]
+    want = reference_steps(run, begin, rows, lrs)
+    off = np.zeros(len(picked), dtype=bool)
+    for start, wanted, stack in zip(begin, want, states):
+        off |= ~(deviation(start, wanted, stack[np.add(picked, 1)], axis=0) <= RTOL)
+    return [a for a, bad in zip(picked, off) if bad]
+
+
+def reference_steps(run: Run, params: list, rows, lrs) -> list:
+    """reference_step for K steps at once: params stacked (K, *shape), rows (K, B), lrs (K,); replay.gradients'
+    formulas on stacks (tests/selftest/test_trajectory.py checks that they agree step by step)."""
+    layers = len(params) // 2
+    X, Y = np.asarray(run.X[rows], dtype=np.float64), np.asarray(run.Y[rows], dtype=np.float64)  # (K, B, n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        A, inputs, zs = X, [], []
+        for layer, (W, b) in enumerate(zip(params[:layers], params[layers:])):
+            inputs.append(A)
+            zs.append(A @ np.swapaxes(W, -1, -2) + b[:, None, :])  # (K, B, n_out)
+            A = ref.ACTIVATIONS[run.output_activation if layer == layers - 1 else run.activation][0](zs[-1])
+        dA = ref.LOSSES[run.loss][1](A, Y) * len(rows)  # the loss gradient divides by K * B rows, a step's by B
+        grads = [None] * len(params)
+        for layer in reversed(range(layers)):
+            name = run.output_activation if layer == layers - 1 else run.activation
+            last_ce = run.loss == "cross_entropy" and layer == layers - 1
+            dZ = dA if last_ce else dA * ref.ACTIVATIONS[name][1](zs[layer])
+            grads[layer], grads[layers + layer] = np.swapaxes(dZ, -1, -2) @ inputs[layer], dZ.sum(axis=1)
+            if layer:
+                dA = dZ @ params[layer]
+        return [p - lrs.reshape(-1, *[1] * (p.ndim - 1)) * g for p, g in zip(params, grads)]
+
+
 def verify(run: Run, steps: list, at: list, a: int, states: list, names: list, what: str) -> None:
     """Replay the steps after at[a] up to at[a + 1] from the reported state; fail when the next one is not it."""
     begin = [stack[a] for stack in states]
@@ -238,21 +283,22 @@ def close(start, want, got) -> bool:
     return deviation(start, want, got) <= RTOL
 
 
-def deviation(start, want, got) -> float:
+def deviation(start, want, got, axis=None):
     """The largest difference of `got` from `want`, each over the largest move from `start` (plus ATOL / RTOL of that
     entry's own size, for entries that barely move); entries non-finite in both count as equal (a run that diverged
-    as the replay did). Each entry's size is its own: with the array's largest, one huge entry that changes
-    nothing (a hidden unit that stays off) gave every other entry of the array a tolerance of its size."""
+    as the replay did). With axis=0: one figure per entry of that axis (a stack of states). Each entry's size is its
+    own: with the array's largest, one huge entry that changes nothing (a hidden unit that stays off) gave every
+    other entry of the array a tolerance of its size."""
+    start, want, got = (np.asarray(a, dtype=np.float64) for a in (start, want, got))
+    over = None if axis is None else tuple(range(1, start.ndim))
     with np.errstate(over="ignore", invalid="ignore"):
         error = np.abs(got - want)
         moves, sizes = np.abs(want - start), np.abs(start)
-    diverged = ~np.isfinite(got) & ~np.isfinite(want)
-    error = np.where(diverged, 0.0, np.where(np.isnan(error), np.inf, error))
-    move = float(np.max(moves, where=np.isfinite(moves), initial=0.0))
-    sizes = np.where(np.isfinite(sizes), np.maximum(sizes, 1.0), 1.0)
-    with np.errstate(over="ignore", invalid="ignore"):
-        ratios = error / (move + ATOL / RTOL * sizes)
-    return float(np.max(ratios, initial=0.0))
+        error = np.where(~np.isfinite(got) & ~np.isfinite(want), 0.0, np.where(np.isnan(error), np.inf, error))
+        move = np.max(moves, axis=over, where=np.isfinite(moves), initial=0.0, keepdims=True)
+        scale = ATOL / RTOL * np.where(np.isfinite(sizes), np.maximum(sizes, 1.0), 1.0)
+        ratio = np.max(np.where(error > 0, error / (move + scale), 0.0), axis=over, initial=0.0)
+    return float(ratio) if axis is None else ratio
 
 
 def mismatch(run: Run, steps: list, at: list, a: int, i: int, begin, want, found, names, what: str) -> str:
@@ -270,9 +316,10 @@ def mismatch(run: Run, steps: list, at: list, a: int, i: int, begin, want, found
         where = (f"the {last - first + 1} training steps {first} to {last} (forward, loss, backward, update) "
                  f"moved {entry} by {moved:.6g} in all; the same steps with the gradient of the loss move it by "
                  f"{expected:.6g}, from the parameters the run reached after step {first - 1}")
-        cause = ("the steps before were checked and right, so a step that is wrong only sometimes: something in "
-                 "MLP.forward, backward or update that depends on the batch (its size: the last batch of an epoch "
-                 "may be smaller) or on how many steps came before (a counter, a kept value)")
+        cause = ("the first step was checked and right, so steps that are wrong only later or sometimes: something in "
+                 "MLP.forward, backward or update that depends on the parameters (every bias is 0 before the first "
+                 "step, so a bias left out shows only after it), on the batch (its size: the last batch of an epoch "
+                 "may be smaller) or on the steps before (a counter, a kept value, gradients added to the last ones)")
     return (f"{what}: {where}. Likely cause: {cause}. Every step must move each weight and bias by exactly -lr times "
             "the gradient of the loss (as the contract defines it, regularisation included) at the parameters "
             "before the step, and nothing else.")
@@ -304,6 +351,10 @@ def likely_cause(run: Run, begin, found, rows, lr: float) -> str:
     for text, move, look in guesses:
         if all(close(np.zeros_like(m), g, m) for m, g in zip(moves, move)):
             return f"{text}. Look at {look}"
+    if all(deviation(np.zeros_like(m), g, m) <= FLOAT32 for m, g in zip(moves, right)):
+        return ("the move is right to a few digits only, as when part of the step is computed in float32 "
+                "(astype(np.float32), float32 arrays or constants); the contract computes in float64. Look at "
+                "MLP.forward, backward and update and the functions they call")
     ratio = factor(moves, right)
     if ratio:
         return f"{ratio} Look at MLP.backward (and the loss gradient) and MLP.update"

@@ -51,3 +51,11 @@ def test_the_blank_sheet_is_what_read_manual_reads_as_nothing_graded(tmp_path):
     path.write_text(manual.template_text(ROWS), newline="")
     read = manual.read_manual(path, {"ann", "bob"})
     assert read.problems == [] and not read.complete("ann") and read.total("bob") == 0
+
+
+def test_a_folder_in_the_templates_place_is_left_with_a_note(tmp_path):
+    """Is a folder named like the template left as it is, with a note instead of a crash?"""
+    path = tmp_path / manual.TEMPLATE_NAME
+    (path / "inside").mkdir(parents=True)
+    note = manual.update_template(path, ROWS)
+    assert note and note.startswith(f"{manual.TEMPLATE_NAME} was not rewritten: Is a directory") and (path / "inside").is_dir()

@@ -65,12 +65,12 @@ def request_for(source: Path, out: Path, **options):
 @pytest.fixture(scope="session")
 def empty_gradebook(tmp_path_factory) -> Path:
     """nbgrader's empty gradebook, made once: making it runs nbgrader's alembic subprocess (seconds)."""
-    from grader.outputs import gradebook
+    from grader.outputs import gradebook, shelf
 
     root = tmp_path_factory.mktemp("cache-seed")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRADER_CACHE", str(root))
-        gradebook.copy_empty(root / "made.db", "exercise02", gradebook.api().Gradebook)
+        shelf.copy_empty(root / "made.db", "exercise02", gradebook.api().Gradebook)
     return next((root / "gradebooks").glob("empty-*.db"))
 
 

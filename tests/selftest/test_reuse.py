@@ -17,7 +17,7 @@ from collections import Counter
 
 from classroom import KIT, STANDIN, make_class
 
-from grader.outputs import gradebook
+from grader.outputs import shelf
 
 sys.path.insert(0, str(KIT / "bench"))
 import classgen  # noqa: E402
@@ -90,4 +90,4 @@ def check_reuse(source: Path, tmp_path: Path) -> None:
     assert (tmp_path / "warm" / "gradebook.db").read_bytes() == (tmp_path / "cold" / "gradebook.db").read_bytes()
     kept = [p for p in (cache / "gradebooks").glob("*.db") if not p.name.startswith("empty-")]
     assert len(kept) == 1 and len(list((cache / "gradebooks").glob("empty-*.db"))) == 1
-    assert gradebook.KEPT >= 1
+    assert shelf.KEPT >= 1
