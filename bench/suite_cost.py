@@ -67,7 +67,8 @@ def suite_run(backend: str, seed: int, out: Path) -> tuple[float, float, str, fl
     if backend == "sandbox":
         command += ["-p", "bench.tally"]  # imported from the kit's folder, the child's current folder
         # this process's probe of the machine, handed over as the grader hands it to every graded run (Runner):
-        # without it the run starts a trial worker of its own first, about 0.1 s of CPU no graded run pays
+        # without it the run starts a trial worker of its own first, which no graded run does (about 0.1 s of CPU,
+        # in the run's wall time; not in its CPU figure: RUSAGE_CHILDREN does not see through bwrap, no cgroup counts it)
         env = {**ENV, "TALLY_OUT": str(out.with_suffix(".tally")), PROBED_ENV: probe_record()}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

@@ -455,7 +455,12 @@ def print_cpu(name: str, data: dict, n: int, jobs: int) -> None:
             cores = os.cpu_count() or 1
             print(f"  {label:44}{i1 - i0:8.2f}  core-seconds of {cores * (t1 - t0):.2f} "
                   f"({100 * (i1 - i0) / max(1e-9, cores * (t1 - t0)):.0f} %; system-wide)")  # fmt: skip
-    gap, count = slot_gaps(data.get("runs", []), jobs)
+    runs, pool_at = data.get("runs", []), data.get("starts", {}).get("grade_class")
+    if runs and pool_at is not None:
+        first = min(start for start, _ in runs) - pool_at
+        print(f"  {'from the pool start to its first run':44}{first:8.2f}  s wall (the fork server starts "
+              "inside that run)")  # fmt: skip
+    gap, count = slot_gaps(runs, jobs)
     if count:
         print(f"  {'slots idle between runs (queue not empty)':44}{gap:8.2f}  slot-seconds over {count} hand-overs "
               f"({1000 * gap / count:.0f} ms each: a run's end to the next run's start in the runner)")  # fmt: skip

@@ -126,6 +126,7 @@ def grade_class(
     progress=None,
     executor=None,
     retry_timeouts: bool = False,
+    on_run=None,
 ) -> Batch:
     """Every submission's Result, from the store when its key is unchanged, else by running the suite.
 
@@ -134,6 +135,8 @@ def grade_class(
     called after each submission. Raises Interrupted on KeyboardInterrupt, or when the executor
     cancels the runs (its cluster went away), after stopping the running processes; every finished
     result is already stored. retry_timeouts: grade again the kept results stopped for idling (see reusable).
+    on_run(): called once, from this thread, when the first run is handed to the executor (never when every result
+    is kept): the caller may start work that only a run makes worthwhile while the first runs start.
     """
     started = time.monotonic()
     require_sandbox(runner)
@@ -142,6 +145,7 @@ def grade_class(
     pool = executor or ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
     running: dict = {}  # future -> (submission or None for the answer key, key)
     queue: list = []  # (submission or None, key, code file) not yet handed to the pool
+    begun: list = []  # on_run was called
     reference_key = submission_key([solution], solution.parent, version)
     reference = store.get(REFERENCE, reference_key)
     if reference is None and (reference := kept_key(reference_key, runner.backend)) is not None:
@@ -153,6 +157,9 @@ def grade_class(
         while queue and len(running) < jobs:
             sub, key, code = queue.pop(0)
             running[pool.submit(run_code, runner, code.name, code.read_bytes(), seed_of(key))] = (sub, key)
+            if on_run is not None and not begun:
+                begun.append(True)
+                on_run()
 
     batch, waiting = None, []  # waiting: outcomes that finished before the answer key
     try:

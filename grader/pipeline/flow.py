@@ -141,9 +141,10 @@ def match_people(request: Request, checked: Checked, klass: Class, say) -> None:
 
 def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, progress, executor,
               comparison=None) -> harness.Batch:  # fmt: skip
-    """Every submission's Result (kept or run now); the warm-up makes each result's images meanwhile, and the
-    similarity check compares the code once the pool's queue is empty, so that its children take the cores
-    the last runs leave idle."""
+    """Every submission's Result (kept or run now); the warm-up begins its imports once the first run is handed to
+    the pool (the runs' start leaves a core idle: the fork server's imports) and makes each result's images as it
+    arrives, and the similarity check compares the code once the pool's queue is empty, so that its children take
+    the cores the last runs leave idle."""
     runner = Runner(request.kit, request.suite.resolve(), budget=request.budget, backend=request.backend)
 
     def on_result(done, total, result, cached, in_flight=0, workers=None):
@@ -157,9 +158,11 @@ def run_class(request: Request, klass: Class, out: Path, warm: warmup.Warmup, pr
     try:
         if executor is not None:
             return harness.grade_class(klass.submissions, runner=runner, store=kept, jobs=request.jobs,
-                                       progress=on_result, executor=executor, retry_timeouts=request.retry_timeouts)  # fmt: skip
+                                       progress=on_result, executor=executor, retry_timeouts=request.retry_timeouts,
+                                       on_run=warm.begin)  # fmt: skip
         return engines.grade_class(request.cluster, klass.submissions, runner=runner, store=kept, jobs=request.jobs,
-                                   progress=on_result, retry_timeouts=request.retry_timeouts)  # fmt: skip
+                                   progress=on_result, retry_timeouts=request.retry_timeouts,
+                                   on_run=warm.begin)  # fmt: skip
     finally:
         if progress is not None:
             progress.finish()

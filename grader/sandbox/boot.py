@@ -103,9 +103,12 @@ def leave_keyrings(slot: bool) -> str | None:
     the slot left there (a stand-in's source, stashed before the restart that precedes the integration tests;
     another submission's data) is cleared. Never a uid's that is not a slot's: run as the grader's own uid (not
     root, or the "process" fallback) they are the tutor's. A kernel without keyrings (ENOSYS) has none to leave."""
-    import ctypes
     import errno
 
+    try:
+        import ctypes
+    except ImportError:  # an interpreter built without _ctypes
+        return "the worker could not leave the grader's kernel keyrings (this Python has no ctypes)"
     number = KEYCTL.get(os.uname().machine)
     if number is None:
         return (f"the sandbox does not know the keyctl system call number of this machine ({os.uname().machine}), "

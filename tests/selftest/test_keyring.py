@@ -109,11 +109,14 @@ def test_a_worker_reads_no_key_of_the_grader_or_of_an_earlier_worker(tmp_path, l
 
 
 def test_a_worker_that_cannot_leave_the_keyrings_imports_nothing(tmp_path, monkeypatch):
-    """Where the worker cannot leave the grader's keyrings (a machine whose keyctl number it does not know), is the
-    submission left unimported, with a ready reply that says why?"""
+    """Where the worker cannot leave the grader's keyrings (a Python without ctypes, a machine whose keyctl number it
+    does not know), is the submission left unimported, with a ready reply that says why?"""
     sys.path.insert(0, str(ROOT))
     from grader.sandbox import boot, protocol
 
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # an interpreter without ctypes: the import raises
+    assert "has no ctypes" in (boot.leave_keyrings(slot=False) or "")
+    monkeypatch.undo()
     monkeypatch.setattr(boot, "KEYCTL", {})
     refusal = boot.leave_keyrings(slot=True)
     assert refusal is not None and "keyctl" in refusal and os.uname().machine in refusal

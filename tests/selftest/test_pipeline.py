@@ -370,3 +370,42 @@ def test_a_draft_never_makes_the_empty_gradebook(tmp_path, monkeypatch):
     draft.build([("test_a", 1.0)])
     assert draft.tests is None and not draft.partial.exists()
     assert not (tmp_path / "bare-cache" / "gradebooks").exists()
+
+
+class Recorder:
+    """A progress display that records each result's arrival into `order`."""
+
+    def __init__(self, order: list):
+        self.order = order
+
+    def update(self, done, total, result, cached, in_flight=0, workers=None):
+        self.order.append("result")
+
+    def finish(self):
+        pass
+
+
+def test_the_warm_up_begins_when_the_first_run_starts_and_not_when_every_result_is_kept(tmp_path, monkeypatch):
+    """Does the warm-up begin nbgrader's import as soon as the first run is handed to the pool, before the answer
+    key's result arrives (the runs' start leaves a core idle), and begin nothing on a re-grade where every result
+    is kept?"""
+    from grader.outputs import warmup
+    from grader.pipeline import flow
+
+    order, begun = [], threading.Event()
+    preload = warmup._preload_gradebook
+
+    def importing():
+        order.append("nbgrader import")
+        begun.set()  # lets the runs answer
+        preload()
+
+    monkeypatch.setattr(warmup, "_preload_gradebook", importing)
+    source = make_class(tmp_path, {"ann": "x = 1\n", "bob": "y = 2\n"})
+    fake = GatedExecutor(runs=1, gate=begun, seconds=5)  # every run answers once the import has begun (or after 5 s)
+    request = request_for(source, tmp_path / "out", no_similarity=True)
+    flow.grade_class(request, say=lambda line: None, executor=fake, progress=Recorder(order))
+    assert order == ["nbgrader import", "result", "result"]
+    order.clear()
+    again = flow.grade_class(request, say=lambda line: None, executor=fake, progress=Recorder(order))
+    assert again.batch.cached == 2 and order == ["result", "result"]  # nothing run: no import, no draft
