@@ -53,7 +53,7 @@ def time_ready(make, starts: int) -> list[float]:
     for _ in range(starts):
         started = time.perf_counter()
         student = make()
-        student.forward(np.zeros((1, 2)), np.zeros((3, 2)), np.zeros(3), np.zeros((1, 3)), np.zeros(1))
+        student.call("forward", np.zeros((1, 2)), np.zeros((3, 2)), np.zeros(3), np.zeros((1, 3)), np.zeros(1))
         times.append(time.perf_counter() - started)
         student.close()
     return times
@@ -65,8 +65,8 @@ def time_calls(student, calls: int, bulk: bool = False) -> tuple[list[float], fl
     rng = np.random.default_rng(0)
     args = (rng.standard_normal((64, 10)), rng.standard_normal((32, 10)), rng.standard_normal(32),
             rng.standard_normal((10, 32)), rng.standard_normal(10))
-    call = (lambda: student.forward(*args)) if not bulk else \
-        (lambda X=rng.standard_normal((15000, 784)).astype(np.float32): student.rows(X))
+    call = (lambda: student.call("forward", *args)) if not bulk else \
+        (lambda X=rng.standard_normal((15000, 784)).astype(np.float32): student.call("rows", X))
     call()  # warm up (starts the worker)
     group = getattr(student, "_group", None)
     worker_cpu = group.cpu_seconds if group is not None else (lambda: 0.0)

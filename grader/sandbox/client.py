@@ -26,6 +26,7 @@ from grader.sandbox.protocol import (
     clean_text,
 )
 from grader.sandbox.slot import Slot, tasks_of_uid  # noqa: F401  (tasks_of_uid: re-exported for callers)
+from grader.sandbox.student import check_api_name
 from grader.sandbox.worker import NPROC, Spec  # noqa: F401  (NPROC: re-exported)
 
 STAGING = "exercise02-sandbox-"  # the private folders' prefix in the temporary folder
@@ -142,8 +143,7 @@ class SandboxStudent:
     # -- the student API (grader/sandbox/student.py), shared with inprocess.InProcessStudent
 
     def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
+        check_api_name(self, name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
     def call(self, name: str, *args, **kwargs):

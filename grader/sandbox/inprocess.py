@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.sandbox.error import GraderError
+from grader.sandbox.student import check_api_name
 
 NUMERIC_KINDS = "biuf"
 
@@ -111,8 +112,7 @@ class InProcessStudent:
     # -- the student API (grader/sandbox/student.py), shared with client.SandboxStudent
 
     def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
+        check_api_name(self, name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
     def call(self, name: str, *args, **kwargs):

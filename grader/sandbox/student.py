@@ -12,10 +12,37 @@ Standard library only: it ships in the student bundle with the rest of the runti
 
 from __future__ import annotations
 
+import ast
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
+
+from grader.sandbox.kit import KIT, TEMPLATE
+
+
+@functools.lru_cache(maxsize=1)  # read once per process
+def read_api_names() -> frozenset[str]:
+    """The names `student.<name>` calls: the module-level functions and classes of the template, which the
+    solution generates (the contract's names, listed in one place). Read with ast, never imported."""
+    try:
+        tree = ast.parse((KIT / TEMPLATE).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise AttributeError(f"the student API's names cannot be read from {KIT / TEMPLATE} ({error})") from None
+    return frozenset(node.name for node in tree.body
+                     if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"))  # fmt: skip
+
+
+def check_api_name(owner: object, name: str) -> None:
+    """For a backend's `__getattr__`: AttributeError unless `name` is a function or class of the student API.
+
+    Anything else is a missing attribute of the backend itself (a typo, or one of its own properties that
+    raised AttributeError), never a call into the submission; `call(name)` reaches any other name."""
+    if name.startswith("_") or name not in read_api_names():
+        raise AttributeError(f"{type(owner).__name__} has no attribute {name!r}, and {name!r} is not a function or "
+                             f"class of the student API ({TEMPLATE}); to call another name of the submission, use "
+                             f"call({name!r}, ...)")  # fmt: skip
 
 
 class SubmissionObject(Protocol):
@@ -62,7 +89,8 @@ class Student(Protocol):
         """The submission's file."""
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        """`student.sigmoid(z)`: the submission's module-level function or class `name`, called with copies."""
+        """`student.sigmoid(z)`: the submission's module-level function or class `name`, called with copies; only
+        for a name of the student API (read_api_names), AttributeError for any other (check_api_name)."""
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the module-level function or class `name`; a copy of what it returns (a handle for an object)."""

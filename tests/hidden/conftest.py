@@ -179,9 +179,8 @@ def record_output(student, record_property):
 
 def record_sandbox_limits(student, record_property):
     """Which limits stopped a worker so far (the grader then does not keep the result) and the cgroup's counters."""
-    sandboxed = student.backend != "in-process"  # InProcessStudent hands any other name to the submission
-    record_property("stops", list(student.stops) if sandboxed else [])
-    usage = student.usage() if sandboxed else {}
+    record_property("stops", list(getattr(student, "stops", ())))  # a sandbox's only: the in-process student has none
+    usage = student.usage() if hasattr(student, "usage") else {}
     usage["trusted_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10  # this pytest process
     record_property("usage", usage)
 

@@ -101,7 +101,7 @@ def test_the_worker_finds_the_bytecode_of_its_runtime_next_to_the_sources(tmp_pa
     path.write_text(PROBE)
     student = SandboxStudent(path)
     try:
-        found, loaded, no_writes = student.shipped()
+        found, loaded, no_writes = student.call("shipped")
     finally:
         student.close()
     assert found == {bytecode.pyc_name(name): True for name in layout.RUNTIME_PYC}
@@ -119,7 +119,7 @@ def test_the_worker_runs_its_runtime_from_the_shipped_bytecode(tmp_path):
     path.write_text(PROBE)
     student = SandboxStudent(path)
     try:
-        made = student.compiled_here(sorted(layout.RUNTIME_PYC), f"{layout.INSIDE}/sub/probe.py")
+        made = student.call("compiled_here", sorted(layout.RUNTIME_PYC), f"{layout.INSIDE}/sub/probe.py")
     finally:
         student.close()
     assert made == [f"{layout.INSIDE}/sub/probe.py"], f"compiled from source in the worker: {made}"

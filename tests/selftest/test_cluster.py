@@ -196,7 +196,7 @@ def test_a_running_cluster_keeps_no_runner_or_zygote_of_a_finished_grader(tmp_pa
         assert done.returncode == 0, done.stderr[-3000:]
         assert "graded" in done.stdout and len(verdicts(tmp_path / "out")) == 7
         assert list(client.run(rebuilt).values()) == [[]]
-        zygotes = [pid for pid, (_, line) in descendants(worker).items() if "grader.grading.zygote" in line and alive(pid)]
+        zygotes = [pid for pid, (_, line) in descendants(worker).items() if "grader.grading.forkserver" in line and alive(pid)]
         assert zygotes == [], "a zygote outlived the grader that started it"
 
 
@@ -239,7 +239,7 @@ def test_cluster_survives_a_killed_worker(pool_and_cluster, tmp_path):
     victim = run  # the worker process the held pytest run is below (forked by that worker's zygote)
     while family[victim][0] != process.pid:
         victim = family[victim][0]
-    assert victim != run and "grader.grading.zygote" not in family[victim][1]
+    assert victim != run and "grader.grading.forkserver" not in family[victim][1]
     os.kill(victim, signal.SIGKILL)
     gate.release("zzz-held-a")  # its run again, on a worker that lives
     stdout, stderr = process.communicate(timeout=240)

@@ -104,16 +104,16 @@ def both(request, tmp_path):
 def test_a_kept_buffer_shows_the_later_overwrite(both):
     kept = both.keep("doubled_into_buffer", np.ones(3))
     assert both.read(kept).tolist() == [2.0, 2.0, 2.0]
-    both.doubled_into_buffer(np.full(3, 5.0))
+    both.call("doubled_into_buffer", np.full(3, 5.0))
     assert both.read(kept).tolist() == [10.0, 10.0, 10.0]  # the caller's result was overwritten
     fresh = both.keep("doubled", np.ones(3))
-    both.doubled(np.full(3, 5.0))
+    both.call("doubled", np.full(3, 5.0))
     assert both.read(fresh).tolist() == [2.0, 2.0, 2.0]
 
 
 def test_set_attrs_sets_in_order_and_names_the_one_that_raised(both):
     """Does set_attrs set copies one after the other, stop at the first that raises and name that one?"""
-    model, weights = both.Guarded(), [np.ones(2)]
+    model, weights = both.call("Guarded"), [np.ones(2)]
     with pytest.raises(ValueError, match="read-only") as raised:
         model.set_attrs({"weights": weights, "biases": [np.zeros(1)], "after": 1})
     if both.backend != "in-process":  # the sandbox names the call; in-process the submission's own error rises
@@ -152,7 +152,7 @@ def test_get_attrs_gives_copies_in_order_and_raises_where_a_get_would(both):
     assert next(lazy) == 3
     with pytest.raises(Exception, match="no attribute 'nothing'"):
         next(lazy)
-    lazy = both.Guarded().get_attrs(["biases", "broken"])
+    lazy = both.call("Guarded").get_attrs(["biases", "broken"])
     assert next(lazy) is None
     with pytest.raises(RuntimeError, match="broken getter") as raised:
         next(lazy)
@@ -161,19 +161,19 @@ def test_get_attrs_gives_copies_in_order_and_raises_where_a_get_would(both):
 
 
 def test_plain_calls_still_copy(both):
-    first = both.doubled_into_buffer(np.ones(3))
-    both.doubled_into_buffer(np.full(3, 5.0))
+    first = both.call("doubled_into_buffer", np.ones(3))
+    both.call("doubled_into_buffer", np.full(3, 5.0))
     assert first.tolist() == [2.0, 2.0, 2.0]
 
 
 def test_a_kept_value_passed_back_is_the_same_object(both):
     kept = both.keep("doubled", np.ones(2))
-    both.add_one_in_place(kept)
+    both.call("add_one_in_place", kept)
     assert both.read(kept).tolist() == [3.0, 3.0]
 
 
 def test_containers_are_rebuilt_and_arrays_held(both):
-    model = both.Model()
+    model = both.call("Model")
     grads = model.keep_attr("grads")
     model.fill(7.0)  # in place: the held array shows it
     assert [g.tolist() for g in both.read(grads)] == [[7.0, 7.0]]
@@ -187,11 +187,11 @@ def test_containers_are_rebuilt_and_arrays_held(both):
 
 def test_read_wants_a_kept_value(both):
     with pytest.raises(TypeError):
-        both.read(both.Model())
+        both.read(both.call("Model"))
 
 
 def test_run_epochs_runs_the_steps_in_the_given_order(both):
-    model = both.Model()
+    model = both.call("Model")
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     Y = np.array([[1.0], [2.0], [3.0]])
     order = np.array([[2, 0, 1], [1, 2, 0]])
@@ -209,7 +209,7 @@ def test_run_epochs_runs_the_steps_in_the_given_order(both):
     assert [s.shape for s in reply["states"]] == [(5, 1, 2), (5, 1)]  # before, after each of its 4 steps
     assert np.array_equal(reply["states"][0][-1], model.get("weights")[0]) and not reply["states"][0][0].any()
     pixels = np.array([[255, 0], [0, 255], [255, 255]], dtype=np.uint8)
-    scaled = both.Model()
+    scaled = both.call("Model")
     both.run_epochs(scaled, pixels, Y, order, 2, 0.5, 255.0)
     assert np.allclose(scaled.get("weights")[0], W)
 
@@ -220,14 +220,14 @@ def test_run_epochs_schedule_equals_its_calls_one_after_the_other(both):
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     Y = np.array([[1.0], [2.0], [3.0]])
     parts, rates = [np.array([[2, 0]]), np.array([[1, 0, 2]])], [0.5, 0.1]
-    apart, together = both.Model(), both.Model()
+    apart, together = both.call("Model"), both.call("Model")
     losses = [loss for part, rate in zip(parts, rates) for loss in both.run_epochs(apart, X, Y, part, 2, rate)["losses"]]
     assert both.run_epochs(together, X, Y, parts, 2, rates)["losses"] == losses and len(losses) == 2
     assert together.get("calls") == apart.get("calls") == [2, 2, 1]
     for name in ("weights", "biases"):
         assert np.array_equal(together.get(name)[0], apart.get(name)[0])
     with pytest.raises(Exception, match="one order per learning rate"):
-        both.run_epochs(both.Model(), X, Y, parts, 2, rates[:1])
+        both.run_epochs(both.call("Model"), X, Y, parts, 2, rates[:1])
 
 
 def test_run_epochs_stops_when_a_step_is_not_minus_lr_times_the_gradients(both):
@@ -235,10 +235,10 @@ def test_run_epochs_stops_when_a_step_is_not_minus_lr_times_the_gradients(both):
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     Y = np.array([[1.0], [2.0], [3.0]])
     with pytest.raises(Exception) as raised:
-        both.run_epochs(both.IgnoresLr(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)
+        both.run_epochs(both.call("IgnoresLr"), X, Y, np.array([[2, 0, 1]]), 2, 0.5)
     assert str(getattr(raised.value, "type_name", type(raised.value).__name__)) == "UpdateMismatch"
     assert "weights[0] is not p - lr * grad_p" in str(raised.value)
-    assert len(both.run_epochs(both.Model(), X, Y, np.array([[2, 0, 1]]), 2, 0.5)["losses"]) == 1  # the honest twin
+    assert len(both.run_epochs(both.call("Model"), X, Y, np.array([[2, 0, 1]]), 2, 0.5)["losses"]) == 1  # the honest twin
 
 
 def test_kept_values_expire_with_their_worker(tmp_path):
@@ -248,7 +248,7 @@ def test_kept_values_expire_with_their_worker(tmp_path):
     try:
         kept = student.keep("doubled", np.ones(1))
         with pytest.raises(protocol.CallTimeout):
-            student.nap(5)
+            student.call("nap", 5)
         with pytest.raises(protocol.HandleExpired):
             student.read(kept)
     finally:

@@ -80,10 +80,10 @@ from grader.sandbox import client
 client.nested_userns = lambda: sys.argv[3] == "nested"
 student = client.SandboxStudent(sys.argv[2])
 try:
-    first = student.readable()
-    stashed = student.stash("a stand-in's source")
+    first = student.call("readable")
+    stashed = student.call("stash", "a stand-in's source")
     student.restart()
-    print(json.dumps({"first": first, "stashed": stashed, "after_restart": student.readable()}))
+    print(json.dumps({"first": first, "stashed": stashed, "after_restart": student.call("readable")}))
 finally:
     student.close()
 """

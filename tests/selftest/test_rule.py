@@ -112,7 +112,7 @@ def test_sandbox_refuses_forbidden_import(tmp_path):
                     "    data = io.BytesIO()\n    figure.savefig(data, format='png')\n    return len(data.getvalue()) + norm([3.0, 4.0])\n")  # fmt: skip
     student = SandboxStudent(good, imports=kit_rule.worker_config(good.name))
     try:
-        assert student.draw() > 5
+        assert student.call("draw") > 5
         with pytest.raises(StudentError, match=re.escape(kit_rule.message(good.name, "torch"))):
             student.relu(1.0)
     finally:

@@ -129,7 +129,7 @@ def both(request, submission):
 def test_values_cross_with_their_types(both):
     values = (np.arange(6, dtype=np.int32).reshape(2, 3), 3, 2.5, math.inf, True, "text", None, [1, (2, 3)],
               {1: "int", 1.5: "float", "k": [np.zeros(2, dtype=bool)], False: None})
-    args, kwargs = both.echo(*values, key=np.float32(0.5))
+    args, kwargs = both.call("echo", *values, key=np.float32(0.5))
     assert type(args) is tuple and type(args[7]) is list and type(args[7][1]) is tuple
     assert args[0].dtype == np.int32 and args[0].tolist() == [[0, 1, 2], [3, 4, 5]]
     assert args[1:7] == (3, 2.5, math.inf, True, "text", None)
@@ -137,12 +137,12 @@ def test_values_cross_with_their_types(both):
     assert list(args[8]) == [1, 1.5, "k", False] and args[8][1] == "int" and args[8]["k"][0].dtype == bool
     assert [type(key) for key in args[8]] == [int, float, str, bool]
     assert kwargs == {"key": 0.5} and isinstance(kwargs["key"], float)
-    nan = both.echo(math.nan)[0][0]
+    nan = both.call("echo", math.nan)[0][0]
     assert math.isnan(nan)
 
 
 def test_numpy_scalars_and_subclasses_come_back_plain(both):
-    value, integer, flag, matrix = both.scalars()
+    value, integer, flag, matrix = both.call("scalars")
     assert (type(value), type(integer), type(flag)) == (float, int, bool)
     assert type(matrix) is np.ndarray
 
@@ -166,16 +166,16 @@ def test_objects_stay_behind_a_handle(both):
 
 def test_exceptions_keep_their_builtin_type_and_message(both):
     with pytest.raises(ValueError, match="x must be positive, got -1"):
-        both.boom(-1)
+        both.call("boom", -1)
     with pytest.raises(ValueError, match="activation must be one of"):
         both.MLP([2, 2], activation="tanh")
     with pytest.raises(NotImplementedError):
-        both.stub(0)
+        both.call("stub", 0)
 
 
 def test_missing_names_fail_with_a_message(both):
     with pytest.raises(Exception) as missing:
-        both.no_such_function(1)
+        both.call("no_such_function", 1)
     assert missing.value.student_message == "exercise02_template.py defines no function or class named 'no_such_function'"
     model = both.MLP([2, 2])
     with pytest.raises(Exception) as method:
@@ -189,7 +189,7 @@ def test_missing_names_fail_with_a_message(both):
 def test_data_sets_are_loaded_by_the_trusted_reader(both):
     X = both.data("mnist/train/X", rows=(0, 100))
     Y = both.data("mnist/train/Y", rows=(0, 100))
-    x_shape, y_shape, total, labels = both.rows(X, Y)
+    x_shape, y_shape, total, labels = both.call("rows", X, Y)
     reference = mnist.dataset("mnist/train/X", rows=(0, 100))
     assert (x_shape, y_shape) == ((100, 784), (100, 10))
     assert total == pytest.approx(reference.sum())
@@ -204,16 +204,16 @@ def test_data_sets_are_loaded_by_the_trusted_reader(both):
 
 def test_messages_for_raised_errors(student):
     with pytest.raises(protocol.SubmissionRaised) as raised:
-        student.boom(-1)
+        student.call("boom", -1)
     assert raised.value.student_message == (
         "boom raised ValueError: x must be positive, got -1 "
         '(at line 20 in helper <- line 17 in boom: raise ValueError(f"x must be positive, got {x}"))'
     )
     with pytest.raises(protocol.NotImplementedYet) as stub:
-        student.stub(0)
+        student.call("stub", 0)
     assert stub.value.student_message == "not implemented yet: stub"
     with pytest.raises(protocol.NotImplementedYet) as bare:
-        student.bare_stub(0)
+        student.call("bare_stub", 0)
     assert bare.value.student_message == "not implemented yet: bare_stub"
 
 
@@ -222,16 +222,16 @@ def test_timeout_stops_the_worker_and_expires_its_handles(submission, bwrap_sand
     napper = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=1, wall_timeout=3)
     try:
         model = student.MLP([2, 2])
-        assert student.count() == 1
+        assert student.call("count") == 1
         with pytest.raises(protocol.CallTimeout) as timeout:
-            student.spin(30)
+            student.call("spin", 30)
         assert timeout.value.student_message == "spin used more than 1 s of CPU time; the worker was stopped"
-        assert student.count() == 1  # a fresh worker: module state starts over
+        assert student.call("count") == 1  # a fresh worker: module state starts over
         with pytest.raises(protocol.HandleExpired, match="create it again"):
             model.forward(np.ones((1, 2)))
         assert student.stops == ["cpu"]
         with pytest.raises(protocol.CallTimeout, match="nap did not finish within 3 s of wall-clock time .the backstop of its 1 s CPU-time limit"):
-            napper.nap(30)  # waiting uses no CPU: the wall-clock backstop stops it
+            napper.call("nap", 30)  # waiting uses no CPU: the wall-clock backstop stops it
         assert napper.stops == ["wall"]
     finally:
         student.close()
@@ -247,7 +247,7 @@ def test_waiting_without_computing_is_bounded_per_call_and_per_run(submission):
         assert student.relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
         for _ in range(2):  # the figure is the idle time measured when the host looked: 1.0 s or a little more
             with pytest.raises(protocol.CallTimeout, match=r"nap waited 1\.\d s without computing .*at most 1 s"):
-                student.nap(600)
+                student.call("nap", 600)
         assert student.stops == ["idle", "idle"]
         starts = student._host.generation  # workers started so far
         with pytest.raises(protocol.CallTimeout, match="not run: the submission has used up its allowance of 2.5 s"):
@@ -263,9 +263,9 @@ def test_limits_raise_the_budget_for_one_block(submission):
     student = sandbox.SandboxStudent(submission, data_dir=None, call_timeout=0.5)
     try:
         with student.limits(seconds=5):
-            assert student.spin(1.0) == 1.0
+            assert student.call("spin", 1.0) == 1.0
         with pytest.raises(protocol.CallTimeout, match="more than 0.5 s of CPU time"):
-            student.spin(1.0)
+            student.call("spin", 1.0)
     finally:
         student.close()
 
@@ -294,7 +294,7 @@ def test_missing_submission_file(tmp_path):
 
 
 def test_output_is_taken_per_call_and_escaped(student):
-    assert student.shout("hello \x1b[31mred\x1b[0m") == 18
+    assert student.call("shout", "hello \x1b[31mred\x1b[0m") == 18
     assert student.take_output() == "hello \\x1b[31mred\\x1b[0m\n"
     assert student.take_output() == ""
 
@@ -310,7 +310,7 @@ def test_parallel_students_get_distinct_slots(submission):
     try:
         if os.geteuid() == 0:
             assert first.slot_uid != second.slot_uid and None not in (first.slot_uid, second.slot_uid)
-        assert first.count() == 1 and second.count() == 1  # separate workers
+        assert first.call("count") == 1 and second.call("count") == 1  # separate workers
     finally:
         first.close()
         second.close()
@@ -392,11 +392,11 @@ def test_process_fallback_runs_the_same_bootstrap(submission, monkeypatch):
     try:
         assert student.backend == "process" and student.reason.startswith("forced by the test")
         assert student.relu(np.array([-1.0, 1.0])).tolist() == [0.0, 1.0]
-        assert student.shout("hi") == 2 and student.take_output() == "hi\n"
+        assert student.call("shout", "hi") == 2 and student.take_output() == "hi\n"
         with pytest.raises(protocol.CallTimeout):
-            student.spin(10)
-        assert student.count() == 1
-        assert student.rows(student.data("mnist/test/X", rows=(0, 3)), student.data("mnist/test/Y", rows=(0, 3)))[0] == (3, 784)
+            student.call("spin", 10)
+        assert student.call("count") == 1
+        assert student.call("rows", student.data("mnist/test/X", rows=(0, 3)), student.data("mnist/test/Y", rows=(0, 3)))[0] == (3, 784)
     finally:
         student.close()
 

@@ -122,3 +122,39 @@ def test_the_check_sees_a_backend_that_drifted():
     assert "takes no **kwargs" in problems[1] and "defaults to (0, 10)" in problems[2] and "budget" in problems[3]
     without_read = type("WithoutRead", (), {k: v for k, v in vars(client.SandboxStudent).items() if k != "read"})
     assert api_drift(without_read, Student) == ["WithoutRead.read: missing (Student has it)"]
+
+
+def test_the_api_names_are_the_templates_functions_and_classes():
+    """Are the names `student.<name>` calls those the template defines at module level (read from it, not listed)?"""
+    import ast
+
+    from grader.sandbox.kit import KIT, TEMPLATE
+    from grader.sandbox.student import read_api_names
+
+    tree = ast.parse((KIT / TEMPLATE).read_text(encoding="utf-8"))
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    assert read_api_names() == {name for name in defined if not name.startswith("_")}
+    assert {"sigmoid", "softmax", "cross_entropy_loss_grad", "MLP", "train", "learning_rate_experiment"} <= read_api_names()
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_only_the_api_names_reach_the_submission(name):
+    """Does `student.<name>` become a call into the submission only for a function or class of the student API, while
+    any other name (a typo, or the backend's own property that failed) raises AttributeError saying how to call it?"""
+    backend = object.__new__(BACKENDS[name])  # nothing set up: its own properties fail inside
+    assert callable(backend.sigmoid) and callable(backend.MLP)  # not called: that would need a submission
+    own = {"SandboxStudent": ("backend", "stops", "reason", "slot_uid", "formulas_held", "path"),
+           "InProcessStudent": ("path", "stops", "reason", "usage")}  # fmt: skip
+    for missing in ("anything", "sigmoidd", *own[name]):
+        assert not hasattr(backend, missing), f"{name}.{missing} became a call into the submission"
+    with pytest.raises(AttributeError, match=rf"{name} has no attribute 'sigmoidd'.*call\('sigmoidd', \.\.\.\)"):
+        backend.sigmoidd(1.0)
+
+
+def test_an_in_process_student_has_no_sandbox_values():
+    """Are the sandbox's own values (stops, reason, usage) missing on an in-process student, not calls?"""
+    student = inprocess.InProcessStudent("/nonexistent/exercise02.py")
+    assert student.backend == "in-process"
+    for missing in ("stops", "reason", "usage", "slot_uid"):
+        with pytest.raises(AttributeError, match=f"InProcessStudent has no attribute '{missing}'"):
+            getattr(student, missing)

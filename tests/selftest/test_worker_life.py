@@ -73,7 +73,7 @@ layout._probed = ("process", "forced by the test", False)
 from grader.sandbox.client import SandboxStudent
 student = SandboxStudent(sys.argv[2], import_timeout=60.0, call_timeout=600.0, idle_call=600.0, idle_total=600.0)
 print(json.dumps({"pid": student._host.ensure().process.pid}), flush=True)
-student.nap(300, sys.argv[3])
+student.call("nap", 300, sys.argv[3])
 """
 
 
