@@ -3,9 +3,10 @@
 Each step is a function of what the earlier ones produced, so the order is in the code: similarity
 and the report take the ImageCache that only `finish_images` hands out (after the warm-up thread has
 finished writing it), and the output folder's manifest is written last, once every file is recorded.
-Two kinds of work overlap the grading: the warm-up (once a submission has been run: nbgrader's import,
-the pages' templates, the gradebook's structure as a gradebook.Draft; then each result's images as it
-arrives), and the similarity check's costly part (fingerprinting and comparing the code, and the shown
+The sandbox's probe (a trial worker) runs in a thread of its own while the class is taken in. Two kinds of work
+overlap the grading: the warm-up (once the first run is handed to the pool: nbgrader's, matplotlib's
+and Pillow's imports, the pages' templates; once a result that was not kept arrives, the gradebook's structure as
+a gradebook.Draft; then each result's images as it arrives), and the similarity check's costly part (fingerprinting and comparing the code, and the shown
 pairs' spans, which need no result), started in a thread of its own as soon as the pool's queue is
 empty, so its children take the cores the last runs leave idle; its pages are written after the
 warm-up, from the finished images. The report finishes the draft (the scores) or, when it does not fit,
@@ -17,6 +18,7 @@ folder, leaving the results kept so far.
 from __future__ import annotations
 
 import datetime
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,7 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
     """
     checked = check(request)
     out = checked.out
+    probing = start_probe(request)  # beside the intake: the pool's first step waits for it
     lock, work = guard.Guard(out), Path(staging.make("grader-intake-"))  # intake outside --out
     warm = comparison = draft = None
     try:
@@ -103,8 +106,31 @@ def grade_class(request: Request, *, say, progress=None, executor=None) -> Outco
             draft.discard()  # a gradebook.db.partial of this run's, unless write_all moved it into place
         lock.release()
         staging.remove(work)
+        if probing is not None:
+            probing.join()  # no trial worker outlives the command (it is over by the pool's start)
     unmatched = list(checked.sheet.unmatched) if checked.sheet is not None else []
     return Outcome(batch, len(klass.submissions), written, report.sandbox_banner(batch.backends), lms, unmatched)
+
+
+def start_probe(request: Request) -> threading.Thread | None:
+    """The sandbox's probe (grader.sandbox.layout.probe: a trial worker, bwrap, Python and numpy, a share of a second
+    of wall; cached per process) started in a thread of its own when the runs are sandboxed, so that it runs while
+    the class is taken in and matched, on a core that is idle then, instead of at the pool's start
+    (harness.require_sandbox), where the first runs wait for it. Its verdict is the same: the pool asks for it
+    there, fails closed there, and the runs are handed it."""
+    if request.backend not in (None, "sandbox"):
+        return None
+    from grader.sandbox import layout
+
+    def run() -> None:
+        try:
+            layout.probe()
+        except Exception:  # noqa: BLE001 - asked again by the pool, which then raises it in its own thread
+            pass
+
+    thread = threading.Thread(target=run, name="probe", daemon=True)
+    thread.start()
+    return thread
 
 
 def take_class(request: Request, checked: Checked, work: Path, say) -> Class:

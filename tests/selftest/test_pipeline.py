@@ -59,7 +59,7 @@ def make_class(root: Path, codes: dict[str, str]) -> Path:
 def request_for(source: Path, out: Path, **options):
     from grader.pipeline.request import Request
 
-    return Request(submissions=source, out=out, kit=KIT, suite=STANDIN, backend="fake", jobs=2, **options)
+    return Request(submissions=source, out=out, kit=KIT, suite=STANDIN, jobs=2, **{"backend": "fake", **options})
 
 
 @pytest.fixture(scope="session")
@@ -409,3 +409,35 @@ def test_the_warm_up_begins_when_the_first_run_starts_and_not_when_every_result_
     order.clear()
     again = flow.grade_class(request, say=lambda line: None, executor=fake, progress=Recorder(order))
     assert again.batch.cached == 2 and order == ["result", "result"]  # nothing run: no import, no draft
+
+
+def test_the_sandbox_probe_runs_beside_the_intake_and_still_decides(tmp_path, monkeypatch):
+    """Is the sandbox's probe (a trial worker) started before the class is taken in, so that it runs beside the
+    intake rather than at the pool's start, and does the pool still fail closed on its verdict?"""
+    from grader.grading import harness, intake
+    from grader.pipeline import flow
+    from grader.sandbox import layout
+
+    order, probed, verdict = [], threading.Event(), [("bwrap", "a stand-in probe")]
+    collect = intake.collect
+
+    def probing():
+        order.append("probe")
+        probed.set()
+        return verdict[0]
+
+    def collecting(*args, **options):
+        probed.wait(5)  # the probe's thread has begun by now (old code: it never had, and the wait runs out)
+        order.append("intake")
+        return collect(*args, **options)
+
+    monkeypatch.setattr(layout, "probe", probing)
+    monkeypatch.setattr(intake, "collect", collecting)
+    source = make_class(tmp_path, {"ann": "x = 1\n"})
+    request = request_for(source, tmp_path / "out", no_similarity=True, backend=None)
+    flow.grade_class(request, say=lambda line: None, executor=FakeExecutor())
+    assert order[:2] == ["probe", "intake"] and "probe" in order[2:]  # the pool asks again (the real one is cached)
+    verdict[0] = ("process", "bwrap is not installed")
+    with pytest.raises(harness.HarnessError, match="the sandbox cannot run on this machine"):
+        flow.grade_class(request_for(source, tmp_path / "out2", no_similarity=True, backend=None),
+                         say=lambda line: None, executor=FakeExecutor())  # fmt: skip
