@@ -23,13 +23,17 @@ from grader.sandbox.kit import KIT, TEMPLATE
 
 
 @functools.lru_cache(maxsize=1)  # read once per process
-def read_api_names() -> frozenset[str]:
+def read_api_names() -> frozenset[str] | None:
     """The names `student.<name>` calls: the module-level functions and classes of the template, which the
-    solution generates (the contract's names, listed in one place). Read with ast, never imported."""
+    solution generates (the contract's names, listed in one place). Read with ast, never imported.
+
+    None when the template cannot be parsed: in the student bundle the template is the student's own
+    work file, and a syntax error there must reach the student as the submission's import error (what
+    the first call reports), not as an error of the kit's plumbing; every public name is then handed on."""
     try:
         tree = ast.parse((KIT / TEMPLATE).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError) as error:
-        raise AttributeError(f"the student API's names cannot be read from {KIT / TEMPLATE} ({error})") from None
+    except (OSError, SyntaxError, ValueError):
+        return None
     return frozenset(node.name for node in tree.body
                      if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"))  # fmt: skip
 
@@ -39,7 +43,8 @@ def check_api_name(owner: object, name: str) -> None:
 
     Anything else is a missing attribute of the backend itself (a typo, or one of its own properties that
     raised AttributeError), never a call into the submission; `call(name)` reaches any other name."""
-    if name.startswith("_") or name not in read_api_names():
+    names = read_api_names()
+    if name.startswith("_") or (names is not None and name not in names):
         raise AttributeError(f"{type(owner).__name__} has no attribute {name!r}, and {name!r} is not a function or "
                              f"class of the student API ({TEMPLATE}); to call another name of the submission, use "
                              f"call({name!r}, ...)")  # fmt: skip

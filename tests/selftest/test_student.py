@@ -137,6 +137,24 @@ def test_the_api_names_are_the_templates_functions_and_classes():
     assert {"sigmoid", "softmax", "cross_entropy_loss_grad", "MLP", "train", "learning_rate_experiment"} <= read_api_names()
 
 
+def test_a_template_that_does_not_parse_leaves_the_import_error_to_the_student(tmp_path, monkeypatch):
+    """In the student bundle the template is the student's work file: with a syntax error in it, does a public
+    test meet the submission's own import error (what the first call reports) rather than an error of the kit?"""
+    from grader.sandbox import student as api
+
+    (tmp_path / "exercise02_template.py").write_text("def sigmoid(z:\n    return z\n", encoding="utf-8")
+    monkeypatch.setattr(api, "KIT", tmp_path)
+    api.read_api_names.cache_clear()
+    try:
+        assert api.read_api_names() is None
+        backend = inprocess.InProcessStudent(str(tmp_path / "exercise02_template.py"))
+        with pytest.raises(Exception, match="could not import") as caught:
+            backend.sigmoid(1.0)
+        assert "was never closed" in str(caught.value) and "student API" not in str(caught.value)
+    finally:
+        api.read_api_names.cache_clear()
+
+
 @pytest.mark.parametrize("name", BACKENDS)
 def test_only_the_api_names_reach_the_submission(name):
     """Does `student.<name>` become a call into the submission only for a function or class of the student API, while
