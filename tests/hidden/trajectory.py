@@ -16,6 +16,10 @@ reports is trusted. This module
   after the states are in hand, from the run seed and a digest of the states (the worker cannot know
   which: the run seed comes from the file's content and the suite's version, a hash of the hidden
   suite and the solution).
+* makes one more step itself, through the model's methods called one by one (forward, loss, backward,
+  update), from parameters it draws itself, and requires the reference step: the
+  replays prove what the states are, this proves that the submission's methods make such steps (a loop
+  replaced in the worker could compute them some other way, by finite differences of forward and loss).
 
 So a step that is not p - lr * dL/dp fails the test, whatever the in-worker check said: a bug that
 still learns fails deterministically, and a worker that reports states it did not reach by such
@@ -36,7 +40,7 @@ import replay
 from grader.sandbox.training import checkpoint_steps
 
 # A reported state must equal the replay within RTOL of the segment's move, per parameter array (the largest
-# difference against the largest move; plus ATOL of the parameters' size for steps that barely move).
+# difference against the largest move; plus ATOL of each entry's own size for entries that barely move).
 # Measured on every segment of XOR (5 seeds, 400 steps) and MNIST (313 steps), run seed 1: the solution and every
 # alternative of tests/selftest/alternatives differ from the replay by at most 1.3e-12 of the move (XOR) and
 # 3e-14 (MNIST): other orders of the same float64 sums. The mutants of tests/selftest/mutants.py whose steps
@@ -97,9 +101,53 @@ def train(student, model, run: Run, what: str, secret: str, replay_all: bool) ->
     picked = chosen(at, run, states, secret, replay_all)
     for a in suspects(run, steps, at, picked, states):
         verify(run, steps, at, a, states, names, what)
+    step_by_methods(model, run, steps[0], names, secret, what)
+    layers = len(shapes) // 2
+    model.set_attrs({"weights": end[:layers], "biases": end[layers:]})  # the model as trained, for what follows
     weights = [states[i][-1] for i in range(len(shapes) // 2)]
     biases = [states[i][-1] for i in range(len(shapes) // 2, len(shapes))]
     return weights, biases, losses
+
+
+def step_by_methods(model, run: Run, step, names: list, secret: str, what: str) -> None:
+    """One step through the model's own methods, called one by one from here, from parameters drawn here.
+
+    The replays prove the reported states follow the reference gradient, not that MLP.forward, backward and
+    update made them: a training loop replaced in the worker can compute its steps otherwise (finite differences
+    of forward and loss, say) while backward stays wrong. So the first step's batch and rate are applied once
+    more as forward(X), loss(Y), backward(Y), update(lr) calls (the rule the public test
+    test_training_steps_follow_the_gradient shows) to parameters drawn here from the secret, as the given
+    MLP.__init__ draws them (Gaussian weights of its scale; the biases Gaussian too, so that every one moves):
+    not a state the worker reported or chose (a start where every ReLU is off would make the right step a
+    simple sum that a wrong backward could special-case). The result must be the reference step within RTOL."""
+    rows, lr = step
+    layers = len(run.sizes) - 1
+    noise = np.random.default_rng(int.from_bytes(hashlib.blake2b(f"methods:{secret}".encode(), digest_size=16)
+                                                 .digest(), "little"))
+    gain = 2.0 if run.activation in replay.RELU_FAMILY else 1.0
+    begin = [noise.standard_normal(shape) * (np.sqrt(gain / shape[1]) if len(shape) == 2 else 0.1)
+             for shape in run.shapes()]
+    X, Y = np.array(run.X[rows], dtype=np.float64), np.array(run.Y[rows], dtype=np.float64)
+    model.set_attrs({"weights": [p.copy() for p in begin[:layers]], "biases": [p.copy() for p in begin[layers:]]})
+    model.forward(X.copy())
+    model.loss(Y.copy())
+    model.backward(Y.copy())
+    model.update(lr)
+    found = read_parameters(model, run.shapes(), names, f"after one step called as forward, loss, backward, "
+                            f"update({lr:g})", what)
+    want = reference_step(run, begin, rows, lr)
+    for i, (p0, w, f) in enumerate(zip(begin, want, found)):
+        if not close(p0, w, f):
+            index = check.worst_entry(f, w)
+            entry = f"{names[i]}[{', '.join(map(str, index))}]"
+            check.fail(f"{what}: one training step called as MLP.forward(X), loss(Y), backward(Y), update({lr:g}) "
+                       f"on a batch of {len(rows)} rows of the training data, from weights and biases the grader set, "
+                       f"moved {entry} by "
+                       f"{float(f[index] - p0[index]):.6g}; expected {float(w[index] - p0[index]):.6g}, -lr times "
+                       f"the gradient of the loss. Likely cause: {likely_cause(run, begin, found, rows, lr)}. The "
+                       "steps the training run reported were checked and followed the gradient, so the training did "
+                       "not go through these methods as they are: MLP.forward, loss, backward and update must make "
+                       "every step themselves, p - lr * the gradient of the loss.")
 
 
 def ask(student, model, run: Run, what: str):
@@ -231,24 +279,25 @@ def reference_step(run: Run, params: list, rows, lr: float, output_activation: s
 
 
 def close(start, want, got) -> bool:
-    """`got` is `want` within RTOL of the move from `start` (ATOL of the parameters' size for tiny moves)."""
+    """`got` is `want` within RTOL of the move from `start` (plus ATOL of each entry's size for tiny moves)."""
     return deviation(start, want, got) <= RTOL
 
 
 def deviation(start, want, got, axis=None):
-    """The largest difference of `got` from `want` over the largest move from `start` (plus ATOL / RTOL of the
-    parameters' size); entries non-finite in both count as equal (a run that diverged as the replay did).
-    With axis=0: one figure per entry of that axis (a stack of states)."""
+    """The largest difference of `got` from `want`, each over the largest move from `start` (plus ATOL / RTOL of that
+    entry's own size, for entries that barely move); entries non-finite in both count as equal (a run that diverged
+    as the replay did). With axis=0: one figure per entry of that axis (a stack of states). Each entry's size is its
+    own: with the array's largest, one huge entry that changes nothing (a hidden unit that stays off) gave every
+    other entry of the array a tolerance of its size."""
     start, want, got = (np.asarray(a, dtype=np.float64) for a in (start, want, got))
     over = None if axis is None else tuple(range(1, start.ndim))
     with np.errstate(over="ignore", invalid="ignore"):
         error = np.abs(got - want)
         moves, sizes = np.abs(want - start), np.abs(start)
         error = np.where(~np.isfinite(got) & ~np.isfinite(want), 0.0, np.where(np.isnan(error), np.inf, error))
-        move = np.max(moves, axis=over, where=np.isfinite(moves), initial=0.0)
-        size = np.max(sizes, axis=over, where=np.isfinite(sizes), initial=0.0)
-        worst = np.max(error, axis=over, initial=0.0)
-        ratio = np.where(worst > 0, worst / (move + ATOL / RTOL * np.maximum(1.0, size)), 0.0)
+        move = np.max(moves, axis=over, where=np.isfinite(moves), initial=0.0, keepdims=True)
+        scale = ATOL / RTOL * np.where(np.isfinite(sizes), np.maximum(sizes, 1.0), 1.0)
+        ratio = np.max(np.where(error > 0, error / (move + scale), 0.0), axis=over, initial=0.0)
     return float(ratio) if axis is None else ratio
 
 

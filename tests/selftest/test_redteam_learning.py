@@ -10,7 +10,9 @@ secret encoding from the statistics of the training batches to install pretraine
 weights fitted by least squares after the real steps, reporting them as the loop's last state (XOR's
 four points; MNIST's training images, about 89 % without any gradient). Each must score exactly its
 twin: the attack earns nothing. The two replaced loops passed XOR and MNIST on the kit before the
-trusted side checked the reported steps (tests/hidden/trajectory.py).
+trusted side checked the reported steps (tests/hidden/trajectory.py). A loop that computes its steps by finite
+differences of forward and loss, never calling the wrong backward, reports the reference steps themselves:
+it passed XOR until the trusted side also made one step through the model's methods (trajectory.step_by_methods).
 
 Figures before this suite's changes (commit 6800867, `grader grade` on the same class):
 see docs/internals.md, "Kept values and trusted training steps".
@@ -44,6 +46,7 @@ ATTACKS = {  # hostile submission -> (the honest bug of both, the attack appende
     "recovered-permutation": ("init_zero_weights", "learning_recovered_permutation.py"),
     "replaced-loop-xor": ("backward_no_activation_grad", "learning_replaced_loop_xor.py"),
     "replaced-loop-mnist": ("ce_grad_sign", "learning_replaced_loop_mnist.py"),
+    "finite-difference-loop": ("backward_no_activation_grad", "learning_fd_loop.py"),
 }
 NEEDS_PRETRAINED = {"learning_recovered_permutation.py"}
 

@@ -171,3 +171,52 @@ def test_a_state_off_inside_a_longer_segment_fails_naming_the_segment(tmp_path, 
 
     with pytest.raises(FAILED, match=r"the 2 training steps 3 to 4 .* moved weights\[1\]\[0, "):
         train(Forging(student_of(tmp_path), nudge), run)
+
+
+def test_a_loop_reporting_the_reference_steps_fails_a_wrong_backward(tmp_path):
+    """Does a run whose reported states are the reference steps themselves, with the weights read back to match (a
+    loop replaced in the worker that computes them otherwise, by finite differences of forward and loss, say),
+    fail when backward is wrong, at the step the test makes through the model's methods?"""
+    run = small_run()
+    steps = run.steps()
+    at = checkpoint_steps(len(steps), 26)
+
+    def reference_states(model, reply):
+        params = [stack[0].copy() for stack in reply["states"]]
+        stacks = [np.empty_like(stack) for stack in reply["states"]]
+        for k, (rows, lr) in enumerate([(None, None)] + steps):
+            if k:
+                params = trajectory.reference_step(run, params, rows, lr)
+            if k in at:
+                for stack, p in zip(stacks, params):
+                    stack[at.index(k)] = p
+        model.set_attrs({"weights": params[:2], "biases": params[2:]})
+        return {**reply, "states": stacks}
+
+    train(Forging(student_of(tmp_path), reference_states), run)  # the solution's methods: passes
+    with pytest.raises(FAILED, match=r"one training step called as MLP\.forward\(X\), loss\(Y\), backward\(Y\)") as failed:
+        train(Forging(student_of(tmp_path, "backward_no_activation_grad"), reference_states), run)
+    assert "leaves out the activations' derivative" in str(failed.value)
+
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
+XOR_RUN = trajectory.Run((2, 8, 1), "tanh", "sigmoid", "mse", XOR_X, XOR_Y, (np.tile(np.arange(4), (3, 1)),), (2.0,), 4)
+
+
+def test_one_huge_entry_does_not_loosen_the_rest_of_its_array():
+    """Does a reported state with one huge entry that changes nothing (a tanh unit held at 1 whatever its input,
+    its outgoing weight 0) still have every other entry of that array checked to the usual tolerance?"""
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal(shape) * 0.7 for shape in XOR_RUN.shapes()]  # W1, W2, b1, b2
+    W1, W2, b1, _ = start
+    W1[7], b1[7], W2[0, 7] = 0.0, 1e20, 0.0
+    want = trajectory.reference_step(XOR_RUN, start, np.arange(4), 2.0)
+    faked = [w.copy() for w in want]
+    faked[2][:7] += 0.5  # the other hidden biases moved 0.5 further than the gradient says
+    assert all(trajectory.close(s, w, w) for s, w in zip(start, want))
+    assert not trajectory.close(start[2], want[2], faked[2]), (
+        f"deviation {trajectory.deviation(start[2], want[2], faked[2]):.3g}: one entry of 1e20 made its array free")
+    stacked = trajectory.deviation(np.stack([start[2]] * 2), np.stack([want[2]] * 2), np.stack([want[2], faked[2]]),
+                                   axis=0)
+    assert stacked[0] <= trajectory.RTOL < stacked[1]  # the stacked replay (XOR's) judges alike

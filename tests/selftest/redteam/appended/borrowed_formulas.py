@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (a fragment appended to the solution: np, ACTIVATIONS, LOSSES are its names)
 # Red-team attack (appended to the reference solution): take the grader's own formulas instead of writing
 # them. sigmoid, tanh, softmax, sigmoid_grad and cross_entropy_loss_grad look for the trusted function of
 # the same name wherever a worker might hold one: the stand-ins module in sys.modules, a stand-in's

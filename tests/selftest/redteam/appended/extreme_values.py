@@ -16,7 +16,7 @@ def _extremes():
         float("nan"), float("inf"), float("-inf"), 1e308, -0.0, 5e-324,
         "", "x" * 100_000, "\x00\u202e\ud800 line\nbreak",
         [], [big], [float("nan")] * 3, [[[[[[[[[[1.0]]]]]]]]]], (), (big, big),
-        {}, {None: big, float("nan"): 1, True: "x", 1: 2, "1": [3]},
+        {}, {None: big, float("nan"): 1, True: "x", 1: 2, "1": [3]},  # noqa: F601  (True then 1: one key, on purpose)
         _np.array(big % 2 ** 63), _np.array([]), _np.zeros((0, 3)), _np.zeros((1,) * 32),
         _np.array([[2 ** 64 - 1]], dtype=_np.uint64), _np.array([[-(2 ** 63)]], dtype=_np.int64),
         _np.array([[_np.inf, -_np.inf]], dtype=_np.float16), _np.full((6, 3), _np.nan, dtype=_np.float32),
