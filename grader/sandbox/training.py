@@ -57,6 +57,11 @@ def checkpoint_steps(total: int, parameters: int) -> list:
         every += 1
 
 
+def step_counts(orders, batch_size: int) -> list:
+    """The steps each (epochs, N) order makes in batches of `batch_size`: epochs * ceil(N / batch_size)."""
+    return [int(order.shape[0]) * -(-int(order.shape[1]) // int(batch_size)) for order in orders]
+
+
 def schedule(order, lr) -> list:
     """[(order (epochs, N) int64, rate)]: one pair for a single rate, or one per rate of a schedule."""
     if isinstance(lr, (list, tuple)):
@@ -89,7 +94,7 @@ def run_epochs(model, X, Y, order, batch_size: int, lr, x_divisor: float = 1.0) 
     if X.shape[0] != Y.shape[0]:
         raise ValueError("X and Y must have N rows")
     batch_size, divisor = int(batch_size), float(x_divisor)
-    total = sum(part.shape[0] * -(-part.shape[1] // batch_size) for part, _ in parts)
+    total = sum(step_counts([part for part, _ in parts], batch_size))
     with np.errstate(over="ignore", invalid="ignore"):  # divergence shows in the loss and the weights
         states, losses = States(model, total), []
         for part, rate in parts:

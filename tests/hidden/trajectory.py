@@ -37,7 +37,7 @@ import numpy as np
 import check
 import reference as ref
 import replay
-from grader.sandbox.training import checkpoint_steps
+from grader.sandbox.training import checkpoint_steps, step_counts
 
 # A reported state must equal the replay within RTOL of the segment's move, per parameter array (the largest
 # difference against the largest move; plus ATOL of each entry's own size for entries that barely move).
@@ -104,9 +104,7 @@ def train(student, model, run: Run, what: str, secret: str, replay_all: bool) ->
     step_by_methods(model, run, steps[0], names, secret, what)
     layers = len(shapes) // 2
     model.set_attrs({"weights": end[:layers], "biases": end[layers:]})  # the model as trained, for what follows
-    weights = [states[i][-1] for i in range(len(shapes) // 2)]
-    biases = [states[i][-1] for i in range(len(shapes) // 2, len(shapes))]
-    return weights, biases, losses
+    return end[:layers], end[layers:], losses  # the last reported state, checked equal above
 
 
 def step_by_methods(model, run: Run, step, names: list, secret: str, what: str) -> None:
@@ -204,8 +202,7 @@ def chosen(at: list, run: Run, states: list, secret: str, replay_all: bool) -> l
     segments = range(len(at) - 1)
     if replay_all:
         return list(segments)
-    switches = np.cumsum([order.shape[0] * -(-order.shape[1] // run.batch_size)
-                          for order in run.orders])[:-1]  # the last step at each rate but the last
+    switches = np.cumsum(step_counts(run.orders, run.batch_size))[:-1]  # the last step at each rate but the last
     always = {0, len(at) - 2} | {a for a in segments for s in switches if at[a] <= s < at[a + 1]}
     others = [a for a in segments if a not in always]
     digest = hashlib.blake2b(secret.encode(), digest_size=16)
@@ -268,13 +265,13 @@ def verify(run: Run, steps: list, at: list, a: int, states: list, names: list, w
             check.fail(mismatch(run, steps, at, a, i, begin, params, found, names, what))
 
 
-def reference_step(run: Run, params: list, rows, lr: float, output_activation: str | None = None) -> list:
+def reference_step(run: Run, params: list, rows, lr: float) -> list:
     """p - lr * dL/dp for the batch `rows`, dL/dp the reference gradient (replay.gradients)."""
     layers = len(params) // 2
     X, Y = np.asarray(run.X[rows], dtype=np.float64), np.asarray(run.Y[rows], dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        dWs, dbs = replay.gradients(params[:layers], params[layers:], X, Y, run.activation,
-                                    output_activation or run.output_activation, run.loss)
+        dWs, dbs = replay.gradients(params[:layers], params[layers:], X, Y, run.activation, run.output_activation,
+                                    run.loss)
         return [p - lr * g for p, g in zip(params, dWs + dbs)]
 
 
